@@ -1,0 +1,19 @@
+//! Domain core of the kanban board: statuses, tasks, runs, events, ids,
+//! durations, validation and the state-transition rules as pure functions.
+//!
+//! This crate never does I/O: no files, no clocks, no processes. Callers pass
+//! the current time and the facts a rule needs; rules return a decision.
+
+pub mod defaults;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod model;
+pub mod status;
+pub mod transitions;
+pub mod validate;
+
+pub use error::CoreError;
+pub use event::EventKind;
+pub use model::*;
+pub use status::{BlockKind, RunOutcome, Status};

@@ -1,0 +1,224 @@
+//! Input validation and normalisation shared by every adapter (CLI, HTTP,
+//! MCP). Messages name the problem and the fix.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::CoreError;
+
+static SLUG_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9\-_]{0,63}$").expect("static regex"));
+
+/// Board slug: trimmed and lower-cased; `None` for blank input.
+pub fn normalize_board_slug(slug: &str) -> Result<Option<String>, CoreError> {
+    let s = slug.trim().to_lowercase();
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if !SLUG_RE.is_match(&s) {
+        return Err(CoreError::invalid(format!(
+            "invalid board slug {slug:?}: must be 1-64 chars, lowercase alphanumerics / \
+             hyphens / underscores, not starting with '-' or '_'"
+        )));
+    }
+    Ok(Some(s))
+}
+
+/// Assignee/profile name as stored: trimmed, lower-cased (`Default` → `default`).
+/// `none`, `-`, `null` and blank mean "unassigned".
+pub fn normalize_assignee(name: Option<&str>) -> Option<String> {
+    let s = name?.trim();
+    if s.is_empty() || matches!(s.to_lowercase().as_str(), "none" | "-" | "null") {
+        return None;
+    }
+    Some(s.to_lowercase())
+}
+
+/// Title: trimmed and non-empty.
+pub fn normalize_title(title: &str) -> Result<String, CoreError> {
+    let t = title.trim();
+    if t.is_empty() {
+        return Err(CoreError::invalid(
+            "title is required: pass a non-empty title",
+        ));
+    }
+    Ok(t.to_string())
+}
+
+/// `30s` / `5m` / `2h` / `1d` or a bare number of seconds.
+pub fn parse_duration_seconds(value: &str) -> Result<i64, CoreError> {
+    let s = value.trim().to_lowercase();
+    let bad = || {
+        CoreError::invalid(format!(
+            "malformed duration {value:?} (expected 30s, 5m, 2h, 1d, or a number of seconds)"
+        ))
+    };
+    if let Ok(n) = s.parse::<i64>() {
+        if n < 0 {
+            return Err(bad());
+        }
+        return Ok(n);
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let mult = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        _ => return Err(bad()),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(bad());
+    }
+    Ok((n * mult) as i64)
+}
+
+/// Workspace kinds a task can carry.
+pub const WORKSPACE_KINDS: [&str; 3] = ["scratch", "worktree", "dir"];
+
+/// `--workspace` flag: `scratch`, `worktree`, `worktree:<path>`, `dir:<path>`.
+/// Returns `(kind, path)`. `~` is expanded by the caller (it knows `$HOME`).
+pub fn parse_workspace_flag(value: &str) -> Result<(String, Option<String>), CoreError> {
+    let v = value.trim();
+    if v.is_empty() || v == "scratch" || v == "worktree" {
+        return Ok((if v.is_empty() { "scratch" } else { v }.to_string(), None));
+    }
+    for (prefix, kind) in [("dir:", "dir"), ("worktree:", "worktree")] {
+        if let Some(rest) = v.strip_prefix(prefix) {
+            let path = rest.trim();
+            if path.is_empty() {
+                return Err(CoreError::invalid(format!(
+                    "--workspace {prefix} requires a path after the colon"
+                )));
+            }
+            return Ok((kind.to_string(), Some(path.to_string())));
+        }
+    }
+    Err(CoreError::invalid(format!(
+        "unknown --workspace value {value:?}: use scratch, worktree, worktree:<path>, or dir:<path>"
+    )))
+}
+
+/// A `dir:` workspace must be absolute: a relative path would depend on
+/// whichever directory the dispatcher happens to run in.
+pub fn require_absolute_dir(path: &str) -> Result<(), CoreError> {
+    if !path.starts_with('/') {
+        return Err(CoreError::invalid(format!(
+            "dir: workspace path {path:?} is relative; use an absolute path (e.g. dir:/srv/project)"
+        )));
+    }
+    Ok(())
+}
+
+/// `--branch`: non-empty, no leading `-`, no whitespace.
+pub fn normalize_branch(value: &str) -> Result<String, CoreError> {
+    let b = value.trim();
+    if b.is_empty() {
+        return Err(CoreError::invalid("--branch requires a non-empty name"));
+    }
+    if b.starts_with('-') {
+        return Err(CoreError::invalid("--branch must not start with '-'"));
+    }
+    if b.chars().any(char::is_whitespace) {
+        return Err(CoreError::invalid("--branch must not contain whitespace"));
+    }
+    Ok(b.to_string())
+}
+
+/// Toolset names agents often confuse with skills (reference
+/// `KNOWN_TOOLSET_NAMES`, the common ones).
+const KNOWN_TOOLSET_NAMES: &[&str] = &[
+    "web", "browser", "terminal", "file", "files", "code_execution", "vision", "image_gen",
+    "kanban", "memory", "delegation", "search", "tts", "skills", "todo", "cronjob", "moa",
+];
+
+/// Skills: trimmed, blanks dropped, de-duplicated in order; commas and
+/// toolset names refused with the whole list of mistakes at once.
+pub fn normalize_skills<S: AsRef<str>>(skills: &[S]) -> Result<Vec<String>, CoreError> {
+    let mut out: Vec<String> = Vec::new();
+    let mut toolsets = Vec::new();
+    for s in skills {
+        let name = s.as_ref().trim();
+        if name.is_empty() {
+            continue;
+        }
+        if name.contains(',') {
+            return Err(CoreError::invalid(format!(
+                "skill name cannot contain comma: {name:?} (pass --skill once per skill)"
+            )));
+        }
+        if KNOWN_TOOLSET_NAMES.contains(&name.to_lowercase().as_str()) {
+            toolsets.push(format!("{name:?}"));
+            continue;
+        }
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_string());
+        }
+    }
+    if !toolsets.is_empty() {
+        let noun = if toolsets.len() == 1 { "is a toolset name" } else { "are toolset names" };
+        return Err(CoreError::invalid(format!(
+            "{} {noun}, not skill name(s). Put toolsets in the assignee profile's `toolsets:` \
+             config instead of per-task skills.",
+            toolsets.join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(normalize_board_slug(" Proj_1 ").unwrap().as_deref(), Some("proj_1"));
+        assert_eq!(normalize_board_slug("atm10-server").unwrap().as_deref(), Some("atm10-server"));
+        assert_eq!(normalize_board_slug("  ").unwrap(), None);
+        for bad in ["..", "a/b", "-x", "_x", "a b", &"x".repeat(65)] {
+            assert!(normalize_board_slug(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_seconds("300").unwrap(), 300);
+        assert_eq!(parse_duration_seconds("90s").unwrap(), 90);
+        assert_eq!(parse_duration_seconds("30m").unwrap(), 1800);
+        assert_eq!(parse_duration_seconds("2h").unwrap(), 7200);
+        assert_eq!(parse_duration_seconds("1d").unwrap(), 86400);
+        assert_eq!(parse_duration_seconds("1.5h").unwrap(), 5400);
+        for bad in ["", "abc", "10x", "-5", "m", "-1m"] {
+            let e = parse_duration_seconds(bad).unwrap_err().to_string();
+            assert!(e.contains("malformed duration"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn workspaces() {
+        assert_eq!(parse_workspace_flag("scratch").unwrap(), ("scratch".into(), None));
+        assert_eq!(parse_workspace_flag("worktree").unwrap(), ("worktree".into(), None));
+        assert_eq!(
+            parse_workspace_flag("dir:/tmp/x").unwrap(),
+            ("dir".into(), Some("/tmp/x".into()))
+        );
+        assert!(parse_workspace_flag("dir:").is_err());
+        assert!(parse_workspace_flag("cloud").unwrap_err().to_string().contains("unknown --workspace"));
+        assert!(require_absolute_dir("rel/path").unwrap_err().to_string().contains("absolute"));
+    }
+
+    #[test]
+    fn assignees_and_skills() {
+        assert_eq!(normalize_assignee(Some(" Coder ")).as_deref(), Some("coder"));
+        assert_eq!(normalize_assignee(Some("none")), None);
+        assert_eq!(normalize_assignee(Some("-")), None);
+        assert_eq!(normalize_skills(&["a", " a", "b", ""]).unwrap(), vec!["a", "b"]);
+        assert!(normalize_skills(&["a,b"]).is_err());
+        assert!(normalize_skills(&["web", "browser"]).unwrap_err().to_string().contains("toolset names"));
+        assert!(normalize_branch("-x").is_err());
+        assert!(normalize_branch("a b").is_err());
+        assert!(normalize_title("   ").is_err());
+    }
+}
