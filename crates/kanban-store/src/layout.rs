@@ -1,0 +1,1 @@
+//! Root and board resolution (in progress).

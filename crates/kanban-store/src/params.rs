@@ -1,0 +1,253 @@
+//! One parameter struct per storage operation, and the outcomes they return.
+
+use std::collections::BTreeMap;
+
+use kanban_core::{BlockKind, Status, Task};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Input of [`crate::Store::create_task`]. Strings are taken as given by
+/// the adapter; the store validates and normalises them (title trimmed,
+/// assignee lower-cased, skills cleaned, workspace checked).
+#[derive(Debug, Clone, Default)]
+pub struct NewTask {
+    pub title: String,
+    pub body: Option<String>,
+    pub assignee: Option<String>,
+    pub created_by: Option<String>,
+    /// `scratch` (default when `None`), `worktree` or `dir`.
+    pub workspace_kind: Option<String>,
+    pub workspace_path: Option<String>,
+    pub branch_name: Option<String>,
+    pub project_id: Option<String>,
+    pub tenant: Option<String>,
+    pub priority: i64,
+    pub parents: Vec<String>,
+    pub triage: bool,
+    /// Park the task in `blocked` (sticky until unblocked).
+    pub initial_blocked: bool,
+    pub idempotency_key: Option<String>,
+    pub max_runtime_seconds: Option<i64>,
+    pub skills: Option<Vec<String>>,
+    pub max_retries: Option<i64>,
+    pub goal_mode: bool,
+    pub goal_max_turns: Option<i64>,
+    pub session_id: Option<String>,
+    pub model_override: Option<String>,
+    /// Board default workdir inherited by `dir`/`worktree` tasks without a path.
+    pub default_workdir: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub task: Task,
+    /// True when an idempotency key matched an existing task (nothing written).
+    pub existing: bool,
+}
+
+/// Sort orders of `kanban list --sort`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TaskOrder {
+    /// priority DESC, created ASC (the reference default).
+    #[default]
+    Priority,
+    PriorityAsc,
+    Created,
+    CreatedDesc,
+    Status,
+    Assignee,
+    Title,
+    Updated,
+}
+
+impl TaskOrder {
+    pub const NAMES: &'static [&'static str] = &[
+        "created",
+        "created-desc",
+        "priority",
+        "priority-desc",
+        "status",
+        "assignee",
+        "title",
+        "updated",
+    ];
+}
+
+/// Filters of `kanban list` and the API board view.
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub assignee: Option<String>,
+    pub status: Option<Status>,
+    pub tenant: Option<String>,
+    pub session_id: Option<String>,
+    pub include_archived: bool,
+    pub workflow_template_id: Option<String>,
+    pub current_step_key: Option<String>,
+    pub order: TaskOrder,
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EditTask {
+    pub task_id: String,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub priority: Option<i64>,
+    pub result: Option<String>,
+    /// Back-fill the latest completed run's summary / metadata.
+    pub summary: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AssignTask {
+    pub task_id: String,
+    /// `None` unassigns.
+    pub assignee: Option<String>,
+    /// Recorded as `source` in the `assigned` event (e.g. `kanban.default_assignee`).
+    pub source: Option<String>,
+    /// Reclaim a running task first (reassign `--reclaim`).
+    pub reclaim_first: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub task_id: Option<String>,
+    /// Only events with `id > after_id`.
+    pub after_id: Option<i64>,
+    pub kinds: Option<Vec<String>>,
+    /// Newest-first tail of this many events (returned oldest first).
+    pub last: Option<usize>,
+    /// Cap on rows returned after `after_id`, oldest first.
+    pub limit: Option<usize>,
+}
+
+/// Concurrency ceilings checked inside the claim transaction, so no number
+/// of dispatchers racing on one board can exceed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ceilings {
+    /// Live cap on running tasks board-wide (`max_spawn` / `--max`).
+    pub max_running: Option<i64>,
+    /// Second global cap (`max_in_progress`).
+    pub max_in_progress: Option<i64>,
+    /// Cap on running tasks per assignee.
+    pub max_per_profile: Option<i64>,
+    /// Per-profile overrides (`kanban.profile_limits`).
+    pub profile_limits: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    pub task_id: String,
+    /// `host:pid` of the claimer.
+    pub claim_lock: String,
+    pub ttl_seconds: i64,
+    /// Claim from `review` instead of `ready`.
+    pub review: bool,
+    pub ceilings: Ceilings,
+}
+
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    Claimed { task: Task, run_id: i64 },
+    /// Another claimer won, or the task is not claimable any more.
+    Lost { status: Status, claim_lock: Option<String> },
+    /// Parents not done: demoted to todo with a `claim_rejected` event.
+    ParentsPending,
+    /// A ceiling is full; nothing written. The string names the ceiling.
+    CeilingReached(String),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HeartbeatRequest {
+    pub task_id: String,
+    pub note: Option<String>,
+    pub run_id: Option<i64>,
+    pub claim_lock: Option<String>,
+    pub ttl_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CompleteRequest {
+    pub task_id: String,
+    pub result: Option<String>,
+    pub summary: Option<String>,
+    /// Must be a JSON object when given.
+    pub metadata: Option<Value>,
+    /// Ids the worker says it created; phantoms reject the completion.
+    pub created_cards: Vec<String>,
+    /// Compare-and-swap on `current_run_id` (worker's `HERMES_KANBAN_RUN_ID`).
+    pub expected_run_id: Option<i64>,
+}
+
+/// A worker process a transition has just detached from its task; the
+/// caller ends its process group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndedWorker {
+    pub pid: i64,
+    pub claim_lock: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub task: Task,
+    pub run_id: Option<i64>,
+    pub ended_worker: Option<EndedWorker>,
+    /// Ids in the summary/result that do not exist (advisory event written).
+    pub suspected_phantoms: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct BlockRequest {
+    pub task_id: String,
+    pub reason: Option<String>,
+    pub kind: Option<BlockKind>,
+    pub expected_run_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PromoteRequest {
+    pub task_id: String,
+    pub force: bool,
+    pub reason: Option<String>,
+    pub actor: Option<String>,
+    /// Decide without writing.
+    pub dry_run: bool,
+}
+
+/// Result of a single-task transition.
+#[derive(Debug, Clone)]
+pub struct Transitioned {
+    pub task: Task,
+    pub from: Status,
+    pub to: Status,
+    pub run_id: Option<i64>,
+    pub ended_worker: Option<EndedWorker>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BoardStats {
+    pub by_status: BTreeMap<String, i64>,
+    pub by_assignee: BTreeMap<String, BTreeMap<String, i64>>,
+    pub oldest_ready_age_seconds: Option<i64>,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewNotifySub {
+    pub task_id: String,
+    pub platform: String,
+    pub chat_id: String,
+    pub thread_id: Option<String>,
+    pub user_id: Option<String>,
+    pub notifier_profile: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NotifyKey {
+    pub task_id: String,
+    pub platform: String,
+    pub chat_id: String,
+    pub thread_id: Option<String>,
+}
