@@ -1,1 +1,48 @@
-//! placeholder
+//! The dispatcher: turns ready tasks into running workers and keeps the
+//! board true when workers crash, hang, fail to start or finish.
+//!
+//! Process layer (this crate's own I/O): [`liveness`] (is a worker alive,
+//! and is it still ours), [`spawner`] (start a worker in its own session
+//! with its log and environment, reap it, remember how it exited),
+//! [`command`] (the worker's argv), [`env`] (its environment),
+//! [`terminate`] (end a process group without blocking), [`workspace`]
+//! (scratch / dir / git worktree) and [`health`] (stuck telemetry).
+//!
+//! The pass ([`pass::Dispatcher::dispatch_once`], reference `dispatch_once`)
+//! runs the steps of reference §3.1 in order ([`reclaim`] for the reclaim,
+//! crash and timeout steps, [`launch`] for claim → workspace → spawn),
+//! under the board's dispatch [`lock`], and reports every bucket of §3.2
+//! ([`result::DispatchResult`]).
+//!
+//! This crate never talks SQL: board state changes go through the store's
+//! traits (`Store` + `DispatchStore`), one transaction per state change.
+
+pub mod command;
+pub mod env;
+pub mod error;
+pub mod guard;
+pub mod health;
+pub mod launch;
+pub mod liveness;
+pub mod lock;
+pub mod pass;
+pub mod reap;
+pub mod reclaim;
+pub mod result;
+pub mod spawner;
+pub mod terminate;
+pub mod workspace;
+
+#[cfg(test)]
+mod testutil;
+
+pub use error::{DispatchError, Result};
+pub use liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity, WorkerState};
+pub use pass::{
+    BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProfileSource,
+    TitleBodyContext, dispatch_once,
+};
+pub use reap::{ExitKind, WorkerExit, classify_exit};
+pub use result::DispatchResult;
+pub use spawner::{LogSpec, ProcessSpawner, SpawnedWorker, Spawner, StubSpawner, WorkerSpec};
+pub use terminate::{Begun, TerminationOutcome, TerminationReport, Terminator};

@@ -10,10 +10,13 @@
 //! `kanban_core::transitions`.
 
 pub mod clock;
+pub mod config;
+pub mod dispatch_ops;
 pub mod error;
 pub mod layout;
 pub mod params;
 pub mod sqlite;
+pub mod watch;
 
 pub use clock::{Clock, SystemClock};
 pub use error::StoreError;
@@ -38,6 +41,12 @@ pub trait Store: Send + Sync {
     fn create_task(&self, req: &NewTask) -> Result<Created>;
     fn get_task(&self, id: &str) -> Result<Option<Task>>;
     fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>>;
+    /// The few columns of a `kanban list` line, for the same query. Backends
+    /// read them without the rest of each row, so listing a 100k-task
+    /// board stays within the CLI's time budget.
+    fn list_task_lines(&self, query: &TaskQuery) -> Result<Vec<TaskLine>> {
+        Ok(self.list_tasks(query)?.iter().map(TaskLine::from).collect())
+    }
     /// Parent ids of a task (tasks it depends on).
     fn parents_of(&self, id: &str) -> Result<Vec<String>>;
     /// Child ids of a task (tasks that depend on it).

@@ -87,6 +87,32 @@ pub struct TaskQuery {
     pub limit: Option<usize>,
 }
 
+/// One `kanban list` line (reference `_fmt_task_line`) plus the sort keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskLine {
+    pub id: String,
+    pub title: String,
+    pub assignee: Option<String>,
+    pub status: Status,
+    pub tenant: Option<String>,
+    pub priority: i64,
+    pub created_at: i64,
+}
+
+impl From<&Task> for TaskLine {
+    fn from(t: &Task) -> Self {
+        TaskLine {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            assignee: t.assignee.clone(),
+            status: t.status,
+            tenant: t.tenant.clone(),
+            priority: t.priority,
+            created_at: t.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct EditTask {
     pub task_id: String,
@@ -148,6 +174,9 @@ pub struct ClaimRequest {
     pub ceilings: Ceilings,
 }
 
+// A claim returns the task by value on the hot path; boxing it would cost
+// an allocation per claim for no gain.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
     Claimed { task: Task, run_id: i64 },

@@ -1,5 +1,42 @@
-//! The SQLite backend: Hermes 0.19.0 schema, pragmas and semantics.
-//! (Implementation in progress.)
+//! The SQLite backend: Hermes 0.19.0 schema, pragmas and semantics, so the
+//! Python implementation can work on the same file at the same time.
+//!
+//! Layout of this module:
+//! - `schema`: SQL text of the reference schema and our `kanban_rs_*` extras;
+//! - `open`: file modes, init lock, header/integrity checks, migrations;
+//! - `txn`: the `BEGIN IMMEDIATE` write transaction and the row/event/run
+//!   helpers every state change is built from (`pub(crate)`, for the
+//!   dispatcher too);
+//! - `row`: row → domain struct mapping;
+//! - `tasks`: create/read/list/edit/assign/links/comments/events/runs;
+//! - `claim`: claim (compare-and-swap + ceilings) and heartbeat;
+//! - `lifecycle`: complete, block, unblock, schedule, promote, reclaim,
+//!   archive, delete (re-exports `claim` and `recompute` items);
+//! - `recompute`: set-based dependency promotion;
+//! - `board`: stats, assignee counts, notify subscriptions, gc.
+//!
+//! No rusqlite type appears in a public signature.
+
+mod board;
+mod claim;
+mod dispatch;
+mod lifecycle;
+pub(crate) mod open;
+pub(crate) mod recompute;
+pub(crate) mod row;
+pub(crate) mod schema;
+mod tasks;
+pub(crate) mod txn;
+pub mod watch;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kanban_core::{Comment, Event, NotifySub, Run, Task};
+use rusqlite::Connection;
+
+use crate::params::*;
+use crate::{Clock, Result, Store};
 
 /// Options for opening a board database.
 #[derive(Debug, Clone, Default)]
@@ -9,3 +46,191 @@ pub struct OpenOptions {
     /// Busy timeout override in milliseconds.
     pub busy_timeout_ms: Option<u64>,
 }
+
+impl OpenOptions {
+    /// Open, creating the board when it does not exist yet.
+    pub fn create() -> Self {
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// A board stored in one SQLite file. Cheap to share between threads
+/// (`Send + Sync`); it holds one connection behind a mutex, so open one
+/// store per thread when threads must write concurrently.
+pub struct SqliteStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open the board at `path`: refuses a non-SQLite or corrupt file
+    /// (backing the corrupt one up first), creates a missing one when
+    /// `opts.create`, and migrates a board not yet migrated by this version.
+    pub fn open(path: &Path, opts: OpenOptions, clock: Arc<dyn Clock>) -> Result<SqliteStore> {
+        let conn = open::open_board(path, &opts, clock.now())?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            conn: Mutex::new(conn),
+            clock,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn create_task(&self, req: &NewTask) -> Result<Created> {
+        self.write(|tx| tasks::create(tx, req))
+    }
+
+    fn get_task(&self, id: &str) -> Result<Option<Task>> {
+        self.read(|c| txn::load_task(c, id))
+    }
+
+    fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        self.read(|c| tasks::list(c, query))
+    }
+
+    fn list_task_lines(&self, query: &TaskQuery) -> Result<Vec<TaskLine>> {
+        self.read(|c| tasks::list_lines(c, query))
+    }
+
+    fn parents_of(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|c| tasks::linked(c, id, tasks::Direction::Parents))
+    }
+
+    fn children_of(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|c| tasks::linked(c, id, tasks::Direction::Children))
+    }
+
+    fn edit_task(&self, req: &EditTask) -> Result<Task> {
+        self.write(|tx| tasks::edit(tx, req))
+    }
+
+    fn assign_task(&self, req: &AssignTask) -> Result<Task> {
+        self.write(|tx| tasks::assign(tx, req))
+    }
+
+    fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()> {
+        self.write(|tx| tasks::link(tx, parent_id, child_id))
+    }
+
+    fn unlink_tasks(&self, parent_id: &str, child_id: &str) -> Result<bool> {
+        self.write(|tx| tasks::unlink(tx, parent_id, child_id))
+    }
+
+    fn add_comment(&self, task_id: &str, author: &str, body: &str) -> Result<Comment> {
+        self.write(|tx| tasks::add_comment(tx, task_id, author, body))
+    }
+
+    fn comments(&self, task_id: &str) -> Result<Vec<Comment>> {
+        self.read(|c| tasks::comments(c, task_id))
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        self.read(|c| tasks::events(c, query))
+    }
+
+    fn latest_event_id(&self) -> Result<i64> {
+        self.read(tasks::latest_event_id)
+    }
+
+    fn runs(&self, task_id: &str) -> Result<Vec<Run>> {
+        self.read(|c| tasks::runs(c, task_id))
+    }
+
+    fn claim_task(&self, req: &ClaimRequest) -> Result<ClaimOutcome> {
+        self.write(|tx| lifecycle::claim(tx, req))
+    }
+
+    fn heartbeat(&self, req: &HeartbeatRequest) -> Result<()> {
+        self.write(|tx| lifecycle::heartbeat(tx, req))
+    }
+
+    fn complete_task(&self, req: &CompleteRequest) -> Result<Completion> {
+        self.write(|tx| lifecycle::complete(tx, req))?.into_result()
+    }
+
+    fn block_task(&self, req: &BlockRequest) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::block(tx, req))
+    }
+
+    fn unblock_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::unblock(tx, task_id, reason))
+    }
+
+    fn schedule_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::schedule(tx, task_id, reason))
+    }
+
+    fn promote_task(&self, req: &PromoteRequest) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::promote(tx, req))
+    }
+
+    fn reclaim_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::reclaim(tx, task_id, reason))
+    }
+
+    fn archive_task(&self, task_id: &str) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::archive(tx, task_id))
+    }
+
+    fn delete_task(&self, task_id: &str, require_archived: bool) -> Result<()> {
+        self.write(|tx| lifecycle::delete(tx, task_id, require_archived))
+    }
+
+    fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
+        self.write(|tx| lifecycle::recompute_ready(tx, failure_limit, None))
+    }
+
+    fn stats(&self) -> Result<BoardStats> {
+        let now = self.now();
+        self.read(|c| board::stats(c, now))
+    }
+
+    fn assignee_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read(board::assignee_counts)
+    }
+
+    fn notify_subscribe(&self, sub: &NewNotifySub) -> Result<bool> {
+        self.write(|tx| board::notify_subscribe(tx, sub))
+    }
+
+    fn notify_list(&self, task_id: Option<&str>) -> Result<Vec<NotifySub>> {
+        self.read(|c| board::notify_list(c, task_id))
+    }
+
+    fn notify_unsubscribe(&self, key: &NotifyKey) -> Result<bool> {
+        self.write(|tx| board::notify_unsubscribe(tx, key))
+    }
+
+    fn gc_events(&self, older_than: i64) -> Result<usize> {
+        self.write(|tx| board::gc_events(tx, older_than))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,463 @@
+//! Is a worker still running, and is it still *our* worker?
+//!
+//! A pid alone is not an identity: after a worker dies the kernel may hand
+//! its pid to an unrelated process, and a dispatcher that only asks "is pid
+//! N alive?" then extends a ghost claim forever (reference §10.1, #43468).
+//! A [`WorkerIdentity`] pairs the pid with the process start time (field 22
+//! of `/proc/<pid>/stat`, clock ticks since boot), which no later process
+//! with the same pid can share within one boot. The boot id
+//! (`/proc/sys/kernel/random/boot_id`) tells identities of another boot (or
+//! another machine) apart, so locality no longer depends on the hostname.
+//!
+//! Zombies (exited, not yet reaped) count as dead.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+/// A worker process as the dispatcher knows it: pid plus start time.
+/// `start_time` is `None` for workers we did not spawn ourselves (e.g. the
+/// Python dispatcher's, which only stores `worker_pid`); those fall back to
+/// a pid-only check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WorkerIdentity {
+    pub pid: i32,
+    pub start_time: Option<u64>,
+}
+
+impl WorkerIdentity {
+    pub fn new(pid: i32, start_time: u64) -> Self {
+        WorkerIdentity {
+            pid,
+            start_time: Some(start_time),
+        }
+    }
+
+    /// An identity known only by pid (legacy rows).
+    pub fn pid_only(pid: i32) -> Self {
+        WorkerIdentity {
+            pid,
+            start_time: None,
+        }
+    }
+
+    /// Text form `<pid>@<start_time>` (or `<pid>` without a start time),
+    /// for logs and event payloads.
+    pub fn encode(&self) -> String {
+        match self.start_time {
+            Some(t) => format!("{}@{t}", self.pid),
+            None => self.pid.to_string(),
+        }
+    }
+
+    /// Inverse of [`WorkerIdentity::encode`].
+    pub fn decode(s: &str) -> Option<Self> {
+        let (pid, start) = match s.split_once('@') {
+            Some((p, t)) => (p, Some(t.parse().ok()?)),
+            None => (s, None),
+        };
+        let pid: i32 = pid.parse().ok()?;
+        (pid > 0).then_some(WorkerIdentity {
+            pid,
+            start_time: start,
+        })
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` the dispatcher uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// One-letter state (`R`, `S`, `D`, `Z`, `X`, ...).
+    pub state: char,
+    pub ppid: i32,
+    /// Process group id.
+    pub pgrp: i32,
+    /// Session id.
+    pub session: i32,
+    /// Start time in clock ticks since boot.
+    pub start_time: u64,
+}
+
+impl ProcStat {
+    /// Running in any sense; zombies (`Z`) and dead (`X`/`x`) are not.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x')
+    }
+}
+
+/// Parse one `/proc/<pid>/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted from its *last* `)`.
+pub fn parse_proc_stat(line: &str) -> Option<ProcStat> {
+    let rest = &line[line.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state); field 22 (starttime) is f[19].
+    Some(ProcStat {
+        state: f.first()?.chars().next()?,
+        ppid: f.get(1)?.parse().ok()?,
+        pgrp: f.get(2)?.parse().ok()?,
+        session: f.get(3)?.parse().ok()?,
+        start_time: f.get(19)?.parse().ok()?,
+    })
+}
+
+/// What became of a worker identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkerState {
+    /// Our worker is running.
+    Alive,
+    /// Exited, waiting to be reaped: dead for every decision.
+    Zombie,
+    /// No such process.
+    Gone,
+    /// The pid now belongs to another process (different start time).
+    Replaced,
+}
+
+impl WorkerState {
+    pub fn is_alive(self) -> bool {
+        self == WorkerState::Alive
+    }
+}
+
+/// Process facts the dispatcher needs, behind a trait so the dispatch pass
+/// can be driven in tests without real processes.
+pub trait Liveness: Send + Sync {
+    /// `/proc/<pid>/stat` facts, `None` when there is no such process.
+    fn stat(&self, pid: i32) -> Option<ProcStat>;
+    /// Live (non-zombie) processes whose process group is `pgid`.
+    fn group_members(&self, pgid: i32) -> Vec<i32>;
+    /// This machine's hostname, as `socket.gethostname()` reports it (the
+    /// host part of `host:pid` claim locks).
+    fn hostname(&self) -> String;
+    /// Identifier of the current boot; `None` when the platform has none.
+    fn boot_id(&self) -> Option<String>;
+
+    /// The pid exists and is not a zombie.
+    fn pid_alive(&self, pid: i32) -> bool {
+        pid > 0 && self.stat(pid).is_some_and(|s| s.is_live())
+    }
+
+    /// Start time of a live process.
+    fn start_time(&self, pid: i32) -> Option<u64> {
+        self.stat(pid).filter(|s| s.is_live()).map(|s| s.start_time)
+    }
+
+    /// The identity of the process now running as `pid`.
+    fn identify(&self, pid: i32) -> Option<WorkerIdentity> {
+        self.start_time(pid).map(|t| WorkerIdentity::new(pid, t))
+    }
+
+    /// Classify an identity. Without a recorded start time only the pid
+    /// can be checked.
+    fn worker_state(&self, id: &WorkerIdentity) -> WorkerState {
+        if id.pid <= 0 {
+            return WorkerState::Gone;
+        }
+        match self.stat(id.pid) {
+            None => WorkerState::Gone,
+            Some(s) if id.start_time.is_some_and(|t| t != s.start_time) => WorkerState::Replaced,
+            Some(s) if !s.is_live() => WorkerState::Zombie,
+            Some(_) => WorkerState::Alive,
+        }
+    }
+
+    /// `worker_state(id) == Alive`.
+    fn worker_alive(&self, id: &WorkerIdentity) -> bool {
+        self.worker_state(id).is_alive()
+    }
+
+    /// `host:pid` of this process: the claim lock the reference writes.
+    fn claimer_id(&self) -> String {
+        format!("{}:{}", self.hostname(), std::process::id())
+    }
+
+    /// A claim lock written on this host (`<hostname>:` prefix).
+    fn lock_is_host_local(&self, claim_lock: &str) -> bool {
+        claim_lock
+            .strip_prefix(&self.hostname())
+            .is_some_and(|r| r.starts_with(':'))
+    }
+}
+
+/// The real thing: reads `/proc`.
+#[derive(Debug, Clone)]
+pub struct ProcLiveness {
+    proc_root: PathBuf,
+}
+
+impl Default for ProcLiveness {
+    fn default() -> Self {
+        ProcLiveness {
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+impl ProcLiveness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl Liveness for ProcLiveness {
+    fn stat(&self, pid: i32) -> Option<ProcStat> {
+        if pid <= 0 {
+            return None;
+        }
+        let raw =
+            std::fs::read_to_string(self.proc_root.join(pid.to_string()).join("stat")).ok()?;
+        parse_proc_stat(&raw)
+    }
+
+    fn group_members(&self, pgid: i32) -> Vec<i32> {
+        if pgid <= 0 {
+            return Vec::new();
+        }
+        let Ok(dir) = std::fs::read_dir(&self.proc_root) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| {
+                self.stat(pid)
+                    .is_some_and(|s| s.pgrp == pgid && s.is_live())
+            })
+            .collect()
+    }
+
+    fn hostname(&self) -> String {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+
+    fn boot_id(&self) -> Option<String> {
+        let raw = std::fs::read_to_string(self.proc_root.join("sys/kernel/random/boot_id")).ok()?;
+        let id = raw.trim();
+        (!id.is_empty()).then(|| id.to_string())
+    }
+}
+
+/// A hand-set process table for tests and benchmarks.
+#[derive(Debug, Default)]
+pub struct StaticLiveness {
+    procs: Mutex<HashMap<i32, ProcStat>>,
+    host: String,
+    boot: Option<String>,
+}
+
+impl StaticLiveness {
+    pub fn new(host: &str) -> Self {
+        StaticLiveness {
+            procs: Mutex::default(),
+            host: host.to_string(),
+            boot: Some("boot-1".into()),
+        }
+    }
+
+    /// Add (or replace) a running process that leads its own group.
+    pub fn add(&self, pid: i32, start_time: u64) {
+        let stat = ProcStat {
+            state: 'S',
+            ppid: 1,
+            pgrp: pid,
+            session: pid,
+            start_time,
+        };
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(pid, stat);
+    }
+
+    /// Turn a process into a zombie.
+    pub fn zombify(&self, pid: i32) {
+        if let Some(s) = self
+            .procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&pid)
+        {
+            s.state = 'Z';
+        }
+    }
+
+    pub fn remove(&self, pid: i32) {
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&pid);
+    }
+}
+
+impl Liveness for StaticLiveness {
+    fn stat(&self, pid: i32) -> Option<ProcStat> {
+        self.procs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&pid)
+            .copied()
+    }
+    fn group_members(&self, pgid: i32) -> Vec<i32> {
+        let procs = self.procs.lock().unwrap_or_else(|p| p.into_inner());
+        procs
+            .iter()
+            .filter(|(_, s)| s.pgrp == pgid && s.is_live())
+            .map(|(p, _)| *p)
+            .collect()
+    }
+    fn hostname(&self) -> String {
+        self.host.clone()
+    }
+    fn boot_id(&self) -> Option<String> {
+        self.boot.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_command_names() {
+        let line =
+            "4242 (a) b (c) d) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
+        let s = parse_proc_stat(line).unwrap();
+        assert_eq!(s.state, 'S');
+        assert_eq!((s.ppid, s.pgrp, s.session), (1, 4242, 4242));
+        assert_eq!(s.start_time, 987654);
+        assert!(parse_proc_stat("12 (x) S 1").is_none());
+        assert!(parse_proc_stat("garbage").is_none());
+    }
+
+    #[test]
+    fn identity_round_trips_through_text() {
+        let id = WorkerIdentity::new(123, 456);
+        assert_eq!(id.encode(), "123@456");
+        assert_eq!(WorkerIdentity::decode("123@456"), Some(id));
+        assert_eq!(
+            WorkerIdentity::decode("77"),
+            Some(WorkerIdentity::pid_only(77))
+        );
+        assert_eq!(WorkerIdentity::decode("0"), None);
+        assert_eq!(WorkerIdentity::decode("x@1"), None);
+        assert_eq!(WorkerIdentity::decode("5@y"), None);
+    }
+
+    #[test]
+    fn own_process_is_alive_with_a_stable_start_time() {
+        let l = ProcLiveness::new();
+        let me = std::process::id() as i32;
+        assert!(l.pid_alive(me));
+        let id = l.identify(me).unwrap();
+        assert_eq!(l.identify(me), Some(id));
+        assert_eq!(l.worker_state(&id), WorkerState::Alive);
+        assert!(l.boot_id().is_some());
+        assert!(!l.hostname().is_empty());
+    }
+
+    #[test]
+    fn a_reused_pid_is_never_our_worker() {
+        let l = ProcLiveness::new();
+        let me = std::process::id() as i32;
+        let real = l.identify(me).unwrap();
+        let ghost = WorkerIdentity::new(me, real.start_time.unwrap() + 1);
+        assert_eq!(l.worker_state(&ghost), WorkerState::Replaced);
+        assert!(!l.worker_alive(&ghost));
+        // A legacy pid-only identity can only be checked by pid.
+        assert!(l.worker_alive(&WorkerIdentity::pid_only(me)));
+    }
+
+    #[test]
+    fn zombie_counts_as_dead_then_gone_after_reaping() {
+        let l = ProcLiveness::new();
+        let mut child = Command::new("sh")
+            .args(["-c", "exit 3"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Not reaped yet: the process table entry stays, in state Z.
+        while l.stat(pid).is_some_and(|s| s.is_live()) {
+            assert!(Instant::now() < deadline, "child never exited");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(l.stat(pid).unwrap().state, 'Z');
+        assert!(!l.pid_alive(pid));
+        assert_eq!(
+            l.worker_state(&WorkerIdentity::pid_only(pid)),
+            WorkerState::Zombie
+        );
+        assert_eq!(child.wait().unwrap().code(), Some(3));
+        assert!(!l.pid_alive(pid));
+        assert_eq!(
+            l.worker_state(&WorkerIdentity::pid_only(pid)),
+            WorkerState::Gone
+        );
+    }
+
+    #[test]
+    fn group_members_lists_the_live_members_of_a_process_group() {
+        use std::os::unix::process::CommandExt;
+        let l = ProcLiveness::new();
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 30 & sleep 30 & wait"])
+            .process_group(0)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pgid = child.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while l.group_members(pgid).len() < 3 {
+            assert!(
+                Instant::now() < deadline,
+                "group never filled: {:?}",
+                l.group_members(pgid)
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !l.group_members(pgid).is_empty() {
+            assert!(Instant::now() < deadline, "group survived SIGKILL");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn host_local_locks_match_the_hostname_exactly() {
+        let l = StaticLiveness::new("box");
+        assert!(l.lock_is_host_local("box:123"));
+        assert!(!l.lock_is_host_local("boxer:123"));
+        assert!(!l.lock_is_host_local("other:123"));
+        assert!(l.claimer_id().starts_with("box:"));
+    }
+
+    #[test]
+    fn static_liveness_models_zombies_and_reuse() {
+        let l = StaticLiveness::new("h");
+        l.add(10, 100);
+        let id = WorkerIdentity::new(10, 100);
+        assert!(l.worker_alive(&id));
+        l.add(10, 200);
+        assert_eq!(l.worker_state(&id), WorkerState::Replaced);
+        l.add(10, 100);
+        l.zombify(10);
+        assert_eq!(l.worker_state(&id), WorkerState::Zombie);
+        l.remove(10);
+        assert_eq!(l.worker_state(&id), WorkerState::Gone);
+    }
+}

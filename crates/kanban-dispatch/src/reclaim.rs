@@ -1,0 +1,601 @@
+//! Steps 2–5 of a pass: TTL reclaim, stale-heartbeat reclaim, crash
+//! detection and max-runtime kills, plus releasing tasks whose worker
+//! termination has finished.
+//!
+//! A task is only released once its worker is provably gone (dead, not
+//! ours, or on another host), so a task never runs twice at once; while
+//! its process group is being terminated it stays running.
+
+use std::collections::{HashMap, HashSet};
+
+use kanban_core::defaults::{
+    LIVE_PID_HEARTBEAT_STALE_SECONDS, PROTOCOL_VIOLATION_STREAK_LIMIT, RECLAIM_DEFER_SECONDS,
+    SYSTEMIC_CRASH_THRESHOLD,
+};
+use kanban_core::{EventKind, RunOutcome};
+use kanban_store::dispatch_ops::{
+    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask,
+};
+use regex::Regex;
+use serde_json::{Value, json};
+
+use crate::error::Result;
+use crate::liveness::WorkerIdentity;
+use crate::pass::{DispatchOptions, Dispatcher};
+use crate::reap::{ExitKind, classify_exit};
+use crate::result::DispatchResult;
+use crate::terminate::{Begun, TerminationOutcome, TerminationReport};
+
+/// Heartbeat gap after which a long-running task counts as stale.
+const STALE_HEARTBEAT_GAP_SECONDS: i64 = 3_600;
+
+/// Why a task is released once its worker is gone.
+#[derive(Debug, Clone)]
+pub(crate) enum ReleaseWhy {
+    /// Claim expired while the worker was alive but silent.
+    Ttl { payload: Value },
+    /// No heartbeat for too long.
+    Stale { payload: Value, error: String },
+    /// Over its max runtime.
+    Timeout { elapsed: i64, limit: i64 },
+}
+
+/// A release waiting for a termination to finish.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRelease {
+    pub(crate) task_id: String,
+    pub(crate) claim_lock: Option<String>,
+    pub(crate) run_id: Option<i64>,
+    pub(crate) worker_pid: Option<i64>,
+    /// The worker ran on this machine (it could be signalled).
+    pub(crate) host_local: bool,
+    pub(crate) why: ReleaseWhy,
+}
+
+/// Where a running task's worker lives, from this process's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Locality {
+    /// On this machine, this boot: liveness applies.
+    Local(WorkerIdentity),
+    /// Spawned on this machine before a reboot: certainly gone.
+    Rebooted,
+    /// Another machine, or no worker recorded: only the TTL applies.
+    Remote,
+}
+
+impl Dispatcher {
+    pub(crate) fn locality(&self, rt: &RunningTask) -> Locality {
+        let Some(pid) = rt
+            .worker_pid
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 0)
+        else {
+            return Locality::Remote;
+        };
+        let host = self.liveness.hostname();
+        let lock_local = rt
+            .claim_lock
+            .as_deref()
+            .is_some_and(|l| self.liveness.lock_is_host_local(l));
+        if let Some(w) = rt.worker.as_ref().filter(|w| w.pid == i64::from(pid)) {
+            let id = WorkerIdentity {
+                pid,
+                start_time: w.start_time.and_then(|t| u64::try_from(t).ok()),
+            };
+            // The boot id, not the hostname, decides: renaming the host
+            // must not orphan live workers (#73277).
+            return match (w.boot_id.as_deref(), self.liveness.boot_id()) {
+                (Some(a), Some(b)) if a == b => Locality::Local(id),
+                (Some(_), Some(_)) if lock_local || w.host.as_deref() == Some(host.as_str()) => {
+                    Locality::Rebooted
+                }
+                (Some(_), Some(_)) => Locality::Remote,
+                _ if lock_local => Locality::Local(id),
+                _ => Locality::Remote,
+            };
+        }
+        if lock_local {
+            Locality::Local(WorkerIdentity::pid_only(pid))
+        } else {
+            Locality::Remote
+        }
+    }
+
+    fn live_identity(&self, rt: &RunningTask) -> Option<WorkerIdentity> {
+        match self.locality(rt) {
+            Locality::Local(id) if self.liveness.worker_alive(&id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Step 2: expired claims.
+    pub(crate) fn reclaim_expired(
+        &self,
+        opts: &DispatchOptions,
+        now: i64,
+        running: &[RunningTask],
+        handled: &mut HashSet<String>,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        for rt in running
+            .iter()
+            .filter(|r| r.claim_expires.is_some_and(|e| e < now))
+        {
+            handled.insert(rt.id.clone());
+            let heartbeat_stale = rt
+                .last_heartbeat_at
+                .is_some_and(|h| now - h > LIVE_PID_HEARTBEAT_STALE_SECONDS);
+            let live = self.live_identity(rt);
+            if live.is_some() && !heartbeat_stale {
+                if !opts.dry_run {
+                    self.store.extend_claim(&ExtendClaim {
+                        task_id: rt.id.clone(),
+                        claim_lock: rt.claim_lock.clone(),
+                        new_expires: now + opts.claim_ttl_seconds,
+                        worker_pid: rt.worker_pid,
+                        claim_expires_was: rt.claim_expires,
+                        last_heartbeat_at: rt.last_heartbeat_at,
+                    })?;
+                }
+                continue;
+            }
+            let payload = json!({
+                "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
+                "last_heartbeat_at": rt.last_heartbeat_at, "now": now,
+                "host_local": matches!(self.locality(rt), Locality::Local(_)), "heartbeat_stale": heartbeat_stale,
+            });
+            self.release_or_terminate(opts, rt, live, ReleaseWhy::Ttl { payload }, result)?;
+        }
+        Ok(())
+    }
+
+    /// Step 3: running for longer than the stale timeout without a recent
+    /// heartbeat.
+    pub(crate) fn reclaim_stale(
+        &self,
+        opts: &DispatchOptions,
+        now: i64,
+        running: &[RunningTask],
+        handled: &mut HashSet<String>,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        if opts.stale_timeout_seconds <= 0 {
+            return Ok(());
+        }
+        for rt in running {
+            if handled.contains(&rt.id) {
+                continue;
+            }
+            let Some(started) = rt.attempt_started_at else {
+                continue;
+            };
+            let elapsed = now - started;
+            let hb_age = rt.last_heartbeat_at.map(|h| now - h);
+            if elapsed < opts.stale_timeout_seconds
+                || hb_age.is_some_and(|a| a < STALE_HEARTBEAT_GAP_SECONDS)
+            {
+                continue;
+            }
+            handled.insert(rt.id.clone());
+            let error = match hb_age {
+                Some(a) => format!("no heartbeat for {a}s after {elapsed}s running"),
+                None => format!("no heartbeat ever after {elapsed}s running"),
+            };
+            let payload = json!({
+                "elapsed_seconds": elapsed, "last_heartbeat_at": rt.last_heartbeat_at,
+                "heartbeat_age_seconds": hb_age, "timeout_seconds": opts.stale_timeout_seconds,
+                "pid": rt.worker_pid,
+            });
+            let live = self.live_identity(rt);
+            self.release_or_terminate(
+                opts,
+                rt,
+                live,
+                ReleaseWhy::Stale { payload, error },
+                result,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Step 5: attempts over their max runtime.
+    pub(crate) fn enforce_max_runtime(
+        &self,
+        opts: &DispatchOptions,
+        now: i64,
+        running: &[RunningTask],
+        handled: &mut HashSet<String>,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        for rt in running {
+            if handled.contains(&rt.id) {
+                continue;
+            }
+            let (Some(limit), Some(started)) = (rt.max_runtime_seconds, rt.attempt_started_at)
+            else {
+                continue;
+            };
+            let elapsed = now - started;
+            if elapsed < limit || rt.worker_pid.is_none() {
+                continue;
+            }
+            let Locality::Local(id) = self.locality(rt) else {
+                continue;
+            };
+            handled.insert(rt.id.clone());
+            let live = self.liveness.worker_alive(&id).then_some(id);
+            self.release_or_terminate(
+                opts,
+                rt,
+                live,
+                ReleaseWhy::Timeout { elapsed, limit },
+                result,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Release now when nothing of the worker is running here; otherwise
+    /// start ending its process group and release once it is gone.
+    fn release_or_terminate(
+        &self,
+        opts: &DispatchOptions,
+        rt: &RunningTask,
+        live: Option<WorkerIdentity>,
+        why: ReleaseWhy,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        let pending = PendingRelease {
+            task_id: rt.id.clone(),
+            claim_lock: rt.claim_lock.clone(),
+            run_id: rt.run_id,
+            worker_pid: rt.worker_pid,
+            host_local: matches!(self.locality(rt), Locality::Local(_)),
+            why,
+        };
+        if opts.dry_run {
+            // Report what a real pass would release.
+            match &pending.why {
+                ReleaseWhy::Ttl { .. } => result.reclaimed += 1,
+                ReleaseWhy::Stale { .. } => result.stale.push(rt.id.clone()),
+                ReleaseWhy::Timeout { .. } => result.timed_out.push(rt.id.clone()),
+            }
+            return Ok(());
+        }
+        let Some(id) = live else {
+            let report = TerminationReport {
+                identity: WorkerIdentity::pid_only(rt.worker_pid.unwrap_or(0) as i32),
+                tag: rt.id.clone(),
+                outcome: TerminationOutcome::AlreadyGone,
+                termination_attempted: false,
+                sigkill: false,
+                elapsed_ms: 0,
+            };
+            // Leftovers of a dead leader's group are still ended.
+            if let Locality::Local(dead) = self.locality(rt) {
+                self.terminator.begin(dead, &rt.id);
+            }
+            return self.finish_release(opts, pending, &report, result);
+        };
+        if self.state().pending.contains_key(&id.pid) {
+            return Ok(());
+        }
+        match self.terminator.begin(id, &rt.id) {
+            Begun::Signalled | Begun::AlreadyPending => {
+                self.state().pending.insert(id.pid, pending);
+                Ok(())
+            }
+            Begun::Done(report) => self.finish_release(opts, pending, &report, result),
+        }
+    }
+
+    /// Release the tasks whose worker termination has finished.
+    pub(crate) fn apply_finished_terminations(
+        &self,
+        opts: &DispatchOptions,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        for report in self.terminator.take_finished() {
+            let pending = self.state().pending.remove(&report.identity.pid);
+            if let Some(p) = pending {
+                self.finish_release(opts, p, &report, result)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_release(
+        &self,
+        opts: &DispatchOptions,
+        p: PendingRelease,
+        report: &TerminationReport,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        let termination = json!({
+            "prev_pid": p.worker_pid, "host_local": p.host_local,
+            "termination_attempted": report.termination_attempted,
+            "terminated": report.outcome.worker_is_gone(), "sigkill": report.sigkill,
+        });
+        if !report.outcome.worker_is_gone() {
+            // Never release a claim while our worker may still run: hold
+            // it and retry on a later pass.
+            let reason = match p.why {
+                ReleaseWhy::Ttl { .. } => "ttl_expired_worker_alive",
+                ReleaseWhy::Stale { .. } => "heartbeat_stale_worker_alive",
+                ReleaseWhy::Timeout { .. } => "timed_out_worker_alive",
+            };
+            self.store.defer_reclaim(&DeferReclaim {
+                task_id: p.task_id.clone(),
+                claim_lock: p.claim_lock.clone(),
+                until: self.store.now() + RECLAIM_DEFER_SECONDS,
+                reason: reason.into(),
+                extra: termination,
+            })?;
+            return Ok(());
+        }
+        let base = ReleaseRunning {
+            task_id: p.task_id.clone(),
+            claim_lock: p.claim_lock.clone(),
+            run_id: p.run_id,
+            worker_pid: None,
+            require_expired: false,
+            outcome: RunOutcome::Reclaimed,
+            event: EventKind::Reclaimed,
+            error: String::new(),
+            payload: Value::Null,
+            run_metadata: None,
+            clear_heartbeat: false,
+            stamp_error: false,
+            failure: FailurePolicy::NotCounted,
+        };
+        let req = match &p.why {
+            ReleaseWhy::Ttl { payload } => ReleaseRunning {
+                require_expired: true,
+                error: format!("stale_lock={}", p.claim_lock.as_deref().unwrap_or("None")),
+                payload: merge(payload, &termination),
+                run_metadata: Some(termination.clone()),
+                ..base
+            },
+            ReleaseWhy::Stale { payload, error } => ReleaseRunning {
+                outcome: RunOutcome::Stale,
+                event: EventKind::Stale,
+                error: error.clone(),
+                payload: merge(payload, &termination),
+                clear_heartbeat: true,
+                ..base
+            },
+            ReleaseWhy::Timeout { elapsed, limit } => {
+                let payload = json!({
+                    "pid": p.worker_pid, "elapsed_seconds": elapsed, "limit_seconds": limit, "sigkill": report.sigkill,
+                });
+                ReleaseRunning {
+                    outcome: RunOutcome::TimedOut,
+                    event: EventKind::TimedOut,
+                    error: format!("elapsed {elapsed}s > limit {limit}s"),
+                    payload,
+                    clear_heartbeat: true,
+                    failure: FailurePolicy::Counted {
+                        dispatcher_limit: opts.failure_limit,
+                        forced_limit: None,
+                        extra: json!({"pid": p.worker_pid, "sigkill": report.sigkill}),
+                    },
+                    ..base
+                }
+            }
+        };
+        let released = self.store.release_running(&req)?;
+        record(result, &p, released);
+        Ok(())
+    }
+
+    /// Step 4: workers that died. Exit 0 = protocol violation (bounded
+    /// streak), 75 = rate limited (no failure), anything else a crash
+    /// (counted; three identical crashes in one pass are systemic).
+    pub(crate) fn detect_crashes(
+        &self,
+        opts: &DispatchOptions,
+        now: i64,
+        running: &[RunningTask],
+        handled: &mut HashSet<String>,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        let mut dead = Vec::new();
+        for rt in running {
+            if handled.contains(&rt.id) {
+                continue;
+            }
+            let Some(pid) = rt.worker_pid else { continue };
+            let (id, exit) = match self.locality(rt) {
+                Locality::Remote => continue,
+                Locality::Rebooted => (WorkerIdentity::pid_only(pid as i32), None),
+                Locality::Local(id) => {
+                    // Without a recorded start time a young pid may not be
+                    // visible yet: keep the reference's launch grace.
+                    let young = rt
+                        .attempt_started_at
+                        .is_some_and(|s| now - s < opts.crash_grace_seconds);
+                    if (id.start_time.is_none() && young) || self.liveness.worker_alive(&id) {
+                        continue;
+                    }
+                    (id, self.spawner.exit_status(&id))
+                }
+            };
+            handled.insert(rt.id.clone());
+            let (kind, code) = classify_exit(exit);
+            dead.push((rt, id, kind, code));
+        }
+        let errors: Vec<String> = dead
+            .iter()
+            .map(|(_, id, kind, code)| crash_error(id.pid, *kind, *code))
+            .collect();
+        let mut fingerprints: HashMap<String, usize> = HashMap::new();
+        for ((_, _, kind, _), err) in dead.iter().zip(&errors) {
+            if !matches!(kind, ExitKind::CleanExit | ExitKind::RateLimited) {
+                *fingerprints.entry(fingerprint(err)).or_default() += 1;
+            }
+        }
+        for ((rt, id, kind, code), error) in dead.into_iter().zip(errors) {
+            if opts.dry_run {
+                match kind {
+                    ExitKind::RateLimited => result.rate_limited.push(rt.id.clone()),
+                    _ => result.crashed.push(rt.id.clone()),
+                }
+                continue;
+            }
+            // The leader is gone; anything left in its group is ended too.
+            self.terminator.begin(id, &rt.id);
+            let mut payload = json!({"pid": rt.worker_pid, "claimer": rt.claim_lock});
+            let (outcome, event, stamp, failure) = match kind {
+                ExitKind::CleanExit => {
+                    payload["exit_code"] = json!(code);
+                    payload["protocol_violation"] = json!(true);
+                    let extra = json!({"pid": rt.worker_pid, "claimer": rt.claim_lock});
+                    let policy = FailurePolicy::ViolationStreak {
+                        default_limit: PROTOCOL_VIOLATION_STREAK_LIMIT,
+                        extra,
+                    };
+                    (
+                        RunOutcome::Crashed,
+                        EventKind::ProtocolViolation,
+                        true,
+                        policy,
+                    )
+                }
+                ExitKind::RateLimited => {
+                    payload["exit_code"] = json!(code);
+                    (
+                        RunOutcome::RateLimited,
+                        EventKind::RateLimited,
+                        true,
+                        FailurePolicy::NotCounted,
+                    )
+                }
+                _ => {
+                    if kind != ExitKind::Unknown {
+                        payload["exit_kind"] = json!(kind.as_str());
+                        payload["exit_code"] = json!(code);
+                    }
+                    let systemic = fingerprints.get(&fingerprint(&error)).copied().unwrap_or(0)
+                        >= SYSTEMIC_CRASH_THRESHOLD;
+                    let policy = FailurePolicy::Counted {
+                        dispatcher_limit: opts.failure_limit,
+                        forced_limit: systemic.then_some(1),
+                        extra: json!({"pid": rt.worker_pid, "claimer": rt.claim_lock}),
+                    };
+                    (RunOutcome::Crashed, EventKind::Crashed, false, policy)
+                }
+            };
+            let released = self.store.release_running(&ReleaseRunning {
+                task_id: rt.id.clone(),
+                claim_lock: rt.claim_lock.clone(),
+                run_id: rt.run_id,
+                worker_pid: rt.worker_pid,
+                require_expired: false,
+                outcome,
+                event,
+                error,
+                payload,
+                run_metadata: None,
+                clear_heartbeat: false,
+                stamp_error: stamp,
+                failure,
+            })?;
+            if released.released {
+                match kind {
+                    ExitKind::RateLimited => result.rate_limited.push(rt.id.clone()),
+                    _ => result.crashed.push(rt.id.clone()),
+                }
+            }
+            if released.auto_blocked {
+                result.auto_blocked.push(rt.id.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn record(result: &mut DispatchResult, p: &PendingRelease, released: Released) {
+    if released.released {
+        match p.why {
+            ReleaseWhy::Ttl { .. } => result.reclaimed += 1,
+            ReleaseWhy::Stale { .. } => result.stale.push(p.task_id.clone()),
+            ReleaseWhy::Timeout { .. } => result.timed_out.push(p.task_id.clone()),
+        }
+    }
+    if released.auto_blocked {
+        result.auto_blocked.push(p.task_id.clone());
+    }
+}
+
+fn merge(base: &Value, extra: &Value) -> Value {
+    let mut out = base.clone();
+    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// The run error of a dead worker, by exit class.
+pub(crate) fn crash_error(pid: i32, kind: ExitKind, code: Option<i32>) -> String {
+    match (kind, code) {
+        (ExitKind::CleanExit, _) => "worker exited cleanly (exit 0) without calling complete or block: \
+             protocol violation. If the previous attempt already did the work, verify it and report it \
+             with complete; an attempt that ends without complete or block counts as failed whatever it did."
+            .to_string(),
+        (ExitKind::RateLimited, _) => {
+            format!("pid {pid} exited rate-limited (exit 75, quota wall); requeued without counting a failure")
+        }
+        (ExitKind::NonzeroExit, Some(c)) => format!("pid {pid} exited with code {c}"),
+        (ExitKind::Signaled, Some(s)) => format!("pid {pid} killed by signal {s}"),
+        _ => format!("pid {pid} not alive"),
+    }
+}
+
+/// Errors with one root cause share a fingerprint: first 80 characters,
+/// pids and long numbers (timestamps) normalised, lower-cased.
+pub(crate) fn fingerprint(error: &str) -> String {
+    static PID: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"\bpid \d+\b").expect("regex"));
+    static NUM: std::sync::LazyLock<Regex> =
+        std::sync::LazyLock::new(|| Regex::new(r"\b\d{10,}\b").expect("regex"));
+    let head: String = error.chars().take(80).collect();
+    let fp = PID.replace_all(&head, "pid N");
+    NUM.replace_all(&fp, "<TS>")
+        .to_lowercase()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_ignore_pids_and_timestamps() {
+        assert_eq!(
+            fingerprint("pid 12 exited with code 1"),
+            fingerprint("pid 9999 exited with code 1")
+        );
+        assert_ne!(
+            fingerprint("pid 12 exited with code 1"),
+            fingerprint("pid 12 exited with code 2")
+        );
+        assert_eq!(fingerprint("at 1700000000 boom"), "at <ts> boom");
+    }
+
+    #[test]
+    fn crash_errors_name_the_exit() {
+        assert_eq!(
+            crash_error(7, ExitKind::NonzeroExit, Some(3)),
+            "pid 7 exited with code 3"
+        );
+        assert_eq!(
+            crash_error(7, ExitKind::Signaled, Some(9)),
+            "pid 7 killed by signal 9"
+        );
+        assert_eq!(crash_error(7, ExitKind::Unknown, None), "pid 7 not alive");
+        assert!(crash_error(7, ExitKind::CleanExit, Some(0)).contains("protocol violation"));
+    }
+}

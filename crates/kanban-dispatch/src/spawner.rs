@@ -1,0 +1,414 @@
+//! Starting worker processes.
+//!
+//! A worker runs in its own session (so its whole process group can be
+//! ended, and a terminal's Ctrl-C or hang-up never reaches it), with stdin
+//! on `/dev/null` and stdout+stderr appended to the task's private log,
+//! rotated at spawn. The spawner reaps its own children as soon as they
+//! exit (one small waiter thread each) and remembers how they ended, so
+//! crash detection can tell a protocol violation (exit 0), a rate limit
+//! (exit 75), a crash and a kill apart.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use kanban_core::defaults::{WORKER_LOG_BACKUP_COUNT, WORKER_LOG_ROTATE_BYTES};
+
+use crate::env::EnvPlan;
+use crate::error::{DispatchError, Result};
+use crate::liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity};
+use crate::reap::{ExitRegistry, WorkerExit};
+
+/// Stack of a waiter thread: it only blocks in `wait()`.
+const WAITER_STACK_BYTES: usize = 64 * 1024;
+
+/// Where a worker's output goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    /// `<logs_dir>/<task_id>.log`
+    pub path: PathBuf,
+    /// Rotate at spawn when the log is larger than this.
+    pub rotate_bytes: u64,
+    /// Rotated generations kept (`.log.1` ...); 0 deletes the old log.
+    pub backup_count: u32,
+}
+
+impl LogSpec {
+    /// `<logs_dir>/<task_id>.log` with the default rotation.
+    pub fn for_task(logs_dir: &Path, task_id: &str) -> Self {
+        LogSpec {
+            path: logs_dir.join(format!("{task_id}.log")),
+            rotate_bytes: WORKER_LOG_ROTATE_BYTES,
+            backup_count: WORKER_LOG_BACKUP_COUNT,
+        }
+    }
+}
+
+/// Everything needed to start one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSpec {
+    pub task_id: String,
+    pub run_id: Option<i64>,
+    /// Program and arguments; never passed through a shell.
+    pub argv: Vec<String>,
+    pub env: EnvPlan,
+    /// Working directory; ignored unless it is an existing directory.
+    pub cwd: Option<PathBuf>,
+    pub log: LogSpec,
+    /// Appended to the "executable not found" error (what to install or fix).
+    pub not_found_hint: String,
+}
+
+/// A started worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpawnedWorker {
+    pub pid: i32,
+    /// Start time (clock ticks since boot); `None` only if the process was
+    /// already gone before it could be read.
+    pub start_time: Option<u64>,
+}
+
+impl SpawnedWorker {
+    pub fn identity(&self) -> WorkerIdentity {
+        WorkerIdentity {
+            pid: self.pid,
+            start_time: self.start_time,
+        }
+    }
+}
+
+/// Starts workers and reports how they ended.
+pub trait Spawner: Send + Sync {
+    fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker>;
+
+    /// Collect children that exited since the last call (reaping any the
+    /// spawner has not reaped yet). Returns their pids and exits.
+    fn reap(&self) -> Vec<(i32, WorkerExit)> {
+        Vec::new()
+    }
+
+    /// How a recently exited child ended; `None` when unknown (not ours,
+    /// still running, or reaped too long ago).
+    fn exit_status(&self, _id: &WorkerIdentity) -> Option<WorkerExit> {
+        None
+    }
+}
+
+/// Callback run (on a waiter thread) when a worker exits: lets a gateway
+/// wake its dispatcher at once instead of on the next tick.
+pub type ExitHook = Arc<dyn Fn(i32, WorkerExit) + Send + Sync>;
+
+#[derive(Default)]
+struct Shared {
+    exits: Mutex<ExitRegistry>,
+    /// Exits not yet handed out by `reap()`.
+    fresh: Mutex<Vec<(i32, WorkerExit)>>,
+    /// Children without a waiter thread (thread creation failed): polled.
+    unwatched: Mutex<HashMap<i32, (Child, Option<u64>)>>,
+    hook: Mutex<Option<ExitHook>>,
+}
+
+impl Shared {
+    fn record(&self, pid: i32, start_time: Option<u64>, exit: WorkerExit) {
+        lock(&self.exits).record(pid, start_time, exit, Instant::now());
+        lock(&self.fresh).push((pid, exit));
+        let hook = lock(&self.hook).clone();
+        if let Some(hook) = hook {
+            hook(pid, exit);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The real spawner: operating-system processes.
+#[derive(Clone, Default)]
+pub struct ProcessSpawner {
+    shared: Arc<Shared>,
+    liveness: ProcLiveness,
+}
+
+impl std::fmt::Debug for ProcessSpawner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessSpawner").finish_non_exhaustive()
+    }
+}
+
+impl ProcessSpawner {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Run `hook` whenever one of our workers exits.
+    pub fn on_exit(&self, hook: ExitHook) {
+        *lock(&self.shared.hook) = Some(hook);
+    }
+
+    fn watch(&self, child: Child, start_time: Option<u64>) {
+        let pid = child.id() as i32;
+        let shared = Arc::clone(&self.shared);
+        // The child moves into the thread; keep a way back if the thread
+        // cannot be created.
+        let slot = Arc::new(Mutex::new(Some(child)));
+        let thread_slot = Arc::clone(&slot);
+        let started = std::thread::Builder::new()
+            .name(format!("kanban-wait-{pid}"))
+            .stack_size(WAITER_STACK_BYTES)
+            .spawn(move || {
+                let Some(mut child) = lock(&thread_slot).take() else {
+                    return;
+                };
+                let exit = match child.wait() {
+                    Ok(status) => WorkerExit::from_status(status),
+                    Err(_) => return,
+                };
+                shared.record(pid, start_time, exit);
+            });
+        if started.is_err()
+            && let Some(child) = lock(&slot).take()
+        {
+            lock(&self.shared.unwatched).insert(pid, (child, start_time));
+        }
+    }
+}
+
+impl Spawner for ProcessSpawner {
+    fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
+        let (program, args) = spec
+            .argv
+            .split_first()
+            .ok_or_else(|| DispatchError::Command("empty worker command".into()))?;
+        let log = open_worker_log(&spec.log)?;
+        let err_log = log.try_clone().map_err(|e| log_error(&spec.log.path, e))?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err_log);
+        for (k, v) in &spec.env.set {
+            cmd.env(k, v);
+        }
+        for k in &spec.env.remove {
+            cmd.env_remove(k);
+        }
+        if let Some(cwd) = spec.cwd.as_deref().filter(|c| c.is_dir()) {
+            cmd.current_dir(cwd);
+        }
+        // SAFETY: the hook runs in the forked child before exec and only
+        // calls setsid(2), which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
+        let pid = child.id() as i32;
+        // Read before the waiter can reap it: a zombie still has its stat.
+        let start_time = self.liveness.stat(pid).map(|s| s.start_time);
+        self.watch(child, start_time);
+        tracing::debug!(task = %spec.task_id, pid, "worker spawned");
+        Ok(SpawnedWorker { pid, start_time })
+    }
+
+    fn reap(&self) -> Vec<(i32, WorkerExit)> {
+        let polled: Vec<(i32, Option<u64>, WorkerExit)> = {
+            let mut unwatched = lock(&self.shared.unwatched);
+            let mut done = Vec::new();
+            unwatched.retain(|pid, (child, start)| match child.try_wait() {
+                Ok(Some(status)) => {
+                    done.push((*pid, *start, WorkerExit::from_status(status)));
+                    false
+                }
+                Ok(None) => true,
+                Err(_) => false,
+            });
+            done
+        };
+        for (pid, start, exit) in polled {
+            self.shared.record(pid, start, exit);
+        }
+        std::mem::take(&mut *lock(&self.shared.fresh))
+    }
+
+    fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
+        lock(&self.shared.exits).get(id.pid, id.start_time, Instant::now())
+    }
+}
+
+fn spawn_error(program: &str, hint: &str, e: io::Error) -> DispatchError {
+    match e.kind() {
+        io::ErrorKind::NotFound => DispatchError::ExecutableNotFound {
+            program: program.to_string(),
+            hint: hint.to_string(),
+        },
+        io::ErrorKind::PermissionDenied => DispatchError::NotExecutable {
+            program: program.to_string(),
+            source: e,
+        },
+        _ => DispatchError::Spawn {
+            program: program.to_string(),
+            source: e,
+        },
+    }
+}
+
+fn log_error(path: &Path, e: io::Error) -> DispatchError {
+    DispatchError::io(format!("worker log {}", path.display()), e)
+}
+
+/// `<log>.<generation>`, e.g. `t_1.log.1`.
+pub fn rotated_log_path(log: &Path, generation: u32) -> PathBuf {
+    let mut name = log.as_os_str().to_os_string();
+    name.push(format!(".{generation}"));
+    PathBuf::from(name)
+}
+
+/// Rotate `log` when it is larger than `max_bytes`: `.log` → `.log.1`,
+/// older generations shift up, the oldest beyond `backup_count` is dropped.
+/// Returns whether a rotation happened.
+pub fn rotate_log(log: &Path, max_bytes: u64, backup_count: u32) -> io::Result<bool> {
+    match std::fs::metadata(log) {
+        Ok(m) if m.len() > max_bytes => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    if backup_count == 0 {
+        std::fs::remove_file(log)?;
+        return Ok(true);
+    }
+    let oldest = rotated_log_path(log, backup_count);
+    match std::fs::remove_file(&oldest) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    for generation in (1..backup_count).rev() {
+        let src = rotated_log_path(log, generation);
+        if src.exists() {
+            std::fs::rename(&src, rotated_log_path(log, generation + 1))?;
+        }
+    }
+    std::fs::rename(log, rotated_log_path(log, 1))?;
+    Ok(true)
+}
+
+/// Create the log directory (0700), rotate, and open the log for append
+/// (0600: worker output holds prompts and tool results).
+pub fn open_worker_log(spec: &LogSpec) -> Result<File> {
+    if let Some(dir) = spec.path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| {
+                DispatchError::io(format!("cannot create log directory {}", dir.display()), e)
+            })?;
+    }
+    rotate_log(&spec.path, spec.rotate_bytes, spec.backup_count)
+        .map_err(|e| log_error(&spec.path, e))?;
+    let file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&spec.path)
+        .map_err(|e| log_error(&spec.path, e))?;
+    let meta = file.metadata().map_err(|e| log_error(&spec.path, e))?;
+    if meta.permissions().mode() & 0o777 != 0o600 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| log_error(&spec.path, e))?;
+    }
+    Ok(file)
+}
+
+/// A spawner that starts nothing: hands out fake pids, records the specs
+/// it was given, and can be told to fail or how a "worker" exited. For
+/// tests and benchmarks of the dispatch pass.
+#[derive(Debug, Default)]
+pub struct StubSpawner {
+    next_pid: AtomicI32,
+    spawned: Mutex<Vec<WorkerSpec>>,
+    fail_with: Mutex<Option<String>>,
+    exits: Mutex<HashMap<i32, WorkerExit>>,
+    fresh: Mutex<Vec<(i32, WorkerExit)>>,
+    liveness: Option<Arc<StaticLiveness>>,
+}
+
+/// First fake pid: above Linux's default pid_max so it can never name a
+/// real process.
+pub const STUB_FIRST_PID: i32 = 5_000_000;
+
+impl StubSpawner {
+    pub fn new() -> Self {
+        StubSpawner {
+            next_pid: AtomicI32::new(STUB_FIRST_PID),
+            ..Default::default()
+        }
+    }
+
+    /// Register every fake worker as a live process of `liveness`.
+    pub fn with_liveness(liveness: Arc<StaticLiveness>) -> Self {
+        StubSpawner {
+            liveness: Some(liveness),
+            ..Self::new()
+        }
+    }
+
+    /// Every spec given to `spawn`, in order.
+    pub fn spawned(&self) -> Vec<WorkerSpec> {
+        lock(&self.spawned).clone()
+    }
+
+    /// Make every later `spawn` fail with this message (`None` to stop).
+    pub fn fail_with(&self, message: Option<&str>) {
+        *lock(&self.fail_with) = message.map(str::to_string);
+    }
+
+    /// Pretend worker `pid` exited this way (it stops being alive in the
+    /// attached liveness).
+    pub fn exit(&self, pid: i32, exit: WorkerExit) {
+        lock(&self.exits).insert(pid, exit);
+        lock(&self.fresh).push((pid, exit));
+        if let Some(l) = &self.liveness {
+            l.remove(pid);
+        }
+    }
+}
+
+impl Spawner for StubSpawner {
+    fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
+        if let Some(msg) = lock(&self.fail_with).clone() {
+            return Err(DispatchError::Command(msg));
+        }
+        let pid = self.next_pid.fetch_add(1, Ordering::Relaxed);
+        lock(&self.spawned).push(spec.clone());
+        let start_time = pid as u64;
+        if let Some(l) = &self.liveness {
+            l.add(pid, start_time);
+        }
+        Ok(SpawnedWorker {
+            pid,
+            start_time: Some(start_time),
+        })
+    }
+
+    fn reap(&self) -> Vec<(i32, WorkerExit)> {
+        std::mem::take(&mut *lock(&self.fresh))
+    }
+
+    fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
+        lock(&self.exits).get(&id.pid).copied()
+    }
+}
+
+#[cfg(test)]
+#[path = "spawner_tests.rs"]
+mod tests;

@@ -1,0 +1,180 @@
+//! The gateway's dispatcher loop, written against [`DispatchPass`] so the
+//! server does not depend on how a pass is implemented (the binary plugs
+//! in `kanban-dispatch`).
+//!
+//! A pass runs for a board when the ticker fires (`dispatch_interval_seconds`,
+//! 0 = no ticker: every board), and at once when a board's change watcher
+//! sees a commit from anyone (that board only), so a task made ready by
+//! another process is picked up within a few tens of milliseconds instead
+//! of on the next tick. The config is re-read before every round.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kanban_store::Store;
+use kanban_store::config::KanbanConfig;
+use kanban_store::layout::{BoardPaths, ProcessEnv, Root, list_boards};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::hub::{Board, BoardHub};
+use crate::metrics as m;
+
+/// How often the loop looks for boards created by other processes.
+pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Everything one pass over one board needs.
+pub struct PassRequest<'a> {
+    pub root: &'a Root,
+    pub board: &'a BoardPaths,
+    pub store: &'a dyn Store,
+    /// Freshly read for this round.
+    pub config: &'a KanbanConfig,
+    pub dry_run: bool,
+    /// `POST /dispatch?max=` override of `kanban.max_spawn`.
+    pub max_spawn: Option<u32>,
+}
+
+/// One dispatch pass (`dispatch_once`). Returns the reference's
+/// `DispatchResult` as JSON (`spawned`, `crashed`, `reclaimed`, ...).
+pub trait DispatchPass: Send + Sync + 'static {
+    fn run_pass(&self, req: &PassRequest<'_>) -> anyhow::Result<Value>;
+}
+
+/// Length of a list field of a `DispatchResult`, or the number itself.
+pub fn result_count(result: &Value, key: &str) -> u64 {
+    match result.get(key) {
+        Some(Value::Array(a)) => a.len() as u64,
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Run one pass on a board, recording metrics. Blocking.
+pub fn run_pass_blocking(
+    pass: &dyn DispatchPass,
+    root: &Root,
+    board: &Board,
+    config: &KanbanConfig,
+    dry_run: bool,
+    max_spawn: Option<u32>,
+) -> anyhow::Result<Value> {
+    let started = Instant::now();
+    let req = PassRequest {
+        root,
+        board: &board.paths,
+        store: board.store.as_ref(),
+        config,
+        dry_run,
+        max_spawn,
+    };
+    let out = pass.run_pass(&req);
+    m::record_pass(&board.slug, started.elapsed(), out.as_ref().ok());
+    out
+}
+
+/// The loop; returns when `shutdown` flips to true.
+pub async fn run_loop(
+    hub: Arc<BoardHub>,
+    pass: Arc<dyn DispatchPass>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let root = hub.root().clone();
+    let mut changes = hub.subscribe_any_change();
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut next_tick = Instant::now();
+    let mut next_rescan = Instant::now();
+    loop {
+        let config = match KanbanConfig::load(&root, &ProcessEnv) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "kanban dispatcher: cannot read config; keeping defaults");
+                let mut c = KanbanConfig::default();
+                c.apply_env(&ProcessEnv);
+                c
+            }
+        };
+        let now = Instant::now();
+        if now >= next_rescan {
+            open_all_boards(&hub, &root).await;
+            next_rescan = now + BOARD_RESCAN_INTERVAL;
+        }
+        let tick_due = now >= next_tick;
+        if let Some(period) = config.dispatch_interval() {
+            if tick_due {
+                next_tick = now + period;
+            }
+        } else {
+            // No internal ticker: only changes (and the rescan) wake us.
+            next_tick = now + Duration::from_secs(3600);
+        }
+        if config.dispatch_in_gateway {
+            for board in hub.open_boards() {
+                let generation = board.change_generation();
+                let changed = seen.get(&board.slug) != Some(&generation);
+                seen.insert(board.slug.clone(), generation);
+                if !(tick_due || changed) {
+                    continue;
+                }
+                let (pass, root, cfg, b) = (pass.clone(), root.clone(), config.clone(), board.clone());
+                let res = tokio::task::spawn_blocking(move || {
+                    run_pass_blocking(pass.as_ref(), &root, &b, &cfg, false, None)
+                })
+                .await;
+                match res {
+                    Ok(Ok(result)) => {
+                        if changed && result_count(&result, "spawned") > 0 {
+                            m::record_pickup(&board.slug, now.elapsed());
+                        }
+                        log_result(&board.slug, &result)
+                    }
+                    Ok(Err(e)) => tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed"),
+                    Err(e) => tracing::error!(board = %board.slug, error = %e, "kanban dispatcher: pass panicked"),
+                }
+            }
+        } else if config.dispatch_disabled_by_env {
+            tracing::info!("kanban dispatcher: disabled via HERMES_KANBAN_DISPATCH_IN_GATEWAY");
+            return;
+        }
+        let wake_at = next_tick.min(next_rescan);
+        tokio::select! {
+            _ = shutdown.changed() => {}
+            r = changes.changed() => { if r.is_err() { return; } }
+            _ = tokio::time::sleep_until(wake_at.into()) => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+/// Open every non-archived board of the root so each has a watcher.
+async fn open_all_boards(hub: &Arc<BoardHub>, root: &Root) {
+    let (hub, root) = (hub.clone(), root.clone());
+    let _ = tokio::task::spawn_blocking(move || {
+        for meta in list_boards(&root, false) {
+            if let Err(e) = hub.open(&meta.slug) {
+                tracing::warn!(board = %meta.slug, error = %e.detail, "kanban dispatcher: cannot open board");
+            }
+        }
+    })
+    .await;
+}
+
+fn log_result(slug: &str, result: &Value) {
+    let spawned = result_count(result, "spawned");
+    if spawned > 0 {
+        // Quiet unless something happened, like the reference.
+        tracing::info!(
+            board = slug,
+            spawned,
+            reclaimed = result_count(result, "reclaimed"),
+            crashed = result_count(result, "crashed"),
+            timed_out = result_count(result, "timed_out"),
+            promoted = result_count(result, "promoted"),
+            auto_blocked = result_count(result, "auto_blocked"),
+            "kanban dispatcher: pass"
+        );
+    }
+}

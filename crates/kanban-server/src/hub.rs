@@ -1,0 +1,257 @@
+//! Open boards of one root, each with its store and its change watcher.
+//!
+//! A board's store is opened (and migrated if needed) once, on first use,
+//! and cached: requests never re-run migrations or integrity checks. Each
+//! open board gets exactly one watcher thread that polls the store's
+//! [`ChangeProbe`] and, when something was committed by anyone, reads the
+//! new events once and fans them out to every WebSocket client through a
+//! broadcast channel, and bumps the board's change generation (the
+//! dispatcher's wake-up signal).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kanban_core::Event;
+use kanban_core::defaults::EVENT_BATCH_LIMIT;
+use kanban_store::layout::{BoardPaths, ProcessEnv, Root, require_slug};
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::watch::ChangeProbe;
+use kanban_store::{Clock, EventQuery, Store};
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult};
+
+/// How often a watcher asks SQLite whether the board changed.
+pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// Batches kept for slow WebSocket clients before they must re-read the store.
+const EVENT_CHANNEL_CAPACITY: usize = 256;
+/// Minimum spacing of "probe failed" warnings per board.
+const PROBE_WARN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// One message of the event feed: events in id order and the new cursor.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventBatch {
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<Event>,
+    /// Id of the last event in `events` (resume with `since=<cursor>`).
+    pub cursor: i64,
+}
+
+/// An open board.
+pub struct Board {
+    pub slug: String,
+    pub paths: BoardPaths,
+    pub store: Arc<dyn Store>,
+    events: broadcast::Sender<Arc<EventBatch>>,
+    changed: watch::Sender<u64>,
+    closed: Arc<AtomicBool>,
+}
+
+impl Board {
+    /// Live event batches committed after the call.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventBatch>> {
+        self.events.subscribe()
+    }
+    /// A generation counter bumped on every detected change.
+    pub fn subscribe_changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+    pub fn change_generation(&self) -> u64 {
+        *self.changed.borrow()
+    }
+}
+
+/// Every board of a root this process has opened.
+pub struct BoardHub {
+    root: Root,
+    clock: Arc<dyn Clock>,
+    poll: Duration,
+    boards: Mutex<HashMap<String, Arc<Board>>>,
+    shutdown: Arc<AtomicBool>,
+    /// Bumped whenever any board changes: one wake-up for the dispatcher.
+    any_change: watch::Sender<u64>,
+}
+
+impl BoardHub {
+    pub fn new(root: Root, clock: Arc<dyn Clock>, poll: Duration) -> BoardHub {
+        BoardHub {
+            root,
+            clock,
+            poll,
+            boards: Mutex::new(HashMap::new()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+            any_change: watch::channel(0).0,
+        }
+    }
+
+    pub fn root(&self) -> &Root {
+        &self.root
+    }
+
+    /// Wakes whenever any open board changes.
+    pub fn subscribe_any_change(&self) -> watch::Receiver<u64> {
+        self.any_change.subscribe()
+    }
+
+    /// Resolve `?board=` (absent = the root's current board) and open it.
+    /// Bad slug → 400, missing non-default board → 404. Blocking.
+    pub fn board(&self, requested: Option<&str>) -> ApiResult<Arc<Board>> {
+        let slug = self.resolve_slug(requested)?;
+        self.open(&slug)
+    }
+
+    /// The slug `?board=` names, validated, without opening anything.
+    pub fn resolve_slug(&self, requested: Option<&str>) -> ApiResult<String> {
+        match requested.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(self.root.current_board(&ProcessEnv)),
+            Some(raw) => {
+                let slug = require_slug(raw)?;
+                if !self.root.board_exists(&slug) {
+                    return Err(ApiError::not_found(format!("board '{slug}' does not exist")));
+                }
+                Ok(slug)
+            }
+        }
+    }
+
+    /// Open (once) a board whose slug is already validated. Blocking.
+    pub fn open(&self, slug: &str) -> ApiResult<Arc<Board>> {
+        if let Some(b) = self.lock().get(slug) {
+            return Ok(b.clone());
+        }
+        let paths = self.root.board_paths(slug);
+        paths.ensure_dirs()?;
+        let store = SqliteStore::open(&paths.db, OpenOptions::create(), self.clock.clone())?;
+        let probe = store.change_probe()?;
+        let cursor = store.latest_event_id()?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let mut boards = self.lock();
+        // Another request may have opened it meanwhile: keep the first.
+        if let Some(b) = boards.get(slug) {
+            return Ok(b.clone());
+        }
+        let board = Arc::new(Board {
+            slug: slug.to_string(),
+            paths,
+            store,
+            events: broadcast::channel(EVENT_CHANNEL_CAPACITY).0,
+            changed: watch::channel(0).0,
+            closed: Arc::new(AtomicBool::new(false)),
+        });
+        self.spawn_watcher(board.clone(), Box::new(probe), cursor);
+        boards.insert(slug.to_string(), board.clone());
+        Ok(board)
+    }
+
+    /// Boards opened so far.
+    pub fn open_boards(&self) -> Vec<Arc<Board>> {
+        let mut v: Vec<_> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| a.slug.cmp(&b.slug));
+        v
+    }
+
+    /// Drop a board (removed or archived on disk) and stop its watcher.
+    pub fn forget(&self, slug: &str) {
+        if let Some(b) = self.lock().remove(slug) {
+            b.closed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// Stop every watcher (gateway shutdown).
+    pub fn close(&self) {
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Board>>> {
+        self.boards.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn_watcher(&self, board: Arc<Board>, probe: Box<dyn ChangeProbe>, cursor: i64) {
+        let watcher = Watcher {
+            store: board.store.clone(),
+            events: board.events.clone(),
+            changed: board.changed.clone(),
+            any_change: self.any_change.clone(),
+            closed: board.closed.clone(),
+            shutdown: self.shutdown.clone(),
+            poll: self.poll,
+            slug: board.slug.clone(),
+            db: board.paths.db.clone(),
+        };
+        let name = format!("kanban-watch-{}", board.slug);
+        if let Err(e) = std::thread::Builder::new().name(name).spawn(move || watcher.run(probe, cursor)) {
+            tracing::error!(board = %board.slug, error = %e, "cannot start the board watcher");
+        }
+    }
+}
+
+/// The per-board polling loop. A plain thread: the probe is a synchronous
+/// SQLite call and must never stall the async runtime.
+struct Watcher {
+    store: Arc<dyn Store>,
+    events: broadcast::Sender<Arc<EventBatch>>,
+    changed: watch::Sender<u64>,
+    any_change: watch::Sender<u64>,
+    closed: Arc<AtomicBool>,
+    shutdown: Arc<AtomicBool>,
+    poll: Duration,
+    slug: String,
+    db: std::path::PathBuf,
+}
+
+impl Watcher {
+    fn run(self, mut probe: Box<dyn ChangeProbe>, mut cursor: i64) {
+        let mut last = probe.version().ok();
+        let mut last_warn: Option<Instant> = None;
+        while !self.closed.load(Ordering::Relaxed) && !self.shutdown.load(Ordering::Relaxed) {
+            std::thread::sleep(self.poll);
+            let version = match probe.version() {
+                Ok(v) => v,
+                Err(e) => {
+                    if last_warn.is_none_or(|t| t.elapsed() > PROBE_WARN_INTERVAL) {
+                        tracing::warn!(board = %self.slug, error = %e, "board change probe failed");
+                        last_warn = Some(Instant::now());
+                    }
+                    // The file may have been replaced: probe it afresh.
+                    if let Ok(p) = kanban_store::sqlite::watch::SqliteChangeProbe::open(&self.db) {
+                        probe = Box::new(p);
+                    }
+                    continue;
+                }
+            };
+            if last == Some(version) {
+                continue;
+            }
+            last = Some(version);
+            self.changed.send_modify(|g| *g += 1);
+            self.any_change.send_modify(|g| *g += 1);
+            cursor = self.publish_events_after(cursor);
+        }
+    }
+
+    /// Read every event after `cursor` and broadcast it; returns the new cursor.
+    fn publish_events_after(&self, mut cursor: i64) -> i64 {
+        loop {
+            let q = EventQuery { after_id: Some(cursor), limit: Some(EVENT_BATCH_LIMIT), ..Default::default() };
+            let events = match self.store.events(&q) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!(board = %self.slug, error = %e, "cannot read new events");
+                    return cursor;
+                }
+            };
+            let Some(last) = events.last() else { return cursor };
+            cursor = last.id;
+            let full = events.len() >= EVENT_BATCH_LIMIT;
+            // No receiver is fine: nobody is listening right now.
+            let _ = self.events.send(Arc::new(EventBatch { events, cursor }));
+            if !full {
+                return cursor;
+            }
+        }
+    }
+}

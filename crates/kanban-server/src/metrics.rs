@@ -1,0 +1,95 @@
+//! Prometheus metrics (`/metrics`), through the `metrics` facade so the
+//! dispatcher and store can record their own with the same macros.
+//!
+//! Task counts are gauges refreshed at scrape time from each open board's
+//! stats: cheap, and always true even when other processes write.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::Value;
+
+use crate::dispatch::result_count;
+
+pub const TASKS: &str = "kanban_tasks";
+pub const DISPATCH_PASSES: &str = "kanban_dispatch_passes_total";
+pub const DISPATCH_PASS_ERRORS: &str = "kanban_dispatch_pass_errors_total";
+pub const TICK_DURATION: &str = "kanban_dispatch_tick_duration_seconds";
+pub const SPAWNS: &str = "kanban_spawns_total";
+pub const CRASHES: &str = "kanban_crashes_total";
+pub const RECLAIMS: &str = "kanban_reclaims_total";
+pub const TIMEOUTS: &str = "kanban_timeouts_total";
+pub const CLAIM_LATENCY: &str = "kanban_claim_latency_seconds";
+pub const PICKUP_LATENCY: &str = "kanban_pickup_latency_seconds";
+pub const HTTP_REQUESTS: &str = "kanban_http_requests_total";
+pub const WS_CLIENTS: &str = "kanban_ws_clients";
+
+/// Histogram buckets, seconds: sub-millisecond passes up to slow spawns.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0,
+];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the process-wide recorder once; `None` if another recorder was
+/// installed first (an embedding program's own).
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).ok()?;
+            let handle = builder.install_recorder().ok()?;
+            describe();
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(TASKS, "Tasks per board and status");
+    describe_counter!(DISPATCH_PASSES, "Dispatch passes run by this gateway");
+    describe_counter!(DISPATCH_PASS_ERRORS, "Dispatch passes that failed");
+    describe_histogram!(TICK_DURATION, Unit::Seconds, "Duration of one dispatch pass over one board");
+    describe_counter!(SPAWNS, "Workers spawned");
+    describe_counter!(CRASHES, "Workers detected as crashed");
+    describe_counter!(RECLAIMS, "Claims reclaimed (TTL expired)");
+    describe_counter!(TIMEOUTS, "Workers killed for exceeding max runtime");
+    describe_histogram!(CLAIM_LATENCY, Unit::Seconds, "Time to claim a task inside a pass");
+    describe_histogram!(
+        PICKUP_LATENCY,
+        Unit::Seconds,
+        "From a board change being seen to the pass that spawned for it finishing"
+    );
+    describe_counter!(HTTP_REQUESTS, "HTTP requests served");
+    describe_gauge!(WS_CLIENTS, "Open WebSocket event feeds");
+}
+
+/// Record one finished pass.
+pub fn record_pass(board: &str, took: Duration, result: Option<&Value>) {
+    let b = board.to_string();
+    metrics::histogram!(TICK_DURATION, "board" => b.clone()).record(took.as_secs_f64());
+    metrics::counter!(DISPATCH_PASSES, "board" => b.clone()).increment(1);
+    let Some(r) = result else {
+        metrics::counter!(DISPATCH_PASS_ERRORS, "board" => b).increment(1);
+        return;
+    };
+    metrics::counter!(SPAWNS, "board" => b.clone()).increment(result_count(r, "spawned"));
+    metrics::counter!(CRASHES, "board" => b.clone()).increment(result_count(r, "crashed"));
+    metrics::counter!(RECLAIMS, "board" => b.clone()).increment(result_count(r, "reclaimed"));
+    metrics::counter!(TIMEOUTS, "board" => b).increment(result_count(r, "timed_out"));
+}
+
+/// Record how long a change took to turn into a spawn.
+pub fn record_pickup(board: &str, took: Duration) {
+    metrics::histogram!(PICKUP_LATENCY, "board" => board.to_string()).record(took.as_secs_f64());
+}
+
+/// Set the per-status task gauges of a board.
+pub fn set_task_counts(board: &str, by_status: &std::collections::BTreeMap<String, i64>) {
+    for status in kanban_core::Status::ALL {
+        let n = by_status.get(status.as_str()).copied().unwrap_or(0);
+        metrics::gauge!(TASKS, "board" => board.to_string(), "status" => status.as_str())
+            .set(n as f64);
+    }
+}

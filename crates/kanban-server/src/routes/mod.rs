@@ -1,0 +1,148 @@
+//! The router: every REST route under `/api/v1` (also mounted at the
+//! reference's `/api/plugins/kanban` so its dashboard bundle works
+//! unchanged), `/metrics`, `/healthz`, the OpenAPI document, and the
+//! layers every request passes (auth, origin, body limit, JSON errors).
+
+pub mod actions;
+pub mod boards;
+pub mod tasks;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, patch, post};
+use axum::{Json, Router, middleware};
+use serde_json::json;
+use tower_http::limit::RequestBodyLimitLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+use crate::api::*;
+use crate::error::{ApiError, ErrorBody};
+use crate::hub::EventBatch;
+use crate::state::AppState;
+use crate::{auth, ws};
+
+/// Where the reference dashboard plugin mounts the same API.
+pub const REFERENCE_API_PREFIX: &str = "/api/plugins/kanban";
+pub const API_PREFIX: &str = "/api/v1";
+
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/board", get(tasks::get_board))
+        .route("/tasks", post(tasks::create_task))
+        .route("/tasks/bulk", post(tasks::bulk_update))
+        .route("/tasks/{task_id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
+        .route("/tasks/{task_id}/comments", post(actions::add_comment))
+        .route("/tasks/{task_id}/runs", get(actions::task_runs))
+        .route("/tasks/{task_id}/log", get(actions::task_log))
+        .route("/tasks/{task_id}/reclaim", post(actions::reclaim_task))
+        .route("/tasks/{task_id}/reassign", post(actions::reassign_task))
+        .route("/runs/{run_id}", get(actions::get_run))
+        .route("/runs/{run_id}/terminate", post(actions::terminate_run))
+        .route("/workers/active", get(actions::active_workers))
+        .route("/links", post(actions::add_link).delete(actions::delete_link))
+        .route("/stats", get(actions::stats))
+        .route("/assignees", get(actions::assignees))
+        .route("/dispatch", post(actions::dispatch))
+        .route("/boards", get(boards::list).post(boards::create))
+        .route("/boards/{slug}", patch(boards::update).delete(boards::delete))
+        .route("/boards/{slug}/switch", post(boards::switch))
+        .route("/events", get(ws::events))
+        .route("/openapi.json", get(openapi_json))
+}
+
+/// The whole application.
+pub fn router(state: AppState, body_limit: usize) -> Router {
+    Router::new()
+        .nest(API_PREFIX, api_routes())
+        .nest(REFERENCE_API_PREFIX, api_routes())
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(middleware::from_fn(auth::json_errors))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route")
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
+    let hub = st.hub.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        for board in hub.open_boards() {
+            if let Ok(stats) = board.store.stats() {
+                crate::metrics::set_task_counts(&board.slug, &stats.by_status);
+            }
+        }
+    })
+    .await;
+    let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3 description, generated from the handlers and types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "kanban gateway API",
+        description = "REST + WebSocket API of the kanban board (Hermes 0.19 dashboard compatible). \
+            Errors are `{error, detail}`. When the gateway has a token, every route needs \
+            `Authorization: Bearer <token>` (the WebSocket also accepts `?token=`)."
+    ),
+    paths(
+        tasks::get_board, tasks::get_task, tasks::create_task, tasks::update_task, tasks::delete_task,
+        tasks::bulk_update, actions::add_comment, actions::add_link, actions::delete_link,
+        actions::task_runs, actions::get_run, actions::terminate_run, actions::reclaim_task,
+        actions::reassign_task, actions::task_log, actions::active_workers, actions::stats,
+        actions::assignees, actions::dispatch, boards::list, boards::create, boards::update,
+        boards::delete, boards::switch, ws::events, healthz, metrics_text, openapi_json
+    ),
+    components(schemas(
+        ErrorBody, EventBatch, BoardView, BoardColumn, CreatedTask, TaskEnvelope, BulkResult, BulkItem,
+        LogView, Ack, CreateTaskBody, UpdateTaskBody, BulkTaskBody, CommentBody, LinkBody, ReasonBody,
+        ReassignBody, CreateBoardBody, UpdateBoardBody
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "board", description = "Board view, stats, dispatch"),
+        (name = "tasks", description = "Tasks and their lifecycle"),
+        (name = "links", description = "Dependencies"),
+        (name = "runs", description = "Attempts and workers"),
+        (name = "boards", description = "Board management"),
+        (name = "events", description = "Live event feed"),
+        (name = "ops", description = "Health, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;

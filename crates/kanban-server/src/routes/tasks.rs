@@ -1,0 +1,433 @@
+//! Task routes: board view, detail, create, update (with the reference's
+//! status semantics), delete and bulk.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use kanban_core::{Status, Task};
+use kanban_store::layout::read_board_metadata;
+use kanban_store::{
+    AssignTask, BlockRequest, CompleteRequest, EditTask, EventQuery, NewTask, PromoteRequest,
+    Store, StoreError, TaskQuery,
+};
+use serde_json::{Value, json};
+
+use crate::api::*;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::state::AppState;
+use crate::worker::end_if_any;
+
+/// Columns of the board view, left to right (archived only on request).
+pub const BOARD_COLUMNS: [Status; 8] = [
+    Status::Triage,
+    Status::Todo,
+    Status::Scheduled,
+    Status::Ready,
+    Status::Running,
+    Status::Blocked,
+    Status::Review,
+    Status::Done,
+];
+
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// The whole board grouped by status column.
+#[utoipa::path(get, path = "/api/v1/board", params(BoardViewQuery), tag = "board",
+    responses((status = 200, body = BoardView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_board(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardViewQuery>) -> ApiResult<Json<BoardView>> {
+    blocking(move || {
+        let board = st.hub.board(q.board.as_deref())?;
+        let store = board.store.as_ref();
+        let query = TaskQuery {
+            tenant: q.tenant.clone(),
+            include_archived: q.include_archived,
+            workflow_template_id: q.workflow_template_id.clone(),
+            current_step_key: q.current_step_key.clone(),
+            ..Default::default()
+        };
+        let tasks = store.list_tasks(&query)?;
+        let now = unix_now();
+        let status_of: HashMap<&str, Status> = tasks.iter().map(|t| (t.id.as_str(), t.status)).collect();
+        let mut columns: Vec<(Status, Vec<Value>)> = BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
+        if q.include_archived {
+            columns.push((Status::Archived, Vec::new()));
+        }
+        for t in &tasks {
+            let summary = task_latest_summary(store, t)?
+                .map(|s| s.chars().take(CARD_SUMMARY_PREVIEW_CHARS).collect::<String>());
+            let mut d = task_json(t, now, summary);
+            let parents = store.parents_of(&t.id)?;
+            let children = store.children_of(&t.id)?;
+            let progress = if children.is_empty() {
+                Value::Null
+            } else {
+                let mut done = 0;
+                for c in &children {
+                    let st = match status_of.get(c.as_str()) {
+                        Some(s) => Some(*s),
+                        None => store.get_task(c)?.map(|t| t.status),
+                    };
+                    if st == Some(Status::Done) {
+                        done += 1;
+                    }
+                }
+                json!({"done": done, "total": children.len()})
+            };
+            d["link_counts"] = json!({"parents": parents.len(), "children": children.len()});
+            d["comment_count"] = json!(store.comments(&t.id)?.len());
+            d["progress"] = progress;
+            let col = columns.iter_mut().find(|(s, _)| *s == t.status);
+            match col {
+                Some((_, v)) => v.push(d),
+                // Unknown buckets go to todo, like the reference.
+                None => columns[1].1.push(d),
+            }
+        }
+        let tenant_source = if q.tenant.is_some() {
+            store.list_tasks(&TaskQuery { include_archived: true, ..Default::default() })?
+        } else {
+            tasks
+        };
+        let tenants: BTreeSet<String> = tenant_source.into_iter().filter_map(|t| t.tenant).collect();
+        let assignees: BTreeSet<String> = store.assignee_counts()?.into_iter().map(|(a, _, _)| a).collect();
+        Ok(Json(BoardView {
+            columns: columns
+                .into_iter()
+                .map(|(s, tasks)| BoardColumn { name: s.as_str().into(), tasks })
+                .collect(),
+            tenants: tenants.into_iter().collect(),
+            assignees: assignees.into_iter().collect(),
+            latest_event_id: store.latest_event_id()?,
+            now,
+        }))
+    })
+    .await
+}
+
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TaskDetailQuery {
+    pub board: Option<String>,
+    /// With `run_state_name`: filter runs by `status` or `outcome`.
+    pub run_state_type: Option<String>,
+    pub run_state_name: Option<String>,
+}
+
+/// A task with comments, events, links, child results and runs.
+#[utoipa::path(get, path = "/api/v1/tasks/{task_id}", params(("task_id" = String, Path), TaskDetailQuery), tag = "tasks",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_task(
+    State(st): State<AppState>,
+    Path(task_id): Path<String>,
+    ApiQuery(q): ApiQuery<TaskDetailQuery>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        if q.run_state_type.is_some() != q.run_state_name.is_some() {
+            return Err(ApiError::bad_request(
+                "run_state_type and run_state_name must be passed together or omitted",
+            ));
+        }
+        if let Some(t) = q.run_state_type.as_deref()
+            && t != "status"
+            && t != "outcome"
+        {
+            return Err(ApiError::bad_request("run_state_type must be 'status' or 'outcome'"));
+        }
+        let board = st.hub.board(q.board.as_deref())?;
+        let store = board.store.as_ref();
+        let task = require_task(store, &task_id)?;
+        let runs = store.runs(&task_id)?;
+        let now = unix_now();
+        let task_d = task_json(&task, now, latest_summary(&runs));
+        let parents = store.parents_of(&task_id)?;
+        let children = store.children_of(&task_id)?;
+        let mut child_results = Vec::new();
+        for c in &children {
+            if let Some(child) = store.get_task(c)? {
+                child_results.push(json!({
+                    "id": child.id,
+                    "title": child.title,
+                    "status": child.status,
+                    "latest_summary": task_latest_summary(store, &child)?,
+                    "result": child.result,
+                }));
+            }
+        }
+        let events = store.events(&EventQuery { task_id: Some(task_id.clone()), ..Default::default() })?;
+        let runs: Vec<Value> = runs
+            .iter()
+            .filter(|r| match (q.run_state_type.as_deref(), q.run_state_name.as_deref()) {
+                (Some("status"), Some(n)) => r.status == n,
+                (Some("outcome"), Some(n)) => r.outcome.as_deref() == Some(n),
+                _ => true,
+            })
+            .map(run_json)
+            .collect();
+        Ok(Json(json!({
+            "task": task_d,
+            "comments": store.comments(&task_id)?,
+            "events": events,
+            "attachments": [],
+            "links": {"parents": parents, "children": children},
+            "child_results": child_results,
+            "runs": runs,
+        })))
+    })
+    .await
+}
+
+/// Create a task. `warning` is set when it is ready and assigned but no
+/// dispatcher will pick it up.
+#[utoipa::path(post, path = "/api/v1/tasks", params(BoardQuery), request_body = CreateTaskBody, tag = "tasks",
+    responses((status = 200, body = CreatedTask), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_task(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+    ApiJson(body): ApiJson<CreateTaskBody>,
+) -> ApiResult<Json<CreatedTask>> {
+    let st2 = st.clone();
+    let task = blocking(move || {
+        let board = st2.hub.board(q.board.as_deref())?;
+        let req = NewTask {
+            title: body.title,
+            body: body.body,
+            assignee: body.assignee.filter(|a| !a.trim().is_empty()),
+            created_by: Some("dashboard".into()),
+            workspace_kind: body.workspace_kind,
+            workspace_path: body.workspace_path,
+            tenant: body.tenant.filter(|t| !t.trim().is_empty()),
+            priority: body.priority,
+            parents: body.parents,
+            triage: body.triage,
+            idempotency_key: body.idempotency_key,
+            max_runtime_seconds: body.max_runtime_seconds,
+            skills: body.skills,
+            max_retries: body.max_retries,
+            goal_mode: body.goal_mode,
+            goal_max_turns: body.goal_max_turns,
+            default_workdir: read_board_metadata(st2.root(), &board.slug).default_workdir,
+            ..Default::default()
+        };
+        Ok(board.store.create_task(&req)?.task)
+    })
+    .await?;
+    let warning = (task.status == Status::Ready && task.assignee.is_some())
+        .then(|| st.dispatcher_warning())
+        .flatten();
+    Ok(Json(CreatedTask { task: task_json(&task, unix_now(), None), warning }))
+}
+
+/// What a `status` value asks for, validated before anything is written.
+enum StatusMove {
+    Complete,
+    Block,
+    Schedule,
+    Ready,
+    Archive,
+}
+
+fn parse_status_move(s: &str) -> ApiResult<StatusMove> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "done" => Ok(StatusMove::Complete),
+        "blocked" => Ok(StatusMove::Block),
+        "scheduled" => Ok(StatusMove::Schedule),
+        "ready" => Ok(StatusMove::Ready),
+        "archived" => Ok(StatusMove::Archive),
+        "running" => Err(ApiError::bad_request(
+            "Cannot set status to 'running' directly; use the dispatcher/claim path",
+        )),
+        // NOT IMPLEMENTED: the store has no transition into todo/triage
+        // from another status (the reference writes the column directly).
+        "todo" | "triage" => Err(ApiError::not_implemented(format!(
+            "moving a task to '{s}' is not supported yet by this store"
+        ))),
+        _ => Err(ApiError::bad_request(format!("unknown status: {s}"))),
+    }
+}
+
+/// Parents that keep `task_id` out of ready, for an actionable 409.
+fn ready_refusal(store: &dyn Store, task_id: &str, err: StoreError) -> ApiError {
+    if !matches!(err, StoreError::Refused { .. }) {
+        return err.into();
+    }
+    let mut blockers = Vec::new();
+    for p in store.parents_of(task_id).unwrap_or_default() {
+        if let Ok(Some(t)) = store.get_task(&p)
+            && !t.status.satisfies_children()
+        {
+            blockers.push(format!("{:?} ({}, status={})", t.title, t.id, t.status));
+        }
+    }
+    if blockers.is_empty() {
+        return err.into();
+    }
+    ApiError::conflict(format!(
+        "Cannot move to 'ready': blocked by parent(s) not done — {}",
+        blockers.join(", ")
+    ))
+}
+
+fn move_status(store: &dyn Store, task_id: &str, mv: StatusMove, p: &UpdateTaskBody) -> ApiResult<()> {
+    match mv {
+        StatusMove::Complete => {
+            let c = store.complete_task(&CompleteRequest {
+                task_id: task_id.into(),
+                result: p.result.clone(),
+                summary: p.summary.clone(),
+                metadata: p.metadata.clone(),
+                ..Default::default()
+            })?;
+            end_if_any(c.ended_worker.as_ref());
+        }
+        StatusMove::Block => {
+            let t = store.block_task(&BlockRequest {
+                task_id: task_id.into(),
+                reason: p.block_reason.clone(),
+                ..Default::default()
+            })?;
+            end_if_any(t.ended_worker.as_ref());
+        }
+        StatusMove::Schedule => {
+            let t = store.schedule_task(task_id, p.block_reason.as_deref())?;
+            end_if_any(t.ended_worker.as_ref());
+        }
+        StatusMove::Archive => {
+            let t = store.archive_task(task_id)?;
+            end_if_any(t.ended_worker.as_ref());
+        }
+        StatusMove::Ready => {
+            let current = require_task(store, task_id)?;
+            match current.status {
+                Status::Ready => {}
+                Status::Blocked | Status::Scheduled => {
+                    store.unblock_task(task_id, None).map_err(|e| ready_refusal(store, task_id, e))?;
+                }
+                Status::Running => {
+                    let t = store.reclaim_task(task_id, Some("status changed to ready (dashboard)"))?;
+                    end_if_any(t.ended_worker.as_ref());
+                }
+                _ => {
+                    let req = PromoteRequest {
+                        task_id: task_id.into(),
+                        actor: Some("dashboard".into()),
+                        ..Default::default()
+                    };
+                    store.promote_task(&req).map_err(|e| ready_refusal(store, task_id, e))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Apply an update: assignee, then status, then priority/title/body, as
+/// the reference does. Everything is validated before the first write.
+pub fn apply_update(store: &dyn Store, task_id: &str, p: &UpdateTaskBody, reclaim_first: bool) -> ApiResult<Task> {
+    if let Some(t) = &p.title
+        && t.trim().is_empty()
+    {
+        return Err(ApiError::bad_request("title cannot be empty"));
+    }
+    let mv = p.status.as_deref().map(parse_status_move).transpose()?;
+    require_task(store, task_id)?;
+    if let Some(a) = &p.assignee {
+        let a = a.trim();
+        store.assign_task(&AssignTask {
+            task_id: task_id.into(),
+            assignee: (!a.is_empty()).then(|| a.to_string()),
+            reclaim_first,
+            ..Default::default()
+        })?;
+    }
+    if let Some(mv) = mv {
+        move_status(store, task_id, mv, p)?;
+    }
+    if p.priority.is_some() || p.title.is_some() || p.body.is_some() {
+        store.edit_task(&EditTask {
+            task_id: task_id.into(),
+            title: p.title.clone(),
+            body: p.body.clone(),
+            priority: p.priority,
+            ..Default::default()
+        })?;
+    }
+    require_task(store, task_id)
+}
+
+/// Update a task (status moves map to lifecycle verbs; refusals are 409).
+#[utoipa::path(patch, path = "/api/v1/tasks/{task_id}", params(("task_id" = String, Path), BoardQuery),
+    request_body = UpdateTaskBody, tag = "tasks",
+    responses((status = 200, body = TaskEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 501, body = ErrorBody)))]
+pub async fn update_task(
+    State(st): State<AppState>,
+    Path(task_id): Path<String>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+    ApiJson(body): ApiJson<UpdateTaskBody>,
+) -> ApiResult<Json<TaskEnvelope>> {
+    blocking(move || {
+        let board = st.hub.board(q.board.as_deref())?;
+        let store = board.store.as_ref();
+        let task = apply_update(store, &task_id, &body, false)?;
+        let summary = task_latest_summary(store, &task)?;
+        Ok(Json(TaskEnvelope { task: task_json(&task, unix_now(), summary) }))
+    })
+    .await
+}
+
+/// Hard delete with cascade.
+#[utoipa::path(delete, path = "/api/v1/tasks/{task_id}", params(("task_id" = String, Path), BoardQuery), tag = "tasks",
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn delete_task(
+    State(st): State<AppState>,
+    Path(task_id): Path<String>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let board = st.hub.board(q.board.as_deref())?;
+        require_task(board.store.as_ref(), &task_id)?;
+        board.store.delete_task(&task_id, false)?;
+        Ok(Json(json!({"deleted": true, "task_id": task_id})))
+    })
+    .await
+}
+
+/// Apply one patch to many tasks; failures do not stop the others.
+#[utoipa::path(post, path = "/api/v1/tasks/bulk", params(BoardQuery), request_body = BulkTaskBody, tag = "tasks",
+    responses((status = 200, body = BulkResult), (status = 400, body = ErrorBody)))]
+pub async fn bulk_update(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+    ApiJson(body): ApiJson<BulkTaskBody>,
+) -> ApiResult<Json<BulkResult>> {
+    blocking(move || {
+        let ids: Vec<String> = body.ids.iter().filter(|i| !i.is_empty()).cloned().collect();
+        if ids.is_empty() {
+            return Err(ApiError::bad_request("ids is required"));
+        }
+        let board = st.hub.board(q.board.as_deref())?;
+        let store = board.store.as_ref();
+        let patch = UpdateTaskBody {
+            status: if body.archive { Some("archived".into()) } else { body.status.clone() },
+            assignee: body.assignee.clone(),
+            priority: body.priority,
+            result: body.result.clone(),
+            summary: body.summary.clone(),
+            metadata: body.metadata.clone(),
+            ..Default::default()
+        };
+        let results = ids
+            .into_iter()
+            .map(|id| match apply_update(store, &id, &patch, body.reclaim_first) {
+                Ok(_) => BulkItem { id, ok: true, error: None },
+                Err(e) => BulkItem { id, ok: false, error: Some(e.detail) },
+            })
+            .collect();
+        Ok(Json(BulkResult { results }))
+    })
+    .await
+}

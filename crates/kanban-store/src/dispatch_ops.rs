@@ -1,0 +1,247 @@
+//! Store operations only the dispatcher needs, as a separate capability
+//! trait on top of [`Store`]. Each state-changing method is one write
+//! transaction that writes the row(s), closes/opens the run and appends
+//! the event(s) together, guarded by a compare-and-swap on what the
+//! dispatcher saw (claim lock, run id, pid), so a decision made on a stale
+//! read can never clobber a newer attempt.
+//!
+//! The dispatcher decides (is the worker alive? which exit class? is this
+//! crash systemic?); the store applies and does the failure accounting
+//! (circuit breaker) inside the same transaction as the release.
+
+use kanban_core::{EventKind, RunOutcome, Status};
+use serde_json::Value;
+
+use crate::{Result, Store};
+
+/// Our record of a worker process (table `kanban_rs_workers`, keyed by run
+/// id): the pid plus what makes it unambiguous.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerRecord {
+    pub pid: i64,
+    /// Process start time, clock ticks since boot (`/proc/<pid>/stat` 22).
+    pub start_time: Option<i64>,
+    /// `/proc/sys/kernel/random/boot_id` of the machine that spawned it.
+    pub boot_id: Option<String>,
+    pub host: Option<String>,
+}
+
+/// A running task with what the liveness checks need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningTask {
+    pub id: String,
+    pub assignee: Option<String>,
+    pub claim_lock: Option<String>,
+    pub claim_expires: Option<i64>,
+    pub worker_pid: Option<i64>,
+    pub last_heartbeat_at: Option<i64>,
+    pub run_id: Option<i64>,
+    /// Start of the current attempt: the open run's start, else the task's
+    /// first start.
+    pub attempt_started_at: Option<i64>,
+    pub max_runtime_seconds: Option<i64>,
+    /// Our record of the current attempt's worker, when we spawned it.
+    pub worker: Option<WorkerRecord>,
+}
+
+/// Running tasks, board-wide and per assignee.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunningCounts {
+    pub total: i64,
+    pub by_assignee: std::collections::BTreeMap<String, i64>,
+}
+
+/// A claimable task (ready or review, unclaimed), in dispatch order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: String,
+    pub assignee: Option<String>,
+    pub status: Status,
+}
+
+/// What the respawn guard looks at, for one task.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardFacts {
+    pub last_failure_error: Option<String>,
+    /// Outcome and end time of the most recently ended run.
+    pub latest_run: Option<(String, i64)>,
+    /// End time of the newest `completed` run ended at or after the
+    /// success window's start.
+    pub recent_completion: Option<i64>,
+    /// A `status`/`promoted`/`unblocked`/`reclaimed` event at or after that
+    /// completion (an explicit "run it again").
+    pub requeued_after_completion: bool,
+    /// Bodies of comments created at or after the PR window's start.
+    pub recent_comments: Vec<String>,
+}
+
+/// Extend the expired claim of a worker that is alive and heartbeating.
+#[derive(Debug, Clone)]
+pub struct ExtendClaim {
+    pub task_id: String,
+    /// CAS: the lock seen.
+    pub claim_lock: Option<String>,
+    pub new_expires: i64,
+    /// For the event payload.
+    pub worker_pid: Option<i64>,
+    pub claim_expires_was: Option<i64>,
+    pub last_heartbeat_at: Option<i64>,
+}
+
+/// Hold a claim whose worker is still being terminated (or survived it).
+#[derive(Debug, Clone)]
+pub struct DeferReclaim {
+    pub task_id: String,
+    pub claim_lock: Option<String>,
+    pub until: i64,
+    /// `reason` of the `reclaim_deferred` event.
+    pub reason: String,
+    /// Merged into the event payload (termination facts).
+    pub extra: Value,
+}
+
+/// Whether and how a release counts toward the circuit breaker.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FailurePolicy {
+    /// TTL reclaim, stale reclaim, rate limit: no failure.
+    NotCounted,
+    /// Crash / timeout: counter + 1; trips at the task's `max_retries`,
+    /// else `dispatcher_limit`. `forced_limit` (a systemic crash) wins over
+    /// both. `extra` is merged into the `gave_up` payload.
+    Counted {
+        dispatcher_limit: i64,
+        forced_limit: Option<i64>,
+        extra: Value,
+    },
+    /// Protocol violation: trips only when the trailing streak of
+    /// violation runs (rate-limited runs skipped) reaches the task's
+    /// `max_retries`, else `default_limit`; below it the counter is not
+    /// touched.
+    ViolationStreak { default_limit: i64, extra: Value },
+}
+
+/// running → ready (or blocked when the breaker trips).
+#[derive(Debug, Clone)]
+pub struct ReleaseRunning {
+    pub task_id: String,
+    /// CAS: `claim_lock IS ?`.
+    pub claim_lock: Option<String>,
+    /// CAS: `current_run_id IS ?`.
+    pub run_id: Option<i64>,
+    /// CAS: `worker_pid = ?` when set.
+    pub worker_pid: Option<i64>,
+    /// TTL path: only while the claim is still expired.
+    pub require_expired: bool,
+    /// Outcome (and status) of the closed run.
+    pub outcome: RunOutcome,
+    pub event: EventKind,
+    /// The run's `error`.
+    pub error: String,
+    pub payload: Value,
+    /// Run metadata; `None` stores the payload.
+    pub run_metadata: Option<Value>,
+    /// Clear `last_heartbeat_at` (timeout, stale).
+    pub clear_heartbeat: bool,
+    /// Stamp `last_failure_error` without counting (rate limit, violation).
+    pub stamp_error: bool,
+    pub failure: FailurePolicy,
+}
+
+/// What a release did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Released {
+    /// False when the CAS lost (the task moved on): nothing written.
+    pub released: bool,
+    /// The breaker tripped: the task is blocked (`gave_up` event).
+    pub auto_blocked: bool,
+    pub run_id: Option<i64>,
+    pub failures: i64,
+}
+
+/// The claim succeeded but the worker could not be started.
+#[derive(Debug, Clone)]
+pub struct SpawnFailure {
+    pub task_id: String,
+    /// CAS: the run the claim opened.
+    pub run_id: Option<i64>,
+    pub error: String,
+    pub failure_limit: i64,
+}
+
+/// Persist the resolved workspace of a claimed attempt.
+#[derive(Debug, Clone)]
+pub struct SetWorkspace {
+    pub task_id: String,
+    pub run_id: Option<i64>,
+    pub path: String,
+    pub branch: Option<String>,
+    /// One-time `tip_scratch_workspace` message to record with it.
+    pub tip: Option<String>,
+}
+
+/// Record the worker the dispatcher just started.
+#[derive(Debug, Clone)]
+pub struct SetWorker {
+    pub task_id: String,
+    pub run_id: Option<i64>,
+    pub worker: WorkerRecord,
+}
+
+/// Which tasks a promotion pass re-gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegateScope {
+    /// Every todo/blocked task (the safety-net sweep).
+    All,
+    /// Tasks touched by events after this cursor, and their children.
+    ChangedSince(i64),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Regate {
+    pub scope: RegateScope,
+    pub failure_limit: Option<i64>,
+    /// Count what would be promoted; write nothing.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Regated {
+    pub promoted: usize,
+    /// Highest event id seen: the cursor for the next `ChangedSince`.
+    pub cursor: i64,
+}
+
+/// The dispatcher's store capability.
+pub trait DispatchStore: Store {
+    /// The store clock's "now" (integer Unix seconds).
+    fn now(&self) -> i64;
+    /// Every running task (one query).
+    fn running_tasks(&self) -> Result<Vec<RunningTask>>;
+    fn running_counts(&self) -> Result<RunningCounts>;
+    /// Unclaimed tasks in `status` (ready or review), priority DESC then
+    /// oldest first.
+    fn dispatch_candidates(&self, status: Status) -> Result<Vec<Candidate>>;
+    /// Facts for the respawn guard, windows given as their start times.
+    fn respawn_guard_facts(
+        &self,
+        task_id: &str,
+        success_since: i64,
+        comments_since: i64,
+    ) -> Result<GuardFacts>;
+    /// `claim_extended`; false when the CAS lost.
+    fn extend_claim(&self, req: &ExtendClaim) -> Result<bool>;
+    /// `reclaim_deferred`; false when the CAS lost.
+    fn defer_reclaim(&self, req: &DeferReclaim) -> Result<bool>;
+    fn release_running(&self, req: &ReleaseRunning) -> Result<Released>;
+    /// `spawn_failed` below the limit, `gave_up` (blocked) at it.
+    fn record_spawn_failure(&self, req: &SpawnFailure) -> Result<Released>;
+    fn set_workspace(&self, req: &SetWorkspace) -> Result<bool>;
+    /// Worker pid on task and run, our identity row, `spawned` event.
+    fn set_worker(&self, req: &SetWorker) -> Result<bool>;
+    /// `kanban.default_assignee` for a still-unassigned task; `assigned`
+    /// event with `source`.
+    fn assign_default(&self, task_id: &str, assignee: &str) -> Result<bool>;
+    /// `respawn_guarded{reason}` event.
+    fn note_respawn_guarded(&self, task_id: &str, reason: &str) -> Result<()>;
+    fn regate(&self, req: &Regate) -> Result<Regated>;
+}

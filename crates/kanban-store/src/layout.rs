@@ -1,1 +1,0 @@
-//! Root and board resolution (in progress).

@@ -1,0 +1,210 @@
+//! Claiming a task (the compare-and-swap every dispatcher races on, with
+//! the concurrency ceilings counted inside the same transaction) and
+//! heartbeats fenced to the claimed attempt.
+
+use kanban_core::defaults::CLAIM_TTL_SECONDS;
+use kanban_core::transitions::{Action, Refusal, decide};
+use kanban_core::{EventKind, Status, Task};
+use rusqlite::params;
+use serde_json::json;
+
+use super::lifecycle::{check_run, status_hint};
+use super::txn::{DbResult, Tx};
+use crate::StoreError;
+use crate::params::*;
+
+/// Environment override of the claim TTL (reference `HERMES_KANBAN_CLAIM_TTL_SECONDS`).
+pub(crate) const CLAIM_TTL_ENV: &str = "HERMES_KANBAN_CLAIM_TTL_SECONDS";
+/// Claim TTL: a positive request value › env › default.
+pub(crate) fn claim_ttl(requested: Option<i64>) -> i64 {
+    requested.filter(|t| *t > 0).unwrap_or_else(|| {
+        std::env::var(CLAIM_TTL_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(CLAIM_TTL_SECONDS)
+    })
+}
+
+/// ready → running (review → running with `req.review`), atomically.
+pub(crate) fn claim(tx: &Tx<'_>, req: &ClaimRequest) -> DbResult<ClaimOutcome> {
+    let task = tx.require_task(&req.task_id)?;
+    let action = if req.review {
+        Action::ClaimReview
+    } else {
+        Action::Claim
+    };
+    let facts = tx.facts(&task)?;
+    match decide(action, &facts) {
+        Ok(_) => {}
+        Err(Refusal::Demote { to, event }) => {
+            tx.conn.execute(
+                "UPDATE tasks SET status = ?1 WHERE id = ?2 AND status = 'ready'",
+                params![to.as_str(), task.id],
+            )?;
+            tx.append_event(
+                &task.id,
+                event,
+                Some(json!({"reason": "parents_not_done"})),
+                None,
+            )?;
+            return Ok(ClaimOutcome::ParentsPending);
+        }
+        Err(_) => {
+            return Ok(ClaimOutcome::Lost {
+                status: task.status,
+                claim_lock: task.claim_lock,
+            });
+        }
+    }
+    if let Some(ceiling) = ceiling_reached(tx, &task, &req.ceilings)? {
+        return Ok(ClaimOutcome::CeilingReached(ceiling));
+    }
+    if let Some(leaked) = task.current_run_id {
+        tx.close_leaked_run(leaked, "invariant recovery on re-claim")?;
+    }
+    let expires = tx.now + claim_ttl(Some(req.ttl_seconds));
+    let n = tx.conn.execute(
+        "UPDATE tasks SET status = 'running', claim_lock = ?1, claim_expires = ?2, \
+         started_at = COALESCE(started_at, ?3), current_run_id = NULL \
+         WHERE id = ?4 AND status = ?5 AND claim_lock IS NULL",
+        params![
+            req.claim_lock,
+            expires,
+            tx.now,
+            task.id,
+            task.status.as_str()
+        ],
+    )?;
+    if n != 1 {
+        return Ok(ClaimOutcome::Lost {
+            status: task.status,
+            claim_lock: task.claim_lock,
+        });
+    }
+    let run_id = tx.open_run(&task, &req.claim_lock, expires)?;
+    let mut payload = json!({"lock": req.claim_lock, "expires": expires, "run_id": run_id});
+    if req.review {
+        payload["source_status"] = json!("review");
+    }
+    tx.append_event(&task.id, EventKind::Claimed, Some(payload), Some(run_id))?;
+    Ok(ClaimOutcome::Claimed {
+        task: tx.require_task(&task.id)?,
+        run_id,
+    })
+}
+
+fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
+    Ok(match assignee {
+        None => tx
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM tasks WHERE status = 'running'")?
+            .query_row([], |r| r.get(0))?,
+        Some(a) => tx
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tasks WHERE assignee = ?1 AND status = 'running'",
+            )?
+            .query_row([a], |r| r.get(0))?,
+    })
+}
+
+/// The first full ceiling, named, or `None`. Counted inside the claim
+/// transaction, so concurrent claimers can never overshoot a cap.
+fn ceiling_reached(tx: &Tx<'_>, task: &Task, c: &Ceilings) -> DbResult<Option<String>> {
+    let globals = [
+        ("max_running", c.max_running),
+        ("max_in_progress", c.max_in_progress),
+    ];
+    if globals.iter().any(|g| g.1.is_some()) {
+        let running = count_running(tx, None)?;
+        for (name, cap) in globals {
+            if let Some(cap) = cap
+                && running >= cap
+            {
+                return Ok(Some(format!("{name} ({running} running, cap {cap})")));
+            }
+        }
+    }
+    let Some(assignee) = task.assignee.as_deref() else {
+        return Ok(None);
+    };
+    let per_profile = match c.profile_limits.get(assignee).filter(|n| **n >= 0) {
+        Some(n) => Some((format!("profile_limits[{assignee}]"), *n)),
+        // As in the reference, a non-positive per-profile cap means "no cap".
+        None => c
+            .max_per_profile
+            .filter(|n| *n > 0)
+            .map(|n| (format!("max_per_profile[{assignee}]"), n)),
+    };
+    if let Some((name, cap)) = per_profile {
+        let running = count_running(tx, Some(assignee))?;
+        if running >= cap {
+            return Ok(Some(format!("{name} ({running} running, cap {cap})")));
+        }
+    }
+    Ok(None)
+}
+
+/// Record a heartbeat; with `run_id`/`claim_lock` it is fenced to that
+/// attempt and also extends the claim.
+pub(crate) fn heartbeat(tx: &Tx<'_>, req: &HeartbeatRequest) -> DbResult<()> {
+    let task = tx.require_task(&req.task_id)?;
+    if task.status != Status::Running {
+        return Err(StoreError::Refused {
+            action: "heartbeat",
+            task_id: task.id.clone(),
+            reason: format!(
+                "task is {}; only a running task heartbeats ({})",
+                task.status,
+                status_hint(&task)
+            ),
+        }
+        .into());
+    }
+    check_run("heartbeat", &task, req.run_id)?;
+    if let Some(lock) = &req.claim_lock
+        && task.claim_lock.as_deref() != Some(lock.as_str())
+    {
+        return Err(StoreError::Stale {
+            action: "heartbeat",
+            task_id: task.id.clone(),
+            reason: format!(
+                "claim {lock} no longer holds the task (held by {}); nothing was changed",
+                task.claim_lock.as_deref().unwrap_or("nobody")
+            ),
+        }
+        .into());
+    }
+    let run_id = task.current_run_id;
+    if req.claim_lock.is_some() || req.run_id.is_some() {
+        let expires = tx.now + claim_ttl(req.ttl_seconds);
+        tx.conn.execute(
+            "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2",
+            params![expires, task.id],
+        )?;
+        if let Some(r) = run_id {
+            tx.conn.execute(
+                "UPDATE task_runs SET claim_expires = ?1 WHERE id = ?2",
+                params![expires, r],
+            )?;
+        }
+    }
+    tx.conn.execute(
+        "UPDATE tasks SET last_heartbeat_at = ?1 WHERE id = ?2",
+        params![tx.now, task.id],
+    )?;
+    if let Some(r) = run_id {
+        tx.conn.execute(
+            "UPDATE task_runs SET last_heartbeat_at = ?1 WHERE id = ?2",
+            params![tx.now, r],
+        )?;
+    }
+    let payload = req
+        .note
+        .as_deref()
+        .filter(|n| !n.is_empty())
+        .map(|n| json!({"note": n}));
+    tx.append_event(&task.id, EventKind::Heartbeat, payload, run_id)?;
+    Ok(())
+}

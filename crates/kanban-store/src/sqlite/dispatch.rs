@@ -1,0 +1,609 @@
+//! [`DispatchStore`] for SQLite: the dispatcher's state changes, each one
+//! `BEGIN IMMEDIATE` transaction writing row + run + event together, with
+//! the reference's payload keys.
+//!
+//! Our worker identities live in `kanban_rs_workers` (ignored by the
+//! Python implementation): one row per run we spawned, so liveness can
+//! check the process start time and boot id, not just a reusable pid.
+
+use kanban_core::defaults::{FAILURE_ERROR_MAX_CHARS, PROTOCOL_VIOLATION_SCAN_RUNS};
+use kanban_core::{EventKind, RunOutcome, Status};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use super::SqliteStore;
+use super::lifecycle::{Scope, recompute_ready};
+use super::row::status_of;
+use super::txn::{DbResult, RunEnd, Tx};
+use crate::Result;
+use crate::dispatch_ops::*;
+
+/// Our worker identity table (extra; the reference schema only has
+/// `worker_pid`). Created on first use, idempotently.
+const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_workers (
+    run_id     INTEGER PRIMARY KEY,
+    task_id    TEXT NOT NULL,
+    pid        INTEGER NOT NULL,
+    start_time INTEGER,
+    boot_id    TEXT,
+    host       TEXT,
+    spawned_at INTEGER NOT NULL
+)";
+
+/// Events after which a task or its children may need re-gating.
+const REGATE_KINDS: &str = "'completed', 'archived', 'status', 'unlinked', 'unblocked', 'created'";
+
+fn truncate(s: &str) -> String {
+    s.chars().take(FAILURE_ERROR_MAX_CHARS).collect()
+}
+
+fn workers_table_exists(conn: &Connection) -> DbResult<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kanban_rs_workers'",
+        )?
+        .query_row([], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+const RUNNING_SQL: &str = "SELECT t.id, t.assignee, t.claim_lock, t.claim_expires, t.worker_pid, \
+     t.last_heartbeat_at, t.current_run_id, COALESCE(r.started_at, t.started_at), t.max_runtime_seconds";
+
+fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
+    let with_workers = workers_table_exists(conn)?;
+    let sql = if with_workers {
+        format!(
+            "{RUNNING_SQL}, w.pid, w.start_time, w.boot_id, w.host FROM tasks t \
+             LEFT JOIN task_runs r ON r.id = t.current_run_id \
+             LEFT JOIN kanban_rs_workers w ON w.run_id = t.current_run_id \
+             WHERE t.status = 'running'"
+        )
+    } else {
+        format!(
+            "{RUNNING_SQL}, NULL, NULL, NULL, NULL FROM tasks t \
+             LEFT JOIN task_runs r ON r.id = t.current_run_id WHERE t.status = 'running'"
+        )
+    };
+    let mut st = conn.prepare_cached(&sql)?;
+    let rows = st.query_map([], |r| {
+        let worker = r
+            .get::<_, Option<i64>>(9)?
+            .map(|pid| -> rusqlite::Result<WorkerRecord> {
+                Ok(WorkerRecord {
+                    pid,
+                    start_time: r.get(10)?,
+                    boot_id: r.get(11)?,
+                    host: r.get(12)?,
+                })
+            });
+        Ok(RunningTask {
+            id: r.get(0)?,
+            assignee: r.get(1)?,
+            claim_lock: r.get(2)?,
+            claim_expires: r.get(3)?,
+            worker_pid: r.get(4)?,
+            last_heartbeat_at: r.get(5)?,
+            run_id: r.get(6)?,
+            attempt_started_at: r.get(7)?,
+            max_runtime_seconds: r.get(8)?,
+            worker: worker.transpose()?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Trailing streak of protocol-violation runs (rate-limited runs skipped,
+/// anything else breaks it), newest first over the last runs.
+fn violation_streak(tx: &Tx<'_>, task_id: &str) -> DbResult<i64> {
+    let mut st = tx.conn.prepare_cached(
+        "SELECT outcome, error, metadata FROM task_runs WHERE task_id = ?1 AND ended_at IS NOT NULL \
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![task_id, PROTOCOL_VIOLATION_SCAN_RUNS], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<String>>(2)?,
+        ))
+    })?;
+    let mut streak = 0;
+    for row in rows {
+        let (outcome, error, meta) = row?;
+        match outcome.as_deref() {
+            Some("rate_limited") => continue,
+            Some("crashed") => {
+                let marked = meta
+                    .and_then(|m| serde_json::from_str::<Value>(&m).ok())
+                    .and_then(|m| m.get("protocol_violation").and_then(Value::as_bool))
+                    .unwrap_or(false);
+                if marked || error.unwrap_or_default().contains("protocol violation") {
+                    streak += 1;
+                    continue;
+                }
+                break;
+            }
+            _ => break,
+        }
+    }
+    Ok(streak)
+}
+
+/// `(consecutive_failures, max_retries)` of a task.
+fn failure_state(tx: &Tx<'_>, task_id: &str) -> DbResult<(i64, Option<i64>)> {
+    Ok(tx
+        .conn
+        .prepare_cached("SELECT consecutive_failures, max_retries FROM tasks WHERE id = ?1")?
+        .query_row([task_id], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get(1)?))
+        })?)
+}
+
+/// Trip the breaker on a task already released to ready: blocked, counter
+/// stored, `gave_up` event.
+fn trip(tx: &Tx<'_>, task_id: &str, failures: i64, error: &str, payload: Value) -> DbResult<()> {
+    tx.conn.execute(
+        "UPDATE tasks SET status = 'blocked', consecutive_failures = ?1, last_failure_error = ?2 \
+         WHERE id = ?3 AND status IN ('ready', 'running')",
+        params![failures, truncate(error), task_id],
+    )?;
+    tx.append_event(task_id, EventKind::GaveUp, Some(payload), None)?;
+    Ok(())
+}
+
+fn merge(mut base: Value, extra: &Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// running → ready with every CAS the request asks for (inert when unset).
+const RELEASE_SQL: &str = "UPDATE tasks SET status = 'ready', claim_lock = NULL, claim_expires = NULL, \
+     worker_pid = NULL, last_heartbeat_at = CASE WHEN ?4 THEN NULL ELSE last_heartbeat_at END \
+     WHERE id = ?1 AND status = 'running' AND claim_lock IS ?2 AND current_run_id IS ?3 \
+     AND (?5 IS NULL OR worker_pid = ?5) \
+     AND (NOT ?6 OR (claim_expires IS NOT NULL AND claim_expires < ?7))";
+
+fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
+    let n = tx.conn.prepare_cached(RELEASE_SQL)?.execute(params![
+        req.task_id,
+        req.claim_lock,
+        req.run_id,
+        req.clear_heartbeat,
+        req.worker_pid,
+        req.require_expired,
+        tx.now
+    ])?;
+    if n != 1 {
+        return Ok(Released::default());
+    }
+    let metadata = req.run_metadata.as_ref().unwrap_or(&req.payload);
+    let end = RunEnd {
+        error: Some(&req.error),
+        metadata: Some(metadata),
+        ..RunEnd::new(req.outcome.as_str())
+    };
+    let run_id = tx.end_run(&req.task_id, &end)?;
+    tx.append_event(&req.task_id, req.event, Some(req.payload.clone()), run_id)?;
+    if req.stamp_error {
+        tx.conn.execute(
+            "UPDATE tasks SET last_failure_error = ?1 WHERE id = ?2",
+            params![truncate(&req.error), req.task_id],
+        )?;
+    }
+    let (before, max_retries) = failure_state(tx, &req.task_id)?;
+    let mut out = Released {
+        released: true,
+        auto_blocked: false,
+        run_id,
+        failures: before,
+    };
+    match &req.failure {
+        FailurePolicy::NotCounted => {}
+        FailurePolicy::Counted {
+            dispatcher_limit,
+            forced_limit,
+            extra,
+        } => {
+            let failures = before + 1;
+            let (limit, source) = match (forced_limit, max_retries) {
+                (Some(f), _) => (*f, "systemic"),
+                (None, Some(t)) => (t, "task"),
+                (None, None) => (*dispatcher_limit, "dispatcher"),
+            };
+            out.failures = failures;
+            if failures >= limit {
+                let payload = json!({
+                    "failures": failures, "effective_limit": limit, "limit_source": source,
+                    "error": truncate(&req.error), "trigger_outcome": req.outcome.as_str(),
+                });
+                trip(
+                    tx,
+                    &req.task_id,
+                    failures,
+                    &req.error,
+                    merge(payload, extra),
+                )?;
+                out.auto_blocked = true;
+            } else {
+                tx.conn.execute(
+                    "UPDATE tasks SET consecutive_failures = ?1, last_failure_error = ?2 WHERE id = ?3",
+                    params![failures, truncate(&req.error), req.task_id],
+                )?;
+            }
+        }
+        FailurePolicy::ViolationStreak {
+            default_limit,
+            extra,
+        } => {
+            let streak = violation_streak(tx, &req.task_id)?;
+            let limit = max_retries.unwrap_or(*default_limit);
+            if streak >= limit {
+                let failures = before + 1;
+                let payload = json!({
+                    "failures": failures, "effective_limit": limit,
+                    "limit_source": if max_retries.is_some() { "task" } else { "dispatcher" },
+                    "error": truncate(&req.error), "trigger_outcome": req.outcome.as_str(),
+                    "protocol_violations": streak, "protocol_violation_limit": limit,
+                });
+                trip(
+                    tx,
+                    &req.task_id,
+                    failures,
+                    &req.error,
+                    merge(payload, extra),
+                )?;
+                out.failures = failures;
+                out.auto_blocked = true;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn spawn_failure(tx: &Tx<'_>, req: &SpawnFailure) -> DbResult<Released> {
+    let Some(task) = tx.task(&req.task_id)? else {
+        return Ok(Released::default());
+    };
+    if task.status != Status::Running || task.current_run_id != req.run_id {
+        return Ok(Released::default());
+    }
+    let failures = task.consecutive_failures + 1;
+    let (limit, source) = match task.max_retries {
+        Some(t) => (t, "task"),
+        None => (req.failure_limit, "dispatcher"),
+    };
+    let error = truncate(&req.error);
+    let trips = failures >= limit;
+    tx.conn.execute(
+        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
+         consecutive_failures = ?2, last_failure_error = ?3 WHERE id = ?4",
+        params![
+            if trips { "blocked" } else { "ready" },
+            failures,
+            error,
+            task.id
+        ],
+    )?;
+    let (run_id, kind, payload) = if trips {
+        let meta = json!({"failures": failures, "trigger_outcome": "spawn_failed", "effective_limit": limit, "limit_source": source});
+        let end = RunEnd {
+            error: Some(&error),
+            metadata: Some(&meta),
+            ..RunEnd::new(RunOutcome::GaveUp.as_str())
+        };
+        let payload = json!({
+            "failures": failures, "effective_limit": limit, "limit_source": source,
+            "error": error, "trigger_outcome": "spawn_failed",
+        });
+        (tx.end_run(&task.id, &end)?, EventKind::GaveUp, payload)
+    } else {
+        let meta = json!({"failures": failures});
+        let end = RunEnd {
+            error: Some(&error),
+            metadata: Some(&meta),
+            ..RunEnd::new(RunOutcome::SpawnFailed.as_str())
+        };
+        (
+            tx.end_run(&task.id, &end)?,
+            EventKind::SpawnFailed,
+            json!({"error": error, "failures": failures}),
+        )
+    };
+    tx.append_event(&task.id, kind, Some(payload), run_id)?;
+    Ok(Released {
+        released: true,
+        auto_blocked: trips,
+        run_id,
+        failures,
+    })
+}
+
+fn guard_facts(
+    conn: &Connection,
+    task_id: &str,
+    success_since: i64,
+    comments_since: i64,
+) -> DbResult<GuardFacts> {
+    let last_failure_error: Option<String> = conn
+        .prepare_cached("SELECT last_failure_error FROM tasks WHERE id = ?1")?
+        .query_row([task_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let latest_run: Option<(String, i64)> = conn
+        .prepare_cached(
+            "SELECT COALESCE(outcome, ''), ended_at FROM task_runs WHERE task_id = ?1 \
+             AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let recent_completion: Option<i64> = conn
+        .prepare_cached(
+            "SELECT ended_at FROM task_runs WHERE task_id = ?1 AND outcome = 'completed' \
+             AND ended_at >= ?2 ORDER BY ended_at DESC LIMIT 1",
+        )?
+        .query_row(params![task_id, success_since], |r| r.get(0))
+        .optional()?;
+    let requeued_after_completion = match recent_completion {
+        Some(at) => conn
+            .prepare_cached(
+                "SELECT 1 FROM task_events WHERE task_id = ?1 AND created_at >= ?2 \
+                 AND kind IN ('status', 'promoted', 'unblocked', 'reclaimed') LIMIT 1",
+            )?
+            .query_row(params![task_id, at], |_| Ok(()))
+            .optional()?
+            .is_some(),
+        None => false,
+    };
+    let recent_comments = conn
+        .prepare_cached("SELECT body FROM task_comments WHERE task_id = ?1 AND created_at >= ?2")?
+        .query_map(params![task_id, comments_since], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(GuardFacts {
+        last_failure_error,
+        latest_run,
+        recent_completion,
+        requeued_after_completion,
+        recent_comments,
+    })
+}
+
+fn regate(tx: &Tx<'_>, req: &Regate) -> DbResult<Regated> {
+    let cursor: i64 = tx
+        .conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM task_events")?
+        .query_row([], |r| r.get(0))?;
+    let promoted = match req.scope {
+        RegateScope::All => recompute_ready(tx, req.failure_limit, None)?,
+        RegateScope::ChangedSince(since) if since >= cursor => 0,
+        RegateScope::ChangedSince(since) => {
+            let sql = format!(
+                "SELECT DISTINCT task_id FROM task_events WHERE id > ?1 AND id <= ?2 AND kind IN ({REGATE_KINDS}) \
+                 UNION SELECT l.child_id FROM task_links l WHERE l.parent_id IN \
+                 (SELECT task_id FROM task_events WHERE id > ?1 AND id <= ?2 AND kind IN ({REGATE_KINDS}))"
+            );
+            let ids: Vec<String> = tx
+                .conn
+                .prepare_cached(&sql)?
+                .query_map(params![since, cursor], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            recompute_ready(tx, req.failure_limit, Some(Scope::Ids(&ids)))?
+        }
+    };
+    Ok(Regated { promoted, cursor })
+}
+
+impl SqliteStore {
+    /// Run `f` in a transaction that is always rolled back: for dry runs
+    /// that reuse a state change's logic to count what it would do.
+    fn rolled_back<T>(&self, f: impl FnOnce(&Tx<'_>) -> DbResult<T>) -> Result<T> {
+        let now = self.now();
+        self.read(|conn| {
+            conn.execute_batch("BEGIN")?;
+            let out = f(&Tx { conn, now });
+            let _ = conn.execute_batch("ROLLBACK");
+            out
+        })
+    }
+}
+
+impl DispatchStore for SqliteStore {
+    fn now(&self) -> i64 {
+        SqliteStore::now(self)
+    }
+
+    fn running_tasks(&self) -> Result<Vec<RunningTask>> {
+        self.read(running_tasks)
+    }
+
+    fn running_counts(&self) -> Result<RunningCounts> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT COALESCE(assignee, ''), COUNT(*) FROM tasks WHERE status = 'running' GROUP BY assignee",
+            )?;
+            let mut counts = RunningCounts::default();
+            for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (assignee, n) = row?;
+                counts.total += n;
+                if !assignee.is_empty() {
+                    counts.by_assignee.insert(assignee, n);
+                }
+            }
+            Ok(counts)
+        })
+    }
+
+    fn dispatch_candidates(&self, status: Status) -> Result<Vec<Candidate>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, assignee, status FROM tasks WHERE status = ?1 AND claim_lock IS NULL \
+                 ORDER BY priority DESC, created_at ASC",
+            )?;
+            let rows = st.query_map([status.as_str()], |r| {
+                Ok(Candidate {
+                    id: r.get(0)?,
+                    assignee: r
+                        .get::<_, Option<String>>(1)?
+                        .filter(|a| !a.trim().is_empty()),
+                    status: status_of(&r.get::<_, String>(2)?),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn respawn_guard_facts(
+        &self,
+        task_id: &str,
+        success_since: i64,
+        comments_since: i64,
+    ) -> Result<GuardFacts> {
+        self.read(|c| guard_facts(c, task_id, success_since, comments_since))
+    }
+
+    fn extend_claim(&self, req: &ExtendClaim) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.conn.execute(
+                "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2 AND status = 'running' \
+                 AND claim_lock IS ?3 AND claim_expires IS NOT NULL AND claim_expires < ?4",
+                params![req.new_expires, req.task_id, req.claim_lock, tx.now],
+            )?;
+            if n != 1 {
+                return Ok(false);
+            }
+            let run_id = tx.task(&req.task_id)?.and_then(|t| t.current_run_id);
+            if let Some(run) = run_id {
+                tx.conn.execute(
+                    "UPDATE task_runs SET claim_expires = ?1 WHERE id = ?2",
+                    params![req.new_expires, run],
+                )?;
+            }
+            let payload = json!({
+                "reason": "pid_alive", "worker_pid": req.worker_pid, "claim_lock": req.claim_lock,
+                "claim_expires_was": req.claim_expires_was, "claim_expires_now": req.new_expires,
+                "last_heartbeat_at": req.last_heartbeat_at,
+            });
+            tx.append_event(
+                &req.task_id,
+                EventKind::ClaimExtended,
+                Some(payload),
+                run_id,
+            )?;
+            Ok(true)
+        })
+    }
+
+    fn defer_reclaim(&self, req: &DeferReclaim) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.conn.execute(
+                "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2 AND status = 'running' AND claim_lock IS ?3",
+                params![req.until, req.task_id, req.claim_lock],
+            )?;
+            if n != 1 {
+                return Ok(false);
+            }
+            let run_id = tx.task(&req.task_id)?.and_then(|t| t.current_run_id);
+            if let Some(run) = run_id {
+                tx.conn.execute("UPDATE task_runs SET claim_expires = ?1 WHERE id = ?2", params![req.until, run])?;
+            }
+            let payload = json!({"reason": req.reason, "claim_lock": req.claim_lock, "claim_expires_now": req.until});
+            tx.append_event(&req.task_id, EventKind::ReclaimDeferred, Some(merge(payload, &req.extra)), run_id)?;
+            Ok(true)
+        })
+    }
+
+    fn release_running(&self, req: &ReleaseRunning) -> Result<Released> {
+        self.write(|tx| release(tx, req))
+    }
+
+    fn record_spawn_failure(&self, req: &SpawnFailure) -> Result<Released> {
+        self.write(|tx| spawn_failure(tx, req))
+    }
+
+    fn set_workspace(&self, req: &SetWorkspace) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.conn.execute(
+                "UPDATE tasks SET workspace_path = ?1, branch_name = COALESCE(?2, branch_name) \
+                 WHERE id = ?3 AND current_run_id IS ?4",
+                params![req.path, req.branch, req.task_id, req.run_id],
+            )?;
+            if n == 1
+                && let Some(msg) = &req.tip
+            {
+                tx.append_event(
+                    &req.task_id,
+                    EventKind::TipScratchWorkspace,
+                    Some(json!({"message": msg})),
+                    None,
+                )?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn set_worker(&self, req: &SetWorker) -> Result<bool> {
+        self.write(|tx| {
+            let w = &req.worker;
+            let n = tx.conn.execute(
+                "UPDATE tasks SET worker_pid = ?1 WHERE id = ?2 AND status = 'running' AND current_run_id IS ?3",
+                params![w.pid, req.task_id, req.run_id],
+            )?;
+            if n != 1 {
+                return Ok(false);
+            }
+            if let Some(run) = req.run_id {
+                tx.conn.execute("UPDATE task_runs SET worker_pid = ?1 WHERE id = ?2", params![w.pid, run])?;
+                tx.conn.execute_batch(WORKERS_SQL)?;
+                tx.conn.execute(
+                    "INSERT OR REPLACE INTO kanban_rs_workers \
+                     (run_id, task_id, pid, start_time, boot_id, host, spawned_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![run, req.task_id, w.pid, w.start_time, w.boot_id, w.host, tx.now],
+                )?;
+            }
+            tx.append_event(&req.task_id, EventKind::Spawned, Some(json!({"pid": w.pid})), req.run_id)?;
+            Ok(true)
+        })
+    }
+
+    fn assign_default(&self, task_id: &str, assignee: &str) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.conn.execute(
+                "UPDATE tasks SET assignee = ?1 WHERE id = ?2 AND (assignee IS NULL OR assignee = '')",
+                params![assignee, task_id],
+            )?;
+            if n == 1 {
+                let payload = json!({"assignee": assignee, "source": "kanban.default_assignee"});
+                tx.append_event(task_id, EventKind::Assigned, Some(payload), None)?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    fn note_respawn_guarded(&self, task_id: &str, reason: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.append_event(
+                task_id,
+                EventKind::RespawnGuarded,
+                Some(json!({"reason": reason})),
+                None,
+            )?;
+            Ok(())
+        })
+    }
+
+    fn regate(&self, req: &Regate) -> Result<Regated> {
+        if req.dry_run {
+            self.rolled_back(|tx| regate(tx, req))
+        } else {
+            self.write(|tx| regate(tx, req))
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -1,0 +1,570 @@
+//! Status transitions. Each function reads the task inside the caller's
+//! write transaction, asks `kanban_core::transitions::decide`, then writes
+//! the row, the run and the event(s) the reference writes, in that same
+//! transaction. Payload keys are the reference's.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use kanban_core::defaults::{BLOCK_RECURRENCE_LIMIT, COMPLETED_EVENT_SUMMARY_CHARS};
+use kanban_core::transitions::{Action, Decision, Refusal, decide};
+use kanban_core::{EventKind, Status, Task};
+use regex::Regex;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+
+pub(crate) use super::claim::{claim, heartbeat};
+pub(crate) use super::recompute::{Scope, recompute_ready};
+use super::txn::{DbResult, RunEnd, Tx};
+use crate::StoreError;
+use crate::params::*;
+
+/// Characters of the summary kept in `completion_blocked_hallucination`.
+const HALLUCINATION_PREVIEW_CHARS: usize = 200;
+
+/// Task ids mentioned in prose (reference `_TASK_ID_PROSE_RE`).
+static TASK_ID_PROSE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\bt_[a-f0-9]{8,}\b").expect("static regex"));
+
+/// This machine's host name, the prefix of claim locks taken here.
+pub(crate) fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname
+    // NUL-terminates within it or truncates.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    if name.is_empty() {
+        "unknown".into()
+    } else {
+        name
+    }
+}
+
+/// Python's `str.splitlines()` separators, so the first line matches.
+fn is_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\x0b'
+            | '\x0c'
+            | '\x1c'
+            | '\x1d'
+            | '\x1e'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// First line of the stripped text, at most `max` characters; `None` if blank.
+pub(crate) fn first_line_n(text: &str, max: usize) -> Option<String> {
+    let line: String = text
+        .trim()
+        .split(is_line_break)
+        .next()?
+        .chars()
+        .take(max)
+        .collect();
+    if line.is_empty() { None } else { Some(line) }
+}
+
+/// First line for event payloads (400 characters).
+pub(crate) fn first_line(text: &str) -> Option<String> {
+    first_line_n(text, COMPLETED_EVENT_SUMMARY_CHARS)
+}
+
+fn nonempty(s: Option<&str>) -> bool {
+    s.is_some_and(|s| !s.is_empty())
+}
+
+fn ended_worker(task: &Task) -> Option<EndedWorker> {
+    task.worker_pid.map(|pid| EndedWorker {
+        pid,
+        claim_lock: task.claim_lock.clone(),
+    })
+}
+
+/// What to do next, by the status the task is stuck in.
+pub(super) fn status_hint(task: &Task) -> String {
+    let id = &task.id;
+    match task.status {
+        Status::Running => {
+            format!("its worker still holds it; wait, or reclaim it with `kanban reclaim {id}`")
+        }
+        Status::Todo => {
+            format!("it waits on its parents; promote it with `kanban promote {id}` or wait")
+        }
+        Status::Triage => "it is in triage; specify it (move it to todo) first".into(),
+        Status::Blocked | Status::Scheduled => {
+            format!("unblock it first with `kanban unblock {id}`")
+        }
+        Status::Ready => "it is waiting for a worker".into(),
+        Status::Review => "it is waiting for review".into(),
+        Status::Done => "it is already done".into(),
+        Status::Archived => "it is archived; only deletion applies".into(),
+    }
+}
+
+fn list_statuses(s: &[Status]) -> String {
+    s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The refusal of `action` on `task`, worded with the status and a way out.
+pub(crate) fn refusal(
+    tx: &Tx<'_>,
+    action: Action,
+    task: &Task,
+    why: Refusal,
+) -> DbResult<StoreError> {
+    let reason = match why {
+        Refusal::WrongStatus { allowed } => format!(
+            "task is {}; {} applies only to {} tasks ({})",
+            task.status,
+            action.verb(),
+            list_statuses(allowed),
+            status_hint(task)
+        ),
+        Refusal::ParentsPending => {
+            let ids: Vec<String> = tx
+                .unsatisfied_parents(&task.id)?
+                .into_iter()
+                .map(|p| p.0)
+                .collect();
+            format!(
+                "unsatisfied parent dependencies: {} (use --force to override)",
+                ids.join(", ")
+            )
+        }
+        Refusal::Claimed => format!(
+            "task is {} and claimed by {}; reclaim it first with `kanban reclaim {}`",
+            task.status,
+            task.claim_lock.as_deref().unwrap_or("another worker"),
+            task.id
+        ),
+        Refusal::Demote { .. } => format!("task is {}; its parents are not done", task.status),
+    };
+    Ok(StoreError::Refused {
+        action: action.verb(),
+        task_id: task.id.clone(),
+        reason,
+    })
+}
+
+fn decide_or_refuse(tx: &Tx<'_>, action: Action, task: &Task) -> DbResult<Decision> {
+    let facts = tx.facts(task)?;
+    match decide(action, &facts) {
+        Ok(d) => Ok(d),
+        Err(why) => Err(refusal(tx, action, task, why)?.into()),
+    }
+}
+
+/// Compare-and-swap on the attempt a worker presents.
+pub(super) fn check_run(action: &'static str, task: &Task, expected: Option<i64>) -> DbResult<()> {
+    match expected {
+        Some(r) if task.current_run_id != Some(r) => Err(StoreError::Stale {
+            action,
+            task_id: task.id.clone(),
+            reason: format!(
+                "run {r} is not the task's current run ({}); this attempt was reclaimed or \
+                 finished, nothing was changed",
+                task.current_run_id
+                    .map_or("none".to_string(), |c| c.to_string())
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn transitioned(
+    tx: &Tx<'_>,
+    before: &Task,
+    run_id: Option<i64>,
+    ended: Option<EndedWorker>,
+) -> DbResult<Transitioned> {
+    let task = tx.require_task(&before.id)?;
+    Ok(Transitioned {
+        from: before.status,
+        to: task.status,
+        task,
+        run_id,
+        ended_worker: ended,
+    })
+}
+
+// ---- complete ------------------------------------------------------------
+
+/// A completion either happened, or was refused after recording the
+/// refusal's audit event (which must commit, so it is not an `Err` here).
+pub(crate) enum CompleteStep {
+    Done(Box<Completion>),
+    Rejected(StoreError),
+}
+
+impl CompleteStep {
+    pub(crate) fn into_result(self) -> crate::Result<Completion> {
+        match self {
+            CompleteStep::Done(c) => Ok(*c),
+            CompleteStep::Rejected(e) => Err(e),
+        }
+    }
+}
+
+/// Partition claimed card ids into (verified, phantom), reference rules:
+/// a card is verified when it exists and was created by the completing
+/// task's assignee or by the task itself, or is linked as its child.
+fn verify_created_cards(
+    tx: &Tx<'_>,
+    task: &Task,
+    claimed: &[String],
+) -> DbResult<(Vec<String>, Vec<String>)> {
+    let mut seen = HashSet::new();
+    let ordered: Vec<&str> = claimed
+        .iter()
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty() && seen.insert(*c))
+        .collect();
+    let children: HashSet<String> = tx.children(&task.id)?.into_iter().collect();
+    let mut st = tx
+        .conn
+        .prepare_cached("SELECT created_by FROM tasks WHERE id = ?1")?;
+    let (mut verified, mut phantom) = (Vec::new(), Vec::new());
+    for id in ordered {
+        let created_by: Option<String> = st.query_row([id], |r| r.get(0)).optional()?.flatten();
+        let ok = match created_by.as_deref() {
+            // Missing, or a row with no author: nothing vouches for it.
+            None => false,
+            Some(by) => {
+                task.assignee
+                    .as_deref()
+                    .is_some_and(|a| !a.is_empty() && a == by)
+                    || by == task.id
+                    || children.contains(id)
+            }
+        };
+        if ok {
+            verified.push(id.to_string())
+        } else {
+            phantom.push(id.to_string())
+        }
+    }
+    Ok((verified, phantom))
+}
+
+/// `t_<hex>` ids in the text that are not tasks (deduplicated, in order).
+fn phantom_refs(tx: &Tx<'_>, text: &str) -> DbResult<Vec<String>> {
+    let mut seen = HashSet::new();
+    let mut st = tx
+        .conn
+        .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for m in TASK_ID_PROSE.find_iter(text) {
+        let id = m.as_str();
+        if seen.insert(id) && !st.exists([id])? {
+            out.push(id.to_string());
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn complete(tx: &Tx<'_>, req: &CompleteRequest) -> DbResult<CompleteStep> {
+    let task = tx.require_task(&req.task_id)?;
+    let metadata = match &req.metadata {
+        Some(v) if !v.is_object() => {
+            return Err(StoreError::invalid("metadata must be a JSON object").into());
+        }
+        other => other.as_ref(),
+    };
+    let mut verified = Vec::new();
+    if !req.created_cards.is_empty() {
+        let (ok, phantom) = verify_created_cards(tx, &task, &req.created_cards)?;
+        if !phantom.is_empty() {
+            let preview = req
+                .summary
+                .as_deref()
+                .or(req.result.as_deref())
+                .and_then(|s| first_line_n(s, HALLUCINATION_PREVIEW_CHARS));
+            tx.append_event(
+                &task.id,
+                EventKind::CompletionBlockedHallucination,
+                Some(json!({"phantom_cards": phantom, "verified_cards": ok, "summary_preview": preview})),
+                None,
+            )?;
+            return Ok(CompleteStep::Rejected(StoreError::Refused {
+                action: "complete",
+                task_id: task.id.clone(),
+                reason: format!(
+                    "completion blocked: claimed created_cards that do not exist or were not \
+                     created by this worker: {}. The task is unchanged; retry without those ids \
+                     (or create/link them first)",
+                    phantom.join(", ")
+                ),
+            }));
+        }
+        verified = ok;
+    }
+    decide_or_refuse(tx, Action::Complete, &task)?;
+    check_run("complete", &task, req.expected_run_id)?;
+    tx.conn.execute(
+        "UPDATE tasks SET status = 'done', result = ?1, completed_at = ?2, claim_lock = NULL, \
+         claim_expires = NULL, worker_pid = NULL, block_kind = NULL, block_recurrences = 0, \
+         consecutive_failures = 0, last_failure_error = NULL WHERE id = ?3",
+        params![req.result, tx.now, task.id],
+    )?;
+    let summary = req.summary.as_deref().or(req.result.as_deref());
+    let keep = nonempty(req.summary.as_deref())
+        || nonempty(req.result.as_deref())
+        || metadata
+            .and_then(Value::as_object)
+            .is_some_and(|m| !m.is_empty());
+    let end = RunEnd {
+        status: Some("done"),
+        summary,
+        metadata,
+        ..RunEnd::new("completed")
+    };
+    let run_id = tx.end_or_synthesize_run(&task.id, &end, keep)?;
+    let mut payload = json!({
+        "result_len": req.result.as_deref().map_or(0, |r| r.chars().count()),
+        "summary": summary.and_then(first_line),
+    });
+    if !verified.is_empty() {
+        payload["verified_cards"] = json!(verified);
+    }
+    if let Some(Value::Array(items)) = metadata.and_then(|m| m.get("artifacts")) {
+        let artifacts: Vec<&str> = items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        if !artifacts.is_empty() {
+            payload["artifacts"] = json!(artifacts);
+        }
+    }
+    tx.append_event(&task.id, EventKind::Completed, Some(payload), run_id)?;
+    let scan: Vec<&str> = [req.summary.as_deref(), req.result.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut suspected = phantom_refs(tx, &scan.join(" "))?;
+    suspected.retain(|p| !verified.contains(p));
+    if !suspected.is_empty() {
+        tx.append_event(
+            &task.id,
+            EventKind::SuspectedHallucinatedReferences,
+            Some(json!({"phantom_refs": suspected, "source": "completion_summary"})),
+            run_id,
+        )?;
+    }
+    recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    Ok(CompleteStep::Done(Box::new(Completion {
+        task: tx.require_task(&task.id)?,
+        run_id,
+        ended_worker: ended_worker(&task),
+        suspected_phantoms: suspected,
+    })))
+}
+
+// ---- block / unblock / schedule / promote ----------------------------------
+
+pub(crate) fn block(tx: &Tx<'_>, req: &BlockRequest) -> DbResult<Transitioned> {
+    let task = tx.require_task(&req.task_id)?;
+    let action = Action::Block(req.kind);
+    let d = decide_or_refuse(tx, action, &task)?;
+    check_run("block", &task, req.expected_run_id)?;
+    let kind = req.kind.map(|k| k.as_str());
+    tx.conn.execute(
+        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
+         block_kind = ?2, block_recurrences = COALESCE(?3, block_recurrences) WHERE id = ?4",
+        params![d.to.as_str(), kind, d.block_recurrences, task.id],
+    )?;
+    let reason = req.reason.as_deref();
+    let end = RunEnd {
+        status: Some("blocked"),
+        summary: reason,
+        ..RunEnd::new("blocked")
+    };
+    let run_id = tx.end_or_synthesize_run(&task.id, &end, nonempty(reason))?;
+    let payload = match d.event {
+        EventKind::DependencyWait => json!({"reason": reason, "kind": kind}),
+        EventKind::BlockLoopDetected => json!({
+            "reason": reason, "kind": kind, "recurrences": d.block_recurrences,
+            "limit": BLOCK_RECURRENCE_LIMIT,
+        }),
+        _ => json!({"reason": reason, "kind": kind, "recurrences": d.block_recurrences}),
+    };
+    tx.append_event(&task.id, d.event, Some(payload), run_id)?;
+    transitioned(tx, &task, run_id, ended_worker(&task))
+}
+
+pub(crate) fn unblock(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbResult<Transitioned> {
+    let task = tx.require_task(task_id)?;
+    let d = decide_or_refuse(tx, Action::Unblock, &task)?;
+    if let Some(leaked) = task.current_run_id {
+        tx.close_leaked_run(leaked, "invariant recovery on unblock")?;
+    }
+    // block_kind / block_recurrences survive on purpose: they detect a
+    // block → unblock → same block loop. The dispatcher's failure budget
+    // starts afresh.
+    tx.conn.execute(
+        "UPDATE tasks SET status = ?1, current_run_id = NULL, consecutive_failures = 0, \
+         last_failure_error = NULL WHERE id = ?2",
+        params![d.to.as_str(), task.id],
+    )?;
+    let mut payload = serde_json::Map::new();
+    if d.to != Status::Ready {
+        payload.insert("status".into(), json!(d.to.as_str()));
+    }
+    if let Some(r) = reason.filter(|r| !r.is_empty()) {
+        payload.insert("reason".into(), json!(r));
+    }
+    tx.append_event(
+        &task.id,
+        EventKind::Unblocked,
+        Some(Value::Object(payload)),
+        None,
+    )?;
+    transitioned(tx, &task, None, None)
+}
+
+pub(crate) fn schedule(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbResult<Transitioned> {
+    let task = tx.require_task(task_id)?;
+    decide_or_refuse(tx, Action::Schedule, &task)?;
+    tx.conn.execute(
+        "UPDATE tasks SET status = 'scheduled', claim_lock = NULL, claim_expires = NULL, \
+         worker_pid = NULL WHERE id = ?1",
+        [&task.id],
+    )?;
+    let end = RunEnd {
+        summary: reason,
+        ..RunEnd::new("scheduled")
+    };
+    let run_id = tx.end_or_synthesize_run(&task.id, &end, nonempty(reason))?;
+    tx.append_event(
+        &task.id,
+        EventKind::Scheduled,
+        Some(json!({"reason": reason})),
+        run_id,
+    )?;
+    transitioned(tx, &task, run_id, ended_worker(&task))
+}
+
+pub(crate) fn promote(tx: &Tx<'_>, req: &PromoteRequest) -> DbResult<Transitioned> {
+    let task = tx.require_task(&req.task_id)?;
+    let d = decide_or_refuse(tx, Action::Promote { force: req.force }, &task)?;
+    if req.dry_run {
+        return Ok(Transitioned {
+            from: task.status,
+            to: d.to,
+            task,
+            run_id: None,
+            ended_worker: None,
+        });
+    }
+    tx.conn.execute(
+        "UPDATE tasks SET status = ?1 WHERE id = ?2",
+        params![d.to.as_str(), task.id],
+    )?;
+    tx.append_event(
+        &task.id,
+        d.event,
+        Some(json!({
+            "actor": req.actor.as_deref().unwrap_or("user"),
+            "reason": req.reason,
+            "forced": req.force,
+        })),
+        None,
+    )?;
+    transitioned(tx, &task, None, None)
+}
+
+// ---- reclaim / archive / delete --------------------------------------------
+
+/// Operator reclaim: back to ready, claim cleared, failure budget reset.
+/// The store cannot signal the worker; the caller ends `ended_worker`.
+pub(crate) fn reclaim(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbResult<Transitioned> {
+    let task = tx.require_task(task_id)?;
+    let d = decide_or_refuse(tx, Action::Reclaim, &task)?;
+    tx.conn.execute(
+        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
+         consecutive_failures = 0, last_failure_error = NULL WHERE id = ?2",
+        params![d.to.as_str(), task.id],
+    )?;
+    let prev_lock = task.claim_lock.as_deref();
+    let host_local = prev_lock.is_some_and(|l| l.starts_with(&format!("{}:", hostname())));
+    let error = match reason {
+        Some(r) if !r.is_empty() => format!("manual_reclaim: {r}"),
+        _ => format!("manual_reclaim lock={}", prev_lock.unwrap_or("None")),
+    };
+    let termination = json!({"prev_pid": task.worker_pid, "host_local": host_local});
+    let end = RunEnd {
+        error: Some(&error),
+        metadata: Some(&termination),
+        ..RunEnd::new("reclaimed")
+    };
+    let run_id = tx.end_run(&task.id, &end)?;
+    tx.append_event(
+        &task.id,
+        EventKind::Reclaimed,
+        Some(json!({
+            "manual": true, "reason": reason, "prev_lock": prev_lock,
+            "prev_pid": task.worker_pid, "host_local": host_local,
+        })),
+        run_id,
+    )?;
+    transitioned(tx, &task, run_id, ended_worker(&task))
+}
+
+pub(crate) fn archive(tx: &Tx<'_>, task_id: &str) -> DbResult<Transitioned> {
+    let task = tx.require_task(task_id)?;
+    decide_or_refuse(tx, Action::Archive, &task)?;
+    tx.conn.execute(
+        "UPDATE tasks SET status = 'archived', claim_lock = NULL, claim_expires = NULL, \
+         worker_pid = NULL WHERE id = ?1",
+        [&task.id],
+    )?;
+    let end = RunEnd {
+        summary: Some("task archived with run still active"),
+        ..RunEnd::new("reclaimed")
+    };
+    let run_id = tx.end_run(&task.id, &end)?;
+    tx.append_event(&task.id, EventKind::Archived, None, run_id)?;
+    recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    transitioned(tx, &task, run_id, ended_worker(&task))
+}
+
+/// Hard delete with the full cascade, attachment rows included (the
+/// reference leaves those behind). Children are re-gated afterwards.
+pub(crate) fn delete(tx: &Tx<'_>, task_id: &str, require_archived: bool) -> DbResult<()> {
+    let task = tx.require_task(task_id)?;
+    if require_archived {
+        decide_or_refuse(tx, Action::DeleteArchived, &task)?;
+    }
+    let children = tx.children(task_id)?;
+    tx.conn.execute(
+        "DELETE FROM task_links WHERE parent_id = ?1 OR child_id = ?1",
+        [task_id],
+    )?;
+    for table in [
+        "task_comments",
+        "task_events",
+        "task_runs",
+        "kanban_notify_subs",
+        "task_attachments",
+    ] {
+        tx.conn.execute(
+            &format!("DELETE FROM {table} WHERE task_id = ?1"),
+            [task_id],
+        )?;
+    }
+    tx.conn
+        .execute("DELETE FROM tasks WHERE id = ?1", [task_id])?;
+    recompute_ready(tx, None, Some(Scope::Ids(&children)))?;
+    Ok(())
+}

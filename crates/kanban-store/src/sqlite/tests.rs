@@ -1,0 +1,480 @@
+//! Backend-internal checks: schema parity with the reference, legacy
+//! migration, rules that need direct row access, interop with the Python
+//! implementation, and recompute cost. The behaviour suite lives in
+//! `tests/suite`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kanban_core::Status;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::{ClaimOutcome, ClaimRequest, CompleteRequest, NewTask, Store, TaskQuery};
+
+const REF_WHEEL: &str = "/tmp/ref/wheel";
+
+fn store_at(path: &Path) -> SqliteStore {
+    SqliteStore::open(
+        path,
+        OpenOptions::create(),
+        Arc::new(ManualClock::new(1_700_000_000)),
+    )
+    .unwrap()
+}
+
+fn task(title: &str) -> NewTask {
+    NewTask {
+        title: title.into(),
+        assignee: Some("coder".into()),
+        ..Default::default()
+    }
+}
+
+fn sql(s: &SqliteStore, q: &str) {
+    s.read(|c| Ok(c.execute_batch(q)?)).unwrap();
+}
+
+fn reference_available() -> bool {
+    let ok = Path::new(REF_WHEEL)
+        .join("hermes_cli/kanban_db.py")
+        .exists()
+        && Command::new("python3").arg("--version").output().is_ok();
+    if !ok {
+        eprintln!(
+            "note: {REF_WHEEL} (hermes-agent 0.19.0) not present; skipping the Python interop check"
+        );
+    }
+    ok
+}
+
+/// Run `code` in the reference with `HERMES_HOME=home`; returns stdout JSON.
+fn python(home: &Path, code: &str) -> Value {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .env("PYTHONPATH", REF_WHEEL)
+        .env("HERMES_HOME", home)
+        .env_remove("HERMES_KANBAN_HOME")
+        .env_remove("HERMES_KANBAN_DB")
+        .env_remove("HERMES_KANBAN_BOARD")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or("null")).expect("json from python")
+}
+
+/// (table or index) → its shape: columns with type/notnull/default/pk, or
+/// indexed columns with uniqueness. Our own `kanban_rs_*` objects excluded.
+fn schema_shape(conn: &Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut st = conn
+        .prepare(
+            "SELECT type, name, tbl_name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE 'kanban_rs_%' ORDER BY type, name",
+        )
+        .unwrap();
+    let objs: Vec<(String, String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    for (ty, name, tbl) in objs {
+        if ty == "table" {
+            let mut cols = conn.prepare(&format!("PRAGMA table_info({name})")).unwrap();
+            let cols: Vec<String> = cols
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{}:{}:{}:{:?}:{}",
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, i64>(5)?
+                    ))
+                })
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            out.push(format!("table {name} [{}]", cols.join(", ")));
+        } else if ty == "index" {
+            let mut cols = conn.prepare(&format!("PRAGMA index_info({name})")).unwrap();
+            let cols: Vec<String> = cols
+                .query_map([], |r| r.get::<_, String>(2))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            out.push(format!("index {name} on {tbl}({})", cols.join(", ")));
+        } else {
+            out.push(format!("{ty} {name}"));
+        }
+    }
+    out
+}
+
+#[test]
+fn schema_matches_the_reference() {
+    if !reference_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let py_home = dir.path().join("py");
+    std::fs::create_dir_all(&py_home).unwrap();
+    python(
+        &py_home,
+        "import hermes_cli.kanban_db as kb, json; kb.init_db(); print(json.dumps(1))",
+    );
+    let ours = store_at(&dir.path().join("rs/kanban.db"));
+    let theirs = Connection::open(py_home.join("kanban.db")).unwrap();
+    let ours_shape = ours.read(|c| Ok(schema_shape(c))).unwrap();
+    assert_eq!(ours_shape, schema_shape(&theirs));
+    assert!(
+        ours_shape
+            .iter()
+            .any(|s| s.starts_with("index idx_events_run"))
+    );
+    assert!(
+        ours_shape
+            .iter()
+            .any(|s| s.starts_with("index idx_tasks_session_id"))
+    );
+}
+
+/// A board we created is read, recomputed and extended by the reference,
+/// and its changes read back by us. The reference's own recompute keeps
+/// our `initial_blocked` task blocked.
+#[test]
+fn python_reference_interop() {
+    if !reference_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kanban.db");
+    let s = store_at(&db);
+    let parked = s
+        .create_task(&NewTask {
+            initial_blocked: true,
+            ..task("parked")
+        })
+        .unwrap()
+        .task;
+    let parent = s.create_task(&task("parent")).unwrap().task;
+    let child = s
+        .create_task(&NewTask {
+            parents: vec![parent.id.clone()],
+            ..task("child")
+        })
+        .unwrap()
+        .task;
+    let run = match s
+        .claim_task(&ClaimRequest {
+            task_id: parent.id.clone(),
+            claim_lock: "h:1".into(),
+            ttl_seconds: 900,
+            review: false,
+            ceilings: Default::default(),
+        })
+        .unwrap()
+    {
+        ClaimOutcome::Claimed { run_id, .. } => run_id,
+        other => panic!("{other:?}"),
+    };
+    s.complete_task(&CompleteRequest {
+        task_id: parent.id.clone(),
+        summary: Some("done".into()),
+        expected_run_id: Some(run),
+        ..Default::default()
+    })
+    .unwrap();
+    // Make the child look stale-todo so the reference has something to do.
+    sql(
+        &s,
+        &format!("UPDATE tasks SET status = 'todo' WHERE id = '{}'", child.id),
+    );
+    let code = format!(
+        r#"
+import json, hermes_cli.kanban_db as kb
+kb.init_db()
+conn = kb.connect()
+before = {{t.id: t.status for t in kb.list_tasks(conn)}}
+promoted = kb.recompute_ready(conn)
+after = {{t.id: t.status for t in kb.list_tasks(conn)}}
+new = kb.create_task(conn, title="from python", assignee="Coder", parents=["{parent}"])
+runs = [(r.outcome, r.summary) for r in kb.list_runs(conn, "{parent}")]
+print(json.dumps({{"before": before, "promoted": promoted, "after": after, "new": new, "runs": runs}}))
+"#,
+        parent = parent.id
+    );
+    let out = python(dir.path(), &code);
+    assert_eq!(out["before"].as_object().unwrap().len(), 3);
+    assert_eq!(out["promoted"], 1, "{out}");
+    assert_eq!(
+        out["after"][&parked.id], "blocked",
+        "reference recompute keeps initial_blocked blocked"
+    );
+    assert_eq!(out["after"][&child.id], "ready");
+    assert_eq!(out["runs"], serde_json::json!([["completed", "done"]]));
+
+    let again = store_at(&db);
+    let new_id = out["new"].as_str().unwrap();
+    let t = again.get_task(new_id).unwrap().unwrap();
+    assert_eq!(
+        (t.status, t.assignee.as_deref()),
+        (Status::Ready, Some("coder"))
+    );
+    assert_eq!(again.list_tasks(&TaskQuery::default()).unwrap().len(), 4);
+    assert_eq!(again.recompute_ready(None).unwrap(), 0);
+}
+
+#[test]
+fn ended_worker_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let t = s.create_task(&task("w")).unwrap().task;
+    let req = ClaimRequest {
+        task_id: t.id.clone(),
+        claim_lock: "h:9".into(),
+        ttl_seconds: 60,
+        review: false,
+        ceilings: Default::default(),
+    };
+    assert!(matches!(
+        s.claim_task(&req).unwrap(),
+        ClaimOutcome::Claimed { .. }
+    ));
+    sql(
+        &s,
+        &format!("UPDATE tasks SET worker_pid = 4242 WHERE id = '{}'", t.id),
+    );
+    let done = s
+        .complete_task(&CompleteRequest {
+            task_id: t.id.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+    let w = done.ended_worker.unwrap();
+    assert_eq!((w.pid, w.claim_lock.as_deref()), (4242, Some("h:9")));
+    assert_eq!(done.task.worker_pid, None);
+}
+
+#[test]
+fn breaker_blocked_tasks_follow_the_failure_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let ids: Vec<String> = (0..3)
+        .map(|i| s.create_task(&task(&format!("b{i}"))).unwrap().task.id)
+        .collect();
+    // Blocked by the circuit breaker: no `blocked` event, counter set.
+    sql(
+        &s,
+        &format!(
+            "UPDATE tasks SET status = 'blocked', consecutive_failures = 2 WHERE id IN ('{}', '{}');
+             UPDATE tasks SET status = 'blocked', consecutive_failures = 2, max_retries = 5 WHERE id = '{}';",
+            ids[0], ids[1], ids[2]
+        ),
+    );
+    // Default limit 2: the task override (5) lets only the third recover.
+    assert_eq!(s.recompute_ready(None).unwrap(), 1);
+    assert_eq!(s.get_task(&ids[2]).unwrap().unwrap().status, Status::Ready);
+    assert_eq!(
+        s.get_task(&ids[2]).unwrap().unwrap().consecutive_failures,
+        2,
+        "counter preserved"
+    );
+    // A raised dispatcher limit frees the others.
+    assert_eq!(s.recompute_ready(Some(3)).unwrap(), 2);
+}
+
+#[test]
+fn legacy_board_is_migrated_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kanban.db");
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE tasks (id TEXT PRIMARY KEY, title TEXT NOT NULL, body TEXT, assignee TEXT,
+               status TEXT NOT NULL, priority INTEGER DEFAULT 0, created_by TEXT,
+               created_at INTEGER NOT NULL, started_at INTEGER, completed_at INTEGER,
+               workspace_kind TEXT NOT NULL DEFAULT 'scratch', workspace_path TEXT,
+               claim_lock TEXT, claim_expires INTEGER, spawn_failures INTEGER, last_spawn_error TEXT);
+             CREATE TABLE task_events (id TEXT PRIMARY KEY, task_id TEXT NOT NULL, kind TEXT NOT NULL,
+               payload TEXT, created_at INTEGER NOT NULL);
+             CREATE TABLE task_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, task_id TEXT NOT NULL,
+               profile TEXT, step_key TEXT, status TEXT NOT NULL, claim_lock TEXT,
+               claim_expires INTEGER, worker_pid INTEGER, max_runtime_seconds INTEGER,
+               last_heartbeat_at INTEGER, started_at INTEGER NOT NULL, ended_at INTEGER,
+               outcome TEXT, summary TEXT, metadata TEXT, error TEXT);
+             INSERT INTO tasks (id, title, status, created_at, spawn_failures, last_spawn_error, claim_lock, started_at)
+               VALUES ('t_0000000a', 'old', 'running', 100, 3, 'boom', 'h:1', 150);
+             INSERT INTO task_events VALUES ('e1', 't_0000000a', 'ready', NULL, 100);",
+        )
+        .unwrap();
+    }
+    let s = store_at(&db);
+    let t = s.get_task("t_0000000a").unwrap().unwrap();
+    assert_eq!(
+        (t.consecutive_failures, t.last_failure_error.as_deref()),
+        (3, Some("boom"))
+    );
+    let run = t
+        .current_run_id
+        .expect("running task got a back-filled run");
+    let runs = s.runs(&t.id).unwrap();
+    assert_eq!(
+        (runs[0].id, runs[0].status.as_str(), runs[0].started_at),
+        (run, "running", 150)
+    );
+    let evs = s.events(&Default::default()).unwrap();
+    assert_eq!(
+        (evs[0].id, evs[0].kind.as_str()),
+        (1, "promoted"),
+        "TEXT ids rebuilt, kind renamed"
+    );
+    let (version, indexes): (String, i64) = s
+        .read(|c| {
+            Ok((
+                c.query_row(schema::META_VERSION_QUERY, [], |r| r.get(0))?,
+                c.query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name IN \
+                     ('idx_tasks_tenant', 'idx_tasks_idempotency', 'idx_tasks_session_id', 'idx_events_run')",
+                    [],
+                    |r| r.get(0),
+                )?,
+            ))
+        })
+        .unwrap();
+    assert_eq!((version, indexes), (schema::SCHEMA_VERSION.to_string(), 4));
+    // Idempotent: a second pass changes nothing.
+    s.read(|c| open::migrate(c, 0)).unwrap();
+    assert_eq!(s.runs(&t.id).unwrap().len(), 1);
+}
+
+fn seed_waiting_board(path: &PathBuf, n: usize) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch("BEGIN").unwrap();
+    {
+        let mut task = c
+            .prepare("INSERT INTO tasks (id, title, status, created_at, assignee) VALUES (?1, ?2, ?3, 1, 'coder')")
+            .unwrap();
+        let mut link = c
+            .prepare("INSERT INTO task_links (parent_id, child_id) VALUES (?1, ?2)")
+            .unwrap();
+        for i in 0..n {
+            let (p, ch) = (format!("t_p{i:07x}"), format!("t_c{i:07x}"));
+            task.execute(rusqlite::params![p, "parent", "blocked"])
+                .unwrap();
+            task.execute(rusqlite::params![ch, "child", "todo"])
+                .unwrap();
+            link.execute(rusqlite::params![p, ch]).unwrap();
+        }
+    }
+    c.execute_batch("COMMIT").unwrap();
+}
+
+/// 10k todo children waiting on 10k blocked parents: one set-based pass.
+#[test]
+fn recompute_is_set_based() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kanban.db");
+    drop(store_at(&db));
+    seed_waiting_board(&db, 10_000);
+    let s = store_at(&db);
+    s.recompute_ready(None).unwrap();
+    let t = Instant::now();
+    assert_eq!(s.recompute_ready(None).unwrap(), 0);
+    let took = t.elapsed();
+    eprintln!("recompute over 10k waiting children: {took:?}");
+    // Generous for debug builds on a loaded machine; release is a few ms.
+    assert!(
+        took.as_millis() < if cfg!(debug_assertions) { 1500 } else { 50 },
+        "{took:?}"
+    );
+    let list = Instant::now();
+    assert_eq!(s.list_tasks(&TaskQuery::default()).unwrap().len(), 20_000);
+    eprintln!("list of 20k tasks: {:?}", list.elapsed());
+}
+
+/// Timing report for listing 100k tasks (release: `cargo test --release
+/// -p kanban-store --lib list_speed_report -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn list_speed_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("kanban.db");
+    drop(store_at(&db));
+    seed_waiting_board(&db, 50_000);
+    let s = store_at(&db);
+    s.recompute_ready(None).unwrap();
+    drop(s);
+    // What `kanban list` does: open, recompute, list the lines.
+    let t = Instant::now();
+    let s = store_at(&db);
+    s.recompute_ready(None).unwrap();
+    let lines = s.list_task_lines(&TaskQuery::default()).unwrap();
+    eprintln!(
+        "open + recompute + list_task_lines: {} rows in {:?}",
+        lines.len(),
+        t.elapsed()
+    );
+    let t = Instant::now();
+    let lines = s.list_task_lines(&TaskQuery::default()).unwrap();
+    eprintln!("list_task_lines: {} rows in {:?}", lines.len(), t.elapsed());
+    let t = Instant::now();
+    let full = s.list_tasks(&TaskQuery::default()).unwrap();
+    eprintln!("list_tasks: {} rows in {:?}", full.len(), t.elapsed());
+    assert_eq!(
+        lines.iter().map(|l| &l.id).collect::<Vec<_>>(),
+        full.iter().map(|t| &t.id).collect::<Vec<_>>()
+    );
+}
+
+/// The default `kanban list` query is an index-only scan: no sort, no
+/// table reads.
+#[test]
+fn list_lines_use_the_covering_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let (sql, _) = tasks::list_query_for_test(&TaskQuery::default());
+    let plan: Vec<String> = s
+        .read(|c| {
+            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+            let rows = st.query_map([], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    let plan = plan.join(" | ");
+    assert!(
+        plan.contains("COVERING INDEX kanban_rs_idx_tasks_list"),
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+}
+
+#[test]
+fn store_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<SqliteStore>();
+}
+
+#[test]
+fn a_panicking_transaction_does_not_poison_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = s.write(|tx| -> txn::DbResult<()> {
+            tx.conn.execute_batch("UPDATE tasks SET title = 'x'")?;
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    assert!(s.create_task(&task("after the panic")).is_ok());
+}

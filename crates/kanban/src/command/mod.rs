@@ -1,0 +1,104 @@
+//! One file per verb. Each `run` takes its parsed arguments and the
+//! resolved context, prints its output, and returns the exit code; errors
+//! bubble up to `main`, which prints them once.
+
+mod add;
+mod archive;
+mod assign;
+mod assignees;
+mod block;
+pub(crate) mod boards;
+mod claim;
+mod comment;
+mod complete;
+pub(crate) mod context;
+mod create;
+mod edit;
+mod gc;
+mod heartbeat;
+mod init;
+mod link;
+mod list;
+mod log;
+mod notify;
+mod promote;
+mod reclaim;
+mod runs;
+mod schedule;
+mod show;
+mod stats;
+mod tail;
+mod unblock;
+mod watch;
+
+use anyhow::Result;
+
+use crate::cli::Command;
+use crate::context::Ctx;
+
+pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
+    // Board management ignores `--board` and must work even when the
+    // current board is broken, so it runs before board resolution.
+    if let Command::Boards(args) = command {
+        let root = kanban_store::layout::Root::resolve(&kanban_store::layout::ProcessEnv)
+            .map_err(crate::context::layout_error)?;
+        return boards::run(args.command(), &root, false);
+    }
+    let ctx = Ctx::resolve(board)?;
+    match command {
+        Command::Boards(_) => unreachable!("handled above"),
+        Command::Init => init::run_init(&ctx.root, &ctx.board),
+        Command::Create(a) => create::run(a, &ctx),
+        Command::Add(a) => add::run(a, &ctx),
+        Command::List(a) => list::run(a, &ctx),
+        Command::Show(a) => show::run(a, &ctx),
+        Command::Assign(a) => assign::run_assign(a, &ctx),
+        Command::Reassign(a) => assign::run_reassign(a, &ctx),
+        Command::Reclaim(a) => reclaim::run(a, &ctx),
+        Command::Link(a) => link::run_link(a, &ctx),
+        Command::Unlink(a) => link::run_unlink(a, &ctx),
+        Command::Comment(a) => comment::run(a, &ctx),
+        Command::Complete(a) => complete::run(a, &ctx),
+        Command::Edit(a) => edit::run(a, &ctx),
+        Command::Block(a) => block::run(a, &ctx),
+        Command::Unblock(a) => unblock::run(a, &ctx),
+        Command::Schedule(a) => schedule::run(a, &ctx),
+        Command::Promote(a) => promote::run(a, &ctx),
+        Command::Archive(a) => archive::run(a, &ctx),
+        Command::Stats(a) => stats::run(a, &ctx),
+        Command::Assignees(a) => assignees::run(a, &ctx),
+        Command::Runs(a) => runs::run(a, &ctx),
+        Command::Context(a) => context::run(a, &ctx),
+        Command::Claim(a) => claim::run(a, &ctx),
+        Command::Heartbeat(a) => heartbeat::run(a, &ctx),
+        Command::Mcp => crate::mcp::run(&ctx),
+        Command::Log(a) => log::run(a, &ctx),
+        Command::Tail(a) => tail::run(a, &ctx),
+        Command::Watch(a) => watch::run(a, &ctx),
+        Command::Gc(a) => gc::run(a, &ctx),
+        Command::NotifySubscribe(a) => notify::run_subscribe(a, &ctx),
+        Command::NotifyList(a) => notify::run_list(a, &ctx),
+        Command::NotifyUnsubscribe(a) => notify::run_unsubscribe(a, &ctx),
+    }
+}
+
+/// Parse `--metadata`: a JSON object, anything else is a usage error.
+pub(crate) fn parse_metadata(raw: Option<&str>) -> Result<Option<serde_json::Value>> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(Some(v)),
+        Ok(_) => Err(crate::error::usage("--metadata: must be a JSON object")),
+        Err(e) => Err(crate::error::usage(format!(
+            "--metadata: invalid JSON: {e}"
+        ))),
+    }
+}
+
+/// Unknown-id check shared by verbs whose store call would not say so.
+pub(crate) fn require_task(ctx: &Ctx, id: &str) -> Result<kanban_core::Task> {
+    ctx.store()?
+        .get_task(id)?
+        .ok_or_else(|| anyhow::Error::new(kanban_store::StoreError::TaskNotFound(id.to_string())))
+}

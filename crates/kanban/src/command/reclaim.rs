@@ -1,0 +1,31 @@
+//! `kanban reclaim <id>`: abort a worker's claim; the task returns to ready.
+
+use anyhow::Result;
+use kanban_store::StoreError;
+
+use crate::cli::ReclaimArgs;
+use crate::context::Ctx;
+use crate::worker_process::end_worker;
+
+pub fn run(args: ReclaimArgs, ctx: &Ctx) -> Result<i32> {
+    match ctx
+        .store()?
+        .reclaim_task(&args.task_id, args.reason.as_deref())
+    {
+        Ok(done) => {
+            if let Some(w) = &done.ended_worker {
+                end_worker(w, false);
+            }
+            println!("Reclaimed {}", args.task_id);
+            Ok(0)
+        }
+        Err(StoreError::Refused { .. } | StoreError::TaskNotFound(_)) => {
+            eprintln!(
+                "cannot reclaim {} (not running or unknown id)",
+                args.task_id
+            );
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,45 @@
+//! `kanban mcp`: the worker / orchestrator tools of reference §5 as a Model
+//! Context Protocol server on stdin/stdout (official `rmcp` SDK), so any
+//! MCP-capable agent started by a profile can read, report and finish its
+//! task. Mode comes from the environment the dispatcher sets: with
+//! `HERMES_KANBAN_TASK` the server is a scoped worker surface, without it an
+//! orchestrator surface.
+
+mod args;
+mod handlers;
+mod instructions;
+mod server;
+
+use anyhow::{Context as _, Result};
+use rmcp::ServiceExt;
+
+use crate::context::Ctx;
+use crate::worker_env::WorkerEnv;
+
+pub use server::KanbanMcp;
+
+/// Serve until the client closes stdin. Stdout carries only protocol
+/// messages; diagnostics go to stderr.
+pub fn run(ctx: &Ctx) -> Result<i32> {
+    let server = KanbanMcp::new(
+        ctx.root.clone(),
+        ctx.board.clone(),
+        ctx.clock.clone(),
+        ctx.failure_limit(),
+        WorkerEnv::from_env(),
+    );
+    // One client, requests answered in turn: a single-threaded runtime is plenty.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the MCP server runtime")?;
+    runtime.block_on(async move {
+        let service = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("MCP initialization failed")?;
+        service.waiting().await.context("MCP server stopped")?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(0)
+}

@@ -1,0 +1,274 @@
+//! Shared helpers of the black-box tests that drive the built `kanban` binary
+//! and the Python reference (hermes-agent 0.19.0) on one board.
+//!
+//! The reference is fetched by `scripts/fetch_reference.py` (pip download of the
+//! pinned wheel, unpacked under `target/hermes-ref/` or `$KANBAN_REFERENCE_DIR`),
+//! once per machine even when several test binaries start together: the script
+//! holds a file lock while it downloads.
+//!
+//! When the reference cannot be fetched the tests that need it fail with the
+//! fetch error. `KANBAN_SKIP_REFERENCE=1` turns that into a loud skip for offline
+//! development, unless `KANBAN_REQUIRE_REFERENCE=1` (set by `.ci/run`) forbids it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Variables that would point a child process at another board or identity.
+const ISOLATED_ENV: &[&str] = &[
+    "HERMES_KANBAN_HOME",
+    "HERMES_KANBAN_DB",
+    "HERMES_KANBAN_BOARD",
+    "HERMES_KANBAN_WORKSPACES_ROOT",
+    "HERMES_KANBAN_TASK",
+    "HERMES_KANBAN_RUN_ID",
+    "HERMES_KANBAN_CLAIM_TTL_SECONDS",
+    "HERMES_PROFILE",
+    "HERMES_SESSION_ID",
+    "HERMES_KANBAN_DISPATCH_IN_GATEWAY",
+];
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+pub fn kanban_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_kanban"))
+}
+
+pub fn ref_board_script() -> PathBuf {
+    repo_root().join("tests/interop/ref_board.py")
+}
+
+fn truthy(name: &str) -> bool {
+    matches!(
+        std::env::var(name).as_deref().map(str::trim),
+        Ok("1" | "true" | "yes")
+    )
+}
+
+/// The unpacked reference wheel (for PYTHONPATH), fetched on first use.
+/// `None` only when skipping is explicitly allowed; otherwise panics with the
+/// reason the reference is unavailable.
+pub fn reference_pythonpath() -> Option<PathBuf> {
+    static FETCHED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let fetched = FETCHED.get_or_init(|| {
+        let script = repo_root().join("scripts/fetch_reference.py");
+        let out = Command::new("python3")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run python3 {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("hermes_cli/kanban_db.py").exists() {
+            Ok(dir)
+        } else {
+            Err(format!(
+                "fetch_reference.py printed {dir:?}, which has no hermes_cli/kanban_db.py"
+            ))
+        }
+    });
+    match fetched {
+        Ok(dir) => Some(dir.clone()),
+        Err(why) if truthy("KANBAN_SKIP_REFERENCE") && !truthy("KANBAN_REQUIRE_REFERENCE") => {
+            eprintln!(
+                "SKIPPED: the Python reference hermes-agent==0.19.0 is unavailable \
+                 (KANBAN_SKIP_REFERENCE=1): {why}"
+            );
+            None
+        }
+        Err(why) => panic!(
+            "the interop tests need the Python reference hermes-agent==0.19.0 and it could not be \
+             fetched (python3 scripts/fetch_reference.py): {why}\n\
+             Set KANBAN_SKIP_REFERENCE=1 to skip these tests offline."
+        ),
+    }
+}
+
+/// One isolated Hermes root in a temporary directory (`HERMES_HOME`).
+pub struct Board {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Board {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("kanban-it-")
+            .tempdir()
+            .expect("temp dir");
+        Board { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The default board's database (reference §7.6).
+    pub fn db(&self) -> PathBuf {
+        self.root().join("kanban.db")
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        for var in ISOLATED_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.env("HERMES_HOME", self.root())
+            .env("HOME", self.root())
+            .stdin(Stdio::null());
+    }
+
+    /// `kanban <args>` on this board.
+    pub fn kanban<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new(kanban_bin());
+        self.isolate(&mut cmd);
+        cmd.args(args);
+        cmd
+    }
+
+    /// `ref_board.py <args>` with the reference importable. Panics (or, when
+    /// skipping is allowed, returns `None`) when the reference is unavailable.
+    pub fn reference<I, S>(&self, args: I) -> Option<Command>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let path = reference_pythonpath()?;
+        let mut cmd = self.python(args);
+        cmd.env("PYTHONPATH", path);
+        Some(cmd)
+    }
+
+    /// `ref_board.py <args>` without the reference (stdlib subcommands: sql, integrity, schema).
+    /// `-S` keeps site-packages out, so nothing but the standard library and PYTHONPATH is used.
+    pub fn python<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = Command::new("python3");
+        self.isolate(&mut cmd);
+        cmd.env_remove("PYTHONPATH")
+            .arg("-S")
+            .arg(ref_board_script())
+            .args(args);
+        cmd
+    }
+
+    /// Rows of a read-only query on this board's database, as JSON arrays.
+    pub fn sql(&self, query: &str, params: &[&str]) -> Vec<Value> {
+        let db = self.db();
+        let mut args: Vec<&str> = vec!["sql", "--db", db.to_str().expect("utf-8 path"), query];
+        args.extend_from_slice(params);
+        match run_json(&mut self.python(args)) {
+            Value::Array(rows) => rows,
+            other => panic!("sql returned {other}"),
+        }
+    }
+
+    /// A single integer from a query such as `SELECT count(*) ...`.
+    pub fn sql_count(&self, query: &str, params: &[&str]) -> i64 {
+        let rows = self.sql(query, params);
+        rows.first()
+            .and_then(|r| r.get(0))
+            .and_then(Value::as_i64)
+            .unwrap_or_else(|| panic!("{query}: expected one integer, got {rows:?}"))
+    }
+
+    /// Asserts `PRAGMA integrity_check` = ok, checked with Python's sqlite3.
+    pub fn assert_integrity_ok(&self) {
+        let db = self.db();
+        let out = self
+            .python(["integrity", "--db", db.to_str().expect("utf-8 path")])
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "PRAGMA integrity_check on {} is not ok:\n{}{}",
+            db.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+pub fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+/// Runs the command, panicking with its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start `{}`: {e}", describe(cmd)));
+    assert!(
+        out.status.success(),
+        "`{}` failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        describe(cmd),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs the command (must exit 0) and parses its stdout as JSON.
+pub fn run_json(cmd: &mut Command) -> Value {
+    let out = run_ok(cmd);
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "`{}` printed no valid JSON ({e}):\n{}",
+            describe(cmd),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// The `id` field of a task JSON object (or of `{"task": {...}}`).
+pub fn task_id(v: &Value) -> String {
+    v.get("id")
+        .or_else(|| v.get("task").and_then(|t| t.get("id")))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no task id in {v}"))
+        .to_owned()
+}
+
+/// True when a failed `kanban claim` reports a lost race (the task was not
+/// claimable), as opposed to an error such as a locked database.
+pub fn is_lost_claim(out: &Output) -> bool {
+    let err = String::from_utf8_lossy(&out.stderr);
+    out.status.code() == Some(1) && err.contains("cannot claim")
+}
+
+/// `items` rotated by `k` positions, so concurrent racers start at different
+/// places and meet each other everywhere in the list.
+pub fn rotated<T: Clone>(items: &[T], k: usize) -> Vec<T> {
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let k = k % items.len();
+    items[k..].iter().chain(&items[..k]).cloned().collect()
+}

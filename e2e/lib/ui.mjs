@@ -1,0 +1,46 @@
+// Page helpers shared by the tests: find cards and columns, drag with the
+// mouse, answer dialogs, wait for API state.
+import assert from 'node:assert/strict';
+
+export const card = (page, id) => page.locator(`.card[data-id="${id}"]`);
+export const cardIn = (page, status, id) => page.locator(`.column[data-status="${status}"] .card[data-id="${id}"]`);
+export const column = (page, status) => page.locator(`.column[data-status="${status}"]`);
+
+/** Drag a card onto a column with real pointer events. */
+export async function drag(page, id, status) {
+  const from = await card(page, id).boundingBox();
+  assert.ok(from, `card ${id} is not visible`);
+  const target = column(page, status).locator('.col-scroll');
+  await target.scrollIntoViewIfNeeded();
+  const to = await target.boundingBox();
+  await page.mouse.move(from.x + from.width / 2, from.y + 20);
+  await page.mouse.down();
+  await page.mouse.move(from.x + from.width / 2 + 10, from.y + 30, { steps: 3 });
+  await page.mouse.move(to.x + to.width / 2, to.y + 60, { steps: 12 });
+  await page.mouse.up();
+}
+
+/** The open modal dialog. */
+export const dialog = (page) => page.locator('dialog[open]');
+
+export async function submitDialog(page, values = {}) {
+  const d = dialog(page);
+  await d.waitFor();
+  for (const [name, value] of Object.entries(values)) await d.locator(`[name="${name}"]`).fill(value);
+  await d.locator('button[type=submit]').click();
+  await d.waitFor({ state: 'detached' });
+}
+
+/** Poll fn until it returns truthy (API-side assertions). */
+export async function until(fn, { timeout = 5000, interval = 50, message = 'condition' } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) { last = e; }
+    await new Promise((r) => setTimeout(r, interval));
+  }
+  throw new Error(`timed out waiting for ${message} (last: ${last})`);
+}

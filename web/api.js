@@ -1,0 +1,108 @@
+// REST client for the gateway's /api/v1. Every call carries the selected
+// board and, when the gateway has one, the bearer token.
+
+export const API = '/api/v1';
+const TOKEN_KEY = 'kanban.token';
+
+/** A token passed as #token=… or ?token=… is kept for this tab and removed from the address bar. */
+function initToken() {
+  const url = new URL(location.href);
+  const hash = new URLSearchParams(url.hash.slice(1));
+  const t = url.searchParams.get('token') || hash.get('token');
+  if (t) {
+    sessionStorage.setItem(TOKEN_KEY, t);
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.pathname + url.search);
+  }
+}
+initToken();
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || '';
+}
+export function setToken(t) {
+  if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export class ApiError extends Error {
+  constructor(status, detail, code) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let currentBoard = null;
+export function setBoard(slug) { currentBoard = slug; }
+export function board() { return currentBoard; }
+
+/** Build a URL under /api/v1 with the board and extra query parameters. */
+export function apiUrl(path, params = {}, withBoard = true) {
+  const u = new URL(API + path, location.origin);
+  if (withBoard && currentBoard) u.searchParams.set('board', currentBoard);
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== '') u.searchParams.set(k, String(v));
+  }
+  return u;
+}
+
+export let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
+
+export async function request(method, path, { body, params, withBoard = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const t = token();
+  if (t) headers.Authorization = `Bearer ${t}`;
+  const res = await fetch(apiUrl(path, params, withBoard), {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  let data = null;
+  const text = await res.text();
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = { detail: text }; }
+  }
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, data?.detail || data?.error || res.statusText, data?.error);
+  }
+  return data;
+}
+
+export const get = (path, params) => request('GET', path, { params });
+export const post = (path, body, params) => request('POST', path, { body: body ?? {}, params });
+export const patch = (path, body) => request('PATCH', path, { body });
+export const del = (path, params) => request('DELETE', path, { params });
+
+// Typed helpers (paths and shapes: crates/kanban-server/src/routes/).
+export const api = {
+  boardView: (includeArchived) => get('/board', { include_archived: includeArchived ? 'true' : '' }),
+  task: (id) => get(`/tasks/${encodeURIComponent(id)}`),
+  createTask: (body) => post('/tasks', body),
+  updateTask: (id, body) => patch(`/tasks/${encodeURIComponent(id)}`, body),
+  deleteTask: (id) => del(`/tasks/${encodeURIComponent(id)}`),
+  bulk: (body) => post('/tasks/bulk', body),
+  comment: (id, body) => post(`/tasks/${encodeURIComponent(id)}/comments`, { body }),
+  link: (parent_id, child_id) => post('/links', { parent_id, child_id }),
+  unlink: (parent_id, child_id) => del('/links', { parent_id, child_id }),
+  log: (id, tail) => get(`/tasks/${encodeURIComponent(id)}/log`, { tail }),
+  reclaim: (id, reason) => post(`/tasks/${encodeURIComponent(id)}/reclaim`, { reason }),
+  reassign: (id, profile, reclaimFirst, reason) =>
+    post(`/tasks/${encodeURIComponent(id)}/reassign`, { profile, reclaim_first: reclaimFirst, reason }),
+  assignees: () => get('/assignees'),
+  dispatch: () => post('/dispatch', undefined, {}),
+  boards: () => request('GET', '/boards', { withBoard: false }),
+  createBoard: (body) => request('POST', '/boards', { body, withBoard: false }),
+};
+
+/** The WebSocket URL of the live event feed from `since`. */
+export function eventsUrl(since) {
+  const u = apiUrl('/events', { since });
+  u.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const t = token();
+  if (t) u.searchParams.set('token', t);
+  return u.toString();
+}

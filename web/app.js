@@ -1,0 +1,324 @@
+// Entry point: loads the board, wires the toolbar, bulk bar, board
+// switcher, drawer and live feed. Live events are turned into per-task
+// refreshes (GET /tasks/{id}) so only what changed is redrawn; a burst
+// touching many tasks falls back to one full reload.
+import { api, setBoard, board, setUnauthorizedHandler, setToken } from './api.js';
+import { h, toast, banner, debounce } from './util.js';
+import { state, loadBoard, put, remove, cardFromDetail, touchAll, subscribe, CONFIRM_MOVES, STATUSES, ARCHIVED } from './store.js';
+import { Board } from './board.js';
+import { Drawer } from './drawer.js';
+import { LiveFeed } from './live.js';
+import { formDialog, confirmMove } from './dialogs.js';
+
+const BOARD_KEY = 'kanban.board';
+const LANES_KEY = 'kanban.lanes';
+/** Above this many distinct tasks in one burst of events, reload the whole board. */
+const FULL_RELOAD_THRESHOLD = 60;
+/** Coalescing window for live events. */
+const LIVE_DEBOUNCE_MS = 60;
+/** Parallel GET /tasks/{id} while applying live events. */
+const REFRESH_CONCURRENCY = 6;
+
+const $ = (id) => document.getElementById(id);
+let live = null;
+let boardView;
+let drawer;
+/** Tasks whose move is in flight: live refreshes must not undo the optimistic move. */
+const inFlight = new Set();
+
+// ---- loading ----------------------------------------------------------------
+
+async function loadBoards() {
+  const res = await api.boards();
+  const sel = $('board-select');
+  const stored = localStorage.getItem(BOARD_KEY);
+  const slugs = res.boards.map((b) => b.slug);
+  const chosen = stored && slugs.includes(stored) ? stored : res.current || 'default';
+  sel.replaceChildren(...res.boards.map((b) =>
+    h('option', { value: b.slug }, `${b.icon ? `${b.icon} ` : ''}${b.name || b.slug} (${b.total ?? 0})`)));
+  sel.value = chosen;
+  return chosen;
+}
+
+async function reloadBoard() {
+  const view = await api.boardView(state.includeArchived);
+  loadBoard(view);
+  fillFilters();
+  return view;
+}
+
+async function switchBoard(slug) {
+  localStorage.setItem(BOARD_KEY, slug);
+  setBoard(slug);
+  $('board-select').value = slug;
+  if (drawer.isOpen()) drawer.close();
+  state.selected.clear();
+  updateBulkBar();
+  document.body.dataset.board = slug;
+  await reloadBoard();
+  if (live) live.stop();
+  live = new LiveFeed({ cursor: state.cursor, onBatch: applyEvents, onState: showLiveState });
+  document.body.dataset.ready = '1';
+}
+
+function fillFilters() {
+  const fill = (sel, values, allLabel, extra = []) => {
+    const current = sel.value;
+    sel.replaceChildren(h('option', { value: '' }, allLabel), ...extra, ...values.map((v) => h('option', { value: v }, v)));
+    sel.value = values.includes(current) || extra.some((o) => o.value === current) ? current : '';
+    if (sel.value !== current) state.filters[sel.dataset.filter] = sel.value;
+  };
+  fill($('filter-tenant'), state.tenants, 'All tenants');
+  fill($('filter-assignee'), state.assignees, 'All assignees', [h('option', { value: '(unassigned)' }, '(unassigned)')]);
+  $('assignee-list').replaceChildren(...state.assignees.map((a) => h('option', { value: a })));
+}
+const fillFiltersSoon = debounce(fillFilters, 300);
+
+// ---- live -------------------------------------------------------------------
+
+function showLiveState(s) {
+  const el = $('live-status');
+  el.dataset.state = s;
+  el.textContent = s === 'live' ? 'live' : s === 'connecting' ? 'connecting…' : 'reconnecting…';
+}
+
+let pendingIds = new Set();
+const flushEvents = debounce(() => {
+  const ids = pendingIds;
+  pendingIds = new Set();
+  if (ids.size > FULL_RELOAD_THRESHOLD) {
+    reloadBoard().catch((e) => toast(`Reload failed: ${e.message}`, 'error'));
+    if (drawer.isOpen()) drawer.refresh();
+    return;
+  }
+  refreshTasks([...ids]);
+}, LIVE_DEBOUNCE_MS);
+
+function applyEvents(events, cursor) {
+  state.cursor = cursor;
+  for (const e of events) {
+    if (e.task_id) pendingIds.add(e.task_id);
+    const p = e.payload || {};
+    // A link change alters both ends' counts; a child's completion, its parents' progress.
+    for (const k of ['parent', 'child']) if (typeof p[k] === 'string') pendingIds.add(p[k]);
+  }
+  flushEvents();
+}
+
+/** Re-read these tasks and patch the board with them (404: gone). */
+async function refreshTasks(ids, follow = true) {
+  const queue = [...new Set(ids)];
+  const parentsToo = new Set();
+  const worker = async () => {
+    while (queue.length) {
+      const id = queue.shift();
+      if (inFlight.has(id)) continue;
+      try {
+        const detail = await api.task(id);
+        const before = state.tasks.get(id);
+        const card = cardFromDetail(detail);
+        if (!state.includeArchived && card.status === ARCHIVED) remove(id); else put(card);
+        if (follow && before?.status !== card.status) for (const p of detail.links.parents) parentsToo.add(p);
+      } catch (e) {
+        if (e.status === 404) remove(id);
+      }
+      if (drawer.isOpen(id)) drawer.refresh();
+    }
+  };
+  await Promise.all(Array.from({ length: REFRESH_CONCURRENCY }, worker));
+  for (const id of ids) parentsToo.delete(id);
+  const known = [...parentsToo].filter((p) => state.tasks.has(p));
+  if (known.length) await refreshTasks(known, false);
+  fillFiltersSoon();
+}
+
+// ---- moves ------------------------------------------------------------------
+
+async function moveTask(id, to) {
+  const task = state.tasks.get(id);
+  if (!task || task.status === to) return;
+  let extra = {};
+  if (CONFIRM_MOVES.has(to)) {
+    const answer = await confirmMove(task, to);
+    if (!answer) return;
+    if (to === 'blocked' && answer.reason?.trim()) extra = { block_reason: answer.reason.trim() };
+    if (to === 'done' && answer.summary?.trim()) extra = { summary: answer.summary.trim() };
+  }
+  const before = state.tasks.get(id);
+  inFlight.add(id);
+  put({ ...before, status: to, _pending: true });
+  try {
+    const res = await api.updateTask(id, { status: to, ...extra });
+    inFlight.delete(id);
+    const merged = { ...before, ...res.task };
+    delete merged._pending;
+    if (merged.status === ARCHIVED && !state.includeArchived) remove(id); else put(merged);
+    boardView.focusCard(merged.status, id);
+    refreshTasks([id]);
+  } catch (e) {
+    inFlight.delete(id);
+    // Snap back, and say why the API refused.
+    put({ ...before });
+    const el = boardView.cardElement(id);
+    el?.classList.add('snapback');
+    toast(`Cannot move ${id} to ${to}: ${e.message}`, 'error', 9000);
+  }
+  if (drawer.isOpen(id)) drawer.refresh();
+}
+
+async function moveMenu(id) {
+  const t = state.tasks.get(id);
+  if (!t) return;
+  const targets = [...STATUSES, ARCHIVED].filter((s) => s !== t.status);
+  const r = await formDialog({ title: 'Move task', message: `Move ${id} “${t.title}” to:`,
+    fields: [{ name: 'to', label: 'Column', type: 'select', options: targets }], submitLabel: 'Move' });
+  if (r) await moveTask(id, r.to);
+}
+
+async function createTask(status, values) {
+  try {
+    const res = await api.createTask(values);
+    put({ ...res.task, link_counts: { parents: values.parents.length, children: 0 }, comment_count: 0, progress: null });
+    if (res.warning) banner(res.warning, 'warn');
+    if (!values.triage && res.task.status !== status) toast(`${res.task.id} created in ${res.task.status}`);
+    refreshTasks([res.task.id]);
+    return true;
+  } catch (e) {
+    toast(`Create failed: ${e.message}`, 'error');
+    return false;
+  }
+}
+
+// ---- bulk -------------------------------------------------------------------
+
+function updateBulkBar() {
+  const n = state.selected.size;
+  $('bulk-bar').hidden = n === 0;
+  $('bulk-count').textContent = `${n} selected`;
+}
+
+async function runBulk(body) {
+  const ids = [...state.selected];
+  if (!ids.length) return;
+  try {
+    const res = await api.bulk({ ids, ...body });
+    const failed = res.results.filter((r) => !r.ok);
+    if (failed.length) toast(`${failed.length} of ${ids.length} failed: ${failed.map((f) => `${f.id}: ${f.error}`).join('; ')}`, 'error', 12000);
+    else toast(`Updated ${ids.length} task(s)`);
+    state.selected.clear();
+    updateBulkBar();
+    await refreshTasks(ids);
+    touchAll();
+  } catch (e) { toast(`Bulk update failed: ${e.message}`, 'error'); }
+}
+
+function installBulkBar() {
+  $('bulk-apply').addEventListener('click', async () => {
+    const body = {};
+    const st = $('bulk-status').value;
+    const as = $('bulk-assignee').value;
+    const pr = $('bulk-priority').value;
+    if (st) body.status = st;
+    if (as.trim()) body.assignee = as.trim();
+    if (pr !== '') body.priority = Number(pr);
+    if (!Object.keys(body).length) return toast('Choose a status, assignee or priority first', 'warn');
+    if (st && CONFIRM_MOVES.has(st)) {
+      const ok = await formDialog({ title: `Move ${state.selected.size} task(s) to ${st}?`, submitLabel: 'Apply', danger: true });
+      if (!ok) return;
+    }
+    await runBulk(body);
+  });
+  $('bulk-archive').addEventListener('click', async () => {
+    const ok = await formDialog({ title: `Archive ${state.selected.size} task(s)?`, submitLabel: 'Archive', danger: true });
+    if (ok) await runBulk({ archive: true });
+  });
+  $('bulk-clear').addEventListener('click', () => { state.selected.clear(); updateBulkBar(); touchAll(); });
+}
+
+// ---- toolbar ----------------------------------------------------------------
+
+function installToolbar() {
+  const search = debounce(() => { state.filters.search = $('filter-search').value.trim(); touchAll(); }, 120);
+  $('filter-search').addEventListener('input', search);
+  $('filter-tenant').dataset.filter = 'tenant';
+  $('filter-assignee').dataset.filter = 'assignee';
+  for (const id of ['filter-tenant', 'filter-assignee']) {
+    $(id).addEventListener('change', (e) => { state.filters[e.target.dataset.filter] = e.target.value; touchAll(); });
+  }
+  $('toggle-archived').addEventListener('change', async (e) => {
+    state.includeArchived = e.target.checked;
+    await reloadBoard();
+  });
+  $('toggle-lanes').checked = localStorage.getItem(LANES_KEY) !== '0';
+  state.lanes = $('toggle-lanes').checked;
+  $('toggle-lanes').addEventListener('change', (e) => {
+    state.lanes = e.target.checked;
+    localStorage.setItem(LANES_KEY, state.lanes ? '1' : '0');
+    touchAll();
+  });
+  $('board-select').addEventListener('change', (e) => switchBoard(e.target.value).catch((err) => toast(err.message, 'error')));
+  $('new-board').addEventListener('click', newBoardDialog);
+  $('dispatch-now').addEventListener('click', async () => {
+    try {
+      const r = await api.dispatch();
+      const spawned = Array.isArray(r?.spawned) ? r.spawned.length : r?.spawned;
+      toast(spawned !== undefined ? `Dispatcher pass done: ${spawned} spawned` : 'Dispatcher pass done');
+    } catch (e) { toast(`Dispatch failed: ${e.message}`, 'error'); }
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key === '/' && !e.target.closest('input,textarea,select')) { e.preventDefault(); $('filter-search').focus(); }
+  });
+}
+
+async function newBoardDialog() {
+  const r = await formDialog({ title: 'New board', fields: [
+    { name: 'slug', label: 'Slug (a-z, 0-9, - _)', required: true, placeholder: 'my-project' },
+    { name: 'name', label: 'Name' },
+    { name: 'description', label: 'Description', type: 'textarea' },
+    { name: 'default_workdir', label: 'Project directory (absolute, optional)', placeholder: '/path/to/repo' },
+  ], submitLabel: 'Create board' });
+  if (!r) return;
+  try {
+    const body = { slug: r.slug.trim() };
+    for (const k of ['name', 'description', 'default_workdir']) if (r[k].trim()) body[k] = r[k].trim();
+    const res = await api.createBoard(body);
+    await loadBoards();
+    await switchBoard(res.board.slug);
+    toast(`Board ${res.board.slug} ${res.created ? 'created' : 'already existed'}`);
+  } catch (e) { toast(`Cannot create board: ${e.message}`, 'error'); }
+}
+
+async function askToken() {
+  const r = await formDialog({ title: 'Gateway token', message: 'This gateway needs its API token.',
+    fields: [{ name: 'token', label: 'Token', type: 'password', required: true }], submitLabel: 'Use token' });
+  if (r) { setToken(r.token.trim()); location.reload(); }
+}
+
+// ---- start ------------------------------------------------------------------
+
+async function start() {
+  let asking = false;
+  setUnauthorizedHandler(() => { if (!asking) { asking = true; askToken(); } });
+  boardView = new Board($('board'), {
+    open: (id) => drawer.open(id),
+    move: moveTask,
+    create: createTask,
+    moveMenu,
+    selectionChanged: updateBulkBar,
+  });
+  drawer = new Drawer($('drawer'), { move: moveTask, open: (id) => drawer.open(id), touch: (id) => refreshTasks([id]) });
+  subscribe(() => updateBulkBar());
+  installToolbar();
+  installBulkBar();
+  try {
+    const slug = await loadBoards();
+    await switchBoard(slug);
+  } catch (e) {
+    toast(`Cannot load the board: ${e.message}`, 'error', 30000);
+  }
+}
+
+// Test and benchmark hooks (read-only views of the state).
+window.kanban = { state, board: () => board(), reload: reloadBoard };
+
+start();
