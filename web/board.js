@@ -1,7 +1,7 @@
 // The board: one column per status, virtualized card lists, Running split
 // into lanes by profile, inline create forms, pointer drag and drop (mouse
 // and touch) and keyboard navigation/moves.
-import { h, fmtAge, splitList } from './util.js';
+import { h, icon, fmtAge, splitList } from './util.js';
 import { state, columns, visibleStatuses, nowServer, CREATE_COLUMNS, subscribe, ARCHIVED } from './store.js';
 import { VirtualList } from './vlist.js';
 
@@ -97,13 +97,13 @@ export class Board {
     const meta = [];
     if (t.assignee) meta.push(h('span', { class: 'chip assignee', title: 'Assignee' }, `@${t.assignee}`));
     if (t.tenant) meta.push(h('span', { class: 'chip tenant', title: 'Tenant' }, `#${t.tenant}`));
-    if (t.comment_count) meta.push(h('span', { class: 'chip', title: `${t.comment_count} comments` }, `💬 ${t.comment_count}`));
+    if (t.comment_count) meta.push(h('span', { class: 'chip', title: `${t.comment_count} comments` }, icon('comment'), String(t.comment_count)));
     const lc = t.link_counts || {};
     if (lc.parents || lc.children) {
-      meta.push(h('span', { class: 'chip', title: `${lc.parents || 0} parents, ${lc.children || 0} children` }, `⛓ ${lc.parents || 0}↑ ${lc.children || 0}↓`));
+      meta.push(h('span', { class: 'chip', title: `${lc.parents || 0} parents, ${lc.children || 0} children` }, icon('link'), `${lc.parents || 0}↑ ${lc.children || 0}↓`));
     }
     if (t.progress) {
-      meta.push(h('span', { class: 'chip progress', title: 'Children done' }, `${t.progress.done}/${t.progress.total}`));
+      meta.push(h('span', { class: 'chip progress', title: 'Children done' }, icon('check'), `${t.progress.done}/${t.progress.total}`));
     }
     return h('article', {
       class: `card${selected ? ' selected' : ''}${t._pending ? ' pending' : ''}`,
@@ -114,7 +114,7 @@ export class Board {
       h('input', { type: 'checkbox', class: 'card-select', checked: selected, 'aria-label': `Select ${t.id}`, tabindex: '-1' }),
       h('span', { class: 'card-id' }, t.id),
       t.priority ? h('span', { class: `prio ${t.priority > 0 ? 'prio-hi' : 'prio-lo'}`, title: 'Priority' }, `P${t.priority}`) : null,
-      warn ? h('span', { class: `warn warn-${warn.severity}`, title: warn.text }, '⚠') : null,
+      warn ? h('span', { class: `warn warn-${warn.severity}`, title: warn.text, 'aria-label': warn.text }, icon('warn')) : null,
       h('span', { class: 'age', title: age.title, dataset: { age: age.base ?? '' } }, age.text)),
     h('div', { class: 'card-title' }, t.title),
     h('div', { class: 'card-meta' }, meta));

@@ -131,7 +131,7 @@ export class Drawer {
       ? h('section', { class: 'drawer-section' }, h('h3', {}, 'Result'), mdBlock(t.result || t.latest_summary)) : null;
 
     const el = this.el;
-    el.replaceChildren(
+    el.replaceChildren(...[
       h('div', { class: 'drawer-head' },
         h('span', { class: 'card-id' }, t.id),
         h('button', { type: 'button', class: 'drawer-close', 'aria-label': 'Close', onclick: () => this.close() }, '×')),
@@ -140,7 +140,7 @@ export class Drawer {
       comments,
       this.runsSection(d.runs, now),
       this.logSection(keep.log),
-      this.eventsSection(d.events, now));
+      this.eventsSection(d.events, now)].filter(Boolean));
     el.scrollTop = keep.scroll;
     if (keep.focus) el.querySelector(`[name="${keep.focus}"]`)?.focus({ preventScroll: true });
   }

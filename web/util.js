@@ -19,6 +19,25 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+const ICONS = {
+  comment: 'M2 3h12v8H6l-3 3v-3H2z',
+  link: 'M6.5 9.5l3-3M7 4.5l1.5-1.5a2.5 2.5 0 013.5 3.5L10.5 8M9 11.5L7.5 13a2.5 2.5 0 01-3.5-3.5L5.5 8',
+  check: 'M3 8.5l3 3 7-7',
+  warn: 'M8 2l6.5 12h-13zM8 6.5v3.5M8 11.8v.4',
+};
+/** A small stroke icon (no icon font or emoji needed). */
+export function icon(name) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 16 16');
+  svg.setAttribute('class', `icon icon-${name}`);
+  svg.setAttribute('aria-hidden', 'true');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
 /** "42s", "5m", "3h", "2d" — compact age for cards. */
 export function fmtAge(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return '';

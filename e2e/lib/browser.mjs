@@ -20,6 +20,10 @@ const CHROMIUM_FLAGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
+// A page answered by route.fulfill() (web/ from disk) has no IP address, so
+// Chromium's Local Network Access checks treat it as public and block its
+// WebSocket to the loopback gateway. Only needed when serving from disk.
+const FROM_DISK_FLAGS = ['--disable-features=LocalNetworkAccessChecks'];
 
 const TYPES = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
@@ -32,7 +36,7 @@ export async function launch() {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: CHROMIUM_FLAGS,
+    args: process.env.E2E_EMBEDDED === '1' ? CHROMIUM_FLAGS : [...CHROMIUM_FLAGS, ...FROM_DISK_FLAGS],
     viewport: WIDE,
     colorScheme: process.env.E2E_COLOR_SCHEME || 'light',
     reducedMotion: 'reduce',

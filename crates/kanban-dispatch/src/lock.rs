@@ -12,11 +12,20 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{DispatchError, Result};
 
-/// A held dispatch lock; released when dropped (the file is closed).
+/// A held dispatch lock; released when dropped.
 #[derive(Debug)]
 pub struct DispatchLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+}
+
+impl Drop for DispatchLock {
+    fn drop(&mut self) {
+        // Unlock explicitly rather than relying on close: a child forked by
+        // another thread shares this open file description until its exec
+        // closes it, and would otherwise keep the board locked meanwhile.
+        let _ = self.file.unlock();
+    }
 }
 
 impl DispatchLock {
@@ -36,7 +45,7 @@ impl DispatchLock {
             .map_err(lock_err)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(DispatchLock {
-                _file: file,
+                file,
                 path: path.to_path_buf(),
             })),
             Err(TryLockError::WouldBlock) => Ok(None),
@@ -65,6 +74,18 @@ mod tests {
         assert!(DispatchLock::try_acquire(&path).unwrap().is_none());
         drop(held);
         assert!(DispatchLock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_copy_of_the_descriptor_does_not_keep_the_lock() {
+        // What a child forked by another thread holds until its exec.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kanban.db.dispatch.lock");
+        let held = DispatchLock::try_acquire(&path).unwrap().unwrap();
+        let inherited = held.file.try_clone().unwrap();
+        drop(held);
+        assert!(DispatchLock::try_acquire(&path).unwrap().is_some());
+        drop(inherited);
     }
 
     #[test]

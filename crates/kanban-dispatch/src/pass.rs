@@ -22,11 +22,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use kanban_core::Task;
 use kanban_core::defaults::{
     CLAIM_TTL_SECONDS, CRASH_GRACE_SECONDS, FAILURE_LIMIT, RATE_LIMIT_COOLDOWN_SECONDS,
     WORKER_LOG_BACKUP_COUNT, WORKER_LOG_ROTATE_BYTES,
 };
-use kanban_core::Task;
 use kanban_store::Ceilings;
 use kanban_store::config::{EnvTunables, KanbanConfig};
 use kanban_store::dispatch_ops::{DispatchStore, Regate, RegateScope};
@@ -357,7 +357,8 @@ impl Dispatcher {
 /// say otherwise it waits for them (grace + kill wait) before returning.
 pub fn dispatch_once(parts: DispatcherParts, opts: &DispatchOptions) -> Result<DispatchResult> {
     let mut opts = opts.clone();
-    opts.settle_terminations.get_or_insert(TERMINATE_GRACE + KILL_WAIT + Duration::from_secs(1));
+    opts.settle_terminations
+        .get_or_insert(TERMINATE_GRACE + KILL_WAIT + Duration::from_secs(1));
     Dispatcher::new(parts).dispatch_once(&opts)
 }
 

@@ -47,7 +47,12 @@ impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
-        let store = SqliteStore::open(&dir.path().join("kanban.db"), OpenOptions::create(), clock.clone()).unwrap();
+        let store = SqliteStore::open(
+            &dir.path().join("kanban.db"),
+            OpenOptions::create(),
+            clock.clone(),
+        )
+        .unwrap();
         Fixture {
             dir,
             store: Arc::new(store),
@@ -64,8 +69,13 @@ impl Fixture {
     /// A template profile running `body` as a shell script.
     pub fn script_profile(&mut self, name: &str, body: &str) {
         let script = write_script(self.root(), &format!("{name}.sh"), body);
-        let spec = ProfileSpec { command: vec![script.to_string_lossy().into_owned()], ..Default::default() };
-        self.profiles.0.insert(name.into(), ProfileKind::Template { spec });
+        let spec = ProfileSpec {
+            command: vec![script.to_string_lossy().into_owned()],
+            ..Default::default()
+        };
+        self.profiles
+            .0
+            .insert(name.into(), ProfileKind::Template { spec });
     }
 
     pub fn board(&self) -> BoardContext {
@@ -88,15 +98,21 @@ impl Fixture {
             liveness: liveness.clone(),
             profiles: Arc::new(MapProfiles(self.profiles.0.clone())),
             context: Arc::new(TitleBodyContext),
-            env: Arc::new(MapEnv::new().with("PATH", std::env::var("PATH").unwrap_or_default())) as Arc<dyn Env + Send + Sync>,
+            env: Arc::new(MapEnv::new().with("PATH", std::env::var("PATH").unwrap_or_default()))
+                as Arc<dyn Env + Send + Sync>,
             board: self.board(),
         };
-        let terminator = Terminator::with_timing(liveness, Duration::from_millis(200), Duration::from_secs(5));
+        let terminator =
+            Terminator::with_timing(liveness, Duration::from_millis(200), Duration::from_secs(5));
         Dispatcher::with_terminator(parts, terminator)
     }
 
     pub fn create(&self, title: &str, assignee: Option<&str>) -> String {
-        self.create_with(NewTask { title: title.into(), assignee: assignee.map(str::to_string), ..Default::default() })
+        self.create_with(NewTask {
+            title: title.into(),
+            assignee: assignee.map(str::to_string),
+            ..Default::default()
+        })
     }
 
     pub fn create_with(&self, req: NewTask) -> String {
@@ -108,16 +124,35 @@ impl Fixture {
     }
 
     pub fn kinds(&self, id: &str) -> Vec<String> {
-        let q = EventQuery { task_id: Some(id.into()), ..Default::default() };
-        self.store.events(&q).unwrap().into_iter().map(|e| e.kind).collect()
+        let q = EventQuery {
+            task_id: Some(id.into()),
+            ..Default::default()
+        };
+        self.store
+            .events(&q)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
     }
 
     /// Wait until the worker of `id` has exited (and been reaped).
     pub fn wait_exit(&self, id: &str) {
-        let rt = self.store.running_tasks().unwrap().into_iter().find(|r| r.id == id).unwrap();
+        let rt = self
+            .store
+            .running_tasks()
+            .unwrap()
+            .into_iter()
+            .find(|r| r.id == id)
+            .unwrap();
         let w = rt.worker.unwrap();
-        let ident = crate::liveness::WorkerIdentity { pid: w.pid as i32, start_time: w.start_time.map(|t| t as u64) };
-        wait_for(Duration::from_secs(10), || self.spawner.exit_status(&ident).is_some());
+        let ident = crate::liveness::WorkerIdentity {
+            pid: w.pid as i32,
+            start_time: w.start_time.map(|t| t as u64),
+        };
+        wait_for(Duration::from_secs(10), || {
+            self.spawner.exit_status(&ident).is_some()
+        });
     }
 }
 
@@ -157,10 +192,22 @@ fn spawns_a_template_worker_with_the_worker_contract() {
     assert!(t.worker_pid.is_some());
     assert_eq!(t.workspace_path.as_deref(), Some(ws.to_str().unwrap()));
     let kinds = f.kinds(&id);
-    assert!(kinds.ends_with(&["claimed".into(), "tip_scratch_workspace".into(), "spawned".into()]), "{kinds:?}");
+    assert!(
+        kinds.ends_with(&[
+            "claimed".into(),
+            "tip_scratch_workspace".into(),
+            "spawned".into()
+        ]),
+        "{kinds:?}"
+    );
     let rt = &f.store.running_tasks().unwrap()[0];
     assert!(rt.worker.as_ref().unwrap().start_time.is_some());
-    assert!(f.root().join("kanban/logs").join(format!("{id}.log")).exists());
+    assert!(
+        f.root()
+            .join("kanban/logs")
+            .join(format!("{id}.log"))
+            .exists()
+    );
     // A second pass leaves the live worker alone.
     let r2 = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert!(r2.is_idle(), "{r2:?}");
@@ -183,7 +230,13 @@ fn exits_are_classified_as_violation_rate_limit_or_crash() {
     let limited = f.create("b", Some("limited"));
     let broken = f.create("c", Some("broken"));
     let d = f.dispatcher();
-    assert_eq!(d.dispatch_once(&DispatchOptions::default()).unwrap().spawned.len(), 3);
+    assert_eq!(
+        d.dispatch_once(&DispatchOptions::default())
+            .unwrap()
+            .spawned
+            .len(),
+        3
+    );
     for id in [&clean, &limited, &broken] {
         f.wait_exit(id);
     }
@@ -204,13 +257,29 @@ fn exits_are_classified_as_violation_rate_limit_or_crash() {
     assert!(c.last_failure_error.unwrap().contains("protocol violation"));
     assert_eq!((l.status, l.consecutive_failures), (Status::Ready, 0));
     assert_eq!((b.status, b.consecutive_failures), (Status::Running, 1));
-    assert!(b.last_failure_error.unwrap().ends_with("exited with code 3"));
-    let ev = f.store.events(&EventQuery { task_id: Some(broken), kinds: Some(vec!["crashed".into()]), ..Default::default() });
+    assert!(
+        b.last_failure_error
+            .unwrap()
+            .ends_with("exited with code 3")
+    );
+    let ev = f.store.events(&EventQuery {
+        task_id: Some(broken),
+        kinds: Some(vec!["crashed".into()]),
+        ..Default::default()
+    });
     assert_eq!(ev.unwrap()[0].payload["exit_kind"], "nonzero_exit");
     // The rate-limited task cools down (guarded, not spawned).
-    assert!(r.respawn_guarded.iter().any(|g| g.task_id == limited && g.reason == "rate_limit_cooldown"), "{r:?}");
+    assert!(
+        r.respawn_guarded
+            .iter()
+            .any(|g| g.task_id == limited && g.reason == "rate_limit_cooldown"),
+        "{r:?}"
+    );
     let runs = f.store.runs(&limited).unwrap();
-    assert_eq!(runs.last().unwrap().outcome.as_deref(), Some("rate_limited"));
+    assert_eq!(
+        runs.last().unwrap().outcome.as_deref(),
+        Some("rate_limited")
+    );
     d.terminator.wait_idle(Duration::from_secs(5));
 }
 
@@ -218,7 +287,9 @@ fn exits_are_classified_as_violation_rate_limit_or_crash() {
 fn identical_crashes_in_one_pass_are_systemic() {
     let mut f = Fixture::new();
     f.script_profile("broken", "exit 3\n");
-    let ids: Vec<String> = (0..3).map(|i| f.create(&format!("t{i}"), Some("broken"))).collect();
+    let ids: Vec<String> = (0..3)
+        .map(|i| f.create(&format!("t{i}"), Some("broken")))
+        .collect();
     let d = f.dispatcher();
     d.dispatch_once(&DispatchOptions::default()).unwrap();
     for id in &ids {
@@ -246,22 +317,41 @@ fn max_runtime_kills_the_group_without_blocking_the_pass() {
     d.dispatch_once(&DispatchOptions::default()).unwrap();
     let pid = f.task(&id).worker_pid.unwrap() as i32;
     let l = ProcLiveness::new();
-    wait_for(Duration::from_secs(5), || crate::liveness::Liveness::group_members(&l, pid).len() >= 2);
+    wait_for(Duration::from_secs(5), || {
+        crate::liveness::Liveness::group_members(&l, pid).len() >= 2
+    });
     f.clock.advance(61);
     let t0 = Instant::now();
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
-    assert!(t0.elapsed() < Duration::from_millis(500), "pass blocked for {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_millis(500),
+        "pass blocked for {:?}",
+        t0.elapsed()
+    );
     assert_eq!(r.terminating, vec![id.clone()], "{r:?}");
-    assert_eq!(f.task(&id).status, Status::Running, "not released while the worker lives");
-    wait_for(Duration::from_secs(10), || d.terminator.pending_count() == 0);
+    assert_eq!(
+        f.task(&id).status,
+        Status::Running,
+        "not released while the worker lives"
+    );
+    wait_for(Duration::from_secs(10), || {
+        d.terminator.pending_count() == 0
+    });
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.timed_out, vec![id.clone()], "{r:?}");
     // Released first, then started again by the same pass.
     let t = f.task(&id);
     assert_eq!((t.status, t.consecutive_failures), (Status::Running, 1));
-    assert_eq!(f.store.runs(&id).unwrap()[0].outcome.as_deref(), Some("timed_out"));
+    assert_eq!(
+        f.store.runs(&id).unwrap()[0].outcome.as_deref(),
+        Some("timed_out")
+    );
     kill_all(&f);
-    let ev = f.store.events(&EventQuery { task_id: Some(id), kinds: Some(vec!["timed_out".into()]), ..Default::default() });
+    let ev = f.store.events(&EventQuery {
+        task_id: Some(id),
+        kinds: Some(vec!["timed_out".into()]),
+        ..Default::default()
+    });
     let payload = &ev.unwrap()[0].payload;
     assert_eq!(payload["sigkill"], true);
     assert_eq!(payload["limit_seconds"], 60);
@@ -278,27 +368,42 @@ fn expired_claims_are_extended_for_live_workers_and_reclaimed_for_dead_ones() {
     f.clock.advance(901);
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.reclaimed, 0);
-    assert_eq!(f.kinds(&id).last().unwrap(), "claim_extended");
+    assert_eq!(f.kinds(&id).last().unwrap(), "claim_extended", "{r:?}");
     assert_eq!(f.task(&id).claim_expires, Some(T0 + 901 + 900));
     let pid = f.task(&id).worker_pid.unwrap() as i32;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     f.wait_exit(&id);
     f.clock.advance(901);
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.reclaimed, 1, "{r:?}");
-    assert!(r.crashed.is_empty(), "TTL reclaim comes first and counts no failure");
+    assert!(
+        r.crashed.is_empty(),
+        "TTL reclaim comes first and counts no failure"
+    );
     let t = f.task(&id);
     assert_eq!(t.consecutive_failures, 0);
     assert!(f.kinds(&id).contains(&"reclaimed".to_string()));
-    assert_eq!(f.store.runs(&id).unwrap()[0].outcome.as_deref(), Some("reclaimed"));
+    assert_eq!(
+        f.store.runs(&id).unwrap()[0].outcome.as_deref(),
+        Some("reclaimed")
+    );
     kill_all(&f);
 }
 
 #[test]
 fn missing_executable_is_a_spawn_failure_then_the_breaker_trips() {
     let mut f = Fixture::new();
-    let spec = ProfileSpec { command: vec!["kanban-test-no-such-agent".into(), "{prompt}".into()], ..Default::default() };
-    f.profiles.0.insert("ghost".into(), ProfileKind::Template { spec });
+    let spec = ProfileSpec {
+        command: vec!["kanban-test-no-such-agent".into(), "{prompt}".into()],
+        ..Default::default()
+    };
+    f.profiles
+        .0
+        .insert("ghost".into(), ProfileKind::Template { spec });
     let id = f.create("g", Some("ghost"));
     let d = f.dispatcher();
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
@@ -306,7 +411,11 @@ fn missing_executable_is_a_spawn_failure_then_the_breaker_trips() {
     assert_eq!(r.health.idle_spawnable, 1);
     let t = f.task(&id);
     assert_eq!((t.status, t.consecutive_failures), (Status::Ready, 1));
-    assert!(t.last_failure_error.unwrap().contains("`kanban-test-no-such-agent` executable not found"));
+    assert!(
+        t.last_failure_error
+            .unwrap()
+            .contains("`kanban-test-no-such-agent` executable not found")
+    );
     assert!(f.kinds(&id).contains(&"spawn_failed".to_string()));
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.auto_blocked, vec![id.clone()]);
@@ -320,18 +429,35 @@ fn skip_buckets_and_default_assignee() {
     let unassigned = f.create("u", None);
     let lane = f.create("l", Some("orion-cc"));
     let d = f.dispatcher();
-    let r = d.dispatch_once(&DispatchOptions { dry_run: true, ..Default::default() }).unwrap();
+    let r = d
+        .dispatch_once(&DispatchOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(r.skipped_unassigned, vec![unassigned.clone()]);
     assert_eq!(r.skipped_nonspawnable, vec![lane.clone()]);
-    let opts = DispatchOptions { default_assignee: Some("Agent".into()), ..Default::default() };
+    let opts = DispatchOptions {
+        default_assignee: Some("Agent".into()),
+        ..Default::default()
+    };
     let r = d.dispatch_once(&opts).unwrap();
     assert_eq!(r.auto_assigned_default, vec![unassigned.clone()]);
     assert_eq!(r.spawned.len(), 1);
     assert_eq!(f.task(&unassigned).assignee.as_deref(), Some("agent"));
-    assert_eq!(f.task(&lane).status, Status::Ready, "lanes are never claimed");
+    assert_eq!(
+        f.task(&lane).status,
+        Status::Ready,
+        "lanes are never claimed"
+    );
     // A default assignee that is no profile changes nothing.
     let other = f.create("u2", None);
-    let r = d.dispatch_once(&DispatchOptions { default_assignee: Some("nobody".into()), ..Default::default() }).unwrap();
+    let r = d
+        .dispatch_once(&DispatchOptions {
+            default_assignee: Some("nobody".into()),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(r.skipped_unassigned, vec![other]);
     kill_all(&f);
 }
@@ -345,7 +471,11 @@ fn ceilings_hold_running_counts() {
     let a2 = f.create("a2", Some("a"));
     let b1 = f.create("b1", Some("b"));
     let d = f.dispatcher();
-    let opts = DispatchOptions { max_in_progress_per_profile: Some(1), max_spawn: Some(2), ..Default::default() };
+    let opts = DispatchOptions {
+        max_in_progress_per_profile: Some(1),
+        max_spawn: Some(2),
+        ..Default::default()
+    };
     let r = d.dispatch_once(&opts).unwrap();
     let spawned: Vec<&str> = r.spawned.iter().map(|s| s.task_id.as_str()).collect();
     assert_eq!(spawned, vec![a1.as_str(), b1.as_str()], "{r:?}");
@@ -353,7 +483,12 @@ fn ceilings_hold_running_counts() {
     assert_eq!(r.skipped_per_profile_capped[0].task_id, a2);
     assert_eq!(r.skipped_per_profile_capped[0].current, 1);
     // max_spawn is a live ceiling: two running, nothing more starts.
-    let r = d.dispatch_once(&DispatchOptions { max_spawn: Some(2), ..Default::default() }).unwrap();
+    let r = d
+        .dispatch_once(&DispatchOptions {
+            max_spawn: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
     assert!(r.spawned.is_empty() && r.health.capacity_full, "{r:?}");
     assert!(!r.health.is_bad());
     kill_all(&f);
@@ -365,7 +500,12 @@ fn dry_run_writes_nothing_at_all() {
     f.script_profile("agent", "sleep 30\n");
     let ready = f.create("r", Some("agent"));
     let parent = f.create("p", Some("lane"));
-    let child = f.create_with(NewTask { title: "c".into(), assignee: Some("agent".into()), parents: vec![parent.clone()], ..Default::default() });
+    let child = f.create_with(NewTask {
+        title: "c".into(),
+        assignee: Some("agent".into()),
+        parents: vec![parent.clone()],
+        ..Default::default()
+    });
     // An expired claim held by a dead worker.
     let claim = kanban_store::ClaimRequest {
         task_id: parent.clone(),
@@ -382,7 +522,12 @@ fn dry_run_writes_nothing_at_all() {
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
     let (db_size, wal_size) = (size(&db), size(&wal));
     let d = f.dispatcher();
-    let r = d.dispatch_once(&DispatchOptions { dry_run: true, ..Default::default() }).unwrap();
+    let r = d
+        .dispatch_once(&DispatchOptions {
+            dry_run: true,
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(r.reclaimed, 1);
     assert_eq!(r.spawned.len(), 1);
     assert_eq!(r.spawned[0].task_id, ready);
@@ -404,7 +549,9 @@ fn a_held_or_unusable_lock_skips_the_pass() {
     f.script_profile("agent", "sleep 30\n");
     let id = f.create("r", Some("agent"));
     let d = f.dispatcher();
-    let held = DispatchLock::try_acquire(&f.board().dispatch_lock).unwrap().unwrap();
+    let held = DispatchLock::try_acquire(&f.board().dispatch_lock)
+        .unwrap()
+        .unwrap();
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert!(r.skipped_locked && r.lock_error.is_none());
     assert!(r.spawned.is_empty());
@@ -421,11 +568,22 @@ fn a_held_or_unusable_lock_skips_the_pass() {
         env: Arc::new(MapEnv::new()),
         board,
     };
-    let r = Dispatcher::new(parts).dispatch_once(&DispatchOptions::default()).unwrap();
+    let r = Dispatcher::new(parts)
+        .dispatch_once(&DispatchOptions::default())
+        .unwrap();
     assert!(r.skipped_locked);
     assert!(r.lock_error.unwrap().contains("dispatch lock"));
-    assert_eq!(f.task(&id).status, Status::Ready, "fail closed: nothing written");
-    assert!(serde_json::to_value(&DispatchResult::default()).unwrap().get("lock_error").is_none());
+    assert_eq!(
+        f.task(&id).status,
+        Status::Ready,
+        "fail closed: nothing written"
+    );
+    assert!(
+        serde_json::to_value(DispatchResult::default())
+            .unwrap()
+            .get("lock_error")
+            .is_none()
+    );
 }
 
 #[test]
@@ -443,7 +601,11 @@ fn workspace_failures_count_as_spawn_failures() {
     assert!(r.spawned.is_empty());
     let t = f.task(&id);
     assert_eq!(t.status, Status::Ready);
-    assert!(t.last_failure_error.unwrap().starts_with("workspace: "), "{:?}", f.task(&id));
+    assert!(
+        t.last_failure_error.unwrap().starts_with("workspace: "),
+        "{:?}",
+        f.task(&id)
+    );
 }
 
 #[test]
@@ -454,7 +616,11 @@ fn stale_running_tasks_are_reclaimed_without_counting_a_failure() {
     let d = f.dispatcher();
     d.dispatch_once(&DispatchOptions::default()).unwrap();
     f.clock.advance(500);
-    let opts = DispatchOptions { stale_timeout_seconds: 400, claim_ttl_seconds: 100_000, ..Default::default() };
+    let opts = DispatchOptions {
+        stale_timeout_seconds: 400,
+        claim_ttl_seconds: 100_000,
+        ..Default::default()
+    };
     // Released in the same pass when SIGTERM ends it at once, else later.
     let mut stale = Vec::new();
     for _ in 0..50 {
@@ -470,7 +636,13 @@ fn stale_running_tasks_are_reclaimed_without_counting_a_failure() {
     assert_eq!(t.consecutive_failures, 0);
     let run = &f.store.runs(&id).unwrap()[0];
     assert_eq!(run.outcome.as_deref(), Some("stale"));
-    assert!(run.error.as_deref().unwrap().starts_with("no heartbeat ever after 500s"), "{run:?}");
+    assert!(
+        run.error
+            .as_deref()
+            .unwrap()
+            .starts_with("no heartbeat ever after 500s"),
+        "{run:?}"
+    );
     kill_all(&f);
 }
 
@@ -478,8 +650,10 @@ fn stale_running_tasks_are_reclaimed_without_counting_a_failure() {
 fn kill_all(f: &Fixture) {
     for rt in f.store.running_tasks().unwrap() {
         if let Some(pid) = rt.worker_pid {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }
-

@@ -26,7 +26,8 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
 /// Run blocking store work off the async runtime.
@@ -288,10 +289,16 @@ pub struct Ack {
 
 impl Ack {
     pub fn ok() -> Ack {
-        Ack { ok: true, extra: Default::default() }
+        Ack {
+            ok: true,
+            extra: Default::default(),
+        }
     }
     pub fn with(mut self, key: &str, value: impl Serialize) -> Ack {
-        self.extra.insert(key.into(), serde_json::to_value(value).unwrap_or(Value::Null));
+        self.extra.insert(
+            key.into(),
+            serde_json::to_value(value).unwrap_or(Value::Null),
+        );
         self
     }
 }
@@ -312,19 +319,27 @@ pub fn task_json(task: &Task, now: i64, latest_summary: Option<String>) -> Value
     let mut v = serde_json::to_value(task).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut v {
         map.insert("age".into(), task_age(task, now));
-        map.insert("latest_summary".into(), latest_summary.map(Value::String).unwrap_or(Value::Null));
+        map.insert(
+            "latest_summary".into(),
+            latest_summary.map(Value::String).unwrap_or(Value::Null),
+        );
     }
     v
 }
 
 /// Newest non-empty run summary.
 pub fn latest_summary(runs: &[Run]) -> Option<String> {
-    runs.iter().rev().find_map(|r| r.summary.clone().filter(|s| !s.is_empty()))
+    runs.iter()
+        .rev()
+        .find_map(|r| r.summary.clone().filter(|s| !s.is_empty()))
 }
 
 /// Latest summary of a task, reading its runs only when it ever ran.
 pub fn task_latest_summary(store: &dyn Store, task: &Task) -> ApiResult<Option<String>> {
-    if task.started_at.is_none() && task.current_run_id.is_none() && task.status != kanban_core::Status::Done {
+    if task.started_at.is_none()
+        && task.current_run_id.is_none()
+        && task.status != kanban_core::Status::Done
+    {
         return Ok(None);
     }
     Ok(latest_summary(&store.runs(&task.id)?))
@@ -332,7 +347,9 @@ pub fn task_latest_summary(store: &dyn Store, task: &Task) -> ApiResult<Option<S
 
 /// A task that must exist (404 otherwise).
 pub fn require_task(store: &dyn Store, id: &str) -> ApiResult<Task> {
-    store.get_task(id)?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
+    store
+        .get_task(id)?
+        .ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
 }
 
 /// Run row as the reference serialises it.

@@ -48,7 +48,10 @@ fn percent_decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
                     Some(b) => {
                         out.push(b);
                         i += 3;
@@ -101,19 +104,26 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
     let websocket = is_websocket_upgrade(req.headers());
     if let Some(expected) = state.token.as_deref() {
         let presented = bearer(req.headers()).map(str::to_string).or_else(|| {
-            if websocket { query_token(req.uri().query()) } else { None }
+            if websocket {
+                query_token(req.uri().query())
+            } else {
+                None
+            }
         });
         let ok = presented.is_some_and(|t| constant_time_eq(t.as_bytes(), expected.as_bytes()));
         if !ok {
-            let mut resp =
-                ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+            let mut resp = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
             return resp;
         }
     }
     if cross_origin(&req, websocket) {
-        return ApiError::new(StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+        return ApiError::new(StatusCode::FORBIDDEN, "cross-origin request refused")
+            .into_response();
     }
     let method = req.method().clone();
     let resp = next.run(req).await;
@@ -156,6 +166,9 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!(query_token(Some("since=3&token=a%2Fb")), Some("a/b".into()));
-        assert_eq!(origin_authority("http://127.0.0.1:8765"), Some("127.0.0.1:8765"));
+        assert_eq!(
+            origin_authority("http://127.0.0.1:8765"),
+            Some("127.0.0.1:8765")
+        );
     }
 }

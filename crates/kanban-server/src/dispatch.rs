@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kanban_store::Store;
 use kanban_store::config::KanbanConfig;
+use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::layout::{BoardPaths, ProcessEnv, Root, list_boards};
 use serde_json::Value;
 use tokio::sync::watch;
@@ -28,7 +28,8 @@ pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 pub struct PassRequest<'a> {
     pub root: &'a Root,
     pub board: &'a BoardPaths,
-    pub store: &'a dyn Store,
+    /// The board's shared store (one per board per process).
+    pub store: &'a Arc<dyn DispatchStore>,
     /// Freshly read for this round.
     pub config: &'a KanbanConfig,
     pub dry_run: bool,
@@ -64,7 +65,7 @@ pub fn run_pass_blocking(
     let req = PassRequest {
         root,
         board: &board.paths,
-        store: board.store.as_ref(),
+        store: &board.store,
         config,
         dry_run,
         max_spawn,
@@ -117,7 +118,8 @@ pub async fn run_loop(
                 if !(tick_due || changed) {
                     continue;
                 }
-                let (pass, root, cfg, b) = (pass.clone(), root.clone(), config.clone(), board.clone());
+                let (pass, root, cfg, b) =
+                    (pass.clone(), root.clone(), config.clone(), board.clone());
                 let res = tokio::task::spawn_blocking(move || {
                     run_pass_blocking(pass.as_ref(), &root, &b, &cfg, false, None)
                 })
@@ -129,8 +131,12 @@ pub async fn run_loop(
                         }
                         log_result(&board.slug, &result)
                     }
-                    Ok(Err(e)) => tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed"),
-                    Err(e) => tracing::error!(board = %board.slug, error = %e, "kanban dispatcher: pass panicked"),
+                    Ok(Err(e)) => {
+                        tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed")
+                    }
+                    Err(e) => {
+                        tracing::error!(board = %board.slug, error = %e, "kanban dispatcher: pass panicked")
+                    }
                 }
             }
         } else if config.dispatch_disabled_by_env {

@@ -29,7 +29,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError { status, detail: detail.into() }
+        ApiError {
+            status,
+            detail: detail.into(),
+        }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, detail)
@@ -69,7 +72,10 @@ pub fn error_code(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: error_code(self.status).into(), detail: self.detail };
+        let body = ErrorBody {
+            error: error_code(self.status).into(),
+            detail: self.detail,
+        };
         (self.status, Json(body)).into_response()
     }
 }

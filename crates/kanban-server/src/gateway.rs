@@ -40,7 +40,10 @@ pub enum GatewayError {
     #[error("invalid listen host {0:?}: use an IP address or localhost")]
     BadHost(String),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Config(#[from] kanban_store::config::ConfigError),
     #[error("{0}")]
@@ -76,7 +79,9 @@ impl GatewayConfig {
             .or_else(|| config.gateway.token.clone().filter(|t| !blank(t)));
         GatewayConfig {
             root,
-            host: host.or_else(|| config.gateway.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into()),
+            host: host
+                .or_else(|| config.gateway.host.clone())
+                .unwrap_or_else(|| DEFAULT_HOST.into()),
             port: port.or(config.gateway.port).unwrap_or(DEFAULT_PORT),
             token,
             dispatch: None,
@@ -131,11 +136,20 @@ impl RunningServer {
             let graceful = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(graceful).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(graceful)
+                .await
+            {
                 tracing::error!(error = %e, "gateway server error");
             }
         });
-        Ok(RunningServer { addr, url: url_for(addr), hub, shutdown, task })
+        Ok(RunningServer {
+            addr,
+            url: url_for(addr),
+            hub,
+            shutdown,
+            task,
+        })
     }
 
     /// A receiver that flips to true when the server stops.
@@ -148,7 +162,10 @@ impl RunningServer {
         let _ = self.shutdown.send(true);
         self.hub.close();
         let mut task = self.task;
-        if tokio::time::timeout_at(deadline.into(), &mut task).await.is_err() {
+        if tokio::time::timeout_at(deadline.into(), &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
         }
     }
@@ -168,14 +185,19 @@ impl Gateway {
     pub async fn start(cfg: GatewayConfig) -> Result<Gateway, GatewayError> {
         let ip = parse_host(&cfg.host)?;
         if !ip.is_loopback() && cfg.token.is_none() {
-            return Err(GatewayError::TokenRequired { host: cfg.host.clone() });
+            return Err(GatewayError::TokenRequired {
+                host: cfg.host.clone(),
+            });
         }
         let config = KanbanConfig::load(&cfg.root, &ProcessEnv)?;
         let lock = GatewayLock::acquire(&cfg.root)?;
         let addr = SocketAddr::new(ip, cfg.port);
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| GatewayError::Bind { addr: addr.to_string(), source })?;
+            .map_err(|source| GatewayError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
         let presence = match (&cfg.dispatch, config.dispatch_disabled_by_env) {
             (_, true) => DispatcherPresence::DisabledByEnv,
             (None, false) => DispatcherPresence::NoDispatcher,
@@ -193,9 +215,11 @@ impl Gateway {
         let server = RunningServer::spawn(opts, listener)?;
         let dispatching = presence == DispatcherPresence::Hosted;
         let dispatcher = match (&cfg.dispatch, dispatching) {
-            (Some(pass), true) => {
-                Some(tokio::spawn(run_loop(server.hub.clone(), pass.clone(), server.shutdown_signal())))
-            }
+            (Some(pass), true) => Some(tokio::spawn(run_loop(
+                server.hub.clone(),
+                pass.clone(),
+                server.shutdown_signal(),
+            ))),
             _ => None,
         };
         let record = GatewayRecord {
@@ -207,7 +231,12 @@ impl Gateway {
             dispatch: dispatching && config.dispatch_in_gateway,
         };
         lock.write_record(&record)?;
-        Ok(Gateway { server, dispatcher, dispatching, _lock: lock })
+        Ok(Gateway {
+            server,
+            dispatcher,
+            dispatching,
+            _lock: lock,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -226,7 +255,9 @@ impl Gateway {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         self.server.stop(deadline).await;
         if let Some(mut d) = self.dispatcher
-            && tokio::time::timeout_at(deadline.into(), &mut d).await.is_err()
+            && tokio::time::timeout_at(deadline.into(), &mut d)
+                .await
+                .is_err()
         {
             // A pass still running in a blocking thread finishes on its own;
             // its writes are each one transaction, so stopping here is safe.
@@ -237,7 +268,11 @@ impl Gateway {
     /// Start, print the URL, serve until SIGTERM or SIGINT, stop.
     pub async fn run(cfg: GatewayConfig) -> Result<(), GatewayError> {
         let gw = Gateway::start(cfg).await?;
-        println!("kanban gateway listening on {} (dispatcher: {})", gw.url(), if gw.dispatching { "on" } else { "off" });
+        println!(
+            "kanban gateway listening on {} (dispatcher: {})",
+            gw.url(),
+            if gw.dispatching { "on" } else { "off" }
+        );
         wait_for_signal().await?;
         tracing::info!("kanban gateway: stopping");
         gw.stop().await;

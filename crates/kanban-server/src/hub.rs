@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use kanban_core::Event;
 use kanban_core::defaults::EVENT_BATCH_LIMIT;
+use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::layout::{BoardPaths, ProcessEnv, Root, require_slug};
 use kanban_store::sqlite::{OpenOptions, SqliteStore};
 use kanban_store::watch::ChangeProbe;
@@ -45,7 +46,8 @@ pub struct EventBatch {
 pub struct Board {
     pub slug: String,
     pub paths: BoardPaths,
-    pub store: Arc<dyn Store>,
+    /// The board's store; `DispatchStore` so the dispatcher shares it.
+    pub store: Arc<dyn DispatchStore>,
     events: broadcast::Sender<Arc<EventBatch>>,
     changed: watch::Sender<u64>,
     closed: Arc<AtomicBool>,
@@ -111,7 +113,9 @@ impl BoardHub {
             Some(raw) => {
                 let slug = require_slug(raw)?;
                 if !self.root.board_exists(&slug) {
-                    return Err(ApiError::not_found(format!("board '{slug}' does not exist")));
+                    return Err(ApiError::not_found(format!(
+                        "board '{slug}' does not exist"
+                    )));
                 }
                 Ok(slug)
             }
@@ -128,7 +132,7 @@ impl BoardHub {
         let store = SqliteStore::open(&paths.db, OpenOptions::create(), self.clock.clone())?;
         let probe = store.change_probe()?;
         let cursor = store.latest_event_id()?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        let store: Arc<dyn DispatchStore> = Arc::new(store);
         let mut boards = self.lock();
         // Another request may have opened it meanwhile: keep the first.
         if let Some(b) = boards.get(slug) {
@@ -183,7 +187,10 @@ impl BoardHub {
             db: board.paths.db.clone(),
         };
         let name = format!("kanban-watch-{}", board.slug);
-        if let Err(e) = std::thread::Builder::new().name(name).spawn(move || watcher.run(probe, cursor)) {
+        if let Err(e) = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || watcher.run(probe, cursor))
+        {
             tracing::error!(board = %board.slug, error = %e, "cannot start the board watcher");
         }
     }
@@ -192,7 +199,7 @@ impl BoardHub {
 /// The per-board polling loop. A plain thread: the probe is a synchronous
 /// SQLite call and must never stall the async runtime.
 struct Watcher {
-    store: Arc<dyn Store>,
+    store: Arc<dyn DispatchStore>,
     events: broadcast::Sender<Arc<EventBatch>>,
     changed: watch::Sender<u64>,
     any_change: watch::Sender<u64>,
@@ -236,7 +243,11 @@ impl Watcher {
     /// Read every event after `cursor` and broadcast it; returns the new cursor.
     fn publish_events_after(&self, mut cursor: i64) -> i64 {
         loop {
-            let q = EventQuery { after_id: Some(cursor), limit: Some(EVENT_BATCH_LIMIT), ..Default::default() };
+            let q = EventQuery {
+                after_id: Some(cursor),
+                limit: Some(EVENT_BATCH_LIMIT),
+                ..Default::default()
+            };
             let events = match self.store.events(&q) {
                 Ok(e) => e,
                 Err(e) => {
@@ -244,7 +255,9 @@ impl Watcher {
                     return cursor;
                 }
             };
-            let Some(last) = events.last() else { return cursor };
+            let Some(last) = events.last() else {
+                return cursor;
+            };
             cursor = last.id;
             let full = events.len() >= EVENT_BATCH_LIMIT;
             // No receiver is fine: nobody is listening right now.

@@ -23,5 +23,8 @@ pub mod ws;
 
 pub use dispatch::{DispatchPass, PassRequest};
 pub use error::{ApiError, ErrorBody};
-pub use gateway::{DEFAULT_HOST, DEFAULT_PORT, ENV_GATEWAY_TOKEN, Gateway, GatewayConfig, GatewayError, RunningServer};
+pub use gateway::{
+    DEFAULT_HOST, DEFAULT_PORT, ENV_GATEWAY_TOKEN, Gateway, GatewayConfig, GatewayError,
+    RunningServer,
+};
 pub use state::{DispatcherPresence, ServerOptions};

@@ -49,12 +49,13 @@ pub enum LockError {
         "another gateway is already running for {root} (pid {pid}); stop it with `kanban gateway stop`"
     )]
     HeldBy { root: String, pid: u32 },
-    #[error(
-        "another process holds {lock} (a Hermes gateway?); only one gateway may run per root"
-    )]
+    #[error("another process holds {lock} (a Hermes gateway?); only one gateway may run per root")]
     HeldByUnknown { lock: String },
     #[error("cannot take the gateway lock {lock}: {source}")]
-    Io { lock: String, source: std::io::Error },
+    Io {
+        lock: String,
+        source: std::io::Error,
+    },
 }
 
 /// The held lock; released (and the pidfile removed) on drop.
@@ -67,14 +68,21 @@ pub struct GatewayLock {
 fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
     // SAFETY: flock on a descriptor owned by `file`, valid for the call.
     let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-    if rc == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 impl GatewayLock {
     /// Take the lock without waiting and write the pidfile.
     pub fn acquire(root: &Root) -> Result<GatewayLock, LockError> {
         let path = root.gateway_lock();
-        let io = |source| LockError::Io { lock: path.display().to_string(), source };
+        let io = |source| LockError::Io {
+            lock: path.display().to_string(),
+            source,
+        };
         kanban_store::layout::create_private_dir(&root.kanban_dir())
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let file = std::fs::OpenOptions::new()
@@ -88,12 +96,24 @@ impl GatewayLock {
                 return Err(io(e));
             }
             return Err(match read_pid(root) {
-                Some(pid) => LockError::HeldBy { root: root.path().display().to_string(), pid },
-                None => LockError::HeldByUnknown { lock: path.display().to_string() },
+                Some(pid) => LockError::HeldBy {
+                    root: root.path().display().to_string(),
+                    pid,
+                },
+                None => LockError::HeldByUnknown {
+                    lock: path.display().to_string(),
+                },
             });
         }
-        write_private(&pidfile_path(root), format!("{}\n", std::process::id()).as_bytes()).map_err(io)?;
-        Ok(GatewayLock { _file: file, root: root.clone() })
+        write_private(
+            &pidfile_path(root),
+            format!("{}\n", std::process::id()).as_bytes(),
+        )
+        .map_err(io)?;
+        Ok(GatewayLock {
+            _file: file,
+            root: root.clone(),
+        })
     }
 
     /// Record where we listen (for `kanban gateway status`).
@@ -129,7 +149,11 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The pid in the pidfile, if any.
 pub fn read_pid(root: &Root) -> Option<u32> {
-    std::fs::read_to_string(pidfile_path(root)).ok()?.trim().parse().ok()
+    std::fs::read_to_string(pidfile_path(root))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The running gateway's record, if any.
@@ -139,6 +163,8 @@ pub fn read_record(root: &Root) -> Option<GatewayRecord> {
 
 /// True when some process (ours or a Hermes gateway) holds the lock.
 pub fn dispatcher_lock_held(root: &Root) -> bool {
-    let Ok(file) = File::open(root.gateway_lock()) else { return false };
+    let Ok(file) = File::open(root.gateway_lock()) else {
+        return false;
+    };
     flock(&file, libc::LOCK_SH | libc::LOCK_NB).is_err()
 }

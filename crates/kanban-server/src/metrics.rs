@@ -50,12 +50,20 @@ fn describe() {
     describe_gauge!(TASKS, "Tasks per board and status");
     describe_counter!(DISPATCH_PASSES, "Dispatch passes run by this gateway");
     describe_counter!(DISPATCH_PASS_ERRORS, "Dispatch passes that failed");
-    describe_histogram!(TICK_DURATION, Unit::Seconds, "Duration of one dispatch pass over one board");
+    describe_histogram!(
+        TICK_DURATION,
+        Unit::Seconds,
+        "Duration of one dispatch pass over one board"
+    );
     describe_counter!(SPAWNS, "Workers spawned");
     describe_counter!(CRASHES, "Workers detected as crashed");
     describe_counter!(RECLAIMS, "Claims reclaimed (TTL expired)");
     describe_counter!(TIMEOUTS, "Workers killed for exceeding max runtime");
-    describe_histogram!(CLAIM_LATENCY, Unit::Seconds, "Time to claim a task inside a pass");
+    describe_histogram!(
+        CLAIM_LATENCY,
+        Unit::Seconds,
+        "Time to claim a task inside a pass"
+    );
     describe_histogram!(
         PICKUP_LATENCY,
         Unit::Seconds,

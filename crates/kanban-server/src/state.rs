@@ -103,7 +103,9 @@ impl AppState {
             },
             DispatcherPresence::DisabledByEnv => WARN_ENV_OFF,
             DispatcherPresence::NoDispatcher => WARN_NO_DISPATCHER,
-            DispatcherPresence::NotHosted if crate::lock::dispatcher_lock_held(self.root()) => return None,
+            DispatcherPresence::NotHosted if crate::lock::dispatcher_lock_held(self.root()) => {
+                return None;
+            }
             DispatcherPresence::NotHosted => WARN_NO_GATEWAY,
         };
         Some(msg.to_string())

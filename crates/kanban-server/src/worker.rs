@@ -12,7 +12,10 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(5);
 const TERMINATE_POLL: Duration = Duration::from_millis(100);
 
 fn this_host() -> String {
-    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_default()
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default()
 }
 
 /// SIGTERM the worker's process group (then SIGKILL after a grace period,
@@ -20,10 +23,14 @@ fn this_host() -> String {
 /// elsewhere, or a pid that is not a usable process id, is left alone.
 pub fn end_worker(worker: &EndedWorker) {
     let local = match &worker.claim_lock {
-        Some(lock) => lock.rsplit_once(':').is_some_and(|(host, _)| host == this_host()),
+        Some(lock) => lock
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host == this_host()),
         None => true,
     };
-    let Ok(raw) = i32::try_from(worker.pid) else { return };
+    let Ok(raw) = i32::try_from(worker.pid) else {
+        return;
+    };
     if !local || raw <= 1 || raw == std::process::id() as i32 {
         return;
     }
@@ -33,7 +40,13 @@ pub fn end_worker(worker: &EndedWorker) {
         return;
     }
     std::thread::spawn(move || {
-        let alive = || if group { killpg(pid, None).is_ok() } else { kill(pid, None).is_ok() };
+        let alive = || {
+            if group {
+                killpg(pid, None).is_ok()
+            } else {
+                kill(pid, None).is_ok()
+            }
+        };
         let mut waited = Duration::ZERO;
         while waited < TERMINATE_GRACE {
             if !alive() {
@@ -42,7 +55,11 @@ pub fn end_worker(worker: &EndedWorker) {
             std::thread::sleep(TERMINATE_POLL);
             waited += TERMINATE_POLL;
         }
-        let _ = if group { killpg(pid, Signal::SIGKILL) } else { kill(pid, Signal::SIGKILL) };
+        let _ = if group {
+            killpg(pid, Signal::SIGKILL)
+        } else {
+            kill(pid, Signal::SIGKILL)
+        };
     });
 }
 

@@ -64,7 +64,11 @@ async fn backfill(socket: &mut WebSocket, board: &Arc<Board>, cursor: &mut i64) 
     loop {
         let (store, after) = (board.store.clone(), *cursor);
         let res = tokio::task::spawn_blocking(move || {
-            store.events(&EventQuery { after_id: Some(after), limit: Some(EVENT_BATCH_LIMIT), ..Default::default() })
+            store.events(&EventQuery {
+                after_id: Some(after),
+                limit: Some(EVENT_BATCH_LIMIT),
+                ..Default::default()
+            })
         })
         .await;
         let events = match res {
@@ -75,7 +79,9 @@ async fn backfill(socket: &mut WebSocket, board: &Arc<Board>, cursor: &mut i64) 
             }
             Err(_) => return false,
         };
-        let Some(last) = events.last() else { return true };
+        let Some(last) = events.last() else {
+            return true;
+        };
         *cursor = last.id;
         let full = events.len() >= EVENT_BATCH_LIMIT;
         if !send_batch(socket, events, *cursor).await {

@@ -35,6 +35,10 @@ pub enum Command {
     Init,
     /// Manage boards (one board per project or workstream).
     Boards(crate::command::boards::BoardsArgs),
+    /// Run the gateway: REST/WebSocket API, dashboard and embedded dispatcher
+    /// (run|start|stop|status).
+    #[command(subcommand)]
+    Gateway(crate::command::gateway::GatewayCommand),
     /// Create a new task.
     Create(CreateArgs),
     /// Create a task, scripting form: prints only the new id.

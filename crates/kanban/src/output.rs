@@ -5,6 +5,7 @@ use chrono::{Local, TimeZone};
 use serde_json::Value;
 
 use kanban_core::Task;
+use kanban_store::TaskLine;
 
 /// `YYYY-MM-DD HH:MM` in local time; empty for a missing/zero timestamp.
 pub fn fmt_ts(ts: Option<i64>) -> String {
@@ -19,7 +20,7 @@ pub fn fmt_ts(ts: Option<i64>) -> String {
 }
 
 /// One `kanban list` line: `icon id  status  assignee [tenant]  title`.
-pub fn task_line(t: &Task) -> String {
+pub fn task_line(t: &TaskLine) -> String {
     let assignee = t.assignee.as_deref().unwrap_or("(unassigned)");
     let tenant = t
         .tenant
@@ -128,7 +129,8 @@ mod tests {
     fn python_style_payloads() {
         assert_eq!(
             py_repr(&json!({"status": "todo", "n": 1, "ok": true, "x": null, "l": ["a"]})),
-            "{'l': ['a'], 'n': 1, 'ok': True, 'status': 'todo', 'x': None}"
+            // Insertion order, as Python prints a dict loaded from the payload.
+            "{'status': 'todo', 'n': 1, 'ok': True, 'x': None, 'l': ['a']}"
         );
         assert_eq!(py_repr(&json!("it's")), "\"it's\"");
         assert_eq!(payload_suffix(&json!({})), "");

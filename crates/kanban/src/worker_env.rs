@@ -143,7 +143,10 @@ mod tests {
         let w = worker();
         assert!(w.check_lifecycle("t_aaaaaaaa").is_ok());
         let err = w.check_lifecycle("t_bbbbbbbb").unwrap_err();
-        assert!(err.0.starts_with("worker is scoped to task t_aaaaaaaa; refusing to mutate t_bbbbbbbb"));
+        assert!(
+            err.0
+                .starts_with("worker is scoped to task t_aaaaaaaa; refusing to mutate t_bbbbbbbb")
+        );
         assert!(w.require_orchestrator("kanban_list").is_err());
         assert_eq!(w.task_or_own(None).unwrap(), "t_aaaaaaaa");
         assert_eq!(w.run_id_for("t_aaaaaaaa"), Some(7));

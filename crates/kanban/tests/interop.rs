@@ -13,7 +13,9 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use serde_json::{Value, json};
-use support_reference::{Board, describe, is_lost_claim, rotated, run_json, run_ok, task_id};
+use support_reference::{
+    Board, describe, is_lost_claim, kanban_writer, rotated, run_json, run_ok, task_id,
+};
 
 /// Unwraps a reference command, or returns from the test when skipping is allowed.
 macro_rules! reference {
@@ -347,46 +349,6 @@ fn kanban_schema_contains_the_reference_schema() {
 const WRITERS_PER_SIDE: usize = 4;
 const TASKS_PER_WRITER: usize = 25;
 
-/// Runs a command; its output on success, else a one-line description of the failure.
-fn attempt(cmd: &mut std::process::Command) -> Result<std::process::Output, String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
-    if out.status.success() {
-        Ok(out)
-    } else {
-        Err(format!(
-            "`{}` -> {}: {}",
-            describe(cmd),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// One kanban writer: create, claim and complete its own tasks through the CLI.
-fn kanban_writer(b: &Board, tag: &str, n: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let (mut created, mut completed, mut errors) = (Vec::new(), Vec::new(), Vec::new());
-    for i in 0..n {
-        let title = format!("{tag}-{i}");
-        let summary = format!("done by {tag}");
-        let step = attempt(&mut b.kanban(["create", title.as_str(), "--json"])).and_then(|out| {
-            let id = serde_json::from_slice::<Value>(&out.stdout)
-                .map(|v| task_id(&v))
-                .map_err(|e| format!("create {title}: bad JSON: {e}"))?;
-            created.push(id.clone());
-            attempt(&mut b.kanban(["claim", id.as_str()]))?;
-            attempt(&mut b.kanban(["complete", id.as_str(), "--summary", summary.as_str()]))?;
-            completed.push(id);
-            Ok(())
-        });
-        if let Err(e) = step {
-            errors.push(e);
-        }
-    }
-    (created, completed, errors)
-}
-
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .unwrap_or_else(|| panic!("expected a list, got {v}"))
@@ -413,6 +375,9 @@ fn both_implementations_write_one_board_at_once() {
     let b = Arc::new(Board::new());
     run_ok(&mut reference!(b, ["init"]));
 
+    // Like a running gateway, keep the board open while the writers run; see
+    // `Holder` (it shields the test from a reference bug, not from ours).
+    let _holder = b.hold_open();
     let n = TASKS_PER_WRITER.to_string();
     let pythons: Vec<_> = (0..WRITERS_PER_SIDE)
         .map(|i| {
@@ -464,6 +429,13 @@ fn both_implementations_write_one_board_at_once() {
         });
         created.extend(strings(&doc["created"]));
         completed.extend(strings(&doc["completed"]));
+        let faults = strings(&doc["reference_faults"]);
+        if !faults.is_empty() {
+            eprintln!(
+                "py{i}: {} known reference fault(s) tolerated: {faults:?}",
+                faults.len()
+            );
+        }
         errors.extend(
             strings(&doc["errors"])
                 .into_iter()
@@ -539,6 +511,9 @@ fn mixed_claim_race_has_one_winner_per_task() {
         })
         .collect();
 
+    // Like a running gateway, keep the board open while the writers run; see
+    // `Holder` (it shields the test from a reference bug, not from ours).
+    let _holder = b.hold_open();
     let start_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -636,6 +611,13 @@ fn mixed_claim_race_has_one_winner_per_task() {
         });
         for id in strings(&doc["won"]) {
             winners.entry(id).or_default().push(format!("py{i}"));
+        }
+        let faults = strings(&doc["reference_faults"]);
+        if !faults.is_empty() {
+            eprintln!(
+                "py{i}: {} known reference fault(s) tolerated: {faults:?}",
+                faults.len()
+            );
         }
         errors.extend(
             strings(&doc["errors"])

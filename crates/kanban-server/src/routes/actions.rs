@@ -39,7 +39,10 @@ pub async fn add_comment(
         }
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
-        let author = body.author.filter(|a| !a.trim().is_empty()).unwrap_or_else(|| "dashboard".into());
+        let author = body
+            .author
+            .filter(|a| !a.trim().is_empty())
+            .unwrap_or_else(|| "dashboard".into());
         let c = board.store.add_comment(&task_id, &author, &body.body)?;
         Ok(Json(Ack::ok().with("comment", c)))
     })
@@ -56,11 +59,16 @@ pub async fn add_link(
 ) -> ApiResult<Json<Ack>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
-        board.store.link_tasks(&body.parent_id, &body.child_id).map_err(|e| match e {
-            // The ids are in the body, not the path: a bad reference is a bad request.
-            kanban_store::StoreError::TaskNotFound(id) => ApiError::bad_request(format!("unknown task: {id}")),
-            e => e.into(),
-        })?;
+        board
+            .store
+            .link_tasks(&body.parent_id, &body.child_id)
+            .map_err(|e| match e {
+                // The ids are in the body, not the path: a bad reference is a bad request.
+                kanban_store::StoreError::TaskNotFound(id) => {
+                    ApiError::bad_request(format!("unknown task: {id}"))
+                }
+                e => e.into(),
+            })?;
         Ok(Json(Ack::ok()))
     })
     .await
@@ -69,11 +77,17 @@ pub async fn add_link(
 /// Remove a dependency; `ok` is false when there was none.
 #[utoipa::path(delete, path = "/api/v1/links", params(UnlinkQuery), tag = "links",
     responses((status = 200, body = Ack), (status = 400, body = ErrorBody)))]
-pub async fn delete_link(State(st): State<AppState>, ApiQuery(q): ApiQuery<UnlinkQuery>) -> ApiResult<Json<Ack>> {
+pub async fn delete_link(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<UnlinkQuery>,
+) -> ApiResult<Json<Ack>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let removed = board.store.unlink_tasks(&q.parent_id, &q.child_id)?;
-        Ok(Json(Ack { ok: removed, extra: Default::default() }))
+        Ok(Json(Ack {
+            ok: removed,
+            extra: Default::default(),
+        }))
     })
     .await
 }
@@ -98,9 +112,14 @@ pub async fn task_runs(
 /// The run with this id. The store has no lookup by run id yet, so this
 /// checks current runs first and then the history of tasks that ran.
 fn find_run(store: &dyn Store, run_id: i64) -> ApiResult<Run> {
-    let tasks = store.list_tasks(&TaskQuery { include_archived: true, ..Default::default() })?;
+    let tasks = store.list_tasks(&TaskQuery {
+        include_archived: true,
+        ..Default::default()
+    })?;
     let current = tasks.iter().filter(|t| t.current_run_id == Some(run_id));
-    let others = tasks.iter().filter(|t| t.current_run_id != Some(run_id) && t.started_at.is_some());
+    let others = tasks
+        .iter()
+        .filter(|t| t.current_run_id != Some(run_id) && t.started_at.is_some());
     for t in current.chain(others) {
         if let Some(r) = store.runs(&t.id)?.into_iter().find(|r| r.id == run_id) {
             return Ok(r);
@@ -142,15 +161,21 @@ pub async fn terminate_run(
             return Err(ApiError::conflict(format!("run {run_id} already ended")));
         }
         let reason = optional_json::<ReasonBody>(&body)?.reason;
-        let t = store.reclaim_task(&run.task_id, reason.as_deref()).map_err(|e| match e {
-            kanban_store::StoreError::Refused { .. } => ApiError::conflict(format!(
-                "cannot terminate run {run_id}: task {} is no longer in a reclaimable state",
-                run.task_id
-            )),
-            e => e.into(),
-        })?;
+        let t = store
+            .reclaim_task(&run.task_id, reason.as_deref())
+            .map_err(|e| match e {
+                kanban_store::StoreError::Refused { .. } => ApiError::conflict(format!(
+                    "cannot terminate run {run_id}: task {} is no longer in a reclaimable state",
+                    run.task_id
+                )),
+                e => e.into(),
+            })?;
         end_if_any(t.ended_worker.as_ref());
-        Ok(Json(Ack::ok().with("run_id", run_id).with("task_id", run.task_id)))
+        Ok(Json(
+            Ack::ok()
+                .with("run_id", run_id)
+                .with("task_id", run.task_id),
+        ))
     })
     .await
 }
@@ -189,7 +214,10 @@ pub async fn reassign_task(
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let before = require_task(board.store.as_ref(), &task_id)?;
-        let profile = body.profile.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        let profile = body
+            .profile
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty());
         let task = board.store.assign_task(&AssignTask {
             task_id: task_id.clone(),
             assignee: profile,
@@ -201,11 +229,18 @@ pub async fn reassign_task(
             end_if_any(
                 before
                     .worker_pid
-                    .map(|pid| kanban_store::EndedWorker { pid, claim_lock: before.claim_lock.clone() })
+                    .map(|pid| kanban_store::EndedWorker {
+                        pid,
+                        claim_lock: before.claim_lock.clone(),
+                    })
                     .as_ref(),
             );
         }
-        Ok(Json(Ack::ok().with("task_id", task_id).with("assignee", task.assignee)))
+        Ok(Json(
+            Ack::ok()
+                .with("task_id", task_id)
+                .with("assignee", task.assignee),
+        ))
     })
     .await
 }
@@ -222,7 +257,9 @@ pub async fn task_log(
         if let Some(t) = q.tail
             && !(1..=LOG_TAIL_MAX_BYTES).contains(&t)
         {
-            return Err(ApiError::bad_request(format!("tail must be between 1 and {LOG_TAIL_MAX_BYTES}")));
+            return Err(ApiError::bad_request(format!(
+                "tail must be between 1 and {LOG_TAIL_MAX_BYTES}"
+            )));
         }
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
@@ -234,7 +271,9 @@ pub async fn task_log(
                 let mut buf = Vec::new();
                 f.seek(SeekFrom::Start(start))
                     .and_then(|_| f.read_to_end(&mut buf))
-                    .map_err(|e| ApiError::internal(format!("cannot read {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        ApiError::internal(format!("cannot read {}: {e}", path.display()))
+                    })?;
                 (true, size, String::from_utf8_lossy(&buf).into_owned())
             }
             Err(_) => (false, 0, String::new()),
@@ -254,7 +293,10 @@ pub async fn task_log(
 /// Open runs with a worker pid on running tasks.
 #[utoipa::path(get, path = "/api/v1/workers/active", params(BoardQuery), tag = "runs",
     responses((status = 200, body = Object)))]
-pub async fn active_workers(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardQuery>) -> ApiResult<Json<Value>> {
+pub async fn active_workers(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> ApiResult<Json<Value>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
@@ -278,14 +320,20 @@ pub async fn active_workers(State(st): State<AppState>, ApiQuery(q): ApiQuery<Bo
 /// Per-status and per-assignee counts, oldest ready age.
 #[utoipa::path(get, path = "/api/v1/stats", params(BoardQuery), tag = "board",
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub async fn stats(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardQuery>) -> ApiResult<Json<BoardStats>> {
+pub async fn stats(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> ApiResult<Json<BoardStats>> {
     blocking(move || Ok(Json(st.hub.board(q.board.as_deref())?.store.stats()?))).await
 }
 
 /// Profiles on disk and in config, united with assignees in use.
 #[utoipa::path(get, path = "/api/v1/assignees", params(BoardQuery), tag = "board",
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
-pub async fn assignees(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardQuery>) -> ApiResult<Json<Value>> {
+pub async fn assignees(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardQuery>,
+) -> ApiResult<Json<Value>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let config = st.config()?;
@@ -310,7 +358,10 @@ pub async fn assignees(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardQu
 /// Run one dispatch pass now. 501 when this server has no dispatcher.
 #[utoipa::path(post, path = "/api/v1/dispatch", params(DispatchQuery), tag = "board",
     responses((status = 200, body = Object), (status = 501, body = ErrorBody)))]
-pub async fn dispatch(State(st): State<AppState>, ApiQuery(q): ApiQuery<DispatchQuery>) -> ApiResult<Json<Value>> {
+pub async fn dispatch(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<DispatchQuery>,
+) -> ApiResult<Json<Value>> {
     let Some(pass) = st.dispatch.clone() else {
         return Err(ApiError::not_implemented(
             "this server has no dispatcher attached; run `kanban dispatch` instead",
@@ -320,8 +371,15 @@ pub async fn dispatch(State(st): State<AppState>, ApiQuery(q): ApiQuery<Dispatch
         let board = st.hub.board(q.board.as_deref())?;
         let config = st.config()?;
         let max = q.max.unwrap_or(DISPATCH_NUDGE_DEFAULT_MAX);
-        let out = run_pass_blocking(pass.as_ref(), st.root(), &board, &config, q.dry_run, Some(max))
-            .map_err(|e| ApiError::internal(format!("dispatch failed: {e:#}")))?;
+        let out = run_pass_blocking(
+            pass.as_ref(),
+            st.root(),
+            &board,
+            &config,
+            q.dry_run,
+            Some(max),
+        )
+        .map_err(|e| ApiError::internal(format!("dispatch failed: {e:#}")))?;
         Ok(Json(out))
     })
     .await

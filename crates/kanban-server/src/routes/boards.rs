@@ -17,7 +17,11 @@ use crate::state::AppState;
 /// `worktree` when the board's default workdir is inside a git repository,
 /// `dir` when it is set otherwise, else `scratch`.
 fn default_workspace_kind(meta: &BoardMeta) -> &'static str {
-    let Some(wd) = meta.default_workdir.as_deref().filter(|w| !w.trim().is_empty()) else {
+    let Some(wd) = meta
+        .default_workdir
+        .as_deref()
+        .filter(|w| !w.trim().is_empty())
+    else {
         return "scratch";
     };
     let in_git = FsPath::new(wd).ancestors().any(|d| d.join(".git").exists());
@@ -42,10 +46,14 @@ fn check_workdir(raw: &str) -> ApiResult<Option<String>> {
     }
     let p = FsPath::new(raw);
     if !p.is_absolute() {
-        return Err(ApiError::bad_request("Project directory must be an absolute path."));
+        return Err(ApiError::bad_request(
+            "Project directory must be an absolute path.",
+        ));
     }
     if !p.is_dir() {
-        return Err(ApiError::bad_request("Project directory must be an existing directory."));
+        return Err(ApiError::bad_request(
+            "Project directory must be an existing directory.",
+        ));
     }
     Ok(Some(raw.to_string()))
 }
@@ -53,7 +61,10 @@ fn check_workdir(raw: &str) -> ApiResult<Option<String>> {
 /// Every board with counts; `current` is the root's current board.
 #[utoipa::path(get, path = "/api/v1/boards", params(BoardsListQuery), tag = "boards",
     responses((status = 200, body = Object)))]
-pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardsListQuery>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardsListQuery>,
+) -> ApiResult<Json<Value>> {
     blocking(move || {
         let current = current(&st);
         let mut out = Vec::new();
@@ -77,9 +88,17 @@ pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardsListQu
 /// Create a board (idempotent) and its database; optionally switch to it.
 #[utoipa::path(post, path = "/api/v1/boards", request_body = CreateBoardBody, tag = "boards",
     responses((status = 200, body = Object), (status = 400, body = ErrorBody)))]
-pub async fn create(State(st): State<AppState>, ApiJson(body): ApiJson<CreateBoardBody>) -> ApiResult<Json<Value>> {
+pub async fn create(
+    State(st): State<AppState>,
+    ApiJson(body): ApiJson<CreateBoardBody>,
+) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let workdir = body.default_workdir.as_deref().map(check_workdir).transpose()?.flatten();
+        let workdir = body
+            .default_workdir
+            .as_deref()
+            .map(check_workdir)
+            .transpose()?
+            .flatten();
         let update = MetaUpdate {
             name: body.name,
             description: body.description,
@@ -105,7 +124,9 @@ pub async fn create(State(st): State<AppState>, ApiJson(body): ApiJson<CreateBoa
 fn existing_slug(st: &AppState, raw: &str) -> ApiResult<String> {
     let slug = require_slug(raw)?;
     if !st.root().board_exists(&slug) {
-        return Err(ApiError::not_found(format!("board '{slug}' does not exist")));
+        return Err(ApiError::not_found(format!(
+            "board '{slug}' does not exist"
+        )));
     }
     Ok(slug)
 }
@@ -120,7 +141,11 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let slug = existing_slug(&st, &slug)?;
-        let workdir = body.default_workdir.as_deref().map(check_workdir).transpose()?;
+        let workdir = body
+            .default_workdir
+            .as_deref()
+            .map(check_workdir)
+            .transpose()?;
         let update = MetaUpdate {
             name: body.name,
             description: body.description,
@@ -146,7 +171,9 @@ pub async fn delete(
     blocking(move || {
         let slug = require_slug(&slug)?;
         if slug == DEFAULT_BOARD {
-            return Err(ApiError::bad_request("the 'default' board cannot be removed"));
+            return Err(ApiError::bad_request(
+                "the 'default' board cannot be removed",
+            ));
         }
         st.hub.forget(&slug);
         let removed = remove_board(st.root(), &slug, !q.delete)?;
@@ -158,7 +185,10 @@ pub async fn delete(
 /// Persist a board as the root's current board.
 #[utoipa::path(post, path = "/api/v1/boards/{slug}/switch", params(("slug" = String, Path)), tag = "boards",
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn switch(State(st): State<AppState>, Path(slug): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn switch(
+    State(st): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<Json<Value>> {
     blocking(move || {
         let slug = existing_slug(&st, &slug)?;
         set_current_board(st.root(), &slug)?;

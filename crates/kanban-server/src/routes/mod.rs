@@ -32,7 +32,12 @@ fn api_routes() -> Router<AppState> {
         .route("/board", get(tasks::get_board))
         .route("/tasks", post(tasks::create_task))
         .route("/tasks/bulk", post(tasks::bulk_update))
-        .route("/tasks/{task_id}", get(tasks::get_task).patch(tasks::update_task).delete(tasks::delete_task))
+        .route(
+            "/tasks/{task_id}",
+            get(tasks::get_task)
+                .patch(tasks::update_task)
+                .delete(tasks::delete_task),
+        )
         .route("/tasks/{task_id}/comments", post(actions::add_comment))
         .route("/tasks/{task_id}/runs", get(actions::task_runs))
         .route("/tasks/{task_id}/log", get(actions::task_log))
@@ -41,12 +46,18 @@ fn api_routes() -> Router<AppState> {
         .route("/runs/{run_id}", get(actions::get_run))
         .route("/runs/{run_id}/terminate", post(actions::terminate_run))
         .route("/workers/active", get(actions::active_workers))
-        .route("/links", post(actions::add_link).delete(actions::delete_link))
+        .route(
+            "/links",
+            post(actions::add_link).delete(actions::delete_link),
+        )
         .route("/stats", get(actions::stats))
         .route("/assignees", get(actions::assignees))
         .route("/dispatch", post(actions::dispatch))
         .route("/boards", get(boards::list).post(boards::create))
-        .route("/boards/{slug}", patch(boards::update).delete(boards::delete))
+        .route(
+            "/boards/{slug}",
+            patch(boards::update).delete(boards::delete),
+        )
         .route("/boards/{slug}/switch", post(boards::switch))
         .route("/events", get(ws::events))
         .route("/openapi.json", get(openapi_json))
@@ -89,8 +100,16 @@ pub async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
         }
     })
     .await;
-    let body = crate::metrics::handle().map(|h| h.render()).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    let body = crate::metrics::handle()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
 
 /// This document.

@@ -32,13 +32,19 @@ pub const BOARD_COLUMNS: [Status; 8] = [
 ];
 
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// The whole board grouped by status column.
 #[utoipa::path(get, path = "/api/v1/board", params(BoardViewQuery), tag = "board",
     responses((status = 200, body = BoardView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn get_board(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardViewQuery>) -> ApiResult<Json<BoardView>> {
+pub async fn get_board(
+    State(st): State<AppState>,
+    ApiQuery(q): ApiQuery<BoardViewQuery>,
+) -> ApiResult<Json<BoardView>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
@@ -51,14 +57,19 @@ pub async fn get_board(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardVi
         };
         let tasks = store.list_tasks(&query)?;
         let now = unix_now();
-        let status_of: HashMap<&str, Status> = tasks.iter().map(|t| (t.id.as_str(), t.status)).collect();
-        let mut columns: Vec<(Status, Vec<Value>)> = BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
+        let status_of: HashMap<&str, Status> =
+            tasks.iter().map(|t| (t.id.as_str(), t.status)).collect();
+        let mut columns: Vec<(Status, Vec<Value>)> =
+            BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
         if q.include_archived {
             columns.push((Status::Archived, Vec::new()));
         }
         for t in &tasks {
-            let summary = task_latest_summary(store, t)?
-                .map(|s| s.chars().take(CARD_SUMMARY_PREVIEW_CHARS).collect::<String>());
+            let summary = task_latest_summary(store, t)?.map(|s| {
+                s.chars()
+                    .take(CARD_SUMMARY_PREVIEW_CHARS)
+                    .collect::<String>()
+            });
             let mut d = task_json(t, now, summary);
             let parents = store.parents_of(&t.id)?;
             let children = store.children_of(&t.id)?;
@@ -88,16 +99,27 @@ pub async fn get_board(State(st): State<AppState>, ApiQuery(q): ApiQuery<BoardVi
             }
         }
         let tenant_source = if q.tenant.is_some() {
-            store.list_tasks(&TaskQuery { include_archived: true, ..Default::default() })?
+            store.list_tasks(&TaskQuery {
+                include_archived: true,
+                ..Default::default()
+            })?
         } else {
             tasks
         };
-        let tenants: BTreeSet<String> = tenant_source.into_iter().filter_map(|t| t.tenant).collect();
-        let assignees: BTreeSet<String> = store.assignee_counts()?.into_iter().map(|(a, _, _)| a).collect();
+        let tenants: BTreeSet<String> =
+            tenant_source.into_iter().filter_map(|t| t.tenant).collect();
+        let assignees: BTreeSet<String> = store
+            .assignee_counts()?
+            .into_iter()
+            .map(|(a, _, _)| a)
+            .collect();
         Ok(Json(BoardView {
             columns: columns
                 .into_iter()
-                .map(|(s, tasks)| BoardColumn { name: s.as_str().into(), tasks })
+                .map(|(s, tasks)| BoardColumn {
+                    name: s.as_str().into(),
+                    tasks,
+                })
                 .collect(),
             tenants: tenants.into_iter().collect(),
             assignees: assignees.into_iter().collect(),
@@ -135,7 +157,9 @@ pub async fn get_task(
             && t != "status"
             && t != "outcome"
         {
-            return Err(ApiError::bad_request("run_state_type must be 'status' or 'outcome'"));
+            return Err(ApiError::bad_request(
+                "run_state_type must be 'status' or 'outcome'",
+            ));
         }
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
@@ -157,14 +181,19 @@ pub async fn get_task(
                 }));
             }
         }
-        let events = store.events(&EventQuery { task_id: Some(task_id.clone()), ..Default::default() })?;
+        let events = store.events(&EventQuery {
+            task_id: Some(task_id.clone()),
+            ..Default::default()
+        })?;
         let runs: Vec<Value> = runs
             .iter()
-            .filter(|r| match (q.run_state_type.as_deref(), q.run_state_name.as_deref()) {
-                (Some("status"), Some(n)) => r.status == n,
-                (Some("outcome"), Some(n)) => r.outcome.as_deref() == Some(n),
-                _ => true,
-            })
+            .filter(
+                |r| match (q.run_state_type.as_deref(), q.run_state_name.as_deref()) {
+                    (Some("status"), Some(n)) => r.status == n,
+                    (Some("outcome"), Some(n)) => r.outcome.as_deref() == Some(n),
+                    _ => true,
+                },
+            )
             .map(run_json)
             .collect();
         Ok(Json(json!({
@@ -218,7 +247,10 @@ pub async fn create_task(
     let warning = (task.status == Status::Ready && task.assignee.is_some())
         .then(|| st.dispatcher_warning())
         .flatten();
-    Ok(Json(CreatedTask { task: task_json(&task, unix_now(), None), warning }))
+    Ok(Json(CreatedTask {
+        task: task_json(&task, unix_now(), None),
+        warning,
+    }))
 }
 
 /// What a `status` value asks for, validated before anything is written.
@@ -271,7 +303,12 @@ fn ready_refusal(store: &dyn Store, task_id: &str, err: StoreError) -> ApiError 
     ))
 }
 
-fn move_status(store: &dyn Store, task_id: &str, mv: StatusMove, p: &UpdateTaskBody) -> ApiResult<()> {
+fn move_status(
+    store: &dyn Store,
+    task_id: &str,
+    mv: StatusMove,
+    p: &UpdateTaskBody,
+) -> ApiResult<()> {
     match mv {
         StatusMove::Complete => {
             let c = store.complete_task(&CompleteRequest {
@@ -304,10 +341,13 @@ fn move_status(store: &dyn Store, task_id: &str, mv: StatusMove, p: &UpdateTaskB
             match current.status {
                 Status::Ready => {}
                 Status::Blocked | Status::Scheduled => {
-                    store.unblock_task(task_id, None).map_err(|e| ready_refusal(store, task_id, e))?;
+                    store
+                        .unblock_task(task_id, None)
+                        .map_err(|e| ready_refusal(store, task_id, e))?;
                 }
                 Status::Running => {
-                    let t = store.reclaim_task(task_id, Some("status changed to ready (dashboard)"))?;
+                    let t =
+                        store.reclaim_task(task_id, Some("status changed to ready (dashboard)"))?;
                     end_if_any(t.ended_worker.as_ref());
                 }
                 _ => {
@@ -316,7 +356,9 @@ fn move_status(store: &dyn Store, task_id: &str, mv: StatusMove, p: &UpdateTaskB
                         actor: Some("dashboard".into()),
                         ..Default::default()
                     };
-                    store.promote_task(&req).map_err(|e| ready_refusal(store, task_id, e))?;
+                    store
+                        .promote_task(&req)
+                        .map_err(|e| ready_refusal(store, task_id, e))?;
                 }
             }
         }
@@ -326,7 +368,12 @@ fn move_status(store: &dyn Store, task_id: &str, mv: StatusMove, p: &UpdateTaskB
 
 /// Apply an update: assignee, then status, then priority/title/body, as
 /// the reference does. Everything is validated before the first write.
-pub fn apply_update(store: &dyn Store, task_id: &str, p: &UpdateTaskBody, reclaim_first: bool) -> ApiResult<Task> {
+pub fn apply_update(
+    store: &dyn Store,
+    task_id: &str,
+    p: &UpdateTaskBody,
+    reclaim_first: bool,
+) -> ApiResult<Task> {
     if let Some(t) = &p.title
         && t.trim().is_empty()
     {
@@ -374,7 +421,9 @@ pub async fn update_task(
         let store = board.store.as_ref();
         let task = apply_update(store, &task_id, &body, false)?;
         let summary = task_latest_summary(store, &task)?;
-        Ok(Json(TaskEnvelope { task: task_json(&task, unix_now(), summary) }))
+        Ok(Json(TaskEnvelope {
+            task: task_json(&task, unix_now(), summary),
+        }))
     })
     .await
 }
@@ -412,7 +461,11 @@ pub async fn bulk_update(
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
         let patch = UpdateTaskBody {
-            status: if body.archive { Some("archived".into()) } else { body.status.clone() },
+            status: if body.archive {
+                Some("archived".into())
+            } else {
+                body.status.clone()
+            },
             assignee: body.assignee.clone(),
             priority: body.priority,
             result: body.result.clone(),
@@ -422,10 +475,20 @@ pub async fn bulk_update(
         };
         let results = ids
             .into_iter()
-            .map(|id| match apply_update(store, &id, &patch, body.reclaim_first) {
-                Ok(_) => BulkItem { id, ok: true, error: None },
-                Err(e) => BulkItem { id, ok: false, error: Some(e.detail) },
-            })
+            .map(
+                |id| match apply_update(store, &id, &patch, body.reclaim_first) {
+                    Ok(_) => BulkItem {
+                        id,
+                        ok: true,
+                        error: None,
+                    },
+                    Err(e) => BulkItem {
+                        id,
+                        ok: false,
+                        error: Some(e.detail),
+                    },
+                },
+            )
             .collect();
         Ok(Json(BulkResult { results }))
     })

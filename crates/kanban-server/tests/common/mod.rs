@@ -33,7 +33,13 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = RunningServer::spawn(opts, listener).unwrap();
         let base = server.url.clone();
-        TestServer { dir, root, server: Some(server), base, client: reqwest::Client::new() }
+        TestServer {
+            dir,
+            root,
+            server: Some(server),
+            base,
+            client: reqwest::Client::new(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -56,7 +62,12 @@ impl TestServer {
         decode(r).await
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(b) = body {
             req = req.json(&b);
@@ -98,7 +109,10 @@ pub async fn decode(r: reqwest::Response) -> (u16, Value) {
 }
 
 pub fn new_task(title: &str) -> NewTask {
-    NewTask { title: title.into(), ..Default::default() }
+    NewTask {
+        title: title.into(),
+        ..Default::default()
+    }
 }
 
 pub fn claim(store: &dyn Store, id: &str) -> i64 {

@@ -108,7 +108,11 @@ fn fast_open(path: &Path, busy: u64) -> Result<Option<Connection>> {
         // No meta table yet (a Python-only or brand-new board): migrate.
         Err(_) => None,
     };
-    if version.and_then(|v| v.parse::<i64>().ok()) == Some(SCHEMA_VERSION) {
+    // A newer version of ours migrated it already: never downgrade the mark.
+    if version
+        .and_then(|v| v.parse::<i64>().ok())
+        .is_some_and(|v| v >= SCHEMA_VERSION)
+    {
         apply_session_pragmas(&conn).map_err(|e| sql_err(path, e))?;
         Ok(Some(conn))
     } else {

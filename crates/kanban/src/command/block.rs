@@ -55,14 +55,12 @@ fn looks_like_task_id(s: &str) -> bool {
 fn target(args: &BlockArgs, env: &WorkerEnv) -> Result<(String, Vec<String>)> {
     let mut words = args.reason.clone();
     match &args.task_id {
-        Some(first) if looks_like_task_id(first) || !env.is_worker() => {
-            Ok((first.clone(), words))
-        }
+        Some(first) if looks_like_task_id(first) || !env.is_worker() => Ok((first.clone(), words)),
         first => {
             if let Some(w) = first {
                 words.insert(0, w.clone());
             }
-            Ok((env.task_or_own(None)?, words))
+            Ok((super::task_arg(env, None)?, words))
         }
     }
 }

@@ -26,7 +26,7 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
     }
     let env = WorkerEnv::from_env();
     let task_ids = if args.task_ids.is_empty() {
-        vec![env.task_or_own(None)?]
+        vec![super::task_arg(&env, None)?]
     } else {
         args.task_ids.clone()
     };

@@ -107,7 +107,7 @@ pub fn render_with(store: &dyn Store, now: i64, task_id: &str) -> Result<String>
 
 pub fn run(args: OptTaskIdArg, ctx: &Ctx) -> Result<i32> {
     // Inside a worker the id defaults to the worker's own task.
-    let task_id = WorkerEnv::from_env().task_or_own(args.task_id.as_deref())?;
+    let task_id = crate::command::task_arg(&WorkerEnv::from_env(), args.task_id.as_deref())?;
     // println like the reference's print(): the text ends in a newline too.
     println!("{}", render(ctx, &task_id)?);
     Ok(0)

@@ -11,7 +11,7 @@ use crate::worker_env::WorkerEnv;
 
 pub fn run(args: HeartbeatArgs, ctx: &Ctx) -> Result<i32> {
     let env = WorkerEnv::from_env();
-    let task_id = env.task_or_own(args.task_id.as_deref())?;
+    let task_id = super::task_arg(&env, args.task_id.as_deref())?;
     env.check_lifecycle(&task_id)?;
     let req = HeartbeatRequest {
         task_id: task_id.clone(),

@@ -14,6 +14,7 @@ mod complete;
 pub(crate) mod context;
 mod create;
 mod edit;
+pub mod gateway;
 mod gc;
 mod heartbeat;
 mod init;
@@ -44,9 +45,15 @@ pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
             .map_err(crate::context::layout_error)?;
         return boards::run(args.command(), &root, false);
     }
+    // The gateway serves every board of the root, so it resolves no board.
+    if let Command::Gateway(cmd) = command {
+        let root = kanban_store::layout::Root::resolve(&kanban_store::layout::ProcessEnv)
+            .map_err(crate::context::layout_error)?;
+        return gateway::run(cmd, &root);
+    }
     let ctx = Ctx::resolve(board)?;
     match command {
-        Command::Boards(_) => unreachable!("handled above"),
+        Command::Boards(_) | Command::Gateway(_) => unreachable!("handled above"),
         Command::Init => init::run_init(&ctx.root, &ctx.board),
         Command::Create(a) => create::run(a, &ctx),
         Command::Add(a) => add::run(a, &ctx),
@@ -94,6 +101,20 @@ pub(crate) fn parse_metadata(raw: Option<&str>) -> Result<Option<serde_json::Val
             "--metadata: invalid JSON: {e}"
         ))),
     }
+}
+
+/// The task a worker-aware verb acts on: the explicit id, else (inside a
+/// dispatcher-spawned worker) its own task; neither is a usage error.
+pub(crate) fn task_arg(
+    env: &crate::worker_env::WorkerEnv,
+    explicit: Option<&str>,
+) -> Result<String> {
+    env.task_or_own(explicit).map_err(|_| {
+        crate::error::usage(
+            "a task id is required (it defaults to the worker's own task only when \
+             HERMES_KANBAN_TASK is set)",
+        )
+    })
 }
 
 /// Unknown-id check shared by verbs whose store call would not say so.

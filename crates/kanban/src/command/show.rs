@@ -8,9 +8,9 @@ use serde_json::Value;
 
 use crate::cli::{RunFilter, RunStateType, ShowArgs};
 use crate::context::Ctx;
-use crate::worker_env::WorkerEnv;
 use crate::error::usage;
 use crate::output::{CliTask, fmt_ts, payload_suffix, print_json};
+use crate::worker_env::WorkerEnv;
 
 /// Events shown in the human view (the JSON carries them all).
 const SHOWN_EVENTS: usize = 20;
@@ -91,7 +91,7 @@ struct ShowJson<'a> {
 
 pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
     let filter = run_filter(&args.runs, "show")?;
-    let task_id = WorkerEnv::from_env().task_or_own(args.task_id.as_deref())?;
+    let task_id = super::task_arg(&WorkerEnv::from_env(), args.task_id.as_deref())?;
     let task = crate::command::require_task(ctx, &task_id)?;
     let store = ctx.store()?;
     let id = &task.id;

@@ -22,7 +22,10 @@ fn board_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 fn status_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    let names: Vec<&str> = kanban_core::Status::ALL.iter().map(|s| s.as_str()).collect();
+    let names: Vec<&str> = kanban_core::Status::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
     schemars::json_schema!({
         "type": "string",
         "enum": names,
@@ -66,6 +69,7 @@ fn bool_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub struct ShowArgs {
     /// Task id. Defaults to your own task (HERMES_KANBAN_TASK).
     pub task_id: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -74,16 +78,19 @@ pub struct ShowArgs {
 pub struct ListArgs {
     /// Only tasks assigned to this profile.
     pub assignee: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "status_schema")]
     pub status: Option<String>,
     /// Only tasks of this tenant.
     pub tenant: Option<String>,
     /// Include archived tasks (default false).
+    #[serde(default)]
     #[schemars(schema_with = "bool_schema")]
     pub include_archived: Option<Value>,
     /// Most tasks returned, 1 to 200 (default 50).
     #[schemars(with = "Option<i64>")]
     pub limit: Option<Value>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -103,11 +110,14 @@ pub struct CompleteArgs {
     /// Ids of tasks you created during this run. Each is checked; an id that
     /// does not exist (or that you did not create) rejects the completion
     /// and leaves the task unchanged.
+    #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub created_cards: Option<Value>,
     /// Paths of files you produced; recorded in metadata.artifacts.
+    #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub artifacts: Option<Value>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -117,10 +127,12 @@ pub struct BlockArgs {
     /// What you need and from whom; a human reads this to unblock you.
     #[schemars(required)]
     pub reason: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "block_kind_schema")]
     pub kind: Option<String>,
     /// Task id. Defaults to your own task; a worker may block only its own.
     pub task_id: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -131,6 +143,7 @@ pub struct HeartbeatArgs {
     pub note: Option<String>,
     /// Task id. Defaults to your own task.
     pub task_id: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -144,6 +157,7 @@ pub struct CommentArgs {
     /// Comment text (markdown).
     #[schemars(required)]
     pub body: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -159,6 +173,7 @@ pub struct CreateArgs {
     /// Full specification and acceptance criteria.
     pub body: Option<String>,
     /// Tasks that must be done first; pass your own task id to make a child.
+    #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub parents: Option<Value>,
     /// Tenant namespace (default: HERMES_TENANT).
@@ -175,6 +190,7 @@ pub struct CreateArgs {
     /// Project id to attach the task to.
     pub project: Option<String>,
     /// Park the task in triage for a specifier to flesh out.
+    #[serde(default)]
     #[schemars(schema_with = "bool_schema")]
     pub triage: Option<Value>,
     /// Retry-safe creation: an existing live task with this key is returned instead.
@@ -187,14 +203,17 @@ pub struct CreateArgs {
     #[schemars(with = "Option<InitialStatusName>")]
     pub initial_status: Option<String>,
     /// Skills the worker must load.
+    #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub skills: Option<Value>,
     /// Run the worker in a goal loop until a judge accepts the result.
+    #[serde(default)]
     #[schemars(schema_with = "bool_schema")]
     pub goal_mode: Option<Value>,
     /// Turn budget of goal_mode.
     #[schemars(with = "Option<i64>")]
     pub goal_max_turns: Option<Value>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -204,6 +223,7 @@ pub struct UnblockArgs {
     /// The blocked (or scheduled) task to release.
     #[schemars(required)]
     pub task_id: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }
@@ -216,6 +236,7 @@ pub struct LinkArgs {
     /// The task that waits for it.
     #[schemars(required)]
     pub child_id: Option<String>,
+    #[serde(default)]
     #[schemars(schema_with = "board_schema")]
     pub board: Option<String>,
 }

@@ -69,7 +69,11 @@ fn text(v: &Option<String>) -> Option<String> {
 }
 
 /// A list of strings given as a list or as one string; blanks dropped.
-fn string_list(name: &str, v: &Option<Value>, what: &str) -> Result<Option<Vec<String>>, ToolError> {
+fn string_list(
+    name: &str,
+    v: &Option<Value>,
+    what: &str,
+) -> Result<Option<Vec<String>>, ToolError> {
     let items = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => vec![s.clone()],
@@ -167,8 +171,7 @@ pub fn show(cx: &ToolCx<'_>, a: ShowArgs) -> ToolResult {
     let runs = s.runs(&tid).map_err(&e)?;
     let parents = s.parents_of(&tid).map_err(&e)?;
     let children = s.children_of(&tid).map_err(&e)?;
-    let context =
-        crate::command::context::render_with(s, cx.now, &tid).map_err(any_err(TOOL))?;
+    let context = crate::command::context::render_with(s, cx.now, &tid).map_err(any_err(TOOL))?;
     Ok(json!({
         "task": {
             "id": task.id, "title": task.title, "body": task.body,
@@ -248,8 +251,8 @@ pub fn list(cx: &ToolCx<'_>, a: ListArgs) -> ToolResult {
             "parents": parents, "children": children,
         }));
     }
-    let next_limit = (truncated && limit < TOOL_LIST_MAX_LIMIT)
-        .then(|| (limit * 2).min(TOOL_LIST_MAX_LIMIT));
+    let next_limit =
+        (truncated && limit < TOOL_LIST_MAX_LIMIT).then(|| (limit * 2).min(TOOL_LIST_MAX_LIMIT));
     Ok(json!({
         "tasks": tasks,
         "count": tasks.len(),

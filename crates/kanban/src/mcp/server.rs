@@ -70,9 +70,9 @@ pub struct KanbanMcp {
 fn to_result(r: ToolResult) -> CallToolResult {
     match r {
         Ok(v) => CallToolResult::success(vec![ContentBlock::text(v.to_string())]),
-        Err(ToolError(msg)) => {
-            CallToolResult::error(vec![ContentBlock::text(json!({ "error": msg }).to_string())])
-        }
+        Err(ToolError(msg)) => CallToolResult::error(vec![ContentBlock::text(
+            json!({ "error": msg }).to_string(),
+        )]),
     }
 }
 
@@ -98,7 +98,11 @@ impl KanbanMcp {
     }
 
     /// Run one handler against the requested board.
-    fn call(&self, board: Option<&str>, f: impl FnOnce(&ToolCx<'_>) -> ToolResult) -> CallToolResult {
+    fn call(
+        &self,
+        board: Option<&str>,
+        f: impl FnOnce(&ToolCx<'_>) -> ToolResult,
+    ) -> CallToolResult {
         let store = match self.boards.store(board) {
             Ok(s) => s,
             Err(e) => return to_result(Err(e)),

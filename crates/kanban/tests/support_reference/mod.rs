@@ -210,6 +210,37 @@ impl Board {
     }
 }
 
+/// Keeps the board open for as long as it lives, the way a running gateway does
+/// (see `ref_board.py hold`): without it, the reference's own lock-cancelling
+/// bug lets a closing process delete the WAL under live reference writers.
+pub struct Holder(std::process::Child);
+
+impl Board {
+    pub fn hold_open(&self) -> Holder {
+        use std::io::BufRead;
+        let db = self.db();
+        let mut child = self
+            .python(["hold", "--db", db.to_str().expect("utf-8 path")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn python3 hold");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read hold");
+        assert_eq!(line.trim(), "holding", "ref_board.py hold did not start");
+        Holder(child)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take()); // EOF ends the holder
+        let _ = self.0.wait();
+    }
+}
+
 pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
@@ -271,4 +302,44 @@ pub fn rotated<T: Clone>(items: &[T], k: usize) -> Vec<T> {
     }
     let k = k % items.len();
     items[k..].iter().chain(&items[..k]).cloned().collect()
+}
+
+/// Runs a command; its output on success, else a one-line description of the failure.
+pub fn attempt(cmd: &mut Command) -> Result<Output, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot start `{}`: {e}", describe(cmd)))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "`{}` -> {}: {}",
+            describe(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// One kanban writer: create, claim and complete its own tasks through the CLI.
+pub fn kanban_writer(b: &Board, tag: &str, n: usize) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let (mut created, mut completed, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n {
+        let title = format!("{tag}-{i}");
+        let summary = format!("done by {tag}");
+        let step = attempt(&mut b.kanban(["create", title.as_str(), "--json"])).and_then(|out| {
+            let id = serde_json::from_slice::<Value>(&out.stdout)
+                .map(|v| task_id(&v))
+                .map_err(|e| format!("create {title}: bad JSON: {e}"))?;
+            created.push(id.clone());
+            attempt(&mut b.kanban(["claim", id.as_str()]))?;
+            attempt(&mut b.kanban(["complete", id.as_str(), "--summary", summary.as_str()]))?;
+            completed.push(id);
+            Ok(())
+        });
+        if let Err(e) = step {
+            errors.push(e);
+        }
+    }
+    (created, completed, errors)
 }

@@ -1,0 +1,358 @@
+//! `kanban gateway run|start|stop|status`: the long-running host of the
+//! REST/WebSocket API and the embedded dispatcher (one per root).
+//!
+//! `run` serves in the foreground until SIGTERM/SIGINT; `start` re-executes
+//! this binary with `gateway run` in the background (output appended to
+//! `<root>/kanban/logs/gateway.log`) and waits until it listens; `stop`
+//! sends SIGTERM to the pid in `<root>/kanban/gateway.pid`; `status` reports
+//! whether a gateway holds the root's dispatcher lock.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use kanban_dispatch::{
+    BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness,
+    ProcessSpawner, ProfileSource, TitleBodyContext,
+};
+use kanban_server::lock::{dispatcher_lock_held, log_path, read_pid, read_record};
+use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest};
+use kanban_store::config::{EnvTunables, KanbanConfig};
+use kanban_store::layout::{ProcessEnv, ProfileKind, Profiles, Root, read_board_metadata};
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::{NewTask, Store, SystemClock};
+use serde_json::{Value, json};
+
+/// How long `start` waits for the background gateway to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `stop` waits for the gateway to release the lock.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const WAIT_POLL: Duration = Duration::from_millis(50);
+
+/// Run the API server and the embedded dispatcher.
+#[derive(Debug, Subcommand)]
+pub enum GatewayCommand {
+    /// Run in the foreground until SIGTERM/SIGINT (Ctrl-C).
+    Run(RunArgs),
+    /// Start in the background; output goes to <root>/kanban/logs/gateway.log.
+    Start(RunArgs),
+    /// Stop the running gateway (SIGTERM to the pid in <root>/kanban/gateway.pid).
+    Stop,
+    /// Report whether a gateway runs for this root, and where it listens.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Address to listen on (default 127.0.0.1, or kanban.gateway.host).
+    /// Any non-loopback address requires a token.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port to listen on (default 8765, or kanban.gateway.port; 0 = any free port).
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Bearer token required on every request (else $KANBAN_GATEWAY_TOKEN,
+    /// else kanban.gateway.token).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Serve a throw-away demo board (temporary root, sample tasks, no dispatching).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
+    match cmd {
+        GatewayCommand::Run(args) => run_foreground(args, root),
+        GatewayCommand::Start(args) => start(args, root),
+        GatewayCommand::Stop => stop(root),
+        GatewayCommand::Status(args) => status(args, root),
+    }
+}
+
+fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
+    let (root, dispatch) = if args.demo {
+        let demo = demo_root()?;
+        println!("demo board at {} (dispatcher off)", demo.path().display());
+        (demo, false)
+    } else {
+        (root.clone(), true)
+    };
+    let config = KanbanConfig::load(&root, &ProcessEnv)?;
+    let mut cfg = GatewayConfig::resolve(root, args.host, args.port, args.token, &config);
+    if dispatch {
+        cfg.dispatch = Some(Arc::new(KanbanPass::default()));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("kanban-gateway")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(Gateway::run(cfg))?;
+    // Blocking threads of an unfinished pass must not delay the exit.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    Ok(0)
+}
+
+fn start(args: RunArgs, root: &Root) -> Result<i32> {
+    if dispatcher_lock_held(root) {
+        let at = read_record(root)
+            .map(|r| format!(" at {}", r.url))
+            .unwrap_or_default();
+        let pid = read_pid(root)
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
+        eprintln!(
+            "kanban: a gateway is already running for {}{pid}{at}",
+            root.path().display()
+        );
+        return Ok(1);
+    }
+    let log = log_path(root);
+    if let Some(dir) = log.parent() {
+        kanban_store::layout::create_private_dir(dir)?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("cannot open {}", log.display()))?;
+    let exe = std::env::current_exe().context("cannot locate the kanban executable")?;
+    let mut cmd = Command::new(exe);
+    cmd.args(["gateway", "run"]);
+    if let Some(h) = &args.host {
+        cmd.args(["--host", h]);
+    }
+    if let Some(p) = args.port {
+        cmd.args(["--port", &p.to_string()]);
+    }
+    if args.demo {
+        cmd.arg("--demo");
+    }
+    // The token travels in the environment, never in argv (visible in ps).
+    if let Some(t) = &args.token {
+        cmd.env(kanban_server::ENV_GATEWAY_TOKEN, t);
+    }
+    // The child must resolve the same root whatever our env says.
+    cmd.env(kanban_store::layout::ENV_KANBAN_HOME, root.path());
+    {
+        use std::os::unix::process::CommandExt;
+        // Own process group: a Ctrl-C in this terminal must not reach it.
+        cmd.process_group(0);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("cannot start the gateway process")?;
+    let pid = child.id();
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        if let Some(rec) = read_record(root).filter(|r| r.pid == pid) {
+            println!("kanban gateway started (pid {pid}) at {}", rec.url);
+            println!("logs: {}", log.display());
+            return Ok(0);
+        }
+        if let Some(code) = child.try_wait()? {
+            bail!(
+                "the gateway exited at start-up ({code}); see {}",
+                log.display()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the gateway (pid {pid}) did not start listening in time; see {}",
+                log.display()
+            );
+        }
+        std::thread::sleep(WAIT_POLL);
+    }
+}
+
+fn stop(root: &Root) -> Result<i32> {
+    let pid = read_pid(root);
+    if !dispatcher_lock_held(root) {
+        if pid.is_some() {
+            // A gateway killed with -9 leaves its pidfile behind.
+            let _ = std::fs::remove_file(kanban_server::lock::pidfile_path(root));
+            let _ = std::fs::remove_file(kanban_server::lock::state_path(root));
+        }
+        eprintln!(
+            "kanban: no gateway is running for {}",
+            root.path().display()
+        );
+        return Ok(1);
+    }
+    let Some(pid) = pid else {
+        bail!(
+            "the gateway lock of {} is held by a process without a pidfile (a Hermes gateway?); \
+             stop it with its own tooling",
+            root.path().display()
+        );
+    };
+    use nix::sys::signal::{Signal, kill};
+    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).context("bad pid in pidfile")?);
+    kill(target, Signal::SIGTERM).with_context(|| format!("cannot signal pid {pid}"))?;
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while dispatcher_lock_held(root) {
+        if Instant::now() > deadline {
+            bail!(
+                "gateway pid {pid} did not stop within {}s",
+                STOP_TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(WAIT_POLL);
+    }
+    println!("kanban gateway stopped (pid {pid})");
+    Ok(0)
+}
+
+fn status(args: StatusArgs, root: &Root) -> Result<i32> {
+    let running = dispatcher_lock_held(root);
+    let record = read_record(root).filter(|_| running);
+    let pid = read_pid(root).filter(|_| running);
+    if args.json {
+        let v = json!({
+            "running": running,
+            "pid": pid,
+            "url": record.as_ref().map(|r| r.url.clone()),
+            "host": record.as_ref().map(|r| r.host.clone()),
+            "port": record.as_ref().map(|r| r.port),
+            "started_at": record.as_ref().map(|r| r.started_at),
+            "dispatch": record.as_ref().map(|r| r.dispatch),
+            "root": root.path().display().to_string(),
+            "log": log_path(root).display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if running {
+        match (&record, pid) {
+            (Some(r), _) => println!(
+                "kanban gateway running (pid {}) at {}, dispatcher {}",
+                r.pid,
+                r.url,
+                if r.dispatch { "on" } else { "off" }
+            ),
+            (None, Some(p)) => println!("kanban gateway running (pid {p})"),
+            (None, None) => println!(
+                "a gateway holds the lock of {} (a Hermes gateway?)",
+                root.path().display()
+            ),
+        }
+    } else {
+        println!("kanban gateway not running (start it with `kanban gateway start`)");
+    }
+    Ok(if running { 0 } else { 1 })
+}
+
+/// A fresh root under the temp dir with a few sample tasks.
+fn demo_root() -> Result<Root> {
+    let dir: PathBuf = std::env::temp_dir().join(format!("kanban-demo-{}", std::process::id()));
+    kanban_store::layout::create_private_dir(&dir)?;
+    let root = Root::at(&dir);
+    let paths = root.board_paths(kanban_store::layout::DEFAULT_BOARD);
+    paths.ensure_dirs()?;
+    let store = SqliteStore::open(&paths.db, OpenOptions::create(), Arc::new(SystemClock))?;
+    let task = |title: &str, assignee: Option<&str>, parents: Vec<String>| NewTask {
+        title: title.into(),
+        assignee: assignee.map(str::to_string),
+        parents,
+        created_by: Some("demo".into()),
+        ..NewTask::default()
+    };
+    let research = store
+        .create_task(&task("Research the landscape", Some("researcher"), vec![]))?
+        .task
+        .id;
+    let draft = store
+        .create_task(&task(
+            "Draft the report",
+            Some("writer"),
+            vec![research.clone()],
+        ))?
+        .task
+        .id;
+    store.create_task(&task("Review the draft", Some("reviewer"), vec![draft]))?;
+    store.create_task(&task("Triage incoming ideas", None, vec![]))?;
+    store.add_comment(&research, "demo", "Start with the public sources.")?;
+    Ok(root)
+}
+
+/// Profiles re-read every pass (hot reload of `kanban.profiles`).
+struct LiveProfiles(RwLock<Profiles>);
+
+impl ProfileSource for LiveProfiles {
+    fn resolve_profile(&self, name: &str) -> Option<ProfileKind> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .resolve_profile(name)
+    }
+}
+
+/// A board's dispatcher and the profiles it resolves against.
+type BoardDispatcher = (Arc<Dispatcher>, Arc<LiveProfiles>);
+
+/// `kanban-dispatch` plugged into the gateway: one [`Dispatcher`] per board,
+/// kept across passes (it remembers terminations in flight and its
+/// promotion cursor), sharing one spawner so every child is reaped.
+#[derive(Default)]
+struct KanbanPass {
+    boards: Mutex<HashMap<String, BoardDispatcher>>,
+    spawner: Arc<ProcessSpawner>,
+    liveness: Arc<ProcLiveness>,
+}
+
+impl KanbanPass {
+    fn dispatcher(&self, req: &PassRequest<'_>) -> BoardDispatcher {
+        let mut boards = self.boards.lock().unwrap_or_else(|p| p.into_inner());
+        boards
+            .entry(req.board.slug.clone())
+            .or_insert_with(|| {
+                let profiles = Arc::new(LiveProfiles(RwLock::new(Profiles::new(
+                    req.root, req.config,
+                ))));
+                let workdir = read_board_metadata(req.root, &req.board.slug).default_workdir;
+                let parts = DispatcherParts {
+                    store: req.store.clone(),
+                    spawner: self.spawner.clone(),
+                    liveness: self.liveness.clone(),
+                    profiles: profiles.clone(),
+                    context: Arc::new(TitleBodyContext) as Arc<dyn ContextSource>,
+                    env: Arc::new(ProcessEnv),
+                    board: BoardContext::new(req.root, req.board, workdir),
+                };
+                (Arc::new(Dispatcher::new(parts)), profiles)
+            })
+            .clone()
+    }
+}
+
+impl DispatchPass for KanbanPass {
+    fn run_pass(&self, req: &PassRequest<'_>) -> Result<Value> {
+        let (dispatcher, profiles) = self.dispatcher(req);
+        *profiles.0.write().unwrap_or_else(|p| p.into_inner()) =
+            Profiles::new(req.root, req.config);
+        let mut opts =
+            DispatchOptions::from_config(req.config, &EnvTunables::from_env(&ProcessEnv));
+        opts.dry_run = req.dry_run;
+        if let Some(max) = req.max_spawn {
+            opts.max_spawn = Some(i64::from(max));
+        }
+        if let Ok(exe) = std::env::current_exe() {
+            opts.kanban_command = exe.display().to_string();
+        }
+        let result = dispatcher.dispatch_once(&opts)?;
+        Ok(serde_json::to_value(result)?)
+    }
+}
