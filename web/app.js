@@ -319,6 +319,6 @@ async function start() {
 }
 
 // Test and benchmark hooks (read-only views of the state).
-window.kanban = { state, board: () => board(), reload: reloadBoard };
+window.kanban = { state, board: () => board(), reload: reloadBoard, reveal: (id) => !!boardView.reveal(id) };
 
 start();

@@ -12,6 +12,9 @@ export const LANE_HEIGHT = 30;
 const DRAG_THRESHOLD_PX = 6;
 /** Touch: hold this long before dragging, so a swipe still scrolls. */
 const TOUCH_HOLD_MS = 300;
+/** While dragging near the board's side edges, scroll it this much per move. */
+const EDGE_SCROLL_ZONE_PX = 60;
+const EDGE_SCROLL_STEP_PX = 24;
 
 const LABELS = {
   triage: 'Triage', todo: 'Todo', scheduled: 'Scheduled', ready: 'Ready', running: 'Running',
@@ -231,6 +234,11 @@ export class Board {
       clearTargets();
       const col = columnAt(e.clientX, e.clientY);
       if (col) col.classList.add('drop-target');
+      // Near the board's left/right edge, scroll it so far columns can be reached.
+      const r = this.root.getBoundingClientRect();
+      const edge = Math.min(EDGE_SCROLL_ZONE_PX, r.width / 6);
+      if (e.clientX < r.left + edge) this.root.scrollLeft -= EDGE_SCROLL_STEP_PX;
+      else if (e.clientX > r.right - edge) this.root.scrollLeft += EDGE_SCROLL_STEP_PX;
     }, { passive: false });
     window.addEventListener('pointerup', (e) => {
       if (!press || e.pointerId !== press.pointerId) return;
@@ -307,6 +315,18 @@ export class Board {
     if (!col) return;
     const i = col.list.indexOfKey(id);
     if (i >= 0) col.list.reveal(i)?.focus();
+  }
+
+  /** Scroll the card of task `id` into view (wherever it is); its element or null. */
+  reveal(id) {
+    for (const col of this.cols.values()) {
+      const i = col.list.indexOfKey(id);
+      if (i >= 0) {
+        col.section.scrollIntoView({ inline: 'nearest', block: 'nearest' });
+        return col.list.reveal(i);
+      }
+    }
+    return null;
   }
 
   cardElement(id) {

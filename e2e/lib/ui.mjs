@@ -6,12 +6,28 @@ export const card = (page, id) => page.locator(`.card[data-id="${id}"]`);
 export const cardIn = (page, status, id) => page.locator(`.column[data-status="${status}"] .card[data-id="${id}"]`);
 export const column = (page, status) => page.locator(`.column[data-status="${status}"]`);
 
+/**
+ * Wait until task `id` has a card (in `status` when given) and scroll it
+ * into view: columns are virtual lists, so a card far down a long column
+ * has no element until it is scrolled to.
+ */
+export async function showCard(page, id, status) {
+  const loc = status ? cardIn(page, status, id) : card(page, id);
+  await until(async () => {
+    await page.evaluate((i) => window.kanban.reveal(i), id);
+    return (await loc.count()) > 0;
+  }, { timeout: 10_000, message: `card ${id}${status ? ` in ${status}` : ''}` });
+  return loc;
+}
+
 /** Drag a card onto a column with real pointer events. */
 export async function drag(page, id, status) {
-  const from = await card(page, id).boundingBox();
-  assert.ok(from, `card ${id} is not visible`);
   const target = column(page, status).locator('.col-scroll');
   await target.scrollIntoViewIfNeeded();
+  await showCard(page, id);
+  await card(page, id).scrollIntoViewIfNeeded();
+  const from = await card(page, id).boundingBox();
+  assert.ok(from, `card ${id} is not visible`);
   const to = await target.boundingBox();
   await page.mouse.move(from.x + from.width / 2, from.y + 20);
   await page.mouse.down();

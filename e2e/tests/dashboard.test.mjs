@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gateway } from '../lib/gateway.mjs';
 import { launch, openDashboard, serveWebFromDisk, SCREENSHOTS, WIDE, NARROW } from '../lib/browser.mjs';
-import { card, cardIn, column, dialog, drag, submitDialog, until } from '../lib/ui.mjs';
+import { card, cardIn, column, dialog, drag, showCard, submitDialog, until } from '../lib/ui.mjs';
 
 let gw;
 let browser;
@@ -81,31 +81,31 @@ describe('dashboard', () => {
 
   test('drag a task to Blocked (confirm + reason) and back to Ready', async () => {
     const t = await gw.createTask({ title: 'Drag me around', assignee: 'coder' });
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     await drag(page, t.id, 'blocked');
     await submitDialog(page, { reason: 'waiting for the API key' });
-    await cardIn(page, 'blocked', t.id).waitFor();
+    await showCard(page, t.id, 'blocked');
     await until(async () => (await gw.task(t.id)).task.status === 'blocked', { message: 'blocked in API' });
     const events = (await gw.task(t.id)).events.map((e) => e.kind);
     assert.ok(events.includes('blocked'), events.join());
     await drag(page, t.id, 'ready');
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     await until(async () => (await gw.task(t.id)).task.status === 'ready', { message: 'ready in API' });
   });
 
   test('a refused move snaps back and shows the API reason', async () => {
     const t = await gw.createTask({ title: 'Cannot run by hand', assignee: 'coder' });
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     await drag(page, t.id, 'running');
     const toast = page.locator('.toast-error', { hasText: t.id });
     await toast.waitFor();
     assert.match(await toast.textContent(), /running/i);
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     assert.equal((await gw.task(t.id)).task.status, 'ready');
     // Cancelling a confirmation leaves the card where it was.
     await drag(page, t.id, 'done');
     await dialog(page).locator('button', { hasText: 'Cancel' }).click();
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     assert.equal((await gw.task(t.id)).task.status, 'ready');
   });
 
@@ -115,7 +115,7 @@ describe('dashboard', () => {
     await page.keyboard.press('m');
     await dialog(page).locator('select[name=to]').selectOption('scheduled');
     await dialog(page).locator('button[type=submit]').click();
-    await cardIn(page, 'scheduled', t.id).waitFor();
+    await showCard(page, t.id, 'scheduled');
     await until(async () => (await gw.task(t.id)).task.status === 'scheduled', { message: 'scheduled' });
     // Alt+ArrowLeft from scheduled is todo... the API decides; Enter opens the drawer.
     await cardIn(page, 'scheduled', t.id).focus();
@@ -129,6 +129,7 @@ describe('dashboard', () => {
   test('drawer: edit the body, comment, add and remove a dependency', async () => {
     const parent = await gw.createTask({ title: 'Parent for deps', assignee: 'coder' });
     const t = await gw.createTask({ title: 'Drawer subject', assignee: 'coder', body: 'old body' });
+    await showCard(page, t.id);
     await card(page, t.id).click();
     const drawer = page.locator('#drawer');
     await drawer.locator('.drawer-title').waitFor();
@@ -150,13 +151,14 @@ describe('dashboard', () => {
     const comments = (await gw.task(t.id)).comments;
     assert.equal(comments.length, 1);
     assert.equal(comments[0].author, 'dashboard');
-    await card(page, t.id).locator('.chip', { hasText: '💬 1' }).waitFor();
+    await showCard(page, t.id);
+    await card(page, t.id).locator('.chip[title="1 comments"]').waitFor();
     // Dependency: add parent, see the chip, the task drops to todo; remove it.
     await drawer.locator('input[name=add-parent]').fill(parent.id);
     await drawer.locator('input[name=add-parent]').press('Enter');
     await drawer.locator(`.dep-chip[data-id="${parent.id}"][data-role="parent"]`).waitFor();
     assert.deepEqual((await gw.task(t.id)).links.parents, [parent.id]);
-    await cardIn(page, 'todo', t.id).waitFor();
+    await showCard(page, t.id, 'todo');
     await drawer.locator(`.dep-chip[data-id="${parent.id}"] .chip-x`).click();
     await drawer.locator(`.dep-chip[data-id="${parent.id}"]`).waitFor({ state: 'detached' });
     assert.deepEqual((await gw.task(t.id)).links.parents, []);
@@ -168,8 +170,8 @@ describe('dashboard', () => {
   test('bulk-archive two tasks', async () => {
     const a = await gw.createTask({ title: 'Bulk A' });
     const b = await gw.createTask({ title: 'Bulk B' });
-    await card(page, a.id).waitFor();
-    await card(page, b.id).waitFor();
+    await showCard(page, a.id);
+    await showCard(page, b.id);
     await card(page, a.id).locator('.card-select').check();
     await card(page, b.id).click({ modifiers: ['Control'] });
     await page.locator('#bulk-bar').waitFor();
@@ -183,7 +185,7 @@ describe('dashboard', () => {
     await page.locator('#bulk-bar').waitFor({ state: 'hidden' });
     // The archived toggle shows them again.
     await page.locator('#toggle-archived').check();
-    await cardIn(page, 'archived', a.id).waitFor();
+    await showCard(page, a.id, 'archived');
     await page.locator('#toggle-archived').uncheck();
     await column(page, 'archived').waitFor({ state: 'detached' });
   });
@@ -203,16 +205,16 @@ describe('dashboard', () => {
   test('a task completed by a worker moves to Done without a reload; other cards are untouched', async () => {
     const t = await gw.createTask({ title: 'Worker finishes this', assignee: 'coder' });
     const other = await gw.createTask({ title: 'Bystander', assignee: 'coder' });
-    await cardIn(page, 'ready', t.id).waitFor();
-    await cardIn(page, 'ready', other.id).waitFor();
+    await showCard(page, t.id, 'ready');
+    await showCard(page, other.id, 'ready');
     await page.evaluate(() => { window.__noReload = true; });
     await card(page, other.id).evaluate((el) => { el.__marker = 'same-node'; });
     gw.cli(['claim', t.id]);
-    await cardIn(page, 'running', t.id).waitFor();
+    await showCard(page, t.id, 'running');
     // Running is split into lanes by profile.
     await column(page, 'running').locator('.lane-head', { hasText: 'coder' }).waitFor();
     gw.cli(['complete', t.id, '--summary', 'all green']);
-    await cardIn(page, 'done', t.id).waitFor();
+    await showCard(page, t.id, 'done');
     assert.equal(await page.evaluate(() => window.__noReload), true, 'the page reloaded');
     assert.equal(await card(page, other.id).evaluate((el) => el.__marker), 'same-node', 'an unrelated card was redrawn');
   });
@@ -225,7 +227,7 @@ describe('dashboard', () => {
     const id = JSON.parse(out).id;
     await gw.start();
     await page.locator('#live-status[data-state="live"]').waitFor({ timeout: 15_000 });
-    await cardIn(page, 'ready', id).waitFor({ timeout: 10_000 });
+    await showCard(page, id, 'ready');
   });
 
   test('screenshots of the board, wide and narrow', async () => {
@@ -249,15 +251,16 @@ describe('dashboard', () => {
   test('switch boards and create a new one from the dialog', async () => {
     await page.locator('#new-board').click();
     await submitDialog(page, { slug: 'e2e-second', name: 'Second board' });
-    await page.locator('#board-select').evaluate((s) => s.value).then((v) => assert.equal(v, 'e2e-second'));
+    await until(async () => (await page.locator('#board-select').inputValue()) === 'e2e-second', { message: 'switched to e2e-second' });
+    await page.locator('body[data-board="e2e-second"]').waitFor();
     await until(async () => (await page.locator('.card').count()) === 0, { message: 'empty new board' });
     const t = await gw.createTask({ title: 'Only on the second board', assignee: 'coder' }, 'e2e-second');
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     await page.locator('#board-select').selectOption('default');
     await page.locator('.card', { hasText: 'Write the spec' }).waitFor();
     assert.equal(await card(page, t.id).count(), 0);
     await page.locator('#board-select').selectOption('e2e-second');
-    await cardIn(page, 'ready', t.id).waitFor();
+    await showCard(page, t.id, 'ready');
     await page.locator('#board-select').selectOption('default');
     await page.locator('.card', { hasText: 'Write the spec' }).waitFor();
   });
@@ -276,7 +279,7 @@ describe('security', () => {
     ].join('\n\n');
     const t = await gw.createTask({ title: '<script>window.__xss="title"</script><img src=x onerror="window.__xss=1">', body: evil });
     await gw.api('POST', `/tasks/${t.id}/comments`, { body: evil });
-    await card(page, t.id).waitFor();
+    await showCard(page, t.id);
     await card(page, t.id).click();
     const drawer = page.locator('#drawer');
     await drawer.locator('.comment-body').waitFor();

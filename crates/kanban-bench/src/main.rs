@@ -185,7 +185,7 @@ fn rate(n: usize, secs: f64) -> String {
 }
 
 fn human_size(n: usize) -> String {
-    if n % 1000 == 0 {
+    if n.is_multiple_of(1000) {
         format!("{}k", n / 1000)
     } else {
         n.to_string()

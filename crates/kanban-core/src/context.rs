@@ -120,13 +120,19 @@ pub fn python_json(v: &Value) -> String {
                 items.iter().map(python_json).collect::<Vec<_>>().join(", ")
             )
         }
-        Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), python_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        // The reference dumps with `sort_keys=True`.
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            format!(
+                "{{{}}}",
+                entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", Value::String((*k).clone()), python_json(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
         other => other.to_string(),
     }
 }

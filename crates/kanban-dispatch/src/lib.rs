@@ -23,6 +23,7 @@ pub mod error;
 pub mod guard;
 pub mod health;
 pub mod launch;
+pub mod linger;
 pub mod liveness;
 pub mod lock;
 pub mod pass;

@@ -1,7 +1,8 @@
 //! One dispatch pass (reference `dispatch_once`, §3.1), step by step:
 //!
 //! 0. take the board's dispatch lock (fail closed; a dry run reads only);
-//! 1. reap our exited workers, release tasks whose termination finished;
+//! 1. reap our exited workers, release tasks whose termination finished,
+//!    end workers that outlived their finished attempt;
 //! 2. TTL reclaim (extend claims of live, heartbeating workers);
 //! 3. stale-heartbeat reclaim;
 //! 4. crash detection with exit classification;
@@ -293,6 +294,7 @@ impl Dispatcher {
         if !opts.dry_run {
             self.spawner.reap();
             self.apply_finished_terminations(opts, &mut result)?;
+            self.end_lingering_workers(now)?;
         }
         let running = self.store.running_tasks()?;
         let mut handled = std::collections::HashSet::new();
@@ -364,4 +366,4 @@ pub fn dispatch_once(parts: DispatcherParts, opts: &DispatchOptions) -> Result<D
 
 #[cfg(test)]
 #[path = "pass_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -211,6 +211,16 @@ pub struct Regated {
     pub cursor: i64,
 }
 
+/// A worker we spawned whose run has ended (completed, blocked, reclaimed,
+/// archived...): it should exit on its own; if it lingers, it is ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedWorker {
+    pub run_id: i64,
+    pub task_id: String,
+    pub ended_at: i64,
+    pub worker: WorkerRecord,
+}
+
 /// The dispatcher's store capability.
 pub trait DispatchStore: Store {
     /// The store clock's "now" (integer Unix seconds).
@@ -244,4 +254,11 @@ pub trait DispatchStore: Store {
     /// `respawn_guarded{reason}` event.
     fn note_respawn_guarded(&self, task_id: &str, reason: &str) -> Result<()>;
     fn regate(&self, req: &Regate) -> Result<Regated>;
+    /// Our record of the worker of run `run_id`, if we spawned one.
+    fn worker_record(&self, run_id: i64) -> Result<Option<WorkerRecord>>;
+    /// Recorded workers whose run ended before `ended_before`.
+    fn finished_workers(&self, ended_before: i64) -> Result<Vec<FinishedWorker>>;
+    /// Drop the record of a worker known to be gone (bookkeeping only, no
+    /// board state: no event).
+    fn forget_worker(&self, run_id: i64) -> Result<()>;
 }

@@ -595,6 +595,63 @@ impl DispatchStore for SqliteStore {
         })
     }
 
+    fn worker_record(&self, run_id: i64) -> Result<Option<WorkerRecord>> {
+        self.read(|c| {
+            if !workers_table_exists(c)? {
+                return Ok(None);
+            }
+            Ok(c.prepare_cached(
+                "SELECT pid, start_time, boot_id, host FROM kanban_rs_workers WHERE run_id = ?1",
+            )?
+            .query_row([run_id], |r| {
+                Ok(WorkerRecord {
+                    pid: r.get(0)?,
+                    start_time: r.get(1)?,
+                    boot_id: r.get(2)?,
+                    host: r.get(3)?,
+                })
+            })
+            .optional()?)
+        })
+    }
+
+    fn finished_workers(&self, ended_before: i64) -> Result<Vec<FinishedWorker>> {
+        self.read(|c| {
+            if !workers_table_exists(c)? {
+                return Ok(Vec::new());
+            }
+            let mut st = c.prepare_cached(
+                "SELECT w.run_id, w.task_id, r.ended_at, w.pid, w.start_time, w.boot_id, w.host \
+                 FROM kanban_rs_workers w JOIN task_runs r ON r.id = w.run_id \
+                 WHERE r.ended_at IS NOT NULL AND r.ended_at < ?1 ORDER BY w.run_id",
+            )?;
+            let rows = st.query_map([ended_before], |r| {
+                Ok(FinishedWorker {
+                    run_id: r.get(0)?,
+                    task_id: r.get(1)?,
+                    ended_at: r.get(2)?,
+                    worker: WorkerRecord {
+                        pid: r.get(3)?,
+                        start_time: r.get(4)?,
+                        boot_id: r.get(5)?,
+                        host: r.get(6)?,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn forget_worker(&self, run_id: i64) -> Result<()> {
+        self.write(|tx| {
+            if workers_table_exists(tx.conn)? {
+                tx.conn
+                    .execute("DELETE FROM kanban_rs_workers WHERE run_id = ?1", [run_id])?;
+            }
+            Ok(())
+        })
+    }
+
     fn regate(&self, req: &Regate) -> Result<Regated> {
         if req.dry_run {
             self.rolled_back(|tx| regate(tx, req))

@@ -500,3 +500,55 @@ fn candidates_and_guard_facts() {
         .unwrap();
     assert_eq!(kinds(&b.store, &low).last().unwrap(), "respawn_guarded");
 }
+
+#[test]
+fn finished_workers_are_listed_until_forgotten() {
+    let b = board();
+    let id = create(&b.store, "a");
+    assert!(
+        b.store.finished_workers(T0 + 10).unwrap().is_empty(),
+        "no table yet"
+    );
+    let run = claim(&b.store, &id);
+    let worker = WorkerRecord {
+        pid: 77,
+        start_time: Some(5),
+        boot_id: Some("b".into()),
+        host: None,
+    };
+    b.store
+        .set_worker(&SetWorker {
+            task_id: id.clone(),
+            run_id: Some(run),
+            worker: worker.clone(),
+        })
+        .unwrap();
+    assert_eq!(b.store.worker_record(run).unwrap(), Some(worker.clone()));
+    assert!(
+        b.store.finished_workers(T0 + 10).unwrap().is_empty(),
+        "run still open"
+    );
+    let done = CompleteRequest {
+        task_id: id.clone(),
+        summary: Some("ok".into()),
+        ..Default::default()
+    };
+    b.store.complete_task(&done).unwrap();
+    assert!(
+        b.store.finished_workers(T0).unwrap().is_empty(),
+        "ended at T0, not before"
+    );
+    let fin = b.store.finished_workers(T0 + 1).unwrap();
+    assert_eq!(
+        fin,
+        vec![FinishedWorker {
+            run_id: run,
+            task_id: id,
+            ended_at: T0,
+            worker
+        }]
+    );
+    b.store.forget_worker(run).unwrap();
+    assert!(b.store.finished_workers(T0 + 1).unwrap().is_empty());
+    assert_eq!(b.store.worker_record(run).unwrap(), None);
+}
