@@ -72,7 +72,7 @@ export class Board {
 
   /** Rows of one column: cards, with lane headers in Running when lanes are on. */
   rows(status, tasks) {
-    const card = (t) => ({ key: t.id, v: `${t._v}:${state.selected.has(t.id) ? 1 : 0}`, height: CARD_HEIGHT, kind: 'card', task: t });
+    const card = (t) => ({ key: t.id, v: `${t._sig}:${state.selected.has(t.id) ? 1 : 0}`, height: CARD_HEIGHT, kind: 'card', task: t });
     if (status !== 'running' || !state.lanes) return tasks.map(card);
     const lanes = new Map();
     for (const t of tasks) {

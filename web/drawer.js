@@ -23,7 +23,12 @@ export class Drawer {
     this.detail = null;
     this.editingBody = false;
     this.seq = 0;
-    el.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !e.target.closest('textarea,input')) this.close(); });
+    // Esc closes the drawer from anywhere, unless a modal dialog or a field has it.
+    document.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape' || !this.id || document.querySelector('dialog[open]')) return;
+      if (e.target.closest?.('textarea,input,select,.create-form')) return;
+      this.close();
+    });
   }
 
   isOpen(id) { return this.id !== null && (id === undefined || this.id === id); }
@@ -82,6 +87,8 @@ export class Drawer {
       focus: document.activeElement && this.el.contains(document.activeElement) ? document.activeElement.name : null,
       scroll: this.el.scrollTop,
       log: this.el.querySelector('.log-tail')?.textContent,
+      // Fields the user has typed in but not yet saved.
+      dirty: [...this.el.querySelectorAll('[data-dirty]')].map((i) => [i.name, i.value]),
     };
 
     const title = h('input', { name: 'title', class: 'drawer-title', value: t.title, 'aria-label': 'Title' });
@@ -141,8 +148,17 @@ export class Drawer {
       this.runsSection(d.runs, now),
       this.logSection(keep.log),
       this.eventsSection(d.events, now)].filter(Boolean));
+    el.querySelectorAll('.drawer-title, .facts input').forEach((i) => {
+      i.addEventListener('input', () => { i.dataset.dirty = '1'; });
+      i.addEventListener('change', () => { delete i.dataset.dirty; });
+    });
     el.scrollTop = keep.scroll;
     if (keep.focus) el.querySelector(`[name="${keep.focus}"]`)?.focus({ preventScroll: true });
+    // After focusing, so leaving the field still fires its change (save).
+    for (const [name, value] of keep.dirty) {
+      const input = el.querySelector(`[name="${name}"]`);
+      if (input) { input.value = value; input.dataset.dirty = '1'; }
+    }
   }
 
   bodySection(t, keep) {

@@ -53,8 +53,16 @@ function notify(ids) {
   });
 }
 
+/** What a card shows: a refresh that changes none of it keeps the card's element. */
+function signature(t) {
+  return JSON.stringify([t.title, t.status, t.assignee, t.priority, t.tenant, t.comment_count, t.link_counts,
+    t.progress, t.warnings, t.consecutive_failures, t.last_failure_error, t.created_at, t.started_at,
+    t.completed_at, !!t._pending]);
+}
+
 function stamp(task) {
   task._v = ++version;
+  task._sig = signature(task);
   task._search = `${task.id} ${task.title || ''} ${task.assignee || ''} ${task.tenant || ''} ${task.body || ''}`.toLowerCase();
   return task;
 }

@@ -76,11 +76,11 @@ async function main() {
     await page.locator('#drawer .drawer-close').click();
 
     t0 = performance.now();
-    await page.locator('#filter-search').fill('module 42');
-    await page.waitForFunction(() => document.querySelectorAll('.card').length > 0
-      && [...document.querySelectorAll('.card-title')].every((e) => e.textContent.includes('module 42')));
+    await page.locator('#filter-search').fill('Task 4242:');
+    await page.waitForFunction(() => document.querySelectorAll('.card').length === 1);
     const filterMs = ms(t0);
     await page.locator('#filter-search').fill('');
+    await page.waitForFunction(() => document.querySelectorAll('.column[data-status="done"] .card').length > 10);
 
     const scroll = await page.evaluate(async () => {
       const sc = document.querySelector('.column[data-status="done"] .col-scroll');

@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, '..', '..');
 export const KANBAN_BIN = process.env.KANBAN_BIN || join(REPO, 'target', 'debug', 'kanban');
-const DEVSERVER_BIN = join(REPO, 'target', 'debug', 'kanban-e2e-devserver');
 /** How long a gateway may take to answer /healthz after start. */
 const START_TIMEOUT_MS = 20_000;
 
@@ -27,7 +26,7 @@ export function freePort() {
   });
 }
 
-/** The command that runs a gateway: `kanban gateway run` when the binary has it, else the dev stand-in. */
+/** The command that runs a gateway: KANBAN_GATEWAY_CMD (gets `--port N` appended), else `kanban gateway run`. */
 export function gatewayCommand(port) {
   if (process.env.KANBAN_GATEWAY_CMD) {
     const parts = process.env.KANBAN_GATEWAY_CMD.split(/\s+/).filter(Boolean);
@@ -37,7 +36,6 @@ export function gatewayCommand(port) {
     const probe = spawnSync(KANBAN_BIN, ['gateway', 'run', '--help'], { encoding: 'utf8' });
     if (probe.status === 0) return [KANBAN_BIN, ['gateway', 'run', '--port', String(port)]];
   }
-  if (existsSync(DEVSERVER_BIN)) return [DEVSERVER_BIN, ['--port', String(port)]];
   throw new Error(`no gateway: build the kanban binary (${KANBAN_BIN}) with its \`gateway run\` verb`);
 }
 

@@ -20,8 +20,18 @@ export async function showCard(page, id, status) {
   return loc;
 }
 
-/** Drag a card onto a column with real pointer events. */
+/** Drag a card onto a column with real pointer events (retried if a live update redraws the card meanwhile). */
 export async function drag(page, id, status) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await dragOnce(page, id, status);
+    } catch (e) {
+      if (attempt >= 3 || !/not attached|not stable|not visible/.test(String(e))) throw e;
+    }
+  }
+}
+
+async function dragOnce(page, id, status) {
   const target = column(page, status).locator('.col-scroll');
   await target.scrollIntoViewIfNeeded();
   await showCard(page, id);

@@ -10,6 +10,16 @@ import { card, cardIn, column, dialog, drag, showCard, submitDialog, until } fro
 
 let gw;
 let browser;
+
+/** Before a screenshot: no toasts, board and columns scrolled to the start. */
+async function tidy(p) {
+  await p.evaluate(() => {
+    document.getElementById('toasts').replaceChildren();
+    document.getElementById('board').scrollLeft = 0;
+    for (const c of document.querySelectorAll('.col-scroll')) c.scrollTop = 0;
+  });
+  await p.waitForTimeout(100);
+}
 let page;
 
 before(async () => {
@@ -159,11 +169,12 @@ describe('dashboard', () => {
     await drawer.locator(`.dep-chip[data-id="${parent.id}"][data-role="parent"]`).waitFor();
     assert.deepEqual((await gw.task(t.id)).links.parents, [parent.id]);
     await showCard(page, t.id, 'todo');
+    // Screenshot of the open drawer, with its dependency chip.
+    await tidy(page);
+    await page.screenshot({ path: join(SCREENSHOTS, 'drawer.png') });
     await drawer.locator(`.dep-chip[data-id="${parent.id}"] .chip-x`).click();
     await drawer.locator(`.dep-chip[data-id="${parent.id}"]`).waitFor({ state: 'detached' });
     assert.deepEqual((await gw.task(t.id)).links.parents, []);
-    // Screenshot of the open drawer.
-    await page.screenshot({ path: join(SCREENSHOTS, 'drawer.png') });
     await drawer.locator('.drawer-close').click();
   });
 
@@ -232,9 +243,10 @@ describe('dashboard', () => {
 
   test('screenshots of the board, wide and narrow', async () => {
     await page.setViewportSize(WIDE);
+    await tidy(page);
     await page.screenshot({ path: join(SCREENSHOTS, 'board-wide.png') });
     await page.setViewportSize(NARROW);
-    await page.waitForTimeout(100);
+    await tidy(page);
     await page.screenshot({ path: join(SCREENSHOTS, 'board-narrow.png') });
     // On a phone the drawer takes the whole screen.
     const first = page.locator('.column[data-status="ready"] .card').first();

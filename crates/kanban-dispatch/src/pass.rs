@@ -43,7 +43,7 @@ use crate::terminate::{KILL_WAIT, TERMINATE_GRACE, Terminator};
 
 /// How often promotion re-gates the whole board as a safety net (events
 /// that do not name the task they free, e.g. a Python-side delete).
-pub const FULL_REGATE_INTERVAL: Duration = Duration::from_secs(30);
+pub const FULL_REGATE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// Which profiles can be spawned, and how.
 pub trait ProfileSource: Send + Sync {
@@ -367,3 +367,7 @@ pub fn dispatch_once(parts: DispatcherParts, opts: &DispatchOptions) -> Result<D
 #[cfg(test)]
 #[path = "pass_tests.rs"]
 pub(crate) mod tests;
+
+#[cfg(test)]
+#[path = "pass_bench_tests.rs"]
+mod bench_tests;

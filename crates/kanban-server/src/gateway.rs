@@ -175,6 +175,8 @@ impl RunningServer {
 pub struct Gateway {
     server: RunningServer,
     dispatcher: Option<JoinHandle<()>>,
+    /// Delivers webhook/exec notify subscriptions (`crate::notifier`).
+    notifier: Option<JoinHandle<()>>,
     dispatching: bool,
     _lock: GatewayLock,
 }
@@ -222,6 +224,7 @@ impl Gateway {
             ))),
             _ => None,
         };
+        let notifier = crate::notifier::spawn(&server.hub, server.shutdown_signal());
         let record = GatewayRecord {
             pid: std::process::id(),
             url: server.url.clone(),
@@ -234,6 +237,7 @@ impl Gateway {
         Ok(Gateway {
             server,
             dispatcher,
+            notifier,
             dispatching,
             _lock: lock,
         })
@@ -254,6 +258,15 @@ impl Gateway {
     pub async fn stop(self) {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         self.server.stop(deadline).await;
+        if let Some(mut n) = self.notifier
+            && tokio::time::timeout_at(deadline.into(), &mut n)
+                .await
+                .is_err()
+        {
+            // Mid-send: the claimed events are not re-sent (the reference's
+            // at-most-once on a stop).
+            n.abort();
+        }
         if let Some(mut d) = self.dispatcher
             && tokio::time::timeout_at(deadline.into(), &mut d)
                 .await

@@ -9,13 +9,17 @@
 //! dispatcher pass itself is injected ([`dispatch::DispatchPass`]).
 
 pub mod api;
+pub mod assets;
 pub mod auth;
+pub mod demo;
 pub mod dispatch;
 pub mod error;
 pub mod gateway;
 pub mod hub;
 pub mod lock;
+pub mod markdown;
 pub mod metrics;
+pub mod notifier;
 pub mod routes;
 pub mod state;
 pub mod worker;

@@ -15,22 +15,39 @@ pub enum StoreError {
     TaskNotFound(String),
     /// The task exists but the transition does not apply now.
     #[error("cannot {action} {task_id}: {reason}")]
-    Refused { action: &'static str, task_id: String, reason: String },
+    Refused {
+        action: &'static str,
+        task_id: String,
+        reason: String,
+    },
     /// A compare-and-swap lost: the run/claim the caller presented is no
     /// longer the task's current one.
     #[error("cannot {action} {task_id}: {reason}")]
-    Stale { action: &'static str, task_id: String, reason: String },
+    Stale {
+        action: &'static str,
+        task_id: String,
+        reason: String,
+    },
     /// The file exists but is not a SQLite database. Nothing was changed.
     #[error("{path}: file is not a database: {detail}")]
     NotADatabase { path: PathBuf, detail: String },
     /// Integrity check failed; a byte-identical backup was written.
-    #[error("{path}: database is corrupt ({detail}); a byte-identical backup was saved to {backup}; the original was left untouched")]
-    Corrupt { path: PathBuf, backup: PathBuf, detail: String },
+    #[error(
+        "{path}: database is corrupt ({detail}); a byte-identical backup was saved to {backup}; the original was left untouched"
+    )]
+    Corrupt {
+        path: PathBuf,
+        backup: PathBuf,
+        detail: String,
+    },
     /// The database stayed locked/busy past every retry.
     #[error("database is busy: {0}")]
     Busy(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
     /// Any other backend failure, with its message.
     #[error("storage error: {0}")]
     Backend(String),
@@ -41,6 +58,9 @@ impl StoreError {
         StoreError::Invalid(CoreError::invalid(msg))
     }
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        StoreError::Io { context: context.into(), source }
+        StoreError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

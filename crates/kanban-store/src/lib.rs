@@ -9,11 +9,13 @@
 //! row(s) and the matching event(s) together, deciding transitions with
 //! `kanban_core::transitions`.
 
+pub mod attachments;
 pub mod clock;
 pub mod config;
 pub mod dispatch_ops;
 pub mod error;
 pub mod layout;
+pub mod notify_ops;
 pub mod params;
 pub mod sqlite;
 pub mod watch;
@@ -22,7 +24,10 @@ pub use clock::{Clock, SystemClock};
 pub use error::StoreError;
 pub use params::*;
 
-use kanban_core::{Comment, Event, NotifySub, Run, Task};
+use std::collections::HashMap;
+
+use kanban_core::context::RecentWork;
+use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -32,6 +37,13 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Where the board lives, for messages (file path or redacted URL).
     fn location(&self) -> String;
+    /// The error of an operation this backend does not implement (yet).
+    fn unsupported(&self, what: &str) -> StoreError {
+        StoreError::Backend(format!(
+            "{what} not supported by the {} backend",
+            self.backend()
+        ))
+    }
 
     // ---- tasks -----------------------------------------------------------
     /// Create a task (with parent links, `created` event, and for
@@ -54,7 +66,32 @@ pub trait Store: Send + Sync {
     /// Title/body/priority/result edits; `edited` / `reprioritized` events.
     fn edit_task(&self, req: &EditTask) -> Result<Task>;
     /// Set or clear the assignee; refused while a worker holds the claim.
-    fn assign_task(&self, req: &AssignTask) -> Result<Task>;
+    /// With `reclaim_first` a running task is reclaimed first; use
+    /// [`Store::reassign_task`] to learn which worker to end.
+    fn assign_task(&self, req: &AssignTask) -> Result<Task> {
+        Ok(self.reassign_task(req)?.task)
+    }
+    /// [`Store::assign_task`] that also returns the worker a
+    /// `reclaim_first` detached (the caller ends its process group).
+    /// Backends do both in one transaction; this default composes the
+    /// reads around `assign_task` for backends that have not yet.
+    fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
+        let before = self.get_task(&req.task_id)?;
+        let task = self.assign_task(req)?;
+        let ended_worker = before
+            .filter(|b| b.status == Status::Running && task.status != Status::Running)
+            .and_then(|b| {
+                b.worker_pid.map(|pid| EndedWorker {
+                    pid,
+                    claim_lock: b.claim_lock,
+                })
+            });
+        Ok(Reassigned {
+            task,
+            reclaimed_run_id: None,
+            ended_worker,
+        })
+    }
     fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()>;
     /// Returns false when no such link existed.
     fn unlink_tasks(&self, parent_id: &str, child_id: &str) -> Result<bool>;
@@ -65,6 +102,118 @@ pub trait Store: Send + Sync {
     fn latest_event_id(&self) -> Result<i64>;
     /// Runs of a task, oldest first.
     fn runs(&self, task_id: &str) -> Result<Vec<Run>>;
+    /// One run by id. The default scans tasks; backends index it.
+    fn get_run(&self, run_id: i64) -> Result<Option<Run>> {
+        let tasks = self.list_tasks(&TaskQuery {
+            include_archived: true,
+            ..Default::default()
+        })?;
+        for t in tasks
+            .iter()
+            .filter(|t| t.started_at.is_some() || t.current_run_id.is_some())
+        {
+            if let Some(r) = self.runs(&t.id)?.into_iter().find(|r| r.id == run_id) {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+    /// The latest `completed` runs of `profile` on tasks other than
+    /// `exclude_task`, newest first: the worker context's "Recent work by
+    /// @assignee" (reference §5.3).
+    fn recent_completed_runs(
+        &self,
+        profile: &str,
+        exclude_task: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecentWork>> {
+        let done = self.list_tasks(&TaskQuery {
+            assignee: Some(profile.to_string()),
+            status: Some(Status::Done),
+            order: TaskOrder::Updated,
+            ..Default::default()
+        })?;
+        let mut work = Vec::new();
+        for t in done.iter().filter(|t| Some(t.id.as_str()) != exclude_task) {
+            for r in self.runs(&t.id)? {
+                if r.outcome.as_deref() == Some("completed")
+                    && r.profile.as_deref() == Some(profile)
+                {
+                    work.push(RecentWork {
+                        task_id: t.id.clone(),
+                        title: t.title.clone(),
+                        summary: r.summary.clone(),
+                        ended_at: r.ended_at.unwrap_or(r.started_at),
+                    });
+                }
+            }
+        }
+        work.sort_by_key(|w| std::cmp::Reverse(w.ended_at));
+        work.truncate(limit);
+        Ok(work)
+    }
+    /// Link/comment/progress counts and latest run summary (cut to
+    /// `summary_chars` characters) of every task that has any, keyed by
+    /// task id, in a few board-wide queries: the board view's card data
+    /// without one query per task.
+    fn card_facts(&self, summary_chars: Option<usize>) -> Result<HashMap<String, CardFacts>> {
+        let tasks = self.list_tasks(&TaskQuery {
+            include_archived: true,
+            ..Default::default()
+        })?;
+        let status: HashMap<&str, Status> =
+            tasks.iter().map(|t| (t.id.as_str(), t.status)).collect();
+        let mut out = HashMap::new();
+        for t in &tasks {
+            let children = self.children_of(&t.id)?;
+            let runs = self.runs(&t.id)?;
+            let latest = runs
+                .iter()
+                .filter(|r| r.summary.as_deref().is_some_and(|s| !s.is_empty()))
+                .max_by_key(|r| (r.ended_at.unwrap_or(r.started_at), r.id))
+                .and_then(|r| r.summary.as_deref())
+                .map(|s| match summary_chars {
+                    Some(n) => s.chars().take(n).collect(),
+                    None => s.to_string(),
+                });
+            out.insert(
+                t.id.clone(),
+                CardFacts {
+                    parents: self.parents_of(&t.id)?.len() as i64,
+                    children_done: children
+                        .iter()
+                        .filter(|c| status.get(c.as_str()) == Some(&Status::Done))
+                        .count() as i64,
+                    children: children.len() as i64,
+                    comments: self.comments(&t.id)?.len() as i64,
+                    latest_summary: latest,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    // ---- attachments -----------------------------------------------------
+    /// Attachments of a task, oldest first.
+    fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>> {
+        let _ = task_id;
+        Err(self.unsupported("attachments"))
+    }
+    fn get_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        let _ = id;
+        Err(self.unsupported("attachments"))
+    }
+    /// Record a blob the caller already wrote (row + `attached` event).
+    fn add_attachment(&self, req: &NewAttachment) -> Result<Attachment> {
+        let _ = req;
+        Err(self.unsupported("attachments"))
+    }
+    /// Delete the row (+ `attachment_removed` event) and return it, so the
+    /// caller removes the blob; `None` when there was no such attachment.
+    fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        let _ = id;
+        Err(self.unsupported("attachments"))
+    }
 
     // ---- lifecycle -------------------------------------------------------
     /// ready → running (or review → running), atomically: exactly one
@@ -83,6 +232,23 @@ pub trait Store: Send + Sync {
     /// counter reset. The caller ends the returned worker.
     fn reclaim_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned>;
     fn archive_task(&self, task_id: &str) -> Result<Transitioned>;
+    /// The dashboard's drag-and-drop move to triage, todo, scheduled or
+    /// ready (reference `_set_status_direct`): `ready` is refused while a
+    /// parent is neither done nor archived (the refusal names them);
+    /// `running` and the statuses with their own verb are invalid. Clears
+    /// the claim, closes an open run as `reclaimed` (the caller ends the
+    /// returned worker), demotes ready children when the task leaves
+    /// done/archived; event `status{status}`.
+    fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
+        let _ = (task_id, status);
+        Err(self.unsupported("direct status moves"))
+    }
+    /// Record the workspace (absolute path, optional worktree branch) a
+    /// hand claim (`kanban claim`) resolved for the task.
+    fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {
+        let _ = (task_id, path, branch);
+        Err(self.unsupported("recording a workspace"))
+    }
     /// Hard delete with cascade (links, comments, events, runs, subs,
     /// attachment rows). With `require_archived`, only archived tasks.
     fn delete_task(&self, task_id: &str, require_archived: bool) -> Result<()>;

@@ -179,9 +179,15 @@ pub struct ClaimRequest {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
-    Claimed { task: Task, run_id: i64 },
+    Claimed {
+        task: Task,
+        run_id: i64,
+    },
     /// Another claimer won, or the task is not claimable any more.
-    Lost { status: Status, claim_lock: Option<String> },
+    Lost {
+        status: Status,
+        claim_lock: Option<String>,
+    },
     /// Parents not done: demoted to todo with a `claim_rejected` event.
     ParentsPending,
     /// A ceiling is full; nothing written. The string names the ceiling.
@@ -279,4 +285,44 @@ pub struct NotifyKey {
     pub platform: String,
     pub chat_id: String,
     pub thread_id: Option<String>,
+}
+
+/// Result of [`crate::Store::reassign_task`]: the task after the change and,
+/// when `reclaim_first` released a running attempt, the worker the caller
+/// must end.
+#[derive(Debug, Clone)]
+pub struct Reassigned {
+    pub task: Task,
+    /// The run the reclaim closed, if one was open.
+    pub reclaimed_run_id: Option<i64>,
+    pub ended_worker: Option<EndedWorker>,
+}
+
+/// Input of [`crate::Store::add_attachment`]. The caller has already
+/// written the blob at `stored_path` (see [`crate::attachments`]).
+#[derive(Debug, Clone, Default)]
+pub struct NewAttachment {
+    pub task_id: String,
+    /// Display name; must pass [`crate::attachments::safe_attachment_name`].
+    pub filename: String,
+    /// Absolute path of the blob, under the board's attachments root.
+    pub stored_path: String,
+    pub content_type: Option<String>,
+    pub size: i64,
+    pub uploaded_by: Option<String>,
+}
+
+/// What a board card shows about a task besides its own row, read for
+/// the whole board in a few set-based queries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CardFacts {
+    /// Tasks this one depends on.
+    pub parents: i64,
+    /// Tasks depending on this one.
+    pub children: i64,
+    /// Children that are `done` (the card's N/M progress).
+    pub children_done: i64,
+    pub comments: i64,
+    /// Newest non-empty run summary, cut to the requested length.
+    pub latest_summary: Option<String>,
 }

@@ -68,7 +68,27 @@ store_tests!(
     lifecycle::archive_and_delete,
     lifecycle::initial_blocked_stays_blocked,
     lifecycle::recompute_promotes_in_bulk,
+    dashboard::direct_move_to_ready_requires_satisfied_parents,
+    dashboard::direct_move_refuses_running_and_verb_statuses,
+    dashboard::direct_move_off_running_closes_the_run,
+    dashboard::direct_move_off_done_demotes_ready_children,
+    dashboard::attachments_rows_and_events,
+    dashboard::recent_completed_runs_of_a_profile,
+    dashboard::card_facts_for_the_whole_board,
+    dashboard::hand_claim_records_the_workspace,
 );
+
+#[test]
+fn detached_workers_are_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(
+        &dir.path().join("kanban.db"),
+        OpenOptions::create(),
+        Arc::new(SystemClock),
+    )
+    .expect("open board");
+    suite::dashboard::detached_workers_are_returned(&store);
+}
 
 race_tests!(
     claim_race_has_one_winner,

@@ -109,23 +109,11 @@ pub async fn task_runs(
     .await
 }
 
-/// The run with this id. The store has no lookup by run id yet, so this
-/// checks current runs first and then the history of tasks that ran.
+/// The run with this id (404 otherwise).
 fn find_run(store: &dyn Store, run_id: i64) -> ApiResult<Run> {
-    let tasks = store.list_tasks(&TaskQuery {
-        include_archived: true,
-        ..Default::default()
-    })?;
-    let current = tasks.iter().filter(|t| t.current_run_id == Some(run_id));
-    let others = tasks
-        .iter()
-        .filter(|t| t.current_run_id != Some(run_id) && t.started_at.is_some());
-    for t in current.chain(others) {
-        if let Some(r) = store.runs(&t.id)?.into_iter().find(|r| r.id == run_id) {
-            return Ok(r);
-        }
-    }
-    Err(ApiError::not_found(format!("run {run_id} not found")))
+    store
+        .get_run(run_id)?
+        .ok_or_else(|| ApiError::not_found(format!("run {run_id} not found")))
 }
 
 #[utoipa::path(get, path = "/api/v1/runs/{run_id}", params(("run_id" = i64, Path), BoardQuery), tag = "runs",
@@ -213,29 +201,20 @@ pub async fn reassign_task(
 ) -> ApiResult<Json<Ack>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
-        let before = require_task(board.store.as_ref(), &task_id)?;
+        require_task(board.store.as_ref(), &task_id)?;
         let profile = body
             .profile
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty());
-        let task = board.store.assign_task(&AssignTask {
+        let out = board.store.reassign_task(&AssignTask {
             task_id: task_id.clone(),
             assignee: profile,
             reclaim_first: body.reclaim_first,
             reason: body.reason,
             ..Default::default()
         })?;
-        if before.status == Status::Running && task.status != Status::Running {
-            end_if_any(
-                before
-                    .worker_pid
-                    .map(|pid| kanban_store::EndedWorker {
-                        pid,
-                        claim_lock: before.claim_lock.clone(),
-                    })
-                    .as_ref(),
-            );
-        }
+        end_if_any(out.ended_worker.as_ref());
+        let task = out.task;
         Ok(Json(
             Ack::ok()
                 .with("task_id", task_id)

@@ -4,6 +4,7 @@
 //! layers every request passes (auth, origin, body limit, JSON errors).
 
 pub mod actions;
+pub mod attachments;
 pub mod boards;
 pub mod tasks;
 
@@ -18,7 +19,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 use crate::api::*;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ErrorBody;
 use crate::hub::EventBatch;
 use crate::state::AppState;
 use crate::{auth, ws};
@@ -39,6 +40,10 @@ fn api_routes() -> Router<AppState> {
                 .delete(tasks::delete_task),
         )
         .route("/tasks/{task_id}/comments", post(actions::add_comment))
+        .route(
+            "/attachments/{attachment_id}",
+            get(attachments::download).delete(attachments::delete),
+        )
         .route("/tasks/{task_id}/runs", get(actions::task_runs))
         .route("/tasks/{task_id}/log", get(actions::task_log))
         .route("/tasks/{task_id}/reclaim", post(actions::reclaim_task))
@@ -63,23 +68,35 @@ fn api_routes() -> Router<AppState> {
         .route("/openapi.json", get(openapi_json))
 }
 
-/// The whole application.
+/// Attachment upload: the one route whose body may exceed the JSON limit.
+fn upload_routes() -> Router<AppState> {
+    Router::new().route(
+        "/tasks/{task_id}/attachments",
+        get(attachments::list).post(attachments::upload),
+    )
+}
+
+/// The whole application. API routes need the token (when set) and pass
+/// the origin check; anything else is a dashboard asset or a JSON 404.
 pub fn router(state: AppState, body_limit: usize) -> Router {
-    Router::new()
+    let json_api = Router::new()
         .nest(API_PREFIX, api_routes())
         .nest(REFERENCE_API_PREFIX, api_routes())
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit));
+    let uploads = Router::new()
+        .nest(API_PREFIX, upload_routes())
+        .nest(REFERENCE_API_PREFIX, upload_routes())
+        .layer(DefaultBodyLimit::max(attachments::UPLOAD_BODY_LIMIT))
+        .layer(RequestBodyLimitLayer::new(attachments::UPLOAD_BODY_LIMIT));
+    json_api
+        .merge(uploads)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard))
+        .fallback(crate::assets::serve)
         .layer(middleware::from_fn(auth::json_errors))
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such route")
 }
 
 /// Liveness.
@@ -141,7 +158,8 @@ impl utoipa::Modify for BearerAuth {
     ),
     paths(
         tasks::get_board, tasks::get_task, tasks::create_task, tasks::update_task, tasks::delete_task,
-        tasks::bulk_update, actions::add_comment, actions::add_link, actions::delete_link,
+        tasks::bulk_update, attachments::list, attachments::upload, attachments::download,
+        attachments::delete, actions::add_comment, actions::add_link, actions::delete_link,
         actions::task_runs, actions::get_run, actions::terminate_run, actions::reclaim_task,
         actions::reassign_task, actions::task_log, actions::active_workers, actions::stats,
         actions::assignees, actions::dispatch, boards::list, boards::create, boards::update,

@@ -1,7 +1,7 @@
 //! Task routes: board view, detail, create, update (with the reference's
 //! status semantics), delete and bulk.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Json;
@@ -9,13 +9,14 @@ use axum::extract::{Path, State};
 use kanban_core::{Status, Task};
 use kanban_store::layout::read_board_metadata;
 use kanban_store::{
-    AssignTask, BlockRequest, CompleteRequest, EditTask, EventQuery, NewTask, PromoteRequest,
-    Store, StoreError, TaskQuery,
+    AssignTask, BlockRequest, CardFacts, CompleteRequest, EditTask, EventQuery, NewTask, Store,
+    StoreError, TaskQuery,
 };
 use serde_json::{Value, json};
 
 use crate::api::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::markdown::render_markdown;
 use crate::state::AppState;
 use crate::worker::end_if_any;
 
@@ -57,57 +58,43 @@ pub async fn get_board(
         };
         let tasks = store.list_tasks(&query)?;
         let now = unix_now();
-        let status_of: HashMap<&str, Status> =
-            tasks.iter().map(|t| (t.id.as_str(), t.status)).collect();
+        // Counts, progress and summaries of every card in a few
+        // board-wide queries, never one query per task.
+        let facts = store.card_facts(Some(CARD_SUMMARY_PREVIEW_CHARS))?;
+        let none = CardFacts::default();
         let mut columns: Vec<(Status, Vec<Value>)> =
             BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
         if q.include_archived {
             columns.push((Status::Archived, Vec::new()));
         }
         for t in &tasks {
-            let summary = task_latest_summary(store, t)?.map(|s| {
-                s.chars()
-                    .take(CARD_SUMMARY_PREVIEW_CHARS)
-                    .collect::<String>()
-            });
-            let mut d = task_json(t, now, summary);
-            let parents = store.parents_of(&t.id)?;
-            let children = store.children_of(&t.id)?;
-            let progress = if children.is_empty() {
+            let f = facts.get(&t.id).unwrap_or(&none);
+            let mut d = task_json(t, now, f.latest_summary.clone());
+            d["link_counts"] = json!({"parents": f.parents, "children": f.children});
+            d["comment_count"] = json!(f.comments);
+            d["progress"] = if f.children == 0 {
                 Value::Null
             } else {
-                let mut done = 0;
-                for c in &children {
-                    let st = match status_of.get(c.as_str()) {
-                        Some(s) => Some(*s),
-                        None => store.get_task(c)?.map(|t| t.status),
-                    };
-                    if st == Some(Status::Done) {
-                        done += 1;
-                    }
-                }
-                json!({"done": done, "total": children.len()})
+                json!({"done": f.children_done, "total": f.children})
             };
-            d["link_counts"] = json!({"parents": parents.len(), "children": children.len()});
-            d["comment_count"] = json!(store.comments(&t.id)?.len());
-            d["progress"] = progress;
-            let col = columns.iter_mut().find(|(s, _)| *s == t.status);
-            match col {
+            match columns.iter_mut().find(|(s, _)| *s == t.status) {
                 Some((_, v)) => v.push(d),
                 // Unknown buckets go to todo, like the reference.
                 None => columns[1].1.push(d),
             }
         }
-        let tenant_source = if q.tenant.is_some() {
-            store.list_tasks(&TaskQuery {
-                include_archived: true,
-                ..Default::default()
-            })?
+        let tenants: BTreeSet<String> = if q.tenant.is_some() {
+            store
+                .list_task_lines(&TaskQuery {
+                    include_archived: true,
+                    ..Default::default()
+                })?
+                .into_iter()
+                .filter_map(|t| t.tenant)
+                .collect()
         } else {
-            tasks
+            tasks.into_iter().filter_map(|t| t.tenant).collect()
         };
-        let tenants: BTreeSet<String> =
-            tenant_source.into_iter().filter_map(|t| t.tenant).collect();
         let assignees: BTreeSet<String> = store
             .assignee_counts()?
             .into_iter()
@@ -166,7 +153,8 @@ pub async fn get_task(
         let task = require_task(store, &task_id)?;
         let runs = store.runs(&task_id)?;
         let now = unix_now();
-        let task_d = task_json(&task, now, latest_summary(&runs));
+        let mut task_d = task_json(&task, now, latest_summary(&runs));
+        task_d["body_html"] = json!(task.body.as_deref().map(render_markdown));
         let parents = store.parents_of(&task_id)?;
         let children = store.children_of(&task_id)?;
         let mut child_results = Vec::new();
@@ -196,11 +184,21 @@ pub async fn get_task(
             )
             .map(run_json)
             .collect();
+        let comments: Vec<Value> = store
+            .comments(&task_id)?
+            .into_iter()
+            .map(|c| {
+                let html = render_markdown(&c.body);
+                let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+                v["body_html"] = json!(html);
+                v
+            })
+            .collect();
         Ok(Json(json!({
             "task": task_d,
-            "comments": store.comments(&task_id)?,
+            "comments": comments,
             "events": events,
-            "attachments": [],
+            "attachments": store.attachments(&task_id)?,
             "links": {"parents": parents, "children": children},
             "child_results": child_results,
             "runs": runs,
@@ -260,6 +258,8 @@ enum StatusMove {
     Schedule,
     Ready,
     Archive,
+    /// Drag-and-drop into a parking column (triage, todo).
+    Direct(Status),
 }
 
 fn parse_status_move(s: &str) -> ApiResult<StatusMove> {
@@ -272,11 +272,8 @@ fn parse_status_move(s: &str) -> ApiResult<StatusMove> {
         "running" => Err(ApiError::bad_request(
             "Cannot set status to 'running' directly; use the dispatcher/claim path",
         )),
-        // NOT IMPLEMENTED: the store has no transition into todo/triage
-        // from another status (the reference writes the column directly).
-        "todo" | "triage" => Err(ApiError::not_implemented(format!(
-            "moving a task to '{s}' is not supported yet by this store"
-        ))),
+        "todo" => Ok(StatusMove::Direct(Status::Todo)),
+        "triage" => Ok(StatusMove::Direct(Status::Triage)),
         _ => Err(ApiError::bad_request(format!("unknown status: {s}"))),
     }
 }
@@ -329,7 +326,18 @@ fn move_status(
             end_if_any(t.ended_worker.as_ref());
         }
         StatusMove::Schedule => {
-            let t = store.schedule_task(task_id, p.block_reason.as_deref())?;
+            // The verb where it applies (it records the reason on the
+            // run); a drag from triage/review/done is a direct move.
+            let t = match store.schedule_task(task_id, p.block_reason.as_deref()) {
+                Err(StoreError::Refused { .. }) => {
+                    store.set_status_direct(task_id, Status::Scheduled)?
+                }
+                other => other?,
+            };
+            end_if_any(t.ended_worker.as_ref());
+        }
+        StatusMove::Direct(to) => {
+            let t = store.set_status_direct(task_id, to)?;
             end_if_any(t.ended_worker.as_ref());
         }
         StatusMove::Archive => {
@@ -345,20 +353,11 @@ fn move_status(
                         .unblock_task(task_id, None)
                         .map_err(|e| ready_refusal(store, task_id, e))?;
                 }
-                Status::Running => {
-                    let t =
-                        store.reclaim_task(task_id, Some("status changed to ready (dashboard)"))?;
-                    end_if_any(t.ended_worker.as_ref());
-                }
                 _ => {
-                    let req = PromoteRequest {
-                        task_id: task_id.into(),
-                        actor: Some("dashboard".into()),
-                        ..Default::default()
-                    };
-                    store
-                        .promote_task(&req)
+                    let t = store
+                        .set_status_direct(task_id, Status::Ready)
                         .map_err(|e| ready_refusal(store, task_id, e))?;
+                    end_if_any(t.ended_worker.as_ref());
                 }
             }
         }
@@ -383,12 +382,13 @@ pub fn apply_update(
     require_task(store, task_id)?;
     if let Some(a) = &p.assignee {
         let a = a.trim();
-        store.assign_task(&AssignTask {
+        let out = store.reassign_task(&AssignTask {
             task_id: task_id.into(),
             assignee: (!a.is_empty()).then(|| a.to_string()),
             reclaim_first,
             ..Default::default()
         })?;
+        end_if_any(out.ended_worker.as_ref());
     }
     if let Some(mv) = mv {
         move_status(store, task_id, mv, p)?;
@@ -439,7 +439,9 @@ pub async fn delete_task(
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
+        let atts = board.store.attachments(&task_id)?;
         board.store.delete_task(&task_id, false)?;
+        super::attachments::remove_task_blobs(&board.paths.attachments_root, &atts);
         Ok(Json(json!({"deleted": true, "task_id": task_id})))
     })
     .await

@@ -81,7 +81,7 @@ fn nonempty(s: Option<&str>) -> bool {
     s.is_some_and(|s| !s.is_empty())
 }
 
-fn ended_worker(task: &Task) -> Option<EndedWorker> {
+pub(super) fn ended_worker(task: &Task) -> Option<EndedWorker> {
     task.worker_pid.map(|pid| EndedWorker {
         pid,
         claim_lock: task.claim_lock.clone(),

@@ -13,17 +13,23 @@
 //! - `lifecycle`: complete, block, unblock, schedule, promote, reclaim,
 //!   archive, delete (re-exports `claim` and `recompute` items);
 //! - `recompute`: set-based dependency promotion;
+//! - `direct`: the dashboard's direct status move, hand-claim workspace;
+//! - `runs`: run/attachment lookups by id, recent work, board card facts,
+//!   attachment rows;
 //! - `board`: stats, assignee counts, notify subscriptions, gc.
 //!
 //! No rusqlite type appears in a public signature.
 
 mod board;
 mod claim;
+mod direct;
 mod dispatch;
 mod lifecycle;
+mod notify_claim;
 pub(crate) mod open;
 pub(crate) mod recompute;
 pub(crate) mod row;
+mod runs;
 pub(crate) mod schema;
 mod tasks;
 pub(crate) mod txn;
@@ -32,7 +38,10 @@ pub mod watch;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use kanban_core::{Comment, Event, NotifySub, Run, Task};
+use std::collections::HashMap;
+
+use kanban_core::context::RecentWork;
+use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 use rusqlite::Connection;
 
 use crate::params::*;
@@ -131,6 +140,10 @@ impl Store for SqliteStore {
     }
 
     fn assign_task(&self, req: &AssignTask) -> Result<Task> {
+        Ok(self.reassign_task(req)?.task)
+    }
+
+    fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
         self.write(|tx| tasks::assign(tx, req))
     }
 
@@ -160,6 +173,39 @@ impl Store for SqliteStore {
 
     fn runs(&self, task_id: &str) -> Result<Vec<Run>> {
         self.read(|c| tasks::runs(c, task_id))
+    }
+
+    fn get_run(&self, run_id: i64) -> Result<Option<Run>> {
+        self.read(|c| runs::get_run(c, run_id))
+    }
+
+    fn recent_completed_runs(
+        &self,
+        profile: &str,
+        exclude_task: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecentWork>> {
+        self.read(|c| runs::recent_completed_runs(c, profile, exclude_task, limit))
+    }
+
+    fn card_facts(&self, summary_chars: Option<usize>) -> Result<HashMap<String, CardFacts>> {
+        self.read(|c| runs::card_facts(c, summary_chars))
+    }
+
+    fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>> {
+        self.read(|c| runs::attachments(c, task_id))
+    }
+
+    fn get_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        self.read(|c| runs::get_attachment(c, id))
+    }
+
+    fn add_attachment(&self, req: &NewAttachment) -> Result<Attachment> {
+        self.write(|tx| runs::add_attachment(tx, req))
+    }
+
+    fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        self.write(|tx| runs::remove_attachment(tx, id))
     }
 
     fn claim_task(&self, req: &ClaimRequest) -> Result<ClaimOutcome> {
@@ -196,6 +242,14 @@ impl Store for SqliteStore {
 
     fn archive_task(&self, task_id: &str) -> Result<Transitioned> {
         self.write(|tx| lifecycle::archive(tx, task_id))
+    }
+
+    fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
+        self.write(|tx| direct::set_status_direct(tx, task_id, status))
+    }
+
+    fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {
+        self.write(|tx| direct::set_task_workspace(tx, task_id, path, branch))
     }
 
     fn delete_task(&self, task_id: &str, require_archived: bool) -> Result<()> {

@@ -422,15 +422,18 @@ pub(crate) fn edit(tx: &Tx<'_>, req: &EditTask) -> DbResult<Task> {
     tx.require_task(&task.id)
 }
 
-pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Task> {
+/// Reassign; with `reclaim_first`, a running attempt is reclaimed in the
+/// same transaction and its worker returned for the caller to end.
+pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
     let mut task = tx.require_task(&req.task_id)?;
     let assignee = normalize_assignee(req.assignee.as_deref());
+    let mut reclaimed = None;
     if req.reclaim_first && (task.status == Status::Running || task.claim_lock.is_some()) {
-        lifecycle::reclaim(
+        reclaimed = Some(lifecycle::reclaim(
             tx,
             &task.id,
             Some(req.reason.as_deref().unwrap_or("reassign")),
-        )?;
+        )?);
         task = tx.require_task(&req.task_id)?;
     }
     let facts = TaskFacts {
@@ -461,7 +464,11 @@ pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Task> {
         payload["source"] = json!(src);
     }
     tx.append_event(&task.id, EventKind::Assigned, Some(payload), None)?;
-    tx.require_task(&task.id)
+    Ok(Reassigned {
+        task: tx.require_task(&task.id)?,
+        reclaimed_run_id: reclaimed.as_ref().and_then(|r| r.run_id),
+        ended_worker: reclaimed.and_then(|r| r.ended_worker),
+    })
 }
 
 /// True when `child` can reach `parent` over existing parent→child links,

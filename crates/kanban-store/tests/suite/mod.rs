@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod concurrency;
+pub mod dashboard;
 pub mod lifecycle;
 pub mod tasks;
 

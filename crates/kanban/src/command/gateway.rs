@@ -7,8 +7,7 @@
 //! sends SIGTERM to the pid in `<root>/kanban/gateway.pid`; `status` reports
 //! whether a gateway holds the root's dispatcher lock.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -19,12 +18,11 @@ use kanban_dispatch::{
     BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness,
     ProcessSpawner, ProfileSource, TitleBodyContext,
 };
+use kanban_server::demo;
 use kanban_server::lock::{dispatcher_lock_held, log_path, read_pid, read_record};
 use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest};
-use kanban_store::config::{EnvTunables, KanbanConfig};
+use kanban_store::config::{EnvTunables, KanbanConfig, ProfileSpec};
 use kanban_store::layout::{ProcessEnv, ProfileKind, Profiles, Root, read_board_metadata};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{NewTask, Store, SystemClock};
 use serde_json::{Value, json};
 
 /// How long `start` waits for the background gateway to listen.
@@ -59,8 +57,16 @@ pub struct RunArgs {
     /// else kanban.gateway.token).
     #[arg(long)]
     pub token: Option<String>,
-    /// Serve a throw-away demo board (temporary root, sample tasks, no dispatching).
-    #[arg(long)]
+    /// Also run a live demo: creates (once) a `demo` board with a small task
+    /// graph (design → implement ×2 → test → release) whose workers are shell
+    /// scripts in <root>/kanban/demo/ that heartbeat, comment and complete
+    /// within seconds. Watch it with `kanban --board demo watch` or on the
+    /// dashboard (board menu: Demo). The demo worker profiles `demo-dev` and
+    /// `demo-qa` live only in this gateway's memory, as an overlay on
+    /// config.yaml, which is never written (a profile of the same name in
+    /// config.yaml wins). Re-running resumes an unfinished demo, or adds a
+    /// new round once the previous one is done.
+    #[arg(long, verbatim_doc_comment)]
     pub demo: bool,
 }
 
@@ -81,18 +87,16 @@ pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
 }
 
 fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
-    let (root, dispatch) = if args.demo {
-        let demo = demo_root()?;
-        println!("demo board at {} (dispatcher off)", demo.path().display());
-        (demo, false)
-    } else {
-        (root.clone(), true)
-    };
-    let config = KanbanConfig::load(&root, &ProcessEnv)?;
-    let mut cfg = GatewayConfig::resolve(root, args.host, args.port, args.token, &config);
-    if dispatch {
-        cfg.dispatch = Some(Arc::new(KanbanPass::default()));
+    let mut pass = KanbanPass::default();
+    if args.demo {
+        if refuse_second_gateway(root) {
+            return Ok(1);
+        }
+        pass.overlay = prepare_demo(root)?;
     }
+    let config = KanbanConfig::load(root, &ProcessEnv)?;
+    let mut cfg = GatewayConfig::resolve(root.clone(), args.host, args.port, args.token, &config);
+    cfg.dispatch = Some(Arc::new(pass));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kanban-gateway")
@@ -104,18 +108,61 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     Ok(0)
 }
 
-fn start(args: RunArgs, root: &Root) -> Result<i32> {
-    if dispatcher_lock_held(root) {
-        let at = read_record(root)
-            .map(|r| format!(" at {}", r.url))
-            .unwrap_or_default();
-        let pid = read_pid(root)
-            .map(|p| format!(" (pid {p})"))
-            .unwrap_or_default();
-        eprintln!(
-            "kanban: a gateway is already running for {}{pid}{at}",
-            root.path().display()
+/// Print who holds the root's gateway lock; true when someone does.
+fn refuse_second_gateway(root: &Root) -> bool {
+    if !dispatcher_lock_held(root) {
+        return false;
+    }
+    let at = read_record(root)
+        .map(|r| format!(" at {}", r.url))
+        .unwrap_or_default();
+    let pid = read_pid(root)
+        .map(|p| format!(" (pid {p})"))
+        .unwrap_or_default();
+    eprintln!(
+        "kanban: a gateway is already running for {}{pid}{at}",
+        root.path().display()
+    );
+    true
+}
+
+/// Seed the demo board and return the in-memory demo profiles.
+fn prepare_demo(root: &Root) -> Result<BTreeMap<String, ProfileSpec>> {
+    let exe = std::env::current_exe().context("cannot locate the kanban executable")?;
+    let setup = demo::prepare(root, &exe).context("cannot prepare the demo board")?;
+    let board = demo::DEMO_BOARD;
+    if setup.created.is_empty() {
+        println!(
+            "demo: resuming round {} on board '{board}' ({} unfinished task(s))",
+            setup.round, setup.resumed
         );
+    } else {
+        println!(
+            "demo: round {} seeded on board '{board}': {} tasks, design → implement ×2 → test → release",
+            setup.round,
+            setup.created.len()
+        );
+    }
+    println!(
+        "demo: workers are {} (profiles {}; in memory only, config.yaml untouched)",
+        setup.script.display(),
+        demo::DEMO_PROFILES.map(|(p, _)| p).join(", ")
+    );
+    println!(
+        "demo: watch it with `kanban --board {board} watch`, or pick the Demo board on the dashboard"
+    );
+    let config = KanbanConfig::load(root, &ProcessEnv)?;
+    if !config.dispatch_in_gateway {
+        eprintln!(
+            "demo: warning: dispatching is off (kanban.dispatch_in_gateway or \
+             HERMES_KANBAN_DISPATCH_IN_GATEWAY), so the demo tasks will not run"
+        );
+    }
+    Ok(setup.profiles)
+}
+
+fn start(args: RunArgs, root: &Root) -> Result<i32> {
+    if refuse_second_gateway(root) {
         return Ok(1);
     }
     let log = log_path(root);
@@ -255,39 +302,6 @@ fn status(args: StatusArgs, root: &Root) -> Result<i32> {
     Ok(if running { 0 } else { 1 })
 }
 
-/// A fresh root under the temp dir with a few sample tasks.
-fn demo_root() -> Result<Root> {
-    let dir: PathBuf = std::env::temp_dir().join(format!("kanban-demo-{}", std::process::id()));
-    kanban_store::layout::create_private_dir(&dir)?;
-    let root = Root::at(&dir);
-    let paths = root.board_paths(kanban_store::layout::DEFAULT_BOARD);
-    paths.ensure_dirs()?;
-    let store = SqliteStore::open(&paths.db, OpenOptions::create(), Arc::new(SystemClock))?;
-    let task = |title: &str, assignee: Option<&str>, parents: Vec<String>| NewTask {
-        title: title.into(),
-        assignee: assignee.map(str::to_string),
-        parents,
-        created_by: Some("demo".into()),
-        ..NewTask::default()
-    };
-    let research = store
-        .create_task(&task("Research the landscape", Some("researcher"), vec![]))?
-        .task
-        .id;
-    let draft = store
-        .create_task(&task(
-            "Draft the report",
-            Some("writer"),
-            vec![research.clone()],
-        ))?
-        .task
-        .id;
-    store.create_task(&task("Review the draft", Some("reviewer"), vec![draft]))?;
-    store.create_task(&task("Triage incoming ideas", None, vec![]))?;
-    store.add_comment(&research, "demo", "Start with the public sources.")?;
-    Ok(root)
-}
-
 /// Profiles re-read every pass (hot reload of `kanban.profiles`).
 struct LiveProfiles(RwLock<Profiles>);
 
@@ -311,6 +325,8 @@ struct KanbanPass {
     boards: Mutex<HashMap<String, BoardDispatcher>>,
     spawner: Arc<ProcessSpawner>,
     liveness: Arc<ProcLiveness>,
+    /// Profiles added to every config read (`--demo`); config.yaml wins.
+    overlay: BTreeMap<String, ProfileSpec>,
 }
 
 impl KanbanPass {
@@ -340,6 +356,18 @@ impl KanbanPass {
 
 impl DispatchPass for KanbanPass {
     fn run_pass(&self, req: &PassRequest<'_>) -> Result<Value> {
+        let overlaid;
+        let req = if self.overlay.is_empty() {
+            req
+        } else {
+            let mut config = req.config.clone();
+            demo::apply_overlay(&mut config, &self.overlay);
+            overlaid = (config, req);
+            &PassRequest {
+                config: &overlaid.0,
+                ..*overlaid.1
+            }
+        };
         let (dispatcher, profiles) = self.dispatcher(req);
         *profiles.0.write().unwrap_or_else(|p| p.into_inner()) =
             Profiles::new(req.root, req.config);
