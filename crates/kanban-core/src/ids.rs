@@ -6,7 +6,10 @@ use rand::RngExt;
 /// A fresh random task id.
 pub fn new_task_id() -> String {
     let bytes: [u8; 4] = rand::rng().random();
-    format!("t_{:02x}{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2], bytes[3])
+    format!(
+        "t_{:02x}{:02x}{:02x}{:02x}",
+        bytes[0], bytes[1], bytes[2], bytes[3]
+    )
 }
 
 /// True for strings shaped like a task id (`t_` followed by hex).

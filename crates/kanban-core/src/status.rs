@@ -127,7 +127,10 @@ mod tests {
 
     #[test]
     fn only_done_and_archived_satisfy_children() {
-        let sat: Vec<_> = Status::ALL.iter().filter(|s| s.satisfies_children()).collect();
+        let sat: Vec<_> = Status::ALL
+            .iter()
+            .filter(|s| s.satisfies_children())
+            .collect();
         assert_eq!(sat, vec![&Status::Done, &Status::Archived]);
     }
 }

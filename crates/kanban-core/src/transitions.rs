@@ -17,7 +17,9 @@ pub enum Action {
     Block(Option<BlockKind>),
     Unblock,
     Schedule,
-    Promote { force: bool },
+    Promote {
+        force: bool,
+    },
     /// Operator reclaim: abort the claim, back to ready.
     Reclaim,
     Archive,
@@ -103,7 +105,11 @@ pub struct Decision {
 
 impl Decision {
     fn to(to: Status, event: EventKind) -> Self {
-        Decision { to, event, block_recurrences: None }
+        Decision {
+            to,
+            event,
+            block_recurrences: None,
+        }
     }
 }
 
@@ -125,7 +131,12 @@ pub enum Refusal {
 const COMPLETABLE: &[Status] = &[Status::Running, Status::Ready, Status::Blocked];
 const BLOCKABLE: &[Status] = &[Status::Running, Status::Ready];
 const UNBLOCKABLE: &[Status] = &[Status::Blocked, Status::Scheduled];
-const SCHEDULABLE: &[Status] = &[Status::Todo, Status::Ready, Status::Running, Status::Blocked];
+const SCHEDULABLE: &[Status] = &[
+    Status::Todo,
+    Status::Ready,
+    Status::Running,
+    Status::Blocked,
+];
 const PROMOTABLE: &[Status] = &[Status::Todo, Status::Blocked];
 const RECLAIMABLE: &[Status] = &[Status::Running, Status::Ready, Status::Blocked];
 const ARCHIVABLE: &[Status] = &[
@@ -156,7 +167,10 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
                 return Err(Refusal::Claimed);
             }
             if !f.parents_satisfied {
-                return Err(Refusal::Demote { to: Status::Todo, event: EventKind::ClaimRejected });
+                return Err(Refusal::Demote {
+                    to: Status::Todo,
+                    event: EventKind::ClaimRejected,
+                });
             }
             Ok(Decision::to(Status::Running, EventKind::Claimed))
         }
@@ -176,17 +190,29 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
             if kind == Some(BlockKind::Dependency) {
                 return Ok(Decision::to(Status::Todo, EventKind::DependencyWait));
             }
-            let recurrences = if f.block_kind == kind { f.block_recurrences + 1 } else { 1 };
+            let recurrences = if f.block_kind == kind {
+                f.block_recurrences + 1
+            } else {
+                1
+            };
             let (to, event) = if recurrences >= BLOCK_RECURRENCE_LIMIT {
                 (Status::Triage, EventKind::BlockLoopDetected)
             } else {
                 (Status::Blocked, EventKind::Blocked)
             };
-            Ok(Decision { to, event, block_recurrences: Some(recurrences) })
+            Ok(Decision {
+                to,
+                event,
+                block_recurrences: Some(recurrences),
+            })
         }
         Action::Unblock => {
             require(f.status, UNBLOCKABLE)?;
-            let to = if f.parents_satisfied { Status::Ready } else { Status::Todo };
+            let to = if f.parents_satisfied {
+                Status::Ready
+            } else {
+                Status::Todo
+            };
             Ok(Decision::to(to, EventKind::Unblocked))
         }
         Action::Schedule => {
@@ -203,7 +229,9 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
         Action::Reclaim => {
             require(f.status, RECLAIMABLE)?;
             if f.status != Status::Running && !f.claimed {
-                return Err(Refusal::WrongStatus { allowed: &[Status::Running] });
+                return Err(Refusal::WrongStatus {
+                    allowed: &[Status::Running],
+                });
             }
             Ok(Decision::to(Status::Ready, EventKind::Reclaimed))
         }
@@ -273,7 +301,9 @@ mod tests {
                 let expected: Option<(Status, EventKind)> = match (action, status) {
                     (Action::Claim, Ready) => Some((Running, EventKind::Claimed)),
                     (Action::ClaimReview, Review) => Some((Running, EventKind::Claimed)),
-                    (Action::Complete, Running | Ready | Blocked) => Some((Done, EventKind::Completed)),
+                    (Action::Complete, Running | Ready | Blocked) => {
+                        Some((Done, EventKind::Completed))
+                    }
                     (Action::Block(Some(BlockKind::Dependency)), Running | Ready) => {
                         Some((Todo, EventKind::DependencyWait))
                     }
@@ -282,7 +312,9 @@ mod tests {
                     (Action::Schedule, Todo | Ready | Running | Blocked) => {
                         Some((Scheduled, EventKind::Scheduled))
                     }
-                    (Action::Promote { .. }, Todo | Blocked) => Some((Ready, EventKind::PromotedManual)),
+                    (Action::Promote { .. }, Todo | Blocked) => {
+                        Some((Ready, EventKind::PromotedManual))
+                    }
                     (Action::Reclaim, Running) => Some((Ready, EventKind::Reclaimed)),
                     (Action::Archive, s) if s != Archived => Some((Archived, EventKind::Archived)),
                     (Action::DeleteArchived, Archived) => Some((Archived, EventKind::Archived)),
@@ -303,18 +335,31 @@ mod tests {
 
     #[test]
     fn claim_with_pending_parents_demotes() {
-        let facts = TaskFacts { parents_satisfied: false, ..TaskFacts::new(Ready) };
+        let facts = TaskFacts {
+            parents_satisfied: false,
+            ..TaskFacts::new(Ready)
+        };
         assert_eq!(
             decide(Action::Claim, &facts),
-            Err(Refusal::Demote { to: Todo, event: EventKind::ClaimRejected })
+            Err(Refusal::Demote {
+                to: Todo,
+                event: EventKind::ClaimRejected
+            })
         );
-        let claimed = TaskFacts { claimed: true, ..TaskFacts::new(Ready) };
+        let claimed = TaskFacts {
+            claimed: true,
+            ..TaskFacts::new(Ready)
+        };
         assert_eq!(decide(Action::Claim, &claimed), Err(Refusal::Claimed));
     }
 
     #[test]
     fn block_loop_routes_to_triage_on_second_same_kind_block() {
-        let first = decide(Action::Block(Some(BlockKind::NeedsInput)), &TaskFacts::new(Running)).unwrap();
+        let first = decide(
+            Action::Block(Some(BlockKind::NeedsInput)),
+            &TaskFacts::new(Running),
+        )
+        .unwrap();
         assert_eq!((first.to, first.block_recurrences), (Blocked, Some(1)));
         let again = TaskFacts {
             block_kind: Some(BlockKind::NeedsInput),
@@ -322,22 +367,39 @@ mod tests {
             ..TaskFacts::new(Running)
         };
         let second = decide(Action::Block(Some(BlockKind::NeedsInput)), &again).unwrap();
-        assert_eq!((second.to, second.event), (Triage, EventKind::BlockLoopDetected));
+        assert_eq!(
+            (second.to, second.event),
+            (Triage, EventKind::BlockLoopDetected)
+        );
         let other = decide(Action::Block(Some(BlockKind::Capability)), &again).unwrap();
         assert_eq!((other.to, other.block_recurrences), (Blocked, Some(1)));
     }
 
     #[test]
     fn unblock_and_promote_respect_parents() {
-        let pending = |s| TaskFacts { parents_satisfied: false, ..TaskFacts::new(s) };
+        let pending = |s| TaskFacts {
+            parents_satisfied: false,
+            ..TaskFacts::new(s)
+        };
         assert_eq!(decide(Action::Unblock, &pending(Blocked)).unwrap().to, Todo);
-        assert_eq!(decide(Action::Promote { force: false }, &pending(Todo)), Err(Refusal::ParentsPending));
-        assert_eq!(decide(Action::Promote { force: true }, &pending(Todo)).unwrap().to, Ready);
+        assert_eq!(
+            decide(Action::Promote { force: false }, &pending(Todo)),
+            Err(Refusal::ParentsPending)
+        );
+        assert_eq!(
+            decide(Action::Promote { force: true }, &pending(Todo))
+                .unwrap()
+                .to,
+            Ready
+        );
     }
 
     #[test]
     fn reclaim_of_claimed_ready_task_is_allowed() {
-        let f = TaskFacts { claimed: true, ..TaskFacts::new(Ready) };
+        let f = TaskFacts {
+            claimed: true,
+            ..TaskFacts::new(Ready)
+        };
         assert_eq!(decide(Action::Reclaim, &f).unwrap().to, Ready);
     }
 

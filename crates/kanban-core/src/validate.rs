@@ -130,8 +130,23 @@ pub fn normalize_branch(value: &str) -> Result<String, CoreError> {
 /// Toolset names agents often confuse with skills (reference
 /// `KNOWN_TOOLSET_NAMES`, the common ones).
 const KNOWN_TOOLSET_NAMES: &[&str] = &[
-    "web", "browser", "terminal", "file", "files", "code_execution", "vision", "image_gen",
-    "kanban", "memory", "delegation", "search", "tts", "skills", "todo", "cronjob", "moa",
+    "web",
+    "browser",
+    "terminal",
+    "file",
+    "files",
+    "code_execution",
+    "vision",
+    "image_gen",
+    "kanban",
+    "memory",
+    "delegation",
+    "search",
+    "tts",
+    "skills",
+    "todo",
+    "cronjob",
+    "moa",
 ];
 
 /// Skills: trimmed, blanks dropped, de-duplicated in order; commas and
@@ -158,7 +173,11 @@ pub fn normalize_skills<S: AsRef<str>>(skills: &[S]) -> Result<Vec<String>, Core
         }
     }
     if !toolsets.is_empty() {
-        let noun = if toolsets.len() == 1 { "is a toolset name" } else { "are toolset names" };
+        let noun = if toolsets.len() == 1 {
+            "is a toolset name"
+        } else {
+            "are toolset names"
+        };
         return Err(CoreError::invalid(format!(
             "{} {noun}, not skill name(s). Put toolsets in the assignee profile's `toolsets:` \
              config instead of per-task skills.",
@@ -174,8 +193,14 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(normalize_board_slug(" Proj_1 ").unwrap().as_deref(), Some("proj_1"));
-        assert_eq!(normalize_board_slug("atm10-server").unwrap().as_deref(), Some("atm10-server"));
+        assert_eq!(
+            normalize_board_slug(" Proj_1 ").unwrap().as_deref(),
+            Some("proj_1")
+        );
+        assert_eq!(
+            normalize_board_slug("atm10-server").unwrap().as_deref(),
+            Some("atm10-server")
+        );
         assert_eq!(normalize_board_slug("  ").unwrap(), None);
         for bad in ["..", "a/b", "-x", "_x", "a b", &"x".repeat(65)] {
             assert!(normalize_board_slug(bad).is_err(), "{bad}");
@@ -198,25 +223,52 @@ mod tests {
 
     #[test]
     fn workspaces() {
-        assert_eq!(parse_workspace_flag("scratch").unwrap(), ("scratch".into(), None));
-        assert_eq!(parse_workspace_flag("worktree").unwrap(), ("worktree".into(), None));
+        assert_eq!(
+            parse_workspace_flag("scratch").unwrap(),
+            ("scratch".into(), None)
+        );
+        assert_eq!(
+            parse_workspace_flag("worktree").unwrap(),
+            ("worktree".into(), None)
+        );
         assert_eq!(
             parse_workspace_flag("dir:/tmp/x").unwrap(),
             ("dir".into(), Some("/tmp/x".into()))
         );
         assert!(parse_workspace_flag("dir:").is_err());
-        assert!(parse_workspace_flag("cloud").unwrap_err().to_string().contains("unknown --workspace"));
-        assert!(require_absolute_dir("rel/path").unwrap_err().to_string().contains("absolute"));
+        assert!(
+            parse_workspace_flag("cloud")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown --workspace")
+        );
+        assert!(
+            require_absolute_dir("rel/path")
+                .unwrap_err()
+                .to_string()
+                .contains("absolute")
+        );
     }
 
     #[test]
     fn assignees_and_skills() {
-        assert_eq!(normalize_assignee(Some(" Coder ")).as_deref(), Some("coder"));
+        assert_eq!(
+            normalize_assignee(Some(" Coder ")).as_deref(),
+            Some("coder")
+        );
         assert_eq!(normalize_assignee(Some("none")), None);
         assert_eq!(normalize_assignee(Some("-")), None);
-        assert_eq!(normalize_skills(&["a", " a", "b", ""]).unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            normalize_skills(&["a", " a", "b", ""]).unwrap(),
+            vec!["a", "b"]
+        );
         assert!(normalize_skills(&["a,b"]).is_err());
-        assert!(normalize_skills(&["web", "browser"]).unwrap_err().to_string().contains("toolset names"));
+        assert!(
+            normalize_skills(&["web", "browser"])
+                .unwrap_err()
+                .to_string()
+                .contains("toolset names")
+        );
         assert!(normalize_branch("-x").is_err());
         assert!(normalize_branch("a b").is_err());
         assert!(normalize_title("   ").is_err());

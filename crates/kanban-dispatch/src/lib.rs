@@ -4,9 +4,10 @@
 //! Process layer (this crate's own I/O): [`liveness`] (is a worker alive,
 //! and is it still ours), [`spawner`] (start a worker in its own session
 //! with its log and environment, reap it, remember how it exited),
-//! [`command`] (the worker's argv), [`env`] (its environment),
+//! [`command`] (the worker's argv), [`env`](mod@env) (its environment),
 //! [`terminate`] (end a process group without blocking), [`workspace`]
-//! (scratch / dir / git worktree) and [`health`] (stuck telemetry).
+//! (scratch / dir / git worktree), [`linger`] (end the worker of a
+//! finished attempt) and [`health`] (stuck telemetry).
 //!
 //! The pass ([`pass::Dispatcher::dispatch_once`], reference `dispatch_once`)
 //! runs the steps of reference §3.1 in order ([`reclaim`] for the reclaim,
@@ -38,6 +39,8 @@ pub mod workspace;
 mod testutil;
 
 pub use error::{DispatchError, Result};
+pub use health::{StuckDetector, StuckWarning, TickSummary};
+pub use linger::{EndOutcome, end_worker};
 pub use liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity, WorkerState};
 pub use pass::{
     BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProfileSource,

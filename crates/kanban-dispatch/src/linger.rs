@@ -5,7 +5,7 @@
 //! Two paths: an operator's transition calls [`end_worker`] at once; a
 //! worker that finished its own task (it ran `kanban complete` from inside
 //! its own session) is given [`LINGER_GRACE_SECONDS`] to exit by itself,
-//! after which each pass ends what is left ([`Dispatcher::end_lingering_workers`]).
+//! after which each dispatch pass ends what is left.
 
 use kanban_store::EndedWorker;
 use kanban_store::dispatch_ops::{DispatchStore, WorkerRecord};

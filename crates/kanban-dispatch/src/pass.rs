@@ -371,3 +371,7 @@ pub(crate) mod tests;
 #[cfg(test)]
 #[path = "pass_bench_tests.rs"]
 mod bench_tests;
+
+#[cfg(test)]
+#[path = "interop_tests.rs"]
+mod interop_tests;

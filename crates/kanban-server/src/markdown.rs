@@ -50,7 +50,14 @@ mod tests {
             "<iframe src=\"https://evil\"></iframe>",
         ] {
             let out = render_markdown(evil).to_lowercase();
-            for bad in ["<script", "onerror", "onload", "javascript:", "<iframe", "<svg"] {
+            for bad in [
+                "<script",
+                "onerror",
+                "onload",
+                "javascript:",
+                "<iframe",
+                "<svg",
+            ] {
                 assert!(!out.contains(bad), "{evil:?} rendered {out:?}");
             }
         }

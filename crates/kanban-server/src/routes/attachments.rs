@@ -13,9 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kanban_core::Attachment;
 use kanban_core::defaults::ATTACHMENT_MAX_BYTES;
+use kanban_store::NewAttachment;
 use kanban_store::attachments::{collision_free_path, resolved_under, safe_attachment_name};
 use kanban_store::layout::create_private_dir;
-use kanban_store::NewAttachment;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -58,7 +58,9 @@ pub async fn list(
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
-        Ok(Json(json!({"attachments": board.store.attachments(&task_id)?})))
+        Ok(Json(
+            json!({"attachments": board.store.attachments(&task_id)?}),
+        ))
     })
     .await
 }
@@ -131,8 +133,9 @@ pub async fn upload(
                 let content_type = field.content_type().map(str::to_string);
                 let dir = board.paths.task_attachments_dir(&task_id);
                 let (blob, mut file) = create_blob(&dir, &name).await?;
-                let io_err =
-                    |e: std::io::Error| ApiError::internal(format!("failed to store attachment: {e}"));
+                let io_err = |e: std::io::Error| {
+                    ApiError::internal(format!("failed to store attachment: {e}"))
+                };
                 let mut total: u64 = 0;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     total += chunk.len() as u64;
@@ -219,8 +222,14 @@ pub async fn download(
         if let Ok(v) = HeaderValue::from_str(&content_disposition(&att.filename)) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
         Ok(resp)
     })
     .await

@@ -166,6 +166,15 @@ pub(crate) fn connect(path: &Path, busy_ms: u64) -> Result<Connection> {
     conn.busy_timeout(Duration::from_millis(busy_ms))
         .map_err(|e| sql_err(path, e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Never checkpoint-and-delete the WAL when this connection closes: the
+    // Python reference drops its own POSIX locks after every commit (it
+    // re-opens the file to check its size), so our close could otherwise
+    // believe we are the last user and remove a WAL its writers still use.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .map_err(|e| sql_err(path, e))?;
     Ok(conn)
 }
 
