@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use kanban_core::{Run, Task};
 use kanban_store::Store;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ApiResult};
@@ -243,7 +243,53 @@ pub struct TaskEnvelope {
 pub struct BoardColumn {
     pub name: String,
     #[schema(value_type = Vec<Object>)]
-    pub tasks: Vec<Value>,
+    pub tasks: Vec<BoardCard>,
+}
+
+/// `{created_age_seconds, started_age_seconds, time_to_complete_seconds}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskAge {
+    pub created_age_seconds: i64,
+    pub started_age_seconds: Option<i64>,
+    pub time_to_complete_seconds: Option<i64>,
+}
+
+impl TaskAge {
+    pub fn of(task: &Task, now: i64) -> TaskAge {
+        TaskAge {
+            created_age_seconds: now - task.created_at,
+            started_age_seconds: task.started_at.map(|s| now - s),
+            time_to_complete_seconds: task
+                .completed_at
+                .map(|c| c - task.started_at.unwrap_or(task.created_at)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LinkCounts {
+    pub parents: i64,
+    pub children: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    pub done: i64,
+    pub total: i64,
+}
+
+/// One card of the board view: the task dict of [`task_json`] plus the
+/// card aggregates, serialized straight from typed data (a 5,000-card
+/// board is megabytes of JSON; no intermediate `Value` tree).
+#[derive(Debug, Serialize)]
+pub struct BoardCard {
+    #[serde(flatten)]
+    pub task: Task,
+    pub age: TaskAge,
+    pub latest_summary: Option<String>,
+    pub link_counts: LinkCounts,
+    pub comment_count: i64,
+    pub progress: Option<Progress>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -307,11 +353,7 @@ impl Ack {
 
 /// `{created_age_seconds, started_age_seconds, time_to_complete_seconds}`.
 pub fn task_age(task: &Task, now: i64) -> Value {
-    json!({
-        "created_age_seconds": now - task.created_at,
-        "started_age_seconds": task.started_at.map(|s| now - s),
-        "time_to_complete_seconds": task.completed_at.map(|c| c - task.started_at.unwrap_or(task.created_at)),
-    })
+    serde_json::to_value(TaskAge::of(task, now)).unwrap_or(Value::Null)
 }
 
 /// The reference's task dict: every column, plus `age` and `latest_summary`.

@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use kanban_core::Status;
 use kanban_store::config::{KanbanConfig, ProfileSpec};
-use kanban_store::layout::{LayoutError, MetaUpdate, Root, create_board};
+use kanban_store::layout::{
+    DEFAULT_BOARD, LayoutError, MetaUpdate, Root, create_board, set_current_board,
+};
 use kanban_store::sqlite::{OpenOptions, SqliteStore};
 use kanban_store::{NewTask, Store, StoreError, SystemClock, TaskQuery};
 
@@ -101,6 +103,9 @@ pub enum DemoError {
 /// What [`prepare`] did.
 #[derive(Debug, Clone)]
 pub struct DemoSetup {
+    /// `demo` was made the current board: the root had no work of its own
+    /// and no current board, so the dashboard and `kanban watch` open on it.
+    pub made_current: bool,
     /// The worker script every demo profile runs.
     pub script: PathBuf,
     /// The in-memory profiles to overlay on the config.
@@ -125,13 +130,38 @@ pub fn prepare(root: &Root, kanban_exe: &Path) -> Result<DemoSetup, DemoError> {
     let profiles = demo_profiles(&script);
     let store = open_demo_board(root)?;
     let (created, resumed, round) = seed(&store)?;
+    drop(store);
+    let made_current = adopt_if_fresh(root)?;
     Ok(DemoSetup {
+        made_current,
         script,
         profiles,
         created,
         resumed,
         round,
     })
+}
+
+/// Make `demo` the current board when nobody chose one and the default
+/// board holds no task: a newcomer's dashboard then opens on the demo.
+fn adopt_if_fresh(root: &Root) -> Result<bool, DemoError> {
+    if root.current_pointer().exists() {
+        return Ok(false);
+    }
+    let default_db = root.board_paths(DEFAULT_BOARD).db;
+    if default_db.exists() {
+        let store = SqliteStore::open(&default_db, OpenOptions::default(), Arc::new(SystemClock))?;
+        let any = store.list_tasks(&TaskQuery {
+            include_archived: true,
+            limit: Some(1),
+            ..TaskQuery::default()
+        })?;
+        if !any.is_empty() {
+            return Ok(false);
+        }
+    }
+    set_current_board(root, DEMO_BOARD)?;
+    Ok(true)
 }
 
 /// Add the `overlay` profiles the config does not define itself.
@@ -281,10 +311,13 @@ mod tests {
         let exe = Path::new("/usr/bin/kanban it's");
         let first = prepare(&root, exe).unwrap();
         assert_eq!((first.created.len(), first.resumed, first.round), (5, 0, 1));
+        assert!(first.made_current);
+        assert_eq!(root.pointer_board().as_deref(), Some(DEMO_BOARD));
         let script = std::fs::read_to_string(&first.script).unwrap();
         assert!(script.contains(r"KANBAN='/usr/bin/kanban it'\''s'"));
         let again = prepare(&root, exe).unwrap();
         assert_eq!((again.created.len(), again.resumed, again.round), (0, 5, 1));
+        assert!(!again.made_current, "the pointer exists now");
 
         let store = open_demo_board(&root).unwrap();
         for id in &first.created {
@@ -292,6 +325,24 @@ mod tests {
         }
         let next = prepare(&root, exe).unwrap();
         assert_eq!((next.created.len(), next.round), (5, 2));
+    }
+
+    #[test]
+    fn a_root_with_work_keeps_its_current_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::at(dir.path());
+        let db = root.board_paths(DEFAULT_BOARD).db;
+        let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+        store
+            .create_task(&NewTask {
+                title: "mine".into(),
+                ..NewTask::default()
+            })
+            .unwrap();
+        drop(store);
+        let setup = prepare(&root, Path::new("/bin/kanban")).unwrap();
+        assert!(!setup.made_current);
+        assert_eq!(root.pointer_board(), None);
     }
 
     #[test]

@@ -224,7 +224,8 @@ impl Gateway {
             ))),
             _ => None,
         };
-        let notifier = crate::notifier::spawn(&server.hub, server.shutdown_signal());
+        // The dispatcher loop opens every board; otherwise the notifier does.
+        let notifier = crate::notifier::spawn(&server.hub, !dispatching, server.shutdown_signal());
         let record = GatewayRecord {
             pid: std::process::id(),
             url: server.url.clone(),

@@ -34,7 +34,7 @@ use kanban_store::layout::{ProcessEnv, Root, list_boards};
 use kanban_store::notify_ops::{
     DeliveredOutcome, DeliveryFailure, FailureOutcome, NOTIFY_KINDS, NotifyStore,
 };
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::sqlite::SqliteStore;
 use kanban_store::{NotifyKey, SystemClock};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -48,8 +48,8 @@ use crate::hub::BoardHub;
 pub const NOTIFY_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest one webhook POST or one exec command may take.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the list of boards is re-read from disk.
-pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the list of boards is re-read.
+pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Subscriptions delivered at the same time (one slow endpoint must not
 /// hold up every other subscription).
 pub const MAX_PARALLEL_DELIVERIES: usize = 8;
@@ -85,6 +85,11 @@ pub enum NotifierError {
 pub struct NotifierOptions {
     pub poll_interval: Duration,
     pub timeout: Duration,
+    /// Open every board of the root in the hub. Off in a gateway whose
+    /// dispatcher loop already does: two threads opening one board at the
+    /// same moment would both run `SqliteStore::open`, whose header read
+    /// drops this process's SQLite locks on the file.
+    pub open_boards: bool,
 }
 
 impl Default for NotifierOptions {
@@ -92,6 +97,7 @@ impl Default for NotifierOptions {
         NotifierOptions {
             poll_interval: NOTIFY_POLL_INTERVAL,
             timeout: DELIVERY_TIMEOUT,
+            open_boards: true,
         }
     }
 }
@@ -193,6 +199,7 @@ struct NotifyBoard {
 
 /// The notifier of one root.
 pub struct Notifier {
+    hub: Arc<BoardHub>,
     root: Root,
     opts: NotifierOptions,
     http: reqwest::Client,
@@ -206,7 +213,9 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(root: Root, opts: NotifierOptions) -> Result<Notifier, NotifierError> {
+    /// The notifier of the hub's root. Boards are opened (created and
+    /// migrated) through the hub, then get a connection of their own.
+    pub fn new(hub: Arc<BoardHub>, opts: NotifierOptions) -> Result<Notifier, NotifierError> {
         // reqwest is built without a bundled crypto provider; a second
         // install (another component did it first) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -218,7 +227,8 @@ impl Notifier {
             .user_agent(concat!("kanban-notifier/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Notifier {
-            root,
+            root: hub.root().clone(),
+            hub,
             opts,
             http,
             boards: HashMap::new(),
@@ -381,9 +391,10 @@ impl Notifier {
             return;
         }
         self.next_rescan = Instant::now() + BOARD_RESCAN_INTERVAL;
-        let root = self.root.clone();
+        let (hub, open_missing) = (self.hub.clone(), self.opts.open_boards);
         let known: HashSet<PathBuf> = self.boards.keys().cloned().collect();
-        let opened = tokio::task::spawn_blocking(move || open_boards(&root, &known)).await;
+        let opened =
+            tokio::task::spawn_blocking(move || open_boards(&hub, &known, open_missing)).await;
         let Ok((opened, live)) = opened else { return };
         self.boards.retain(|db, _| live.contains(db));
         for (db, board) in opened {
@@ -401,34 +412,43 @@ enum Wake {
     Tick,
 }
 
-/// Open the boards not open yet; returns them and every live DB path.
-/// Slugs sharing one DB file are served once.
+/// Attach to the hub's boards not attached yet; returns them and every
+/// live DB path. Slugs sharing one DB file are served once. With
+/// `open_missing`, every board of the root is first opened in the hub.
 fn open_boards(
-    root: &Root,
+    hub: &BoardHub,
     known: &HashSet<PathBuf>,
+    open_missing: bool,
 ) -> (Vec<(PathBuf, NotifyBoard)>, HashSet<PathBuf>) {
+    if open_missing {
+        for meta in list_boards(hub.root(), false) {
+            if let Err(e) = hub.open(&meta.slug) {
+                tracing::warn!(board = %meta.slug, error = %e.detail, "kanban notifier: cannot open board");
+            }
+        }
+    }
     let mut opened = Vec::new();
     let mut live = HashSet::new();
-    for meta in list_boards(root, false) {
-        let db = root.board_paths(&meta.slug).db;
-        // A board without a DB yet has nothing to notify.
-        let Ok(real) = db.canonicalize() else {
+    for board in hub.open_boards() {
+        let Ok(real) = board.paths.db.canonicalize() else {
             continue;
         };
         if !live.insert(real.clone()) || known.contains(&real) {
             continue;
         }
-        match SqliteStore::open(&db, OpenOptions::default(), Arc::new(SystemClock)) {
+        // Our own connection (slow sends never hold the one API requests
+        // use), attached rather than opened: see `SqliteStore::attach`.
+        match SqliteStore::attach(&board.paths.db, Arc::new(SystemClock)) {
             Ok(store) => opened.push((
                 real,
                 NotifyBoard {
-                    slug: meta.slug,
+                    slug: board.slug.clone(),
                     store: Arc::new(store),
                 },
             )),
             Err(e) => {
                 live.remove(&real);
-                tracing::warn!(board = %meta.slug, error = %e, "kanban notifier: cannot open board");
+                tracing::warn!(board = %board.slug, error = %e, "kanban notifier: cannot open board");
             }
         }
     }
@@ -629,9 +649,18 @@ async fn run_exec(
 }
 
 /// Start the notifier of the hub's root, woken by the hub's board changes.
-/// `None` when it cannot start (logged).
-pub fn spawn(hub: &BoardHub, shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
-    match Notifier::new(hub.root().clone(), NotifierOptions::default()) {
+/// `open_boards`: see [`NotifierOptions::open_boards`]. `None` when it
+/// cannot start (logged).
+pub fn spawn(
+    hub: &Arc<BoardHub>,
+    open_boards: bool,
+    shutdown: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let opts = NotifierOptions {
+        open_boards,
+        ..NotifierOptions::default()
+    };
+    match Notifier::new(hub.clone(), opts) {
         Ok(n) => Some(tokio::spawn(
             n.run(Some(hub.subscribe_any_change()), shutdown),
         )),

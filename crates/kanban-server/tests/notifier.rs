@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use kanban_server::hub::BoardHub;
 use kanban_server::notifier::{Notifier, NotifierOptions, NotifySettings, RoundReport};
 use kanban_server::{Gateway, GatewayConfig};
 use kanban_store::config::KanbanConfig;
@@ -132,8 +133,14 @@ fn notifier(root: &Root) -> Notifier {
     let opts = NotifierOptions {
         poll_interval: Duration::from_millis(50),
         timeout: Duration::from_secs(5),
+        open_boards: true,
     };
-    Notifier::new(root.clone(), opts).unwrap()
+    let hub = BoardHub::new(
+        root.clone(),
+        Arc::new(SystemClock),
+        Duration::from_millis(25),
+    );
+    Notifier::new(Arc::new(hub), opts).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -106,6 +106,14 @@ pub enum Command {
     Watch(WatchArgs),
     /// Remove archived tasks' scratch dirs, old events of finished tasks, old logs.
     Gc(GcArgs),
+    /// Run one dispatcher pass now: reclaim, detect crashes, promote, spawn.
+    Dispatch(crate::command::dispatch::DispatchArgs),
+    /// DEPRECATED: the dispatcher runs in the gateway (`kanban gateway
+    /// start`); or run `kanban dispatch` from cron.
+    Daemon(crate::command::daemon::DaemonArgs),
+    /// Internal: run a worker and record its exit (used by the dispatcher).
+    #[command(name = "__worker-exec", hide = true)]
+    WorkerExec(crate::worker_process::WorkerExecArgs),
     /// Subscribe a chat destination to a task's terminal events.
     NotifySubscribe(NotifySubscribeArgs),
     /// List notification subscriptions (optionally of one task).

@@ -1,15 +1,34 @@
 //! Ending the worker process group of a task that was completed, blocked,
-//! reclaimed or archived from outside (SPEC §4): SIGTERM now, SIGKILL after
-//! a grace period, without making the CLI wait for it.
+//! scheduled, reclaimed, reassigned or archived from outside (SPEC §4).
+//!
+//! The decision is the dispatcher library's [`kanban_dispatch::end_worker`]:
+//! the worker is identified by the run's recorded pid *and* process start
+//! time (a recycled pid is never signalled), a worker on another machine or
+//! boot is left alone, and the caller's own session (a worker finishing its
+//! own task) is never signalled. What this module adds is the short-lived
+//! process problem: the library's terminator escalates SIGTERM → SIGKILL on
+//! a background thread, which a CLI would kill by exiting. So the CLI waits
+//! a moment for the usual quick exit and otherwise hands the escalation to
+//! a detached reaper process; a long-lived multi-threaded caller (the MCP
+//! server) keeps one terminator for its lifetime instead.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use kanban_store::EndedWorker;
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::{ForkResult, Pid, fork, gethostname, getpgrp};
+use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
+use kanban_dispatch::{
+    EndOutcome, Liveness, ProcLiveness, ProcessSpawner, SpawnedWorker, Spawner, Terminator,
+    WorkerExit, WorkerIdentity, WorkerSpec,
+};
+use kanban_store::dispatch_ops::DispatchStore;
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::{EndedWorker, Store, SystemClock};
+use nix::unistd::{ForkResult, fork, gethostname};
 
-/// How long a worker gets to exit cleanly after SIGTERM.
-pub const WORKER_TERM_GRACE: Duration = Duration::from_secs(5);
+/// How long the CLI waits for a signalled worker to exit before handing the
+/// SIGKILL escalation to a detached reaper (most workers exit on SIGTERM).
+const QUICK_EXIT_WAIT: Duration = Duration::from_millis(300);
 
 /// This host's name as the claim-lock prefix (`host:pid`) spells it.
 pub fn hostname() -> String {
@@ -25,86 +44,115 @@ pub fn claimer_id() -> String {
     format!("{}:{}", hostname(), std::process::id())
 }
 
-/// What `end_worker` did, for messages and tests.
-#[derive(Debug, PartialEq, Eq)]
-pub enum EndOutcome {
-    /// SIGTERM sent; a detached reaper SIGKILLs after the grace period.
-    Terminated,
-    /// The claim belongs to another host: its dispatcher must end it.
-    NotLocal,
-    /// The caller runs inside that worker (a worker finishing its own task).
-    IsSelf,
-    /// Nothing to signal (already gone, or pid unusable).
-    Gone,
-}
-
-/// End a detached worker's process group if it runs on this host.
-pub fn end_worker(worker: &EndedWorker, own_task: bool) -> EndOutcome {
-    let Ok(raw) = i32::try_from(worker.pid) else {
-        return EndOutcome::Gone;
+/// End the worker a transition detached from its task. `run_id` is the run
+/// the transition closed (its recorded identity is checked); `own_task` is
+/// true when this process is that task's worker (never signalled: the
+/// dispatcher ends it if it lingers).
+pub fn end_worker(
+    store: &dyn Store,
+    run_id: Option<i64>,
+    worker: &EndedWorker,
+    own_task: bool,
+) -> EndOutcome {
+    if own_task {
+        return EndOutcome::OwnSession;
+    }
+    // The worker records live behind the dispatcher's store interface;
+    // the verbs hold a plain `Store`, so open the same file once more.
+    let Some(dstore) = dispatch_store(store) else {
+        // Without the recorded identity nothing is signalled.
+        return EndOutcome::NotLocal;
     };
-    if raw <= 1 {
-        return EndOutcome::Gone;
+    let liveness: Arc<dyn Liveness> = Arc::new(ProcLiveness::new());
+    if !single_threaded() {
+        // A long-lived server: its terminator thread does the escalation.
+        let term = shared_terminator();
+        return kanban_dispatch::end_worker(&dstore, &*liveness, term, run_id, worker)
+            .unwrap_or(EndOutcome::NotLocal);
     }
-    let host_prefix = format!("{}:", hostname());
-    match &worker.claim_lock {
-        Some(lock) if !lock.starts_with(&host_prefix) => return EndOutcome::NotLocal,
-        _ => {}
+    let term = Terminator::new(liveness.clone());
+    let outcome = match kanban_dispatch::end_worker(&dstore, &*liveness, &term, run_id, worker) {
+        Ok(o) => o,
+        Err(_) => return EndOutcome::NotLocal,
+    };
+    if outcome == EndOutcome::Signalled && !term.wait_idle(QUICK_EXIT_WAIT) {
+        let identity = recorded_identity(&dstore, run_id, worker);
+        // Joins the terminator thread: the process is single-threaded
+        // again, so forking the reaper is safe.
+        drop(term);
+        if let Some(id) = identity {
+            spawn_reaper(id);
+        }
     }
-    let pid = Pid::from_raw(raw);
-    // A worker calling `kanban complete` on its own task is in that group;
-    // signalling it would kill this process before it reports back.
-    if own_task || getpgrp() == pid || Pid::this() == pid {
-        return EndOutcome::IsSelf;
-    }
-    let group = killpg(pid, Signal::SIGTERM).is_ok();
-    if !group && kill(pid, Signal::SIGTERM).is_err() {
-        return EndOutcome::Gone;
-    }
-    spawn_reaper(pid, group);
-    EndOutcome::Terminated
+    outcome
 }
 
-/// Fork a detached child that SIGKILLs the group after the grace period
-/// if it is still alive, so the CLI returns at once.
-fn spawn_reaper(pid: Pid, group: bool) {
-    // SAFETY: the CLI is single-threaded here; the child only calls
-    // async-signal-safe functions (setsid, open/dup2, nanosleep, kill, _exit).
+/// The board's store as a `DispatchStore` (SQLite boards only).
+fn dispatch_store(store: &dyn Store) -> Option<SqliteStore> {
+    if store.backend() != "sqlite" {
+        return None;
+    }
+    let path = PathBuf::from(store.location());
+    SqliteStore::open(&path, OpenOptions::default(), Arc::new(SystemClock)).ok()
+}
+
+/// The identity `kanban_dispatch::end_worker` verified: the run's record
+/// when it names this pid, else the bare pid (host-local claim).
+fn recorded_identity(
+    store: &dyn DispatchStore,
+    run_id: Option<i64>,
+    worker: &EndedWorker,
+) -> Option<WorkerIdentity> {
+    let pid = i32::try_from(worker.pid).ok().filter(|p| *p > 1)?;
+    let record = run_id
+        .and_then(|r| store.worker_record(r).ok().flatten())
+        .filter(|w| w.pid == worker.pid);
+    Some(WorkerIdentity {
+        pid,
+        start_time: record
+            .and_then(|r| r.start_time)
+            .and_then(|t| u64::try_from(t).ok()),
+    })
+}
+
+fn shared_terminator() -> &'static Terminator {
+    static TERM: OnceLock<Terminator> = OnceLock::new();
+    TERM.get_or_init(|| Terminator::new(Arc::new(ProcLiveness::new())))
+}
+
+/// Whether this process runs a single thread (then `fork` is safe).
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|n| n.trim().parse::<u32>().ok())
+        })
+        == Some(1)
+}
+
+/// A detached child that finishes the termination (identity re-checked
+/// before every signal), so the CLI returns at once.
+fn spawn_reaper(id: WorkerIdentity) {
+    // SAFETY: called only while this process is single-threaded, so the
+    // child may allocate and start threads like any fresh process.
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
             let _ = nix::unistd::setsid();
             detach_stdio();
-            let step = Duration::from_millis(100);
-            let mut waited = Duration::ZERO;
-            while waited < WORKER_TERM_GRACE {
-                if !alive(pid, group) {
-                    // SAFETY: _exit skips destructors and atexit handlers
-                    // that belong to the parent.
-                    unsafe { libc::_exit(0) };
-                }
-                std::thread::sleep(step);
-                waited += step;
-            }
-            if group {
-                let _ = killpg(pid, Signal::SIGKILL);
-            } else {
-                let _ = kill(pid, Signal::SIGKILL);
-            }
-            // SAFETY: as above.
+            let term = Terminator::new(Arc::new(ProcLiveness::new()));
+            term.begin(id, "reaper");
+            term.wait_idle(TERMINATE_GRACE + KILL_WAIT);
+            // SAFETY: _exit skips destructors and atexit handlers that
+            // belong to the parent (its store, its buffered output).
             unsafe { libc::_exit(0) };
         }
         Ok(ForkResult::Parent { .. }) => {}
         Err(_) => {
-            // No reaper: SIGTERM was still delivered.
+            // No reaper: SIGTERM was still delivered; a dispatcher ends a
+            // lingering worker later.
         }
-    }
-}
-
-fn alive(pid: Pid, group: bool) -> bool {
-    if group {
-        killpg(pid, None).is_ok()
-    } else {
-        kill(pid, None).is_ok()
     }
 }
 
@@ -124,35 +172,212 @@ fn detach_stdio() {
     }
 }
 
+// ---- exit records: classifying workers across dispatcher processes -------
+
+/// Directory (under the board's logs) of the exit records.
+pub const EXIT_RECORD_DIR: &str = ".exits";
+/// Records older than this are pruned when a worker is spawned.
+const EXIT_RECORD_KEEP: Duration = Duration::from_secs(24 * 3600);
+/// Hidden verb that runs a worker and records how it exited.
+pub const WORKER_EXEC_VERB: &str = "__worker-exec";
+
+/// Internal: run a worker command and record its exit for later passes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerExecArgs {
+    /// Directory of the exit records.
+    #[arg(long)]
+    pub record_dir: PathBuf,
+    /// The worker's argv.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub argv: Vec<String>,
+}
+
+fn record_path(dir: &Path, id: &WorkerIdentity) -> Option<PathBuf> {
+    Some(dir.join(format!("{}-{}.exit", id.pid, id.start_time?)))
+}
+
+fn encode_exit(exit: WorkerExit) -> String {
+    match exit {
+        WorkerExit::Exited(c) => format!("exited {c}\n"),
+        WorkerExit::Signaled(s) => format!("signaled {s}\n"),
+    }
+}
+
+fn decode_exit(text: &str) -> Option<WorkerExit> {
+    let (kind, n) = text.trim().split_once(' ')?;
+    let n = n.parse().ok()?;
+    match kind {
+        "exited" => Some(WorkerExit::Exited(n)),
+        "signaled" => Some(WorkerExit::Signaled(n)),
+        _ => None,
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// The wrapper process (`kanban __worker-exec`): the session leader the
+/// dispatcher records. It runs the worker as its child in the same process
+/// group (so ending the group ends both), waits, writes the exit record,
+/// then ends the same way its worker did.
+pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    // A handler, not SIG_IGN: exec resets handlers, so the worker still
+    // dies of SIGTERM while the wrapper stays to record it.
+    let catch = SigAction::new(
+        SigHandler::Handler(ignore_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler does nothing.
+        let _ = unsafe { sigaction(sig, &catch) };
+    }
+    let (program, rest) = args
+        .argv
+        .split_first()
+        .ok_or_else(|| crate::error::usage("a worker command is required"))?;
+    let exit = match std::process::Command::new(program).args(rest).spawn() {
+        Ok(mut child) => child
+            .wait()
+            .map(WorkerExit::from_status)
+            .unwrap_or(WorkerExit::Signaled(0)),
+        Err(e) => {
+            eprintln!("kanban: cannot start worker `{program}`: {e}");
+            WorkerExit::Exited(127)
+        }
+    };
+    let me = std::process::id() as i32;
+    let identity = WorkerIdentity {
+        pid: me,
+        start_time: ProcLiveness::new().stat(me).map(|s| s.start_time),
+    };
+    if let Some(path) = record_path(&args.record_dir, &identity) {
+        let _ = std::fs::write(path, encode_exit(exit));
+    }
+    Ok(match exit {
+        WorkerExit::Exited(code) => code,
+        WorkerExit::Signaled(sig) => {
+            if let Ok(s) = Signal::try_from(sig) {
+                let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+                // SAFETY: restoring the default disposition.
+                let _ = unsafe { sigaction(s, &dfl) };
+                let _ = nix::sys::signal::raise(s);
+            }
+            128 + sig
+        }
+    })
+}
+
+/// A [`ProcessSpawner`] whose workers run under `kanban __worker-exec`, so
+/// a dispatcher process that did not spawn a worker (the next cron
+/// `kanban dispatch`) still learns whether it exited 0 (protocol
+/// violation), 75 (rate limited) or crashed, instead of "not alive".
+pub struct RecordingSpawner {
+    inner: ProcessSpawner,
+    exe: PathBuf,
+    dir: PathBuf,
+}
+
+impl RecordingSpawner {
+    pub fn new(exe: PathBuf, logs_dir: &Path) -> RecordingSpawner {
+        RecordingSpawner {
+            inner: ProcessSpawner::new(),
+            exe,
+            dir: logs_dir.join(EXIT_RECORD_DIR),
+        }
+    }
+
+    /// The worker's program exists (else the plain spawner reports the
+    /// missing executable as a spawn failure, as without the wrapper).
+    fn program_found(spec: &WorkerSpec) -> bool {
+        let Some(program) = spec.argv.first() else {
+            return false;
+        };
+        if program.contains('/') {
+            return Path::new(program).is_file();
+        }
+        let path = spec
+            .env
+            .get("PATH")
+            .map(str::to_string)
+            .or_else(|| std::env::var("PATH").ok());
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        kanban_dispatch::command::which_no_cwd(program, path.as_deref(), home.as_deref()).is_some()
+    }
+
+    fn prune(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > EXIT_RECORD_KEEP);
+            if old {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+impl Spawner for RecordingSpawner {
+    fn spawn(&self, spec: &WorkerSpec) -> kanban_dispatch::Result<SpawnedWorker> {
+        if !Self::program_found(spec)
+            || kanban_store::layout::create_private_dir(&self.dir).is_err()
+        {
+            return self.inner.spawn(spec);
+        }
+        self.prune();
+        let mut wrapped = spec.clone();
+        wrapped.argv = [
+            self.exe.display().to_string(),
+            WORKER_EXEC_VERB.to_string(),
+            "--record-dir".to_string(),
+            self.dir.display().to_string(),
+            "--".to_string(),
+        ]
+        .into_iter()
+        .chain(spec.argv.iter().cloned())
+        .collect();
+        self.inner.spawn(&wrapped)
+    }
+
+    fn reap(&self) -> Vec<(i32, WorkerExit)> {
+        self.inner.reap()
+    }
+
+    fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
+        self.inner.exit_status(id).or_else(|| {
+            let text = std::fs::read_to_string(record_path(&self.dir, id)?).ok()?;
+            decode_exit(&text)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::process::CommandExt;
-    use std::process::Command;
 
     #[test]
-    fn remote_claims_are_left_alone() {
+    fn own_task_is_never_signalled() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = kanban_store::layout::Root::at(dir.path()).board_paths("default");
+        let store = crate::context::open_store(&paths, Arc::new(SystemClock)).unwrap();
         let w = EndedWorker {
+            pid: 999_999,
+            claim_lock: Some(format!("{}:1", hostname())),
+        };
+        assert_eq!(end_worker(&store, None, &w, true), EndOutcome::OwnSession);
+        let remote = EndedWorker {
             pid: 999_999,
             claim_lock: Some("elsewhere-host-x:1".into()),
         };
-        assert_eq!(end_worker(&w, false), EndOutcome::NotLocal);
-    }
-
-    #[test]
-    fn terminates_a_local_process_group() {
-        let mut child = Command::new("sleep")
-            .arg("30")
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let w = EndedWorker {
-            pid: child.id() as i64,
-            claim_lock: Some(format!("{}:1", hostname())),
-        };
-        assert_eq!(end_worker(&w, false), EndOutcome::Terminated);
-        let status = child.wait().unwrap();
-        assert!(!status.success());
-        assert_eq!(end_worker(&w, true), EndOutcome::IsSelf);
+        assert_eq!(
+            end_worker(&store, None, &remote, false),
+            EndOutcome::NotLocal
+        );
     }
 }

@@ -62,39 +62,49 @@ pub async fn get_board(
         // board-wide queries, never one query per task.
         let facts = store.card_facts(Some(CARD_SUMMARY_PREVIEW_CHARS))?;
         let none = CardFacts::default();
-        let mut columns: Vec<(Status, Vec<Value>)> =
+        let mut columns: Vec<(Status, Vec<BoardCard>)> =
             BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
         if q.include_archived {
             columns.push((Status::Archived, Vec::new()));
         }
-        for t in &tasks {
+        let mut tenants: BTreeSet<String> = BTreeSet::new();
+        for t in tasks {
             let f = facts.get(&t.id).unwrap_or(&none);
-            let mut d = task_json(t, now, f.latest_summary.clone());
-            d["link_counts"] = json!({"parents": f.parents, "children": f.children});
-            d["comment_count"] = json!(f.comments);
-            d["progress"] = if f.children == 0 {
-                Value::Null
-            } else {
-                json!({"done": f.children_done, "total": f.children})
+            if let Some(tenant) = &t.tenant {
+                tenants.insert(tenant.clone());
+            }
+            let status = t.status;
+            let card = BoardCard {
+                age: TaskAge::of(&t, now),
+                latest_summary: f.latest_summary.clone(),
+                link_counts: LinkCounts {
+                    parents: f.parents,
+                    children: f.children,
+                },
+                comment_count: f.comments,
+                progress: (f.children > 0).then_some(Progress {
+                    done: f.children_done,
+                    total: f.children,
+                }),
+                task: t,
             };
-            match columns.iter_mut().find(|(s, _)| *s == t.status) {
-                Some((_, v)) => v.push(d),
+            match columns.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, v)) => v.push(card),
                 // Unknown buckets go to todo, like the reference.
-                None => columns[1].1.push(d),
+                None => columns[1].1.push(card),
             }
         }
-        let tenants: BTreeSet<String> = if q.tenant.is_some() {
-            store
+        if q.tenant.is_some() {
+            // The filter menu lists every tenant, not just the chosen one.
+            tenants = store
                 .list_task_lines(&TaskQuery {
                     include_archived: true,
                     ..Default::default()
                 })?
                 .into_iter()
                 .filter_map(|t| t.tenant)
-                .collect()
-        } else {
-            tasks.into_iter().filter_map(|t| t.tenant).collect()
-        };
+                .collect();
+        }
         let assignees: BTreeSet<String> = store
             .assignee_counts()?
             .into_iter()

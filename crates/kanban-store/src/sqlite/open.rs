@@ -58,8 +58,34 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Boards whose header this process has verified. POSIX record locks are
+/// per process and per file: closing ANY descriptor of the database file
+/// silently drops every lock SQLite holds on it through other connections.
+/// So once a board is open in this process we never read it with a plain
+/// file handle again, and first opens of one path are serialised.
+static VERIFIED_BOARDS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
 /// Open (creating and migrating when needed) the board at `path`.
 pub(crate) fn open_board(path: &Path, opts: &OpenOptions, now: i64) -> Result<Connection> {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut verified = VERIFIED_BOARDS.lock().unwrap_or_else(|p| p.into_inner());
+    if verified.contains(&key) {
+        drop(verified);
+        let busy = busy_timeout_ms(opts);
+        if let Some(conn) = fast_open(path, busy)? {
+            return Ok(conn);
+        }
+        return slow_open(path, busy, now, false);
+    }
+    // Held across the first open so no other thread has a connection to
+    // this file while we read its header with a plain descriptor.
+    let conn = first_open(path, opts, now)?;
+    let key = std::fs::canonicalize(path).unwrap_or(key);
+    verified.push(key);
+    Ok(conn)
+}
+
+fn first_open(path: &Path, opts: &OpenOptions, now: i64) -> Result<Connection> {
     let busy = busy_timeout_ms(opts);
     let len = match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => {
@@ -92,7 +118,7 @@ pub(crate) fn open_board(path: &Path, opts: &OpenOptions, now: i64) -> Result<Co
         }
         Some(_) => {}
     }
-    slow_open(path, busy, now)
+    slow_open(path, busy, now, true)
 }
 
 /// Healthy, already-migrated board: pragmas + one meta lookup, no lock.
@@ -121,11 +147,15 @@ fn fast_open(path: &Path, busy: u64) -> Result<Option<Connection>> {
 }
 
 /// New or not-yet-migrated board, under the cross-process init lock.
-fn slow_open(path: &Path, busy: u64, now: i64) -> Result<Connection> {
+/// `raw_reads_allowed` is false when this process may already hold a
+/// connection to the file (see [`VERIFIED_BOARDS`]).
+fn slow_open(path: &Path, busy: u64, now: i64, raw_reads_allowed: bool) -> Result<Connection> {
     let _lock = InitLock::acquire(path)?;
     let created = match std::fs::metadata(path) {
         Ok(m) if m.len() > 0 => {
-            check_header(path)?;
+            if raw_reads_allowed {
+                check_header(path)?;
+            }
             integrity_check(path, busy)?;
             false
         }

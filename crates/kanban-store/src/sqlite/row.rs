@@ -34,7 +34,12 @@ pub(crate) fn i64_or(row: &Row<'_>, idx: usize, default: i64) -> rusqlite::Resul
 pub(crate) fn opt_str(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
     Ok(match row.get_ref(idx)? {
         ValueRef::Null => None,
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        // Valid UTF-8 is the norm; only a foreign writer's odd bytes take
+        // the lossy (slower) path.
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(match std::str::from_utf8(t) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(t).into_owned(),
+        }),
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
     })

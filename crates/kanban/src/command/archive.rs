@@ -34,7 +34,7 @@ pub fn run(args: ArchiveArgs, ctx: &Ctx) -> Result<i32> {
         match store.archive_task(id) {
             Ok(done) => {
                 if let Some(w) = &done.ended_worker {
-                    end_worker(w, false);
+                    end_worker(store, done.run_id, w, false);
                 }
                 println!("Archived {id}");
             }

@@ -41,7 +41,7 @@ pub fn run_reassign(args: ReassignArgs, ctx: &Ctx) -> Result<i32> {
         // Reclaim as its own step so the detached worker is ended here.
         let done = store.reclaim_task(&task.id, args.reason.as_deref())?;
         if let Some(w) = &done.ended_worker {
-            end_worker(w, false);
+            end_worker(store, done.run_id, w, false);
         }
     }
     let res = store.assign_task(&AssignTask {

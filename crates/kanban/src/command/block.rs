@@ -93,7 +93,7 @@ pub fn run(args: BlockArgs, ctx: &Ctx) -> Result<i32> {
                     store.add_comment(&id, &author, &format!("BLOCKED: {r}"))?;
                 }
                 if let Some(w) = &done.ended_worker {
-                    end_worker(w, is_own_task(&id));
+                    end_worker(store, done.run_id, w, is_own_task(&id));
                 }
                 match done.to {
                     Status::Todo => println!("{id} → todo (dependency wait){suffix}"),

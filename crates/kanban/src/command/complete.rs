@@ -49,7 +49,7 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
         match store.complete_task(&req) {
             Ok(done) => {
                 if let Some(w) = &done.ended_worker {
-                    end_worker(w, is_own_task(id));
+                    end_worker(store, done.run_id, w, is_own_task(id));
                 }
                 println!("Completed {id}");
             }

@@ -61,11 +61,12 @@ pub struct RunArgs {
     /// graph (design → implement ×2 → test → release) whose workers are shell
     /// scripts in <root>/kanban/demo/ that heartbeat, comment and complete
     /// within seconds. Watch it with `kanban --board demo watch` or on the
-    /// dashboard (board menu: Demo). The demo worker profiles `demo-dev` and
-    /// `demo-qa` live only in this gateway's memory, as an overlay on
-    /// config.yaml, which is never written (a profile of the same name in
-    /// config.yaml wins). Re-running resumes an unfinished demo, or adds a
-    /// new round once the previous one is done.
+    /// dashboard (board menu: Demo); on a root without any task or current
+    /// board, `demo` also becomes the current board.
+    /// The demo profiles `demo-dev` and `demo-qa` live only in this gateway's
+    /// memory, as an overlay on config.yaml, which is never written (a profile
+    /// of the same name in config.yaml wins). Re-running resumes an unfinished
+    /// demo, or adds a new round once the previous one is done.
     #[arg(long, verbatim_doc_comment)]
     pub demo: bool,
 }
@@ -148,9 +149,17 @@ fn prepare_demo(root: &Root) -> Result<BTreeMap<String, ProfileSpec>> {
         setup.script.display(),
         demo::DEMO_PROFILES.map(|(p, _)| p).join(", ")
     );
-    println!(
-        "demo: watch it with `kanban --board {board} watch`, or pick the Demo board on the dashboard"
-    );
+    if setup.made_current {
+        println!(
+            "demo: '{board}' is now the current board (this root had no work of its own); \
+             `kanban boards switch default` goes back"
+        );
+        println!("demo: watch it with `kanban watch`, or on the dashboard");
+    } else {
+        println!(
+            "demo: watch it with `kanban --board {board} watch`, or pick the Demo board on the dashboard"
+        );
+    }
     let config = KanbanConfig::load(root, &ProcessEnv)?;
     if !config.dispatch_in_gateway {
         eprintln!(
@@ -209,6 +218,13 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
         if let Some(rec) = read_record(root).filter(|r| r.pid == pid) {
             println!("kanban gateway started (pid {pid}) at {}", rec.url);
             println!("logs: {}", log.display());
+            if args.demo {
+                println!(
+                    "demo: board '{}' is running; watch it with `kanban --board {} watch`",
+                    demo::DEMO_BOARD,
+                    demo::DEMO_BOARD
+                );
+            }
             return Ok(0);
         }
         if let Some(code) = child.try_wait()? {

@@ -1,6 +1,6 @@
 //! `kanban list` / `ls`: filtered task lines or a JSON array.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
 use kanban_store::layout::list_boards;
@@ -8,7 +8,7 @@ use kanban_store::{TaskOrder, TaskQuery};
 
 use crate::cli::{ListArgs, SortOrder};
 use crate::context::Ctx;
-use crate::output::{CliTask, print_json, profile_author, task_line};
+use crate::output::{CliTask, print_json, profile_author, push_task_line};
 
 fn order(sort: Option<SortOrder>) -> TaskOrder {
     match sort {
@@ -69,8 +69,19 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
         println!("(no matching tasks)");
         return Ok(0);
     }
+    // One buffered writer: `println!` flushes per line, which on a 100k-task
+    // board costs 100k write syscalls, most of the command's time.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = String::with_capacity(256);
     for t in &tasks {
-        println!("{}", task_line(t));
+        line.clear();
+        push_task_line(&mut line, t);
+        line.push('\n');
+        // A closed pipe (`kanban list | head`) is not an error worth a message.
+        if out.write_all(line.as_bytes()).is_err() {
+            return Ok(0);
+        }
     }
+    let _ = out.flush();
     Ok(0)
 }

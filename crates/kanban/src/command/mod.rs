@@ -13,6 +13,8 @@ mod comment;
 mod complete;
 pub(crate) mod context;
 mod create;
+pub(crate) mod daemon;
+pub(crate) mod dispatch;
 mod edit;
 pub mod gateway;
 mod gc;
@@ -51,9 +53,15 @@ pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
             .map_err(crate::context::layout_error)?;
         return gateway::run(cmd, &root);
     }
+    // The worker wrapper needs no board (the worker resolves its own).
+    if let Command::WorkerExec(args) = command {
+        return crate::worker_process::run_worker_exec(args);
+    }
     let ctx = Ctx::resolve(board)?;
     match command {
-        Command::Boards(_) | Command::Gateway(_) => unreachable!("handled above"),
+        Command::Boards(_) | Command::Gateway(_) | Command::WorkerExec(_) => {
+            unreachable!("handled above")
+        }
         Command::Init => init::run_init(&ctx.root, &ctx.board),
         Command::Create(a) => create::run(a, &ctx),
         Command::Add(a) => add::run(a, &ctx),
@@ -83,6 +91,8 @@ pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
         Command::Tail(a) => tail::run(a, &ctx),
         Command::Watch(a) => watch::run(a, &ctx),
         Command::Gc(a) => gc::run(a, &ctx),
+        Command::Dispatch(a) => dispatch::run(a, &ctx),
+        Command::Daemon(a) => daemon::run(a, &ctx),
         Command::NotifySubscribe(a) => notify::run_subscribe(a, &ctx),
         Command::NotifyList(a) => notify::run_list(a, &ctx),
         Command::NotifyUnsubscribe(a) => notify::run_unsubscribe(a, &ctx),

@@ -8,13 +8,11 @@ use crate::context::Ctx;
 use crate::worker_process::end_worker;
 
 pub fn run(args: ReclaimArgs, ctx: &Ctx) -> Result<i32> {
-    match ctx
-        .store()?
-        .reclaim_task(&args.task_id, args.reason.as_deref())
-    {
+    let store = ctx.store()?;
+    match store.reclaim_task(&args.task_id, args.reason.as_deref()) {
         Ok(done) => {
             if let Some(w) = &done.ended_worker {
-                end_worker(w, false);
+                end_worker(store, done.run_id, w, false);
             }
             println!("Reclaimed {}", args.task_id);
             Ok(0)

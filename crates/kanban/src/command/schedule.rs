@@ -21,7 +21,7 @@ pub fn run(args: ScheduleArgs, ctx: &Ctx) -> Result<i32> {
                     store.add_comment(&id, &author, &format!("SCHEDULED: {r}"))?;
                 }
                 if let Some(w) = &done.ended_worker {
-                    end_worker(w, is_own_task(&id));
+                    end_worker(store, done.run_id, w, is_own_task(&id));
                 }
                 println!(
                     "Scheduled {id}{}",

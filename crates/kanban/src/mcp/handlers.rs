@@ -330,7 +330,7 @@ pub fn complete(cx: &ToolCx<'_>, a: CompleteArgs) -> ToolResult {
     match cx.store.complete_task(&req) {
         Ok(done) => {
             if let Some(w) = &done.ended_worker {
-                end_worker(w, cx.env.is_own_task(&tid));
+                end_worker(cx.store, done.run_id, w, cx.env.is_own_task(&tid));
             }
             Ok(ok(json!({"task_id": tid, "run_id": done.run_id})))
         }
@@ -386,7 +386,7 @@ pub fn block(cx: &ToolCx<'_>, a: BlockArgs) -> ToolResult {
     match cx.store.block_task(&req) {
         Ok(done) => {
             if let Some(w) = &done.ended_worker {
-                end_worker(w, cx.env.is_own_task(&tid));
+                end_worker(cx.store, done.run_id, w, cx.env.is_own_task(&tid));
             }
             Ok(ok(json!({
                 "task_id": tid,

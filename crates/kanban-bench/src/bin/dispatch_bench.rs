@@ -1,0 +1,573 @@
+//! `dispatch_bench`: the dispatcher figures of SPEC §5, measured beside the
+//! Python reference's `dispatch_once` on the same boards in the same run.
+//!
+//! Each board is built once (schema by our store, fixture rows bulk-inserted
+//! with SQL in one transaction), checkpointed, and copied for every
+//! measurement, so both implementations start from the identical file.
+//!
+//! - **claims per second**: one dispatch pass over 2,000 ready tasks with a
+//!   stub spawner (fake pids; no process is started), on a fresh copy per
+//!   run; rate = tasks spawned / pass wall time.
+//! - **idle pass, 100k done tasks**: the store stays open, the dispatcher is
+//!   kept between passes (in-process, as in a gateway); one warm-up pass,
+//!   then many timed passes.
+//! - **10k todo children on 10k blocked parents**: as above, on that board;
+//!   plus the first pass of a new dispatcher (its full promotion sweep) and
+//!   a pass right after one parent was archived (one child promoted).
+//!
+//! The reference runs the same operations through `hermes_cli.kanban_db`
+//! (`connect`, then `dispatch_once(conn, spawn_fn=stub)`), with
+//! `HERMES_HOME` set to a copy of the board's root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use kanban_dispatch::{
+    BoardContext, DispatchOptions, Dispatcher, DispatcherParts, StaticLiveness, StubSpawner,
+    TitleBodyContext,
+};
+use kanban_store::config::KanbanConfig;
+use kanban_store::layout::{Env, MapEnv, Profiles, Root};
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::{Store, SystemClock};
+use rusqlite::{Connection, params};
+
+#[derive(Parser, Debug)]
+#[command(about = "Dispatcher benchmarks beside the Python reference (markdown table)")]
+struct Args {
+    /// Ready tasks claimed in one pass.
+    #[arg(long, default_value_t = 2000)]
+    claims: usize,
+    /// Claim runs for kanban (fresh board copy each).
+    #[arg(long, default_value_t = 9)]
+    claim_runs: usize,
+    /// Claim runs for the reference.
+    #[arg(long, default_value_t = 3)]
+    reference_claim_runs: usize,
+    /// Done tasks on the idle board.
+    #[arg(long, default_value_t = 100_000)]
+    done: usize,
+    /// Parent/child pairs on the dependency board.
+    #[arg(long, default_value_t = 10_000)]
+    pairs: usize,
+    /// Timed passes per in-process figure for kanban.
+    #[arg(long, default_value_t = 5000)]
+    passes: usize,
+    /// Timed idle passes for the reference.
+    #[arg(long, default_value_t = 200)]
+    reference_passes: usize,
+    /// Timed dependency-board passes for the reference (each ~100 ms).
+    #[arg(long, default_value_t = 15)]
+    reference_pair_passes: usize,
+    /// Fresh dispatchers timed for the first-pass (full sweep) figure.
+    #[arg(long, default_value_t = 21)]
+    first_passes: usize,
+    /// Measure kanban only.
+    #[arg(long)]
+    skip_reference: bool,
+    /// The unpacked reference wheel (default: scripts/fetch_reference.py).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Only these figures (claims, idle, pairs); all when empty.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+}
+
+const ASSIGNEE: &str = "default";
+const BASE_TIME: i64 = 1_700_000_000;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn reference_path(args: &Args) -> Result<PathBuf> {
+    if let Some(p) = &args.reference {
+        return Ok(p.clone());
+    }
+    let out = Command::new("python3")
+        .arg(repo_root().join("scripts/fetch_reference.py"))
+        .output()
+        .context("running python3 scripts/fetch_reference.py")?;
+    if !out.status.success() {
+        bail!(
+            "cannot fetch the reference: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// Distinct `t_` + 8 hex ids (an odd multiplier is a bijection mod 2^32).
+fn task_id(i: usize) -> String {
+    format!(
+        "t_{:08x}",
+        (i as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff
+    )
+}
+
+/// What a generated board holds.
+#[derive(Debug, Clone, Copy)]
+enum Fixture {
+    Ready(usize),
+    Done(usize),
+    /// `n` blocked parents, each with one todo child.
+    Pairs(usize),
+}
+
+/// A board built once, copied per measurement.
+struct Master {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+}
+
+fn build(fixture: Fixture) -> Result<Master> {
+    let dir = tempfile::Builder::new()
+        .prefix("kanban-dbench-master-")
+        .tempdir()?;
+    let db = Root::at(dir.path()).board_paths("default").db;
+    drop(SqliteStore::open(
+        &db,
+        OpenOptions::create(),
+        Arc::new(SystemClock),
+    )?);
+    let mut conn = Connection::open(&db)?;
+    let tx = conn.transaction()?;
+    let event = |id: &str, run: Option<i64>, kind: &str, payload: &str, at: i64| {
+        tx.prepare_cached(
+            "INSERT INTO task_events (task_id, run_id, kind, payload, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![id, run, kind, payload, at])
+    };
+    let add = |i: usize, status: &str| -> Result<String> {
+        let id = task_id(i);
+        let at = BASE_TIME + i as i64;
+        let done = status == "done";
+        tx.prepare_cached(
+            "INSERT INTO tasks (id, title, body, assignee, status, priority, created_by, created_at, \
+             started_at, completed_at, workspace_kind) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, 'bench', ?6, ?7, ?8, 'scratch')",
+        )?
+        .execute(params![
+            id,
+            format!("Benchmark task {i}"),
+            format!("Body of task {i}: do the thing, then report."),
+            ASSIGNEE,
+            status,
+            at,
+            done.then_some(at + 5),
+            done.then_some(at + 60),
+        ])?;
+        let payload = serde_json::json!({"assignee": ASSIGNEE, "status": status}).to_string();
+        event(&id, None, "created", &payload, at)?;
+        Ok(id)
+    };
+    match fixture {
+        Fixture::Ready(n) => {
+            for i in 0..n {
+                add(i, "ready")?;
+            }
+        }
+        Fixture::Done(n) => {
+            for i in 0..n {
+                let id = add(i, "done")?;
+                let at = BASE_TIME + i as i64;
+                tx.prepare_cached(
+                    "INSERT INTO task_runs (task_id, profile, status, started_at, ended_at, outcome, \
+                     summary) VALUES (?1, ?2, 'done', ?3, ?4, 'completed', 'done')",
+                )?
+                .execute(params![id, ASSIGNEE, at + 5, at + 60])?;
+                event(&id, Some(tx.last_insert_rowid()), "completed", "{}", at + 60)?;
+            }
+        }
+        Fixture::Pairs(n) => {
+            let reason = serde_json::json!({"reason": "waiting on a human"}).to_string();
+            for i in 0..n {
+                let parent = add(2 * i, "blocked")?;
+                event(&parent, None, "blocked", &reason, BASE_TIME)?;
+                let child = add(2 * i + 1, "todo")?;
+                tx.prepare_cached("INSERT INTO task_links (parent_id, child_id) VALUES (?1, ?2)")?
+                    .execute(params![parent, child])?;
+            }
+        }
+    }
+    tx.commit()?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    drop(conn);
+    Ok(Master { _dir: dir, db })
+}
+
+/// A private copy of a master board, in its own Hermes root.
+struct Copy {
+    root: tempfile::TempDir,
+}
+
+impl Copy {
+    fn of(master: &Master) -> Result<Copy> {
+        let root = tempfile::Builder::new()
+            .prefix("kanban-dbench-")
+            .tempdir()?;
+        std::fs::copy(&master.db, root.path().join("kanban.db"))?;
+        Ok(Copy { root })
+    }
+
+    fn db(&self) -> PathBuf {
+        self.root.path().join("kanban.db")
+    }
+
+    fn open(&self) -> Result<Arc<SqliteStore>> {
+        Ok(Arc::new(SqliteStore::open(
+            &self.db(),
+            OpenOptions::default(),
+            Arc::new(SystemClock),
+        )?))
+    }
+
+    fn dispatcher(&self, store: Arc<SqliteStore>) -> Dispatcher {
+        let root = Root::at(self.root.path());
+        let paths = root.board_paths("default");
+        let liveness = Arc::new(StaticLiveness::new("bench-host"));
+        let env = MapEnv::new()
+            .with("HERMES_BIN", "/bin/true")
+            .with("PATH", std::env::var("PATH").unwrap_or_default())
+            .with("HOME", self.root.path().to_string_lossy());
+        Dispatcher::new(DispatcherParts {
+            store,
+            spawner: Arc::new(StubSpawner::with_liveness(liveness.clone())),
+            liveness,
+            profiles: Arc::new(Profiles::new(&root, &KanbanConfig::default())),
+            context: Arc::new(TitleBodyContext),
+            env: Arc::new(env) as Arc<dyn Env + Send + Sync>,
+            board: BoardContext::new(&root, &paths, None),
+        })
+    }
+
+    /// Run the reference driver on this copy; returns its JSON document.
+    fn reference(&self, wheel: &Path, mode: &str, passes: usize) -> Result<serde_json::Value> {
+        let script = self.root.path().join("ref_dispatch.py");
+        std::fs::write(&script, REFERENCE_DRIVER)?;
+        let mut cmd = Command::new("python3");
+        for var in [
+            "HERMES_KANBAN_HOME",
+            "HERMES_KANBAN_DB",
+            "HERMES_KANBAN_BOARD",
+            "HERMES_PROFILE",
+        ] {
+            cmd.env_remove(var);
+        }
+        let out = cmd
+            .arg("-S")
+            .arg(&script)
+            .arg(mode)
+            .arg(self.db())
+            .arg(passes.to_string())
+            .env("PYTHONPATH", wheel)
+            .env("HERMES_HOME", self.root.path())
+            .env("HOME", self.root.path())
+            .output()
+            .context("running the reference driver")?;
+        if !out.status.success() {
+            bail!(
+                "reference driver ({mode}) failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+}
+
+/// The reference side: times `dispatch_once` on one connection.
+const REFERENCE_DRIVER: &str = r#"
+import json, sys, time
+from pathlib import Path
+import hermes_cli.kanban_db as kb
+
+mode, db, passes = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+conn = kb.connect(db_path=db)
+next_pid = [4_000_000]
+def stub(task, workspace):
+    next_pid[0] += 1
+    return next_pid[0]
+out = {"seconds": []}
+if mode == "claims":
+    t0 = time.perf_counter()
+    r = kb.dispatch_once(conn, spawn_fn=stub)
+    out["seconds"].append(time.perf_counter() - t0)
+    out["spawned"] = len(r.spawned)
+elif mode == "archive":
+    kb.dispatch_once(conn, spawn_fn=stub)
+    parents = [r[0] for r in conn.execute(
+        "SELECT id FROM tasks WHERE status = 'blocked' ORDER BY id LIMIT ?", (passes,))]
+    promoted = 0
+    for p in parents:
+        kb.archive_task(conn, p)
+        t0 = time.perf_counter()
+        r = kb.dispatch_once(conn, spawn_fn=stub)
+        out["seconds"].append(time.perf_counter() - t0)
+        promoted += r.promoted
+    out["promoted"] = promoted
+else:
+    kb.dispatch_once(conn, spawn_fn=stub)
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        kb.dispatch_once(conn, spawn_fn=stub)
+        out["seconds"].append(time.perf_counter() - t0)
+print(json.dumps(out))
+"#;
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Median and p95 of durations in seconds.
+fn stats(mut secs: Vec<f64>) -> (f64, f64) {
+    secs.sort_by(f64::total_cmp);
+    (percentile(&secs, 50.0), percentile(&secs, 95.0))
+}
+
+fn fmt_secs(s: f64) -> String {
+    if s >= 1.0 {
+        format!("{s:.2} s")
+    } else if s >= 1e-3 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{:.1} µs", s * 1e6)
+    }
+}
+
+fn time_cell(secs: Vec<f64>) -> String {
+    let n = secs.len();
+    let (med, p95) = stats(secs);
+    format!("{} (p95 {}, n={n})", fmt_secs(med), fmt_secs(p95))
+}
+
+/// Rate at the median run, and at the p95 (slowest) run.
+fn rate_cell(tasks: usize, secs: Vec<f64>) -> String {
+    let n = secs.len();
+    let (med, p95) = stats(secs);
+    format!(
+        "{:.0}/s (p95 run {:.0}/s, n={n})",
+        tasks as f64 / med,
+        tasks as f64 / p95
+    )
+}
+
+fn ref_seconds(doc: &serde_json::Value) -> Vec<f64> {
+    doc["seconds"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_f64()).collect())
+        .unwrap_or_default()
+}
+
+struct Row {
+    figure: String,
+    ours: String,
+    theirs: String,
+    target: &'static str,
+}
+
+fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+    let master = build(Fixture::Ready(args.claims))?;
+    let mut ours = Vec::new();
+    for _ in 0..args.claim_runs {
+        let copy = Copy::of(&master)?;
+        let d = copy.dispatcher(copy.open()?);
+        let t0 = Instant::now();
+        let r = d.dispatch_once(&DispatchOptions::default())?;
+        let el = t0.elapsed().as_secs_f64();
+        if r.spawned.len() != args.claims {
+            bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
+        }
+        ours.push(el);
+    }
+    let theirs = match wheel {
+        Some(w) => {
+            let mut secs = Vec::new();
+            for _ in 0..args.reference_claim_runs {
+                let doc = Copy::of(&master)?.reference(w, "claims", 0)?;
+                if doc["spawned"].as_u64() != Some(args.claims as u64) {
+                    bail!("reference spawned {} tasks", doc["spawned"]);
+                }
+                secs.extend(ref_seconds(&doc));
+            }
+            rate_cell(args.claims, secs)
+        }
+        None => "not measured".into(),
+    };
+    rows.push(Row {
+        figure: format!(
+            "claims per second, stub spawner, {} ready tasks (one pass)",
+            args.claims
+        ),
+        ours: rate_cell(args.claims, ours),
+        theirs,
+        target: "> 10,000/s",
+    });
+    Ok(())
+}
+
+/// Timed passes of one long-lived dispatcher (after one warm-up pass).
+fn steady_passes(d: &Dispatcher, n: usize) -> Result<Vec<f64>> {
+    let opts = DispatchOptions::default();
+    d.dispatch_once(&opts)?;
+    (0..n)
+        .map(|_| {
+            let t0 = Instant::now();
+            let r = d.dispatch_once(&opts)?;
+            let el = t0.elapsed().as_secs_f64();
+            if r.skipped_locked || !r.spawned.is_empty() || r.promoted != 0 {
+                bail!("an idle pass did work: {r:?}");
+            }
+            Ok(el)
+        })
+        .collect()
+}
+
+fn bench_idle(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+    let master = build(Fixture::Done(args.done))?;
+    let copy = Copy::of(&master)?;
+    let d = copy.dispatcher(copy.open()?);
+    let ours = steady_passes(&d, args.passes)?;
+    let theirs = match wheel {
+        Some(w) => time_cell(ref_seconds(&Copy::of(&master)?.reference(
+            w,
+            "idle",
+            args.reference_passes,
+        )?)),
+        None => "not measured".into(),
+    };
+    rows.push(Row {
+        figure: format!(
+            "one idle dispatch pass in-process, board with {}k done tasks",
+            args.done / 1000
+        ),
+        ours: time_cell(ours),
+        theirs,
+        target: "< 40 µs",
+    });
+    Ok(())
+}
+
+fn bench_pairs(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
+    let master = build(Fixture::Pairs(args.pairs))?;
+    let k = args.pairs / 1000;
+    // Steady state: nothing changed since the last pass.
+    let copy = Copy::of(&master)?;
+    let store = copy.open()?;
+    let ours = steady_passes(&copy.dispatcher(store.clone()), args.passes)?;
+    // First pass of a fresh dispatcher: the full promotion sweep.
+    let first: Vec<f64> = (0..args.first_passes)
+        .map(|_| {
+            let d = copy.dispatcher(store.clone());
+            let t0 = Instant::now();
+            d.dispatch_once(&DispatchOptions::default())?;
+            Ok(t0.elapsed().as_secs_f64())
+        })
+        .collect::<Result<_>>()?;
+    // One parent archived between passes: its child is promoted.
+    let changes = args.first_passes.min(args.pairs);
+    let copy2 = Copy::of(&master)?;
+    let store2 = copy2.open()?;
+    let d = copy2.dispatcher(store2.clone());
+    d.dispatch_once(&DispatchOptions::default())?;
+    let mut after_change = Vec::new();
+    let mut promoted = 0;
+    for i in 0..changes {
+        store2.archive_task(&task_id(2 * i))?;
+        let t0 = Instant::now();
+        let r = d.dispatch_once(&DispatchOptions::default())?;
+        after_change.push(t0.elapsed().as_secs_f64());
+        promoted += r.promoted;
+    }
+    if promoted != changes {
+        bail!("promoted {promoted} children after {changes} archives");
+    }
+    let (theirs, theirs_change) = match wheel {
+        Some(w) => {
+            let steady = Copy::of(&master)?.reference(w, "pairs", args.reference_pair_passes)?;
+            let change = Copy::of(&master)?.reference(w, "archive", args.reference_pair_passes)?;
+            (
+                time_cell(ref_seconds(&steady)),
+                time_cell(ref_seconds(&change)),
+            )
+        }
+        None => ("not measured".into(), "not measured".into()),
+    };
+    rows.push(Row {
+        figure: format!("one pass, {k}k todo children waiting on {k}k blocked parents"),
+        ours: time_cell(ours),
+        theirs: theirs.clone(),
+        target: "< 1 ms",
+    });
+    rows.push(Row {
+        figure: "same board, pass right after one parent was archived (1 promotion)".into(),
+        ours: time_cell(after_change),
+        theirs: theirs_change,
+        target: "—",
+    });
+    rows.push(Row {
+        figure: "same board, first pass of a new dispatcher (full promotion sweep)".into(),
+        ours: time_cell(first),
+        theirs,
+        target: "—",
+    });
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let wheel = if args.skip_reference {
+        None
+    } else {
+        Some(reference_path(&args)?)
+    };
+    let wheel = wheel.as_deref();
+    let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let mut rows = Vec::new();
+    if want("claims") {
+        bench_claims(&args, wheel, &mut rows)?;
+        eprintln!("claims measured");
+    }
+    if want("idle") {
+        bench_idle(&args, wheel, &mut rows)?;
+        eprintln!("idle measured");
+    }
+    if want("pairs") {
+        bench_pairs(&args, wheel, &mut rows)?;
+        eprintln!("pairs measured");
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "dispatch_bench ({} build) | reference: hermes-agent 0.19.0 | {cpus} CPUs | load {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!("Cells: median (p95, n = samples); rates: tasks / pass wall time.");
+    println!();
+    println!("| figure | kanban | reference | target |");
+    println!("| --- | --- | --- | --- |");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            r.figure, r.ours, r.theirs, r.target
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,305 @@
+//! `gateway_bench`: the gateway figures of SPEC §5, measured on a real
+//! `kanban gateway run` process in a temporary Hermes root.
+//!
+//! * Pick-up latency: a task is created from another process (this one,
+//!   through its own connection to the board: the gateway learns of it
+//!   only through the file) and the time until its worker process starts
+//!   is measured. The worker's first act is writing its start time
+//!   (`date +%s%N`); it then completes its task at once. Tasks are created
+//!   one at a time, each after the previous one was picked up, with
+//!   `dispatch_interval_seconds: 60` so the internal ticker never helps.
+//! * Idle RSS: `VmRSS` of the gateway after it has been idle a few seconds,
+//!   freshly started (the figure) and after the latency run (for context).
+//!
+//! `cargo run --release -p kanban-bench --bin gateway_bench`
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_store::{NewTask, Store, SystemClock};
+
+/// SPEC §5 targets.
+const PICKUP_P99_TARGET_MS: f64 = 250.0;
+const IDLE_RSS_TARGET_MB: f64 = 30.0;
+/// Longest wait for one pick-up before the run is declared broken.
+const PICKUP_TIMEOUT: Duration = Duration::from_secs(10);
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(1);
+const PROFILE: &str = "bench";
+
+#[derive(Parser, Debug)]
+#[command(about = "Measure the gateway's pick-up latency and idle memory")]
+struct Args {
+    /// Tasks created (one at a time) for the latency figure.
+    #[arg(long, default_value_t = 200)]
+    tasks: usize,
+    /// Pause between a pick-up and the next create (ms).
+    #[arg(long, default_value_t = 20)]
+    gap_ms: u64,
+    /// Idle time before reading the gateway's RSS (s).
+    #[arg(long, default_value_t = 5)]
+    idle_seconds: u64,
+    /// Create tasks with `kanban create` processes instead of this
+    /// process's own connection (adds the CLI's exit to the figure's start).
+    #[arg(long)]
+    via_cli: bool,
+    /// The kanban binary (default: `kanban` next to this executable, built if missing).
+    #[arg(long)]
+    kanban: Option<PathBuf>,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn kanban_binary(args: &Args) -> Result<PathBuf> {
+    if let Some(p) = &args.kanban {
+        return Ok(p.clone());
+    }
+    let bin = std::env::current_exe()?.with_file_name("kanban");
+    if !bin.exists() || cfg!(debug_assertions) {
+        // Same profile as this harness: a release run measures a release binary.
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cargo
+            .current_dir(repo_root())
+            .args(["build", "-p", "kanban", "--bin", "kanban"]);
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        if !cargo.status().context("cargo build -p kanban")?.success() {
+            bail!("cargo build -p kanban failed");
+        }
+    }
+    Ok(bin)
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A `kanban gateway run` child; killed on drop.
+struct GatewayProc(Child);
+
+impl Drop for GatewayProc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl GatewayProc {
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    fn rss_kb(&self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS in /proc/<pid>/status")
+    }
+}
+
+struct Bench {
+    root: tempfile::TempDir,
+    kanban: PathBuf,
+    marks: PathBuf,
+}
+
+impl Bench {
+    fn new(kanban: PathBuf) -> Result<Bench> {
+        let root = tempfile::Builder::new()
+            .prefix("kanban-gw-bench-")
+            .tempdir()?;
+        let marks = root.path().join("marks");
+        std::fs::create_dir_all(&marks)?;
+        let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
+        // Record the start, then finish through the CLI like a real worker.
+        let script = format!(
+            "date +%s%N > {marks}/\"$HERMES_KANBAN_TASK\"\nexec {kanban} complete \"$HERMES_KANBAN_TASK\" --summary bench >/dev/null\n",
+            marks = q(&marks),
+            kanban = q(&kanban),
+        );
+        let script_path = root.path().join("worker.sh");
+        std::fs::write(&script_path, script)?;
+        let config = format!(
+            "kanban:\n  dispatch_interval_seconds: 60\n  profiles:\n    {PROFILE}:\n      command: [\"/bin/sh\", \"{}\"]\n",
+            script_path.display()
+        );
+        std::fs::write(root.path().join("config.yaml"), config)?;
+        Ok(Bench {
+            root,
+            kanban,
+            marks,
+        })
+    }
+
+    fn kanban(&self) -> Command {
+        let mut cmd = Command::new(&self.kanban);
+        for var in [
+            "HERMES_KANBAN_HOME",
+            "HERMES_KANBAN_DB",
+            "HERMES_KANBAN_BOARD",
+            "HERMES_KANBAN_DISPATCH_IN_GATEWAY",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("HERMES_HOME", self.root.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn start_gateway(&self) -> Result<GatewayProc> {
+        let log = std::fs::File::create(self.root.path().join("gateway.out"))?;
+        let child = self
+            .kanban()
+            .args(["gateway", "run", "--port", "0"])
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("cannot start the gateway")?;
+        let gw = GatewayProc(child);
+        let state = self.root.path().join("kanban/gateway.json");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let pid = std::fs::read_to_string(&state)
+                .ok()
+                .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+                .and_then(|v| v["pid"].as_u64());
+            if pid == Some(u64::from(gw.pid())) {
+                return Ok(gw);
+            }
+            if Instant::now() > deadline {
+                bail!("the gateway did not start; see {}", state.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Create one task; returns its id and the commit time (ns).
+    fn create(&self, store: &dyn Store, via_cli: bool, i: usize) -> Result<(String, u128)> {
+        let title = format!("bench {i}");
+        if via_cli {
+            let out = self
+                .kanban()
+                .args(["create", &title, "--assignee", PROFILE, "--json"])
+                .output()?;
+            let at = now_ns();
+            if !out.status.success() {
+                bail!("kanban create: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+            let id = v["id"].as_str().context("no id")?.to_string();
+            return Ok((id, at));
+        }
+        let req = NewTask {
+            title,
+            assignee: Some(PROFILE.into()),
+            ..NewTask::default()
+        };
+        let id = store.create_task(&req)?.task.id;
+        Ok((id, now_ns()))
+    }
+
+    /// Wait for the worker of `id` to write its start time.
+    fn worker_start(&self, id: &str) -> Result<u128> {
+        let mark = self.marks.join(id);
+        let deadline = Instant::now() + PICKUP_TIMEOUT;
+        loop {
+            if let Some(ns) = std::fs::read_to_string(&mark)
+                .ok()
+                .and_then(|s| s.trim().parse::<u128>().ok())
+            {
+                return Ok(ns);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "task {id} was not picked up within {}s",
+                    PICKUP_TIMEOUT.as_secs()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✅" } else { "❌" }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.tasks == 0 {
+        bail!("--tasks must be at least 1");
+    }
+    let bench = Bench::new(kanban_binary(&args)?)?;
+    let gw = bench.start_gateway()?;
+    std::thread::sleep(Duration::from_secs(args.idle_seconds));
+    let idle_mb = gw.rss_kb()? as f64 / 1024.0;
+
+    let db = bench.root.path().join("kanban.db");
+    let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock))?;
+    let mut ms = Vec::with_capacity(args.tasks);
+    for i in 0..args.tasks {
+        let (id, created) = bench.create(&store, args.via_cli, i)?;
+        let started = bench.worker_start(&id)?;
+        ms.push(started.saturating_sub(created) as f64 / 1e6);
+        std::thread::sleep(Duration::from_millis(args.gap_ms));
+    }
+    ms.sort_by(f64::total_cmp);
+    std::thread::sleep(Duration::from_secs(args.idle_seconds));
+    let after_mb = gw.rss_kb()? as f64 / 1024.0;
+
+    let (p50, p99, max) = (
+        percentile(&ms, 50.0),
+        percentile(&ms, 99.0),
+        ms[ms.len() - 1],
+    );
+    let how = if args.via_cli {
+        "`kanban create` process"
+    } else {
+        "another process's connection"
+    };
+    println!(
+        "gateway_bench: {} tasks created one at a time by {how}; \
+         dispatch_interval_seconds: 60; {}",
+        args.tasks,
+        bench.kanban.display()
+    );
+    println!();
+    println!("| figure | kanban | target |");
+    println!("| --- | --- | --- |");
+    println!("| ready → worker started, p50 | {p50:.1} ms | |");
+    println!(
+        "| ready → worker started, p99 | {p99:.1} ms {} | p99 < {PICKUP_P99_TARGET_MS:.0} ms |",
+        mark(p99 < PICKUP_P99_TARGET_MS)
+    );
+    println!("| ready → worker started, max | {max:.1} ms | |");
+    println!(
+        "| gateway idle RSS (fresh, {} s idle) | {idle_mb:.1} MiB {} | < {IDLE_RSS_TARGET_MB:.0} MB |",
+        args.idle_seconds,
+        mark(idle_mb < IDLE_RSS_TARGET_MB)
+    );
+    println!(
+        "| gateway idle RSS (after {} tasks, {} s idle) | {after_mb:.1} MiB | |",
+        args.tasks, args.idle_seconds
+    );
+    drop(gw);
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! `kanban dispatch`: one dispatcher pass over the current board
+//! (reference §3, `hermes kanban dispatch`), for cron jobs and external
+//! controllers (seed 000) that run without a gateway.
+//!
+//! Ceilings come from the `kanban:` config; `--max` replaces `max_spawn`
+//! as a live ceiling on running tasks (not a per-pass spawn count, so a
+//! controller cannot overshoot by passing a static number). Workers run
+//! in their own session and outlive this process. A pass that finds
+//! another process dispatching the board reports `skipped_locked` and
+//! exits 0.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use kanban_core::Task;
+use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
+use kanban_dispatch::{
+    BoardContext, ContextSource, DispatchOptions, DispatchResult, Dispatcher, DispatcherParts,
+    ProcLiveness, ProcessSpawner, Spawner, TitleBodyContext,
+};
+use kanban_store::config::{EnvTunables, KanbanConfig};
+use kanban_store::dispatch_ops::DispatchStore;
+use kanban_store::layout::{ProcessEnv, Profiles, read_board_metadata};
+use kanban_store::sqlite::SqliteStore;
+use kanban_store::{Clock, Store};
+
+use crate::context::Ctx;
+use crate::worker_process::RecordingSpawner;
+
+/// How long a one-shot pass waits for the workers it is terminating
+/// (timed out, stale) to go: SIGTERM grace, SIGKILL wait and a margin. A
+/// worker that dies on SIGTERM ends the wait at once.
+pub const ONE_SHOT_SETTLE: Duration = TERMINATE_GRACE
+    .saturating_add(KILL_WAIT)
+    .saturating_add(Duration::from_secs(1));
+
+/// Run one dispatcher pass now.
+#[derive(Debug, Clone, Args)]
+pub struct DispatchArgs {
+    /// Report what a pass would do without changing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Ceiling on running tasks for this pass (overrides kanban.max_spawn):
+    /// nothing is spawned while N or more tasks are running.
+    #[arg(long, value_name = "N")]
+    pub max: Option<u32>,
+    /// Consecutive failures before a task is auto-blocked (default:
+    /// kanban.failure_limit, 2).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub failure_limit: Option<i64>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The full worker context (reference §5.3) for template profiles'
+/// `{prompt}`, falling back to title and body if the board cannot be read.
+pub(crate) struct BoardWorkerContext {
+    store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl ContextSource for BoardWorkerContext {
+    fn worker_context(&self, task: &Task) -> String {
+        let store: &dyn Store = self.store.as_ref();
+        crate::command::context::render_with(store, self.clock.now(), &task.id)
+            .unwrap_or_else(|_| TitleBodyContext.worker_context(task))
+    }
+}
+
+/// The `kanban:` config; unlike verbs that only take defaults from it, a
+/// dispatcher must not silently drop the operator's ceilings.
+pub(crate) fn load_config(ctx: &Ctx) -> Result<KanbanConfig> {
+    KanbanConfig::load(&ctx.root, &ProcessEnv).context("cannot read the kanban config")
+}
+
+/// A dispatcher for the context's board with the real process spawner.
+pub(crate) fn build_dispatcher(ctx: &Ctx, config: &KanbanConfig) -> Result<Dispatcher> {
+    let store = Arc::new(crate::context::open_store(&ctx.board, ctx.clock.clone())?);
+    let workdir = read_board_metadata(&ctx.root, &ctx.board.slug).default_workdir;
+    let context = BoardWorkerContext {
+        store: store.clone(),
+        clock: ctx.clock.clone(),
+    };
+    let parts = DispatcherParts {
+        store: store as Arc<dyn DispatchStore>,
+        spawner: worker_spawner(&ctx.board.logs_dir),
+        liveness: Arc::new(ProcLiveness::new()),
+        profiles: Arc::new(Profiles::new(&ctx.root, config)),
+        context: Arc::new(context),
+        env: Arc::new(ProcessEnv),
+        board: BoardContext::new(&ctx.root, &ctx.board, workdir),
+    };
+    Ok(Dispatcher::new(parts))
+}
+
+/// Workers run under the exit-recording wrapper when this binary can be
+/// located (so later `kanban dispatch` processes classify their exits).
+fn worker_spawner(logs_dir: &std::path::Path) -> Arc<dyn Spawner> {
+    match std::env::current_exe() {
+        Ok(exe) => Arc::new(RecordingSpawner::new(exe, logs_dir)),
+        Err(_) => Arc::new(ProcessSpawner::new()),
+    }
+}
+
+/// Pass options from config, env tunables and the command-line overrides.
+pub(crate) fn options(
+    config: &KanbanConfig,
+    max: Option<u32>,
+    failure_limit: Option<i64>,
+) -> DispatchOptions {
+    let mut opts = DispatchOptions::from_config(config, &EnvTunables::from_env(&ProcessEnv));
+    if let Some(m) = max {
+        opts.max_spawn = Some(i64::from(m));
+    }
+    if let Some(f) = failure_limit {
+        opts.failure_limit = f;
+    }
+    // Template agents are told to call this very binary.
+    if let Ok(exe) = std::env::current_exe() {
+        opts.kanban_command = exe.display().to_string();
+    }
+    opts
+}
+
+pub fn run(args: DispatchArgs, ctx: &Ctx) -> Result<i32> {
+    let config = load_config(ctx)?;
+    let mut opts = options(&config, args.max, args.failure_limit);
+    opts.dry_run = args.dry_run;
+    opts.settle_terminations = Some(ONE_SHOT_SETTLE);
+    let dispatcher = build_dispatcher(ctx, &config)?;
+    let result = dispatcher.dispatch_once(&opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_human(&result, config.default_assignee.as_deref());
+    }
+    if let Some(e) = &result.lock_error {
+        // Fail closed: dispatching without the lock could double-spawn.
+        eprintln!("kanban: dispatch skipped: {e}");
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn join(ids: &[String]) -> String {
+    ids.join(", ")
+}
+
+/// The reference's report, plus the buckets it leaves out.
+pub(crate) fn print_human(res: &DispatchResult, default_assignee: Option<&str>) {
+    if res.skipped_locked {
+        if res.lock_error.is_none() {
+            println!("Another dispatch pass is already running on this board; skipped.");
+        }
+        return;
+    }
+    let list = |label: &str, ids: &[String]| {
+        println!("{label:<14}{}", ids.len());
+        if !ids.is_empty() {
+            println!("  {}", join(ids));
+        }
+    };
+    println!("{:<14}{}", "Reclaimed:", res.reclaimed);
+    list("Crashed:", &res.crashed);
+    list("Timed out:", &res.timed_out);
+    list("Stale:", &res.stale);
+    list("Auto-blocked:", &res.auto_blocked);
+    println!("{:<14}{}", "Promoted:", res.promoted);
+    println!("{:<14}{}", "Spawned:", res.spawned.len());
+    let tag = if res.dry_run { " (dry)" } else { "" };
+    for s in &res.spawned {
+        let ws = if s.workspace.is_empty() {
+            "-"
+        } else {
+            &s.workspace
+        };
+        println!("  - {}  ->  {}  @ {ws}{tag}", s.task_id, s.assignee);
+    }
+    if !res.rate_limited.is_empty() {
+        println!(
+            "Rate limited (requeued, no failure counted): {}",
+            join(&res.rate_limited)
+        );
+    }
+    if !res.auto_assigned_default.is_empty() {
+        println!(
+            "Auto-assigned to kanban.default_assignee='{}': {}",
+            default_assignee.unwrap_or(""),
+            join(&res.auto_assigned_default)
+        );
+    }
+    if !res.skipped_unassigned.is_empty() {
+        println!("Skipped (unassigned): {}", join(&res.skipped_unassigned));
+    }
+    for c in &res.skipped_per_profile_capped {
+        println!(
+            "Deferred ({} at per-profile cap, {} running): {}",
+            c.assignee, c.current, c.task_id
+        );
+    }
+    if !res.skipped_nonspawnable.is_empty() {
+        println!(
+            "Skipped (non-spawnable assignee — terminal lane, OK): {}",
+            join(&res.skipped_nonspawnable)
+        );
+    }
+    for g in &res.respawn_guarded {
+        println!("Held back ({}): {}", g.reason, g.task_id);
+    }
+    if !res.terminating.is_empty() {
+        println!(
+            "Terminating (released by a later pass): {}",
+            join(&res.terminating)
+        );
+    }
+}
