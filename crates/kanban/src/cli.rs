@@ -653,3 +653,13 @@ mod tests {
         Cli::command().debug_assert();
     }
 }
+
+impl Command {
+    /// Verbs that print and exit (as opposed to servers and loops).
+    pub fn is_one_shot(&self) -> bool {
+        !matches!(
+            self,
+            Command::Gateway(_) | Command::Mcp | Command::Daemon(_) | Command::WorkerExec(_)
+        )
+    }
+}

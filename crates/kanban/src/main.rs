@@ -24,11 +24,26 @@ fn main() -> ExitCode {
         let _ = cli::Cli::command().print_help();
         return ExitCode::SUCCESS;
     };
+    if command.is_one_shot() {
+        restore_default_sigpipe();
+    }
     match command::run(command, cli.board.as_deref()) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             eprintln!("{}", error::render(&err));
             ExitCode::from(exit_code_for(&err))
         }
+    }
+}
+
+/// Rust ignores SIGPIPE, so `kanban show X | head` would panic on the
+/// broken pipe. One-shot verbs take the default action instead and end
+/// quietly, like any Unix filter; long-running servers keep ignoring it so
+/// a closed client pipe is an error they handle, not their death.
+fn restore_default_sigpipe() {
+    // SAFETY: called at start-up before any thread exists; SIG_DFL is a
+    // valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -408,3 +408,31 @@ fn daemon_is_a_deprecated_stub_unless_forced() {
     assert_eq!(status.code(), Some(0));
     assert!(!pidfile.exists(), "pidfile removed on stop");
 }
+
+#[test]
+fn operator_reclaim_and_archive_end_the_worker_group() {
+    let mut h = Home::new();
+    h.profile("sleeper", "sleep 300 &\necho $! > \"$OUT/child.$1\"\nwait");
+    let a = h.create("reclaim me", &["--assignee", "sleeper"]);
+    let b = h.create("archive me", &["--assignee", "sleeper"]);
+    h.dispatch();
+    for id in [&a, &b] {
+        wait_until("child started", || h.out(&format!("child.{id}")).exists());
+    }
+    let child = |id: &str| -> i64 {
+        std::fs::read_to_string(h.out(&format!("child.{id}")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (ca, cb) = (child(&a), child(&b));
+    let started = std::time::Instant::now();
+    h.ok(&["reclaim", &a]);
+    h.ok(&["archive", &b]);
+    // The CLI does not wait for the worker to die.
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    wait_until("reclaimed worker's child ended", || !pid_alive(ca));
+    wait_until("archived worker's child ended", || !pid_alive(cb));
+    assert_eq!(h.status(&a), "ready");
+}

@@ -125,10 +125,15 @@ impl Default for Home {
 
 impl Home {
     pub fn new() -> Home {
-        let dir = tempfile::Builder::new()
+        let mut dir = tempfile::Builder::new()
             .prefix("kanban-e2e-")
             .tempdir()
             .expect("temp dir");
+        // KANBAN_E2E_KEEP=1 keeps the root for a post-mortem.
+        if std::env::var_os("KANBAN_E2E_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("root kept: {}", dir.path().display());
+        }
         std::fs::create_dir_all(dir.path().join("trace")).unwrap();
         Home {
             dir,
