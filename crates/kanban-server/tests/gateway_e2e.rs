@@ -98,23 +98,52 @@ fn a_task_created_by_the_python_reference_is_picked_up_without_the_tick() {
 
 #[test]
 fn kill_9_of_the_gateway_loses_no_task_and_runs_none_twice_at_once() {
+    kill_9_scenario(20);
+}
+
+#[test]
+fn kill_9_in_the_middle_of_a_spawn_burst_converges_too() {
+    kill_9_scenario(7);
+}
+
+/// 20 slow tasks; the gateway is killed once `kill_at` of them are running
+/// (20: all of them; fewer: in the middle of the pass spawning them, so some
+/// claims have no worker yet), then started again.
+fn kill_9_scenario(kill_at: usize) {
     const TASKS: usize = 20;
     let home = Home::new();
     let w = home.write_worker(
         "slow",
         r#"sleep 3; "$KANBAN" complete "$TASK" --summary "done by $$" >/dev/null"#,
     );
-    home.write_config(&home.config_with_worker("slow", &w, "  dispatch_interval_seconds: 60\n"));
-    // A short claim TTL so a claim orphaned mid-spawn converges quickly.
+    // A kill between claim and spawn leaves a claim without a worker: it is
+    // reclaimed by the first pass after its TTL, and with no board change
+    // that pass is a tick. Short TTL and tick keep the test short.
+    home.write_config(&home.config_with_worker("slow", &w, "  dispatch_interval_seconds: 2\n"));
     let env = [("HERMES_KANBAN_CLAIM_TTL_SECONDS", "8")];
     let mut gw = home.gateway_with(&env, &[]);
-    let ids: Vec<String> = (0..TASKS)
-        .map(|i| home.create(&format!("slow {i}"), "slow"))
-        .collect();
+    let ids: Vec<String> = if kill_at < TASKS {
+        // One burst from another connection: one pass spawns them all.
+        let store = home.store();
+        (0..TASKS)
+            .map(|i| {
+                let req = kanban_store::NewTask {
+                    title: format!("slow {i}"),
+                    assignee: Some("slow".into()),
+                    ..Default::default()
+                };
+                store.create_task(&req).unwrap().task.id
+            })
+            .collect()
+    } else {
+        (0..TASKS)
+            .map(|i| home.create(&format!("slow {i}"), "slow"))
+            .collect()
+    };
     assert!(
         wait_until(Duration::from_secs(10), || count(&home, Status::Running)
-            == TASKS),
-        "not all running: {:?}\n{}",
+            >= kill_at),
+        "not running: {:?}\n{}",
         statuses(&home),
         gw.log_text()
     );

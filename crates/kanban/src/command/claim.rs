@@ -29,11 +29,17 @@ pub fn run(args: ClaimArgs, ctx: &Ctx) -> Result<i32> {
         review: false,
         ceilings: Default::default(),
     };
-    match ctx.store()?.claim_task(&req)? {
+    let store = ctx.store()?;
+    match store.claim_task(&req)? {
         ClaimOutcome::Claimed { task, .. } => {
             let ws = workspace_for(&task, &ctx.board);
             if task.workspace_kind == "scratch" {
                 kanban_store::layout::create_private_dir(&ws)?;
+            }
+            // Record where the work happens, as the reference does, so
+            // `show` and the worker context name the same directory.
+            if task.workspace_path.is_none() {
+                store.set_task_workspace(&task.id, &ws.to_string_lossy(), None)?;
             }
             println!("Claimed {}", task.id);
             println!("Workspace: {}", ws.display());

@@ -4,7 +4,7 @@ use anyhow::Result;
 use kanban_core::context::{ParentHandoff, RecentWork, WorkerContextInput, build_worker_context};
 use kanban_core::defaults::CONTEXT_RECENT_ROLE_RUNS;
 use kanban_core::{Run, Status, Task};
-use kanban_store::{Store, TaskOrder, TaskQuery};
+use kanban_store::Store;
 
 use crate::cli::OptTaskIdArg;
 use crate::context::Ctx;
@@ -18,41 +18,12 @@ fn latest_completed(runs: &[Run]) -> Option<&Run> {
         .max_by_key(|r| (r.started_at, r.id))
 }
 
-/// Done tasks scanned for the assignee's recent work. The store has no
-/// "completed runs by profile" query yet, so this looks at the most
-/// recently started done tasks of the assignee, a bounded approximation.
-const RECENT_WORK_SCAN: usize = 25;
-
 /// The assignee's latest completed runs on other tasks, newest first.
 fn recent_work(store: &dyn Store, task: &Task) -> anyhow::Result<Vec<RecentWork>> {
     let Some(assignee) = &task.assignee else {
         return Ok(Vec::new());
     };
-    let done = store.list_tasks(&TaskQuery {
-        assignee: Some(assignee.clone()),
-        status: Some(Status::Done),
-        order: TaskOrder::Updated,
-        limit: Some(RECENT_WORK_SCAN),
-        ..Default::default()
-    })?;
-    let mut work = Vec::new();
-    for t in done.iter().filter(|t| t.id != task.id) {
-        for r in store.runs(&t.id)? {
-            let mine = r.outcome.as_deref() == Some("completed")
-                && r.profile.as_deref() == Some(assignee.as_str());
-            if let (true, Some(ended_at)) = (mine, r.ended_at) {
-                work.push(RecentWork {
-                    task_id: t.id.clone(),
-                    title: t.title.clone(),
-                    summary: r.summary.clone(),
-                    ended_at,
-                });
-            }
-        }
-    }
-    work.sort_by_key(|w| std::cmp::Reverse(w.ended_at));
-    work.truncate(CONTEXT_RECENT_ROLE_RUNS);
-    Ok(work)
+    Ok(store.recent_completed_runs(assignee, Some(&task.id), CONTEXT_RECENT_ROLE_RUNS)?)
 }
 
 /// Gather the rows and render the worker context of `task_id`.
@@ -88,15 +59,14 @@ pub fn render_with(store: &dyn Store, now: i64, task_id: &str) -> Result<String>
         });
     }
     let recent = recent_work(store, &task)?;
+    let attachments = store.attachments(&task.id)?;
     let terminal_timeout = std::env::var("TERMINAL_TIMEOUT").ok();
     let format_ts = |ts: i64| fmt_ts(Some(ts));
     Ok(build_worker_context(&WorkerContextInput {
         task: &task,
         now,
         terminal_timeout_env: terminal_timeout.as_deref(),
-        // The store does not expose attachments yet; that section stays
-        // empty until it does.
-        attachments: &[],
+        attachments: &attachments,
         runs: &runs,
         parents: &parents,
         recent_work: &recent,
