@@ -7,9 +7,12 @@ use std::collections::BTreeMap;
 
 use kanban_core::{Status, Task};
 use kanban_store::config::TemplateVars;
-use kanban_store::dispatch_ops::{SetWorker, SetWorkspace, SpawnFailure, WorkerRecord};
+use kanban_store::ClaimOutcome;
+use kanban_store::dispatch_ops::{
+    BatchClaim, ClaimBatch, LaunchBatch, Released, SetWorker, SetWorkspace, SpawnFailure,
+    WorkerRecord,
+};
 use kanban_store::layout::ProfileKind;
-use kanban_store::{ClaimOutcome, ClaimRequest};
 
 use crate::command::{
     HERMES_NOT_FOUND_HINT, HermesWorkerArgs, PromptInput, hermes_worker_argv, resolve_hermes_argv,
@@ -31,18 +34,45 @@ pub const SCRATCH_TIP: &str = "scratch workspaces are temporary: a task's scratc
      when the task completes. Create tasks with --workspace dir:<absolute path> or --workspace worktree \
      to keep their files.";
 
-enum Launch {
-    Spawned,
-    /// Another claimer won, or the task moved on.
-    Lost,
-    /// A board-wide ceiling is full.
-    GlobalCeiling,
-    /// The profile's ceiling is full (running count).
-    ProfileCeiling,
-    /// Workspace or spawn failed; requeued (or blocked when `true`).
-    Failed {
-        auto_blocked: bool,
-    },
+/// Claims taken in one write transaction. Bounds how long a batch holds
+/// the board's write lock, and how many claims a dispatcher dying mid-batch
+/// leaves for the launcher-gone release.
+pub const CLAIM_BATCH_MAX: usize = 256;
+
+/// A candidate that passed every check, waiting for its batch claim.
+struct Pick {
+    task_id: String,
+    assignee: String,
+    kind: ProfileKind,
+    review: bool,
+    /// Running count of its profile when picked (earlier picks included).
+    current: i64,
+}
+
+/// Running counts of the pass, this pass's picks and spawns included.
+struct Capacity {
+    running: i64,
+    per_profile: BTreeMap<String, i64>,
+    global_cap: Option<i64>,
+}
+
+impl Capacity {
+    /// No room for one more beside `pending` picks.
+    fn full(&self, pending: usize) -> bool {
+        self.global_cap
+            .is_some_and(|cap| self.running + pending as i64 >= cap)
+    }
+
+    fn take(&mut self, assignee: &str) {
+        *self.per_profile.entry(assignee.to_string()).or_default() += 1;
+    }
+
+    /// A pick that did not end up running.
+    fn give_back(&mut self, assignee: &str) {
+        if let Some(n) = self.per_profile.get_mut(assignee) {
+            *n -= 1;
+        }
+    }
 }
 
 impl Dispatcher {
@@ -53,9 +83,11 @@ impl Dispatcher {
         result: &mut DispatchResult,
     ) -> Result<()> {
         let counts = self.store.running_counts()?;
-        let mut running = counts.total;
-        let mut per_profile: BTreeMap<String, i64> = counts.by_assignee;
-        let global_cap = opts.global_cap();
+        let mut cap = Capacity {
+            running: counts.total,
+            per_profile: counts.by_assignee,
+            global_cap: opts.global_cap(),
+        };
         let default_assignee = opts
             .default_assignee
             .as_deref()
@@ -67,12 +99,18 @@ impl Dispatcher {
             ..GuardWindows::default()
         };
         let mut health = TickSummary::default();
+        let mut picks: Vec<Pick> = Vec::new();
         'statuses: for status in [Status::Ready, Status::Review] {
             let review = status == Status::Review;
             for cand in self.store.dispatch_candidates(status)? {
-                if global_cap.is_some_and(|cap| running >= cap) {
-                    health.capacity_full = true;
-                    break 'statuses;
+                if cap.full(picks.len()) {
+                    // Some picks may lose their race: claim them, then look again.
+                    let hit = !picks.is_empty()
+                        && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?;
+                    if hit || cap.full(0) {
+                        health.capacity_full = true;
+                        break 'statuses;
+                    }
                 }
                 let assignee = match (cand.assignee, &default_assignee) {
                     (Some(a), _) => a,
@@ -92,10 +130,10 @@ impl Dispatcher {
                     result.skipped_nonspawnable.push(cand.id);
                     continue;
                 };
-                let current = per_profile.get(&assignee).copied().unwrap_or(0);
+                let current = cap.per_profile.get(&assignee).copied().unwrap_or(0);
                 if opts
                     .profile_cap(&assignee)
-                    .is_some_and(|cap| current >= cap)
+                    .is_some_and(|limit| current >= limit)
                 {
                     result.skipped_per_profile_capped.push(CappedTask {
                         task_id: cand.id,
@@ -121,39 +159,34 @@ impl Dispatcher {
                         continue;
                     }
                 }
+                cap.take(&assignee);
                 if opts.dry_run {
                     result.spawned.push(SpawnedTask {
                         task_id: cand.id,
-                        assignee: assignee.clone(),
+                        assignee,
                         workspace: String::new(),
                     });
-                    running += 1;
-                    *per_profile.entry(assignee).or_default() += 1;
+                    cap.running += 1;
                     continue;
                 }
-                match self.claim_and_spawn(opts, &cand.id, &assignee, &kind, review, result)? {
-                    Launch::Spawned => {
-                        running += 1;
-                        *per_profile.entry(assignee).or_default() += 1;
-                    }
-                    Launch::Lost => {}
-                    Launch::GlobalCeiling => {
-                        health.capacity_full = true;
-                        break 'statuses;
-                    }
-                    Launch::ProfileCeiling => {
-                        result.skipped_per_profile_capped.push(CappedTask {
-                            task_id: cand.id,
-                            assignee,
-                            current,
-                        });
-                    }
-                    Launch::Failed { auto_blocked } => {
-                        if !auto_blocked {
-                            health.idle_spawnable += 1;
-                        }
-                    }
+                picks.push(Pick {
+                    task_id: cand.id,
+                    assignee,
+                    kind,
+                    review,
+                    current,
+                });
+                if picks.len() >= CLAIM_BATCH_MAX
+                    && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?
+                {
+                    health.capacity_full = true;
+                    break 'statuses;
                 }
+            }
+            // Every ready pick is claimed before the review candidates are read.
+            if !picks.is_empty() && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)? {
+                health.capacity_full = true;
+                break 'statuses;
             }
         }
         health.spawned = result.spawned.len();
@@ -161,67 +194,171 @@ impl Dispatcher {
         Ok(())
     }
 
-    fn claim_and_spawn(
+    /// This process as the launcher of its claims (see `ClaimBatch`).
+    fn launcher(&self) -> WorkerRecord {
+        let pid = std::process::id();
+        WorkerRecord {
+            pid: i64::from(pid),
+            start_time: i32::try_from(pid)
+                .ok()
+                .and_then(|p| self.liveness.start_time(p))
+                .and_then(|t| i64::try_from(t).ok()),
+            boot_id: self.liveness.boot_id(),
+            host: Some(self.liveness.hostname()),
+        }
+    }
+
+    /// Claim `picks` in one transaction, start a worker for every claim,
+    /// record workspaces, workers and spawn failures in one more. Returns
+    /// true when a board-wide ceiling stopped the claims.
+    fn launch_batch(
         &self,
         opts: &DispatchOptions,
-        task_id: &str,
-        assignee: &str,
-        kind: &ProfileKind,
-        review: bool,
+        picks: &mut Vec<Pick>,
+        cap: &mut Capacity,
+        health: &mut TickSummary,
         result: &mut DispatchResult,
-    ) -> Result<Launch> {
-        let req = ClaimRequest {
-            task_id: task_id.to_string(),
+    ) -> Result<bool> {
+        let picks = std::mem::take(picks);
+        let batch = ClaimBatch {
+            claims: picks
+                .iter()
+                .map(|p| BatchClaim {
+                    task_id: p.task_id.clone(),
+                    review: p.review,
+                })
+                .collect(),
             claim_lock: self.liveness.claimer_id(),
             ttl_seconds: opts.claim_ttl_seconds,
-            review,
             ceilings: opts.ceilings(),
+            launcher: Some(self.launcher()),
         };
-        let (task, run_id) = match self.store.claim_task(&req)? {
-            ClaimOutcome::Claimed { task, run_id } => (task, run_id),
-            ClaimOutcome::Lost { .. } | ClaimOutcome::ParentsPending => return Ok(Launch::Lost),
-            ClaimOutcome::CeilingReached(name) => {
-                let per_profile =
-                    name.starts_with("profile_limits[") || name.starts_with("max_per_profile[");
-                return Ok(if per_profile {
-                    Launch::ProfileCeiling
-                } else {
-                    Launch::GlobalCeiling
-                });
+        let outcomes = self.store.claim_batch(&batch)?;
+        let mut records = LaunchBatch::default();
+        let mut spawned = Vec::new();
+        let mut failed = Vec::new();
+        let mut global_hit = false;
+        let mut hermes: Option<Vec<String>> = None;
+        for (pick, outcome) in picks.into_iter().zip(outcomes) {
+            let (task, run_id) = match outcome {
+                ClaimOutcome::Claimed { task, run_id } => (task, run_id),
+                ClaimOutcome::Lost { .. } | ClaimOutcome::ParentsPending => {
+                    cap.give_back(&pick.assignee);
+                    continue;
+                }
+                ClaimOutcome::CeilingReached(name) => {
+                    cap.give_back(&pick.assignee);
+                    if name.starts_with("profile_limits[") || name.starts_with("max_per_profile[")
+                    {
+                        result.skipped_per_profile_capped.push(CappedTask {
+                            task_id: pick.task_id,
+                            assignee: pick.assignee,
+                            current: pick.current,
+                        });
+                    } else {
+                        global_hit = true;
+                    }
+                    continue;
+                }
+            };
+            match self.start_worker(opts, &task, run_id, &pick, &mut hermes, &mut records) {
+                Ok(workspace) => {
+                    cap.running += 1;
+                    spawned.push(SpawnedTask {
+                        task_id: pick.task_id,
+                        assignee: pick.assignee,
+                        workspace,
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(task = %task.id, "worker not started: {error}");
+                    cap.give_back(&pick.assignee);
+                    records.failures.push(SpawnFailure {
+                        task_id: task.id.clone(),
+                        run_id: Some(run_id),
+                        error,
+                        failure_limit: opts.failure_limit,
+                    });
+                    failed.push(task.id);
+                }
             }
-        };
-        let ws = match resolve_workspace(&WorkspaceRequest {
-            task_id,
+        }
+        if !records.is_empty() {
+            let released = match self.store.record_launches(&records) {
+                Ok(rec) => rec.failures,
+                Err(e) => {
+                    tracing::warn!("could not record a batch of launches, recording one by one: {e}");
+                    self.record_one_by_one(&records)?
+                }
+            };
+            for (id, rel) in failed.into_iter().zip(released) {
+                if rel.auto_blocked {
+                    result.auto_blocked.push(id);
+                } else {
+                    health.idle_spawnable += 1;
+                }
+            }
+        }
+        result.spawned.extend(spawned);
+        Ok(global_hit)
+    }
+
+    /// Fallback when the batched record failed: each record on its own.
+    /// The workers run either way; a worker left unrecorded only loses
+    /// early crash detection (its claim is released once the TTL expires).
+    fn record_one_by_one(&self, records: &LaunchBatch) -> Result<Vec<Released>> {
+        for w in &records.workspaces {
+            self.store.set_workspace(w)?;
+        }
+        for w in &records.workers {
+            if let Err(e) = self.store.set_worker(w) {
+                tracing::warn!(task = %w.task_id, pid = w.worker.pid, "could not record the worker: {e}");
+            }
+        }
+        records
+            .failures
+            .iter()
+            .map(|f| self.store.record_spawn_failure(f))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// Workspace, command, spawn for one claimed attempt; its records go to
+    /// `records`. Returns the workspace path, or the spawn-failure error.
+    fn start_worker(
+        &self,
+        opts: &DispatchOptions,
+        task: &Task,
+        run_id: i64,
+        pick: &Pick,
+        hermes: &mut Option<Vec<String>>,
+        records: &mut LaunchBatch,
+    ) -> std::result::Result<String, String> {
+        let ws = resolve_workspace(&WorkspaceRequest {
+            task_id: &task.id,
             kind: &task.workspace_kind,
             path: task.workspace_path.as_deref(),
             branch_name: task.branch_name.as_deref(),
             workspaces_root: &self.board.workspaces_root,
             board: &self.board.slug,
             default_workdir: self.board.default_workdir.as_deref(),
-        }) {
-            Ok(ws) => ws,
-            Err(e) => {
-                return self.spawn_failed(opts, &task, run_id, format!("workspace: {e}"), result);
-            }
-        };
-        let tip = self.scratch_tip(&task);
-        self.store.set_workspace(&SetWorkspace {
-            task_id: task_id.to_string(),
+        })
+        .map_err(|e| format!("workspace: {e}"))?;
+        let path = ws.path.to_string_lossy().into_owned();
+        let tip = self.scratch_tip(task);
+        records.workspaces.push(SetWorkspace {
+            task_id: task.id.clone(),
             run_id: Some(run_id),
-            path: ws.path.to_string_lossy().into_owned(),
+            path: path.clone(),
             branch: ws.branch.clone(),
             tip: tip.map(str::to_string),
-        })?;
-        let spec = match self.worker_spec(opts, &task, &ws, assignee, kind, review) {
-            Ok(spec) => spec,
-            Err(e) => return self.spawn_failed(opts, &task, run_id, e.to_string(), result),
-        };
-        let worker = match self.spawner.spawn(&spec) {
-            Ok(w) => w,
-            Err(e) => return self.spawn_failed(opts, &task, run_id, e.to_string(), result),
-        };
-        let record = SetWorker {
-            task_id: task_id.to_string(),
+        });
+        let spec = self
+            .worker_spec(opts, task, &ws, &pick.assignee, &pick.kind, pick.review, hermes)
+            .map_err(|e| e.to_string())?;
+        let worker = self.spawner.spawn(&spec).map_err(|e| e.to_string())?;
+        records.workers.push(SetWorker {
+            task_id: task.id.clone(),
             run_id: Some(run_id),
             worker: WorkerRecord {
                 pid: i64::from(worker.pid),
@@ -229,45 +366,8 @@ impl Dispatcher {
                 boot_id: self.liveness.boot_id(),
                 host: Some(self.liveness.hostname()),
             },
-        };
-        // The worker runs either way; a failed write only loses early crash
-        // detection for this attempt (the claim TTL still covers it).
-        if let Err(e) = self.store.set_worker(&record) {
-            tracing::warn!(
-                task = task_id,
-                pid = worker.pid,
-                "could not record the worker: {e}"
-            );
-        }
-        result.spawned.push(SpawnedTask {
-            task_id: task_id.to_string(),
-            assignee: assignee.to_string(),
-            workspace: ws.path.to_string_lossy().into_owned(),
         });
-        Ok(Launch::Spawned)
-    }
-
-    fn spawn_failed(
-        &self,
-        opts: &DispatchOptions,
-        task: &Task,
-        run_id: i64,
-        error: String,
-        result: &mut DispatchResult,
-    ) -> Result<Launch> {
-        tracing::warn!(task = %task.id, "worker not started: {error}");
-        let released = self.store.record_spawn_failure(&SpawnFailure {
-            task_id: task.id.clone(),
-            run_id: Some(run_id),
-            error,
-            failure_limit: opts.failure_limit,
-        })?;
-        if released.auto_blocked {
-            result.auto_blocked.push(task.id.clone());
-        }
-        Ok(Launch::Failed {
-            auto_blocked: released.auto_blocked,
-        })
+        Ok(path)
     }
 
     /// The one-time scratch tip, if this is the installation's first.
@@ -283,6 +383,7 @@ impl Dispatcher {
         Some(SCRATCH_TIP)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn worker_spec(
         &self,
         opts: &DispatchOptions,
@@ -291,6 +392,7 @@ impl Dispatcher {
         assignee: &str,
         kind: &ProfileKind,
         review: bool,
+        hermes: &mut Option<Vec<String>>,
     ) -> Result<WorkerSpec> {
         let mut task = claimed.clone();
         task.workspace_path = Some(ws.path.to_string_lossy().into_owned());
@@ -305,8 +407,11 @@ impl Dispatcher {
         let var = |k: &str| self.env.var(k);
         let (argv, hermes_home, extra_env, hint) = match kind {
             ProfileKind::Hermes { dir } => {
-                let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-                let hermes = resolve_hermes_argv(&var, &cwd);
+                // Resolved once per batch: a PATH search per worker adds up.
+                let hermes = hermes.get_or_insert_with(|| {
+                    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+                    resolve_hermes_argv(&var, &cwd)
+                });
                 let args = HermesWorkerArgs {
                     profile: assignee,
                     task_id: &task.id,
@@ -316,7 +421,7 @@ impl Dispatcher {
                     goal_mode: task.goal_mode,
                 };
                 (
-                    hermes_worker_argv(&hermes, &args),
+                    hermes_worker_argv(hermes, &args),
                     Some(dir.clone()),
                     BTreeMap::new(),
                     HERMES_NOT_FOUND_HINT.to_string(),

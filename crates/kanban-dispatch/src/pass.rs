@@ -3,15 +3,19 @@
 //! 0. take the board's dispatch lock (fail closed; a dry run reads only);
 //! 1. reap our exited workers, release tasks whose termination finished,
 //!    end workers that outlived their finished attempt;
-//! 2. TTL reclaim (extend claims of live, heartbeating workers);
+//! 2. TTL reclaim (extend claims of live, heartbeating workers), and at
+//!    once the claims whose launching dispatcher died before recording
+//!    a worker;
 //! 3. stale-heartbeat reclaim;
 //! 4. crash detection with exit classification;
 //! 5. max-runtime kills;
 //! 6. promotion (scoped to what changed, with a periodic full sweep);
 //! 7. capacity;
 //! 8. ready candidates: assignee / profile / per-profile cap / respawn
-//!    guard, claim (ceilings checked in the claim transaction), workspace,
-//!    spawn, circuit breaker on failure;
+//!    guard; then, per batch of candidates, one transaction claiming them
+//!    all (ceilings checked inside it), workspaces and spawns, and one
+//!    transaction recording every worker (or spawn failure, counted by the
+//!    circuit breaker);
 //! 9. review candidates, sharing the same capacity.
 //!
 //! Terminations never block the pass: SIGTERM is sent and the pass moves
@@ -220,6 +224,8 @@ pub(crate) struct PassState {
     pub(crate) last_full_regate: Option<Instant>,
     /// Releases waiting for a termination, by worker pid.
     pub(crate) pending: HashMap<i32, PendingRelease>,
+    /// The store's dispatch tables exist (checked once per dispatcher).
+    pub(crate) prepared: bool,
 }
 
 /// A board's dispatcher: one per board per process, reused across passes
@@ -292,6 +298,10 @@ impl Dispatcher {
         };
         let now = self.store.now();
         if !opts.dry_run {
+            if !self.state().prepared {
+                self.store.prepare_dispatch()?;
+                self.state().prepared = true;
+            }
             self.spawner.reap();
             self.apply_finished_terminations(opts, &mut result)?;
             self.end_lingering_workers(now)?;
@@ -299,6 +309,7 @@ impl Dispatcher {
         let running = self.store.running_tasks()?;
         let mut handled = std::collections::HashSet::new();
         self.reclaim_expired(opts, now, &running, &mut handled, &mut result)?;
+        self.reclaim_orphaned_launches(opts, now, &running, &mut handled, &mut result)?;
         self.reclaim_stale(opts, now, &running, &mut handled, &mut result)?;
         self.detect_crashes(opts, now, &running, &mut handled, &mut result)?;
         self.enforce_max_runtime(opts, now, &running, &mut handled, &mut result)?;

@@ -14,7 +14,7 @@ use kanban_core::defaults::{
 };
 use kanban_core::{EventKind, RunOutcome};
 use kanban_store::dispatch_ops::{
-    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask,
+    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask, WorkerRecord,
 };
 use regex::Regex;
 use serde_json::{Value, json};
@@ -147,6 +147,85 @@ impl Dispatcher {
             self.release_or_terminate(opts, rt, live, ReleaseWhy::Ttl { payload }, result)?;
         }
         Ok(())
+    }
+
+    /// Step 2b: claims whose launching dispatcher died between claiming
+    /// and recording the worker (`RunningTask::launcher`). They would never
+    /// get a worker; release them now rather than after the claim TTL.
+    pub(crate) fn reclaim_orphaned_launches(
+        &self,
+        opts: &DispatchOptions,
+        now: i64,
+        running: &[RunningTask],
+        handled: &mut HashSet<String>,
+        result: &mut DispatchResult,
+    ) -> Result<()> {
+        for rt in running {
+            if handled.contains(&rt.id) || rt.worker_pid.is_some_and(|p| p > 0) {
+                continue;
+            }
+            let Some(launcher) = rt.launcher.as_ref().filter(|l| self.launcher_gone(l)) else {
+                continue;
+            };
+            handled.insert(rt.id.clone());
+            if opts.dry_run {
+                result.reclaimed += 1;
+                continue;
+            }
+            let facts = json!({"reason": "launcher_gone", "launcher_pid": launcher.pid});
+            let payload = json!({
+                "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
+                "last_heartbeat_at": rt.last_heartbeat_at, "now": now, "host_local": true,
+                "heartbeat_stale": false,
+            });
+            let released = self.store.release_running(&ReleaseRunning {
+                task_id: rt.id.clone(),
+                claim_lock: rt.claim_lock.clone(),
+                run_id: rt.run_id,
+                worker_pid: None,
+                require_expired: false,
+                outcome: RunOutcome::Reclaimed,
+                event: EventKind::Reclaimed,
+                error: format!("stale_lock={}", rt.claim_lock.as_deref().unwrap_or("None")),
+                payload: merge(&payload, &facts),
+                run_metadata: Some(facts),
+                clear_heartbeat: false,
+                stamp_error: false,
+                failure: FailurePolicy::NotCounted,
+            })?;
+            if released.released {
+                result.reclaimed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The process that claimed an attempt is certainly gone: dead (or its
+    /// pid reused), or on this host before a reboot. This very process
+    /// counts as gone too: its launches end within the pass that made them
+    /// (under the dispatch lock), so one seen by a later pass was left by a
+    /// failed record. Another machine's launcher: only the TTL applies.
+    pub(crate) fn launcher_gone(&self, l: &WorkerRecord) -> bool {
+        let host = self.liveness.hostname();
+        let same_host = l.host.as_deref() == Some(host.as_str());
+        let same_boot = match (l.boot_id.as_deref(), self.liveness.boot_id()) {
+            (Some(a), Some(b)) => a == b,
+            _ => same_host,
+        };
+        if !same_boot {
+            return same_host;
+        }
+        let Ok(pid) = i32::try_from(l.pid) else {
+            return false;
+        };
+        if i64::from(pid) == i64::from(std::process::id()) {
+            return true;
+        }
+        let id = WorkerIdentity {
+            pid,
+            start_time: l.start_time.and_then(|t| u64::try_from(t).ok()),
+        };
+        !self.liveness.worker_alive(&id)
     }
 
     /// Step 3: running for longer than the stale timeout without a recent

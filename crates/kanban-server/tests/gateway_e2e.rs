@@ -288,6 +288,17 @@ fn create_warns_only_when_a_ready_assigned_task_has_no_dispatcher() {
     assert!(!quiet.contains(WARNING), "warned with a gateway: {quiet:?}");
 }
 
+/// Seed 001: a gateway that runs with dispatching off is no dispatcher; the
+/// warning then points at `dispatch_in_gateway`.
+#[test]
+fn create_warns_when_the_running_gateway_does_not_dispatch() {
+    let home = Home::new();
+    let _gw = home.gateway_with(&[("HERMES_KANBAN_DISPATCH_IN_GATEWAY", "0")], &[]);
+    let out = home.run(&["create", "stuck", "--assignee", "someone"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("dispatch_in_gateway"), "no warning: {err:?}");
+}
+
 #[test]
 fn demo_runs_its_graph_to_done_without_touching_config() {
     let home = Home::new();

@@ -12,7 +12,7 @@
 use kanban_core::{EventKind, RunOutcome, Status};
 use serde_json::Value;
 
-use crate::{Result, Store};
+use crate::{Ceilings, ClaimOutcome, ClaimRequest, Result, Store};
 
 /// Our record of a worker process (table `kanban_rs_workers`, keyed by run
 /// id): the pid plus what makes it unambiguous.
@@ -42,6 +42,11 @@ pub struct RunningTask {
     pub max_runtime_seconds: Option<i64>,
     /// Our record of the current attempt's worker, when we spawned it.
     pub worker: Option<WorkerRecord>,
+    /// The dispatcher process that claimed the current attempt and has not
+    /// recorded its worker yet (table `kanban_rs_launches`). A claim whose
+    /// launcher is gone will never get a worker: it is released at once
+    /// instead of waiting for the claim TTL.
+    pub launcher: Option<WorkerRecord>,
 }
 
 /// Running tasks, board-wide and per assignee.
@@ -187,6 +192,66 @@ pub struct SetWorker {
     pub worker: WorkerRecord,
 }
 
+/// One task of a [`ClaimBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchClaim {
+    pub task_id: String,
+    /// review → running (`claim_review_task`) instead of ready → running.
+    pub review: bool,
+}
+
+/// Several claims in ONE write transaction, each exactly the compare-and-
+/// swap of `Store::claim_task` with the ceilings counted inside the same
+/// transaction (a claim of this batch counts toward the next one's
+/// ceiling).
+#[derive(Debug, Clone)]
+pub struct ClaimBatch {
+    pub claims: Vec<BatchClaim>,
+    pub claim_lock: String,
+    pub ttl_seconds: i64,
+    pub ceilings: Ceilings,
+    /// The claiming process, recorded with every claim until its worker
+    /// (or spawn failure) is recorded, so the claims of a dispatcher that
+    /// dies in between can be released promptly.
+    pub launcher: Option<WorkerRecord>,
+}
+
+impl ClaimBatch {
+    /// The single-claim request of one batch entry.
+    pub fn request(&self, claim: &BatchClaim) -> ClaimRequest {
+        ClaimRequest {
+            task_id: claim.task_id.clone(),
+            claim_lock: self.claim_lock.clone(),
+            ttl_seconds: self.ttl_seconds,
+            review: claim.review,
+            ceilings: self.ceilings.clone(),
+        }
+    }
+}
+
+/// What became of a batch of claimed attempts, recorded in ONE write
+/// transaction: workspaces, then workers, then spawn failures.
+#[derive(Debug, Clone, Default)]
+pub struct LaunchBatch {
+    pub workspaces: Vec<SetWorkspace>,
+    pub workers: Vec<SetWorker>,
+    pub failures: Vec<SpawnFailure>,
+}
+
+impl LaunchBatch {
+    pub fn is_empty(&self) -> bool {
+        self.workspaces.is_empty() && self.workers.is_empty() && self.failures.is_empty()
+    }
+}
+
+/// Per entry of a [`LaunchBatch`], in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchesRecorded {
+    /// False when the attempt moved on before its worker was recorded.
+    pub workers: Vec<bool>,
+    pub failures: Vec<Released>,
+}
+
 /// Which tasks a promotion pass re-gates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegateScope {
@@ -261,4 +326,39 @@ pub trait DispatchStore: Store {
     /// Drop the record of a worker known to be gone (bookkeeping only, no
     /// board state: no event).
     fn forget_worker(&self, run_id: i64) -> Result<()>;
+
+    /// Create the dispatcher's own tables and indexes when missing (once
+    /// per dispatcher; every query also works without them).
+    fn prepare_dispatch(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Claim a batch; one outcome per claim, in order. Once a board-wide
+    /// ceiling is reached the remaining claims report it untried.
+    fn claim_batch(&self, batch: &ClaimBatch) -> Result<Vec<ClaimOutcome>> {
+        batch
+            .claims
+            .iter()
+            .map(|c| self.claim_task(&batch.request(c)))
+            .collect()
+    }
+
+    /// Record a batch of launches (see [`LaunchBatch`]).
+    fn record_launches(&self, batch: &LaunchBatch) -> Result<LaunchesRecorded> {
+        for w in &batch.workspaces {
+            self.set_workspace(w)?;
+        }
+        Ok(LaunchesRecorded {
+            workers: batch
+                .workers
+                .iter()
+                .map(|w| self.set_worker(w))
+                .collect::<Result<_>>()?,
+            failures: batch
+                .failures
+                .iter()
+                .map(|f| self.record_spawn_failure(f))
+                .collect::<Result<_>>()?,
+        })
+    }
 }

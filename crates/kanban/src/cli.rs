@@ -643,6 +643,16 @@ pub struct NotifyUnsubscribeArgs {
     pub thread_id: Option<String>,
 }
 
+impl Command {
+    /// Verbs that print and exit (as opposed to servers and loops).
+    pub fn is_one_shot(&self) -> bool {
+        !matches!(
+            self,
+            Command::Gateway(_) | Command::Mcp | Command::Daemon(_) | Command::WorkerExec(_)
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,15 +661,5 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-}
-
-impl Command {
-    /// Verbs that print and exit (as opposed to servers and loops).
-    pub fn is_one_shot(&self) -> bool {
-        !matches!(
-            self,
-            Command::Gateway(_) | Command::Mcp | Command::Daemon(_) | Command::WorkerExec(_)
-        )
     }
 }

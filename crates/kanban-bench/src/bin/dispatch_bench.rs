@@ -259,8 +259,9 @@ impl Copy {
         ] {
             cmd.env_remove(var);
         }
+        // With site-packages (no `-S`): the reference's lifecycle hooks import
+        // `yaml`; without it they re-import (and re-compile) a module per claim.
         let out = cmd
-            .arg("-S")
             .arg(&script)
             .arg(mode)
             .arg(self.db())

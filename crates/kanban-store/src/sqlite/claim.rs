@@ -2,6 +2,8 @@
 //! the concurrency ceilings counted inside the same transaction) and
 //! heartbeats fenced to the claimed attempt.
 
+use std::collections::HashMap;
+
 use kanban_core::defaults::CLAIM_TTL_SECONDS;
 use kanban_core::transitions::{Action, Refusal, decide};
 use kanban_core::{EventKind, Status, Task};
@@ -28,6 +30,54 @@ pub(crate) fn claim_ttl(requested: Option<i64>) -> i64 {
 
 /// ready → running (review → running with `req.review`), atomically.
 pub(crate) fn claim(tx: &Tx<'_>, req: &ClaimRequest) -> DbResult<ClaimOutcome> {
+    claim_tallied(tx, req, &mut RunningTally::default())
+}
+
+/// Running counts inside one write transaction: counted on first need,
+/// then kept up to date by the claims the transaction makes, so a batch of
+/// claims does not re-count the table per claim (nothing else can change
+/// them while the transaction holds the write lock).
+#[derive(Debug, Default)]
+pub(crate) struct RunningTally {
+    total: Option<i64>,
+    by_assignee: HashMap<String, i64>,
+}
+
+impl RunningTally {
+    fn total(&mut self, tx: &Tx<'_>) -> DbResult<i64> {
+        if let Some(n) = self.total {
+            return Ok(n);
+        }
+        let n = count_running(tx, None)?;
+        self.total = Some(n);
+        Ok(n)
+    }
+
+    fn of(&mut self, tx: &Tx<'_>, assignee: &str) -> DbResult<i64> {
+        if let Some(n) = self.by_assignee.get(assignee) {
+            return Ok(*n);
+        }
+        let n = count_running(tx, Some(assignee))?;
+        self.by_assignee.insert(assignee.to_string(), n);
+        Ok(n)
+    }
+
+    fn claimed(&mut self, assignee: Option<&str>) {
+        if let Some(n) = self.total.as_mut() {
+            *n += 1;
+        }
+        if let Some(n) = assignee.and_then(|a| self.by_assignee.get_mut(a)) {
+            *n += 1;
+        }
+    }
+}
+
+/// [`claim`] with the running counts of the enclosing transaction.
+pub(crate) fn claim_tallied(
+    tx: &Tx<'_>,
+    req: &ClaimRequest,
+    tally: &mut RunningTally,
+) -> DbResult<ClaimOutcome> {
     let task = tx.require_task(&req.task_id)?;
     let action = if req.review {
         Action::ClaimReview
@@ -57,7 +107,7 @@ pub(crate) fn claim(tx: &Tx<'_>, req: &ClaimRequest) -> DbResult<ClaimOutcome> {
             });
         }
     }
-    if let Some(ceiling) = ceiling_reached(tx, &task, &req.ceilings)? {
+    if let Some(ceiling) = ceiling_reached(tx, &task, &req.ceilings, tally)? {
         return Ok(ClaimOutcome::CeilingReached(ceiling));
     }
     if let Some(leaked) = task.current_run_id {
@@ -88,10 +138,15 @@ pub(crate) fn claim(tx: &Tx<'_>, req: &ClaimRequest) -> DbResult<ClaimOutcome> {
         payload["source_status"] = json!("review");
     }
     tx.append_event(&task.id, EventKind::Claimed, Some(payload), Some(run_id))?;
-    Ok(ClaimOutcome::Claimed {
-        task: tx.require_task(&task.id)?,
-        run_id,
-    })
+    tally.claimed(task.assignee.as_deref());
+    // Exactly what the two writes above changed (no re-read needed).
+    let mut task = task;
+    task.status = Status::Running;
+    task.claim_lock = Some(req.claim_lock.clone());
+    task.claim_expires = Some(expires);
+    task.started_at = task.started_at.or(Some(tx.now));
+    task.current_run_id = Some(run_id);
+    Ok(ClaimOutcome::Claimed { task, run_id })
 }
 
 fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
@@ -111,13 +166,18 @@ fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
 
 /// The first full ceiling, named, or `None`. Counted inside the claim
 /// transaction, so concurrent claimers can never overshoot a cap.
-fn ceiling_reached(tx: &Tx<'_>, task: &Task, c: &Ceilings) -> DbResult<Option<String>> {
+fn ceiling_reached(
+    tx: &Tx<'_>,
+    task: &Task,
+    c: &Ceilings,
+    tally: &mut RunningTally,
+) -> DbResult<Option<String>> {
     let globals = [
         ("max_running", c.max_running),
         ("max_in_progress", c.max_in_progress),
     ];
     if globals.iter().any(|g| g.1.is_some()) {
-        let running = count_running(tx, None)?;
+        let running = tally.total(tx)?;
         for (name, cap) in globals {
             if let Some(cap) = cap
                 && running >= cap
@@ -138,7 +198,7 @@ fn ceiling_reached(tx: &Tx<'_>, task: &Task, c: &Ceilings) -> DbResult<Option<St
             .map(|n| (format!("max_per_profile[{assignee}]"), n)),
     };
     if let Some((name, cap)) = per_profile {
-        let running = count_running(tx, Some(assignee))?;
+        let running = tally.of(tx, assignee)?;
         if running >= cap {
             return Ok(Some(format!("{name} ({running} running, cap {cap})")));
         }

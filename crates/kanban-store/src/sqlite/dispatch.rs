@@ -7,12 +7,13 @@
 //! check the process start time and boot id, not just a reusable pid.
 
 use kanban_core::defaults::{FAILURE_ERROR_MAX_CHARS, PROTOCOL_VIOLATION_SCAN_RUNS};
-use kanban_core::{EventKind, RunOutcome, Status};
+use kanban_core::{EventKind, Status};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::SqliteStore;
 use super::lifecycle::{Scope, recompute_ready};
+use super::recompute::promotable;
 use super::row::status_of;
 use super::txn::{DbResult, RunEnd, Tx};
 use crate::Result;
@@ -20,7 +21,7 @@ use crate::dispatch_ops::*;
 
 /// Our worker identity table (extra; the reference schema only has
 /// `worker_pid`). Created on first use, idempotently.
-const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_workers (
+pub(super) const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_workers (
     run_id     INTEGER PRIMARY KEY,
     task_id    TEXT NOT NULL,
     pid        INTEGER NOT NULL,
@@ -30,19 +31,25 @@ const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_workers (
     spawned_at INTEGER NOT NULL
 )";
 
+#[path = "dispatch_batch.rs"]
+mod batch;
+
 /// Events after which a task or its children may need re-gating.
 const REGATE_KINDS: &str = "'completed', 'archived', 'status', 'unlinked', 'unblocked', 'created'";
 
-fn truncate(s: &str) -> String {
+pub(super) fn truncate(s: &str) -> String {
     s.chars().take(FAILURE_ERROR_MAX_CHARS).collect()
 }
 
-fn workers_table_exists(conn: &Connection) -> DbResult<bool> {
+/// SQLite's answer when one of our own tables is not created yet.
+pub(super) fn is_missing_table(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(m)) if m.starts_with("no such table"))
+}
+
+fn table_exists(conn: &Connection, name: &str) -> DbResult<bool> {
     Ok(conn
-        .prepare_cached(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kanban_rs_workers'",
-        )?
-        .query_row([], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
+        .query_row([name], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -50,33 +57,59 @@ fn workers_table_exists(conn: &Connection) -> DbResult<bool> {
 const RUNNING_SQL: &str = "SELECT t.id, t.assignee, t.claim_lock, t.claim_expires, t.worker_pid, \
      t.last_heartbeat_at, t.current_run_id, COALESCE(r.started_at, t.started_at), t.max_runtime_seconds";
 
-fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
-    let with_workers = workers_table_exists(conn)?;
-    let sql = if with_workers {
-        format!(
-            "{RUNNING_SQL}, w.pid, w.start_time, w.boot_id, w.host FROM tasks t \
-             LEFT JOIN task_runs r ON r.id = t.current_run_id \
-             LEFT JOIN kanban_rs_workers w ON w.run_id = t.current_run_id \
-             WHERE t.status = 'running'"
-        )
+/// The running-tasks query joining whichever of our tables exist.
+fn running_sql(workers: bool, launches: bool) -> String {
+    let w = if workers {
+        "w.pid, w.start_time, w.boot_id, w.host"
     } else {
-        format!(
-            "{RUNNING_SQL}, NULL, NULL, NULL, NULL FROM tasks t \
-             LEFT JOIN task_runs r ON r.id = t.current_run_id WHERE t.status = 'running'"
-        )
+        "NULL, NULL, NULL, NULL"
     };
-    let mut st = conn.prepare_cached(&sql)?;
+    let l = if launches {
+        "l.pid, l.start_time, l.boot_id, l.host"
+    } else {
+        "NULL, NULL, NULL, NULL"
+    };
+    let mut sql = format!(
+        "{RUNNING_SQL}, {w}, {l} FROM tasks t LEFT JOIN task_runs r ON r.id = t.current_run_id"
+    );
+    if workers {
+        sql.push_str(" LEFT JOIN kanban_rs_workers w ON w.run_id = t.current_run_id");
+    }
+    if launches {
+        sql.push_str(" LEFT JOIN kanban_rs_launches l ON l.run_id = t.current_run_id");
+    }
+    sql.push_str(" WHERE t.status = 'running'");
+    sql
+}
+
+/// A [`WorkerRecord`] from four columns starting at `at` (NULL pid = none).
+fn record_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<WorkerRecord>> {
+    let Some(pid) = r.get::<_, Option<i64>>(at)? else {
+        return Ok(None);
+    };
+    Ok(Some(WorkerRecord {
+        pid,
+        start_time: r.get(at + 1)?,
+        boot_id: r.get(at + 2)?,
+        host: r.get(at + 3)?,
+    }))
+}
+
+fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
+    // Fast path: both tables exist (the dispatcher creates them); a board
+    // without them takes the sqlite_master look-up.
+    let mut st = match conn.prepare_cached(&running_sql(true, true)) {
+        Ok(st) => st,
+        Err(e) if is_missing_table(&e) => {
+            let sql = running_sql(
+                table_exists(conn, "kanban_rs_workers")?,
+                table_exists(conn, "kanban_rs_launches")?,
+            );
+            conn.prepare_cached(&sql)?
+        }
+        Err(e) => return Err(e.into()),
+    };
     let rows = st.query_map([], |r| {
-        let worker = r
-            .get::<_, Option<i64>>(9)?
-            .map(|pid| -> rusqlite::Result<WorkerRecord> {
-                Ok(WorkerRecord {
-                    pid,
-                    start_time: r.get(10)?,
-                    boot_id: r.get(11)?,
-                    host: r.get(12)?,
-                })
-            });
         Ok(RunningTask {
             id: r.get(0)?,
             assignee: r.get(1)?,
@@ -87,7 +120,8 @@ fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
             run_id: r.get(6)?,
             attempt_started_at: r.get(7)?,
             max_runtime_seconds: r.get(8)?,
-            worker: worker.transpose()?,
+            worker: record_at(r, 9)?,
+            launcher: record_at(r, 13)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -187,6 +221,7 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
         ..RunEnd::new(req.outcome.as_str())
     };
     let run_id = tx.end_run(&req.task_id, &end)?;
+    batch::forget_launch(tx, run_id)?;
     tx.append_event(&req.task_id, req.event, Some(req.payload.clone()), run_id)?;
     if req.stamp_error {
         tx.conn.execute(
@@ -264,64 +299,6 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
     Ok(out)
 }
 
-fn spawn_failure(tx: &Tx<'_>, req: &SpawnFailure) -> DbResult<Released> {
-    let Some(task) = tx.task(&req.task_id)? else {
-        return Ok(Released::default());
-    };
-    if task.status != Status::Running || task.current_run_id != req.run_id {
-        return Ok(Released::default());
-    }
-    let failures = task.consecutive_failures + 1;
-    let (limit, source) = match task.max_retries {
-        Some(t) => (t, "task"),
-        None => (req.failure_limit, "dispatcher"),
-    };
-    let error = truncate(&req.error);
-    let trips = failures >= limit;
-    tx.conn.execute(
-        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
-         consecutive_failures = ?2, last_failure_error = ?3 WHERE id = ?4",
-        params![
-            if trips { "blocked" } else { "ready" },
-            failures,
-            error,
-            task.id
-        ],
-    )?;
-    let (run_id, kind, payload) = if trips {
-        let meta = json!({"failures": failures, "trigger_outcome": "spawn_failed", "effective_limit": limit, "limit_source": source});
-        let end = RunEnd {
-            error: Some(&error),
-            metadata: Some(&meta),
-            ..RunEnd::new(RunOutcome::GaveUp.as_str())
-        };
-        let payload = json!({
-            "failures": failures, "effective_limit": limit, "limit_source": source,
-            "error": error, "trigger_outcome": "spawn_failed",
-        });
-        (tx.end_run(&task.id, &end)?, EventKind::GaveUp, payload)
-    } else {
-        let meta = json!({"failures": failures});
-        let end = RunEnd {
-            error: Some(&error),
-            metadata: Some(&meta),
-            ..RunEnd::new(RunOutcome::SpawnFailed.as_str())
-        };
-        (
-            tx.end_run(&task.id, &end)?,
-            EventKind::SpawnFailed,
-            json!({"error": error, "failures": failures}),
-        )
-    };
-    tx.append_event(&task.id, kind, Some(payload), run_id)?;
-    Ok(Released {
-        released: true,
-        auto_blocked: trips,
-        run_id,
-        failures,
-    })
-}
-
 fn guard_facts(
     conn: &Connection,
     task_id: &str,
@@ -371,43 +348,33 @@ fn guard_facts(
     })
 }
 
-fn regate(tx: &Tx<'_>, req: &Regate) -> DbResult<Regated> {
-    let cursor: i64 = tx
-        .conn
+/// The cursor (highest event id) and what `req` would promote, read-only:
+/// an idle pass costs one index look-up and never takes the write lock.
+fn regate_read(conn: &Connection, req: &Regate) -> DbResult<(i64, Vec<String>)> {
+    let cursor: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM task_events")?
         .query_row([], |r| r.get(0))?;
-    let promoted = match req.scope {
-        RegateScope::All => recompute_ready(tx, req.failure_limit, None)?,
-        RegateScope::ChangedSince(since) if since >= cursor => 0,
+    let ids = match req.scope {
+        RegateScope::All => promotable(conn, req.failure_limit, None)?,
+        RegateScope::ChangedSince(since) if since >= cursor => Vec::new(),
         RegateScope::ChangedSince(since) => {
             let sql = format!(
                 "SELECT DISTINCT task_id FROM task_events WHERE id > ?1 AND id <= ?2 AND kind IN ({REGATE_KINDS}) \
                  UNION SELECT l.child_id FROM task_links l WHERE l.parent_id IN \
                  (SELECT task_id FROM task_events WHERE id > ?1 AND id <= ?2 AND kind IN ({REGATE_KINDS}))"
             );
-            let ids: Vec<String> = tx
-                .conn
+            let changed: Vec<String> = conn
                 .prepare_cached(&sql)?
                 .query_map(params![since, cursor], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            recompute_ready(tx, req.failure_limit, Some(Scope::Ids(&ids)))?
+            if changed.is_empty() {
+                Vec::new()
+            } else {
+                promotable(conn, req.failure_limit, Some(Scope::Ids(&changed)))?
+            }
         }
     };
-    Ok(Regated { promoted, cursor })
-}
-
-impl SqliteStore {
-    /// Run `f` in a transaction that is always rolled back: for dry runs
-    /// that reuse a state change's logic to count what it would do.
-    fn rolled_back<T>(&self, f: impl FnOnce(&Tx<'_>) -> DbResult<T>) -> Result<T> {
-        let now = self.now();
-        self.read(|conn| {
-            conn.execute_batch("BEGIN")?;
-            let out = f(&Tx { conn, now });
-            let _ = conn.execute_batch("ROLLBACK");
-            out
-        })
-    }
+    Ok((cursor, ids))
 }
 
 impl DispatchStore for SqliteStore {
@@ -520,52 +487,17 @@ impl DispatchStore for SqliteStore {
     }
 
     fn record_spawn_failure(&self, req: &SpawnFailure) -> Result<Released> {
-        self.write(|tx| spawn_failure(tx, req))
+        self.write(|tx| batch::spawn_failure(tx, req))
     }
 
     fn set_workspace(&self, req: &SetWorkspace) -> Result<bool> {
-        self.write(|tx| {
-            let n = tx.conn.execute(
-                "UPDATE tasks SET workspace_path = ?1, branch_name = COALESCE(?2, branch_name) \
-                 WHERE id = ?3 AND current_run_id IS ?4",
-                params![req.path, req.branch, req.task_id, req.run_id],
-            )?;
-            if n == 1
-                && let Some(msg) = &req.tip
-            {
-                tx.append_event(
-                    &req.task_id,
-                    EventKind::TipScratchWorkspace,
-                    Some(json!({"message": msg})),
-                    None,
-                )?;
-            }
-            Ok(n == 1)
-        })
+        self.write(|tx| batch::set_workspace(tx, req))
     }
 
     fn set_worker(&self, req: &SetWorker) -> Result<bool> {
         self.write(|tx| {
-            let w = &req.worker;
-            let n = tx.conn.execute(
-                "UPDATE tasks SET worker_pid = ?1 WHERE id = ?2 AND status = 'running' AND current_run_id IS ?3",
-                params![w.pid, req.task_id, req.run_id],
-            )?;
-            if n != 1 {
-                return Ok(false);
-            }
-            if let Some(run) = req.run_id {
-                tx.conn.execute("UPDATE task_runs SET worker_pid = ?1 WHERE id = ?2", params![w.pid, run])?;
-                tx.conn.execute_batch(WORKERS_SQL)?;
-                tx.conn.execute(
-                    "INSERT OR REPLACE INTO kanban_rs_workers \
-                     (run_id, task_id, pid, start_time, boot_id, host, spawned_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![run, req.task_id, w.pid, w.start_time, w.boot_id, w.host, tx.now],
-                )?;
-            }
-            tx.append_event(&req.task_id, EventKind::Spawned, Some(json!({"pid": w.pid})), req.run_id)?;
-            Ok(true)
+            tx.conn.execute_batch(WORKERS_SQL)?;
+            batch::set_worker(tx, req)
         })
     }
 
@@ -597,34 +529,28 @@ impl DispatchStore for SqliteStore {
 
     fn worker_record(&self, run_id: i64) -> Result<Option<WorkerRecord>> {
         self.read(|c| {
-            if !workers_table_exists(c)? {
-                return Ok(None);
-            }
-            Ok(c.prepare_cached(
+            let mut st = match c.prepare_cached(
                 "SELECT pid, start_time, boot_id, host FROM kanban_rs_workers WHERE run_id = ?1",
-            )?
-            .query_row([run_id], |r| {
-                Ok(WorkerRecord {
-                    pid: r.get(0)?,
-                    start_time: r.get(1)?,
-                    boot_id: r.get(2)?,
-                    host: r.get(3)?,
-                })
-            })
-            .optional()?)
+            ) {
+                Ok(st) => st,
+                Err(e) if is_missing_table(&e) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            Ok(st.query_row([run_id], |r| record_at(r, 0)).optional()?.flatten())
         })
     }
 
     fn finished_workers(&self, ended_before: i64) -> Result<Vec<FinishedWorker>> {
         self.read(|c| {
-            if !workers_table_exists(c)? {
-                return Ok(Vec::new());
-            }
-            let mut st = c.prepare_cached(
+            let mut st = match c.prepare_cached(
                 "SELECT w.run_id, w.task_id, r.ended_at, w.pid, w.start_time, w.boot_id, w.host \
                  FROM kanban_rs_workers w JOIN task_runs r ON r.id = w.run_id \
                  WHERE r.ended_at IS NOT NULL AND r.ended_at < ?1 ORDER BY w.run_id",
-            )?;
+            ) {
+                Ok(st) => st,
+                Err(e) if is_missing_table(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
             let rows = st.query_map([ended_before], |r| {
                 Ok(FinishedWorker {
                     run_id: r.get(0)?,
@@ -644,20 +570,42 @@ impl DispatchStore for SqliteStore {
 
     fn forget_worker(&self, run_id: i64) -> Result<()> {
         self.write(|tx| {
-            if workers_table_exists(tx.conn)? {
-                tx.conn
-                    .execute("DELETE FROM kanban_rs_workers WHERE run_id = ?1", [run_id])?;
+            match tx
+                .conn
+                .execute("DELETE FROM kanban_rs_workers WHERE run_id = ?1", [run_id])
+            {
+                Err(e) if is_missing_table(&e) => Ok(()),
+                other => other.map(|_| ()).map_err(Into::into),
             }
-            Ok(())
         })
     }
 
-    fn regate(&self, req: &Regate) -> Result<Regated> {
-        if req.dry_run {
-            self.rolled_back(|tx| regate(tx, req))
-        } else {
-            self.write(|tx| regate(tx, req))
+    fn prepare_dispatch(&self) -> Result<()> {
+        if !self.read(batch::prepare)? {
+            self.write(batch::create_tables)?;
         }
+        Ok(())
+    }
+
+    fn claim_batch(&self, req: &ClaimBatch) -> Result<Vec<crate::ClaimOutcome>> {
+        self.write(|tx| batch::claim_batch(tx, req))
+    }
+
+    fn record_launches(&self, req: &LaunchBatch) -> Result<LaunchesRecorded> {
+        self.write(|tx| batch::record_launches(tx, req))
+    }
+
+    fn regate(&self, req: &Regate) -> Result<Regated> {
+        let (cursor, ids) = self.read(|c| regate_read(c, req))?;
+        let promoted = if ids.is_empty() {
+            0
+        } else if req.dry_run {
+            ids.len()
+        } else {
+            // Re-checked under the write lock: only what is still promotable.
+            self.write(|tx| recompute_ready(tx, req.failure_limit, Some(Scope::Ids(&ids))))?
+        };
+        Ok(Regated { promoted, cursor })
     }
 }
 

@@ -4,7 +4,7 @@
 use kanban_core::EventKind;
 use kanban_core::defaults::FAILURE_LIMIT;
 use kanban_core::transitions::auto_promotes;
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 use super::row::status_of;
 use super::txn::{DbResult, Tx};
@@ -26,15 +26,10 @@ const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.ma
      AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
        WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))";
 
-/// Promote todo tasks (and non-sticky blocked tasks under their failure
-/// limit) whose parents are all done or archived; `promoted` event each.
-/// Limit precedence: task `max_retries` › `failure_limit` › default.
-pub(crate) fn recompute_ready(
-    tx: &Tx<'_>,
-    failure_limit: Option<i64>,
-    scope: Option<Scope<'_>>,
-) -> DbResult<usize> {
-    type Cand = (String, String, i64, Option<i64>, Option<String>);
+type Cand = (String, String, i64, Option<i64>, Option<String>);
+
+/// The candidates of `scope` whose parents are all done/archived.
+fn candidates(conn: &Connection, scope: Option<Scope<'_>>) -> DbResult<Vec<Cand>> {
     let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Cand> {
         Ok((
             r.get(0)?,
@@ -47,19 +42,19 @@ pub(crate) fn recompute_ready(
     let mut cands: Vec<Cand> = Vec::new();
     match scope {
         None => {
-            let mut st = tx.conn.prepare_cached(RECOMPUTE_SQL)?;
+            let mut st = conn.prepare_cached(RECOMPUTE_SQL)?;
             cands = st.query_map([], map)?.collect::<rusqlite::Result<_>>()?;
         }
         Some(Scope::ChildrenOf(p)) => {
             let sql = format!(
                 "{RECOMPUTE_SQL} AND t.id IN (SELECT child_id FROM task_links WHERE parent_id = ?1)"
             );
-            let mut st = tx.conn.prepare_cached(&sql)?;
+            let mut st = conn.prepare_cached(&sql)?;
             cands = st.query_map([p], map)?.collect::<rusqlite::Result<_>>()?;
         }
         Some(Scope::Ids(ids)) => {
             let sql = format!("{RECOMPUTE_SQL} AND t.id = ?1");
-            let mut st = tx.conn.prepare_cached(&sql)?;
+            let mut st = conn.prepare_cached(&sql)?;
             for id in ids {
                 cands.extend(
                     st.query_map([id], map)?
@@ -68,23 +63,56 @@ pub(crate) fn recompute_ready(
             }
         }
     }
+    Ok(cands)
+}
+
+/// The auto-promotion rule on one candidate.
+fn promotes(c: &Cand, default_limit: i64) -> bool {
+    let (_, status, failures, max_retries, last_block) = c;
+    let sticky = last_block.as_deref() == Some("blocked");
+    auto_promotes(
+        status_of(status),
+        true,
+        sticky,
+        *failures,
+        max_retries.unwrap_or(default_limit),
+    )
+}
+
+/// Ids `recompute_ready` would promote in `scope`, read-only: lets a
+/// caller skip the write transaction when nothing is promotable (the
+/// write re-checks, so a change in between is harmless).
+pub(crate) fn promotable(
+    conn: &Connection,
+    failure_limit: Option<i64>,
+    scope: Option<Scope<'_>>,
+) -> DbResult<Vec<String>> {
+    let default_limit = failure_limit.unwrap_or(FAILURE_LIMIT);
+    Ok(candidates(conn, scope)?
+        .into_iter()
+        .filter(|c| promotes(c, default_limit))
+        .map(|c| c.0)
+        .collect())
+}
+
+/// Promote todo tasks (and non-sticky blocked tasks under their failure
+/// limit) whose parents are all done or archived; `promoted` event each.
+/// Limit precedence: task `max_retries` › `failure_limit` › default.
+pub(crate) fn recompute_ready(
+    tx: &Tx<'_>,
+    failure_limit: Option<i64>,
+    scope: Option<Scope<'_>>,
+) -> DbResult<usize> {
     let default_limit = failure_limit.unwrap_or(FAILURE_LIMIT);
     let mut promoted = 0;
     let mut upd = tx
         .conn
         .prepare_cached("UPDATE tasks SET status = 'ready' WHERE id = ?1 AND status = ?2")?;
-    for (id, status, failures, max_retries, last_block) in cands {
-        let st = status_of(&status);
-        let sticky = last_block.as_deref() == Some("blocked");
-        if !auto_promotes(
-            st,
-            true,
-            sticky,
-            failures,
-            max_retries.unwrap_or(default_limit),
-        ) {
+    for c in candidates(tx.conn, scope)? {
+        if !promotes(&c, default_limit) {
             continue;
         }
+        let (id, status, ..) = c;
         if upd.execute(params![id, status])? == 1 {
             tx.append_event(&id, EventKind::Promoted, None, None)?;
             promoted += 1;

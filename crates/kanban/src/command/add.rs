@@ -34,16 +34,31 @@ pub fn run(args: AddArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 /// Warn on stderr when a ready, assigned task has nobody to run it: no
-/// gateway holds the dispatcher lock of this root (seed 001).
+/// gateway holds the dispatcher lock of this root, or the one that does has
+/// its dispatcher switched off (seed 001). Silent when unsure.
 pub fn warn_without_dispatcher(ctx: &Ctx) {
-    if dispatcher_running(ctx) {
-        return;
-    }
-    eprintln!(
-        "\n⚠  No gateway is running — the task will sit in 'ready' until you start it. Run:\n    \
+    let message = if !dispatcher_running(ctx) {
+        "No gateway is running — the task will sit in 'ready' until you start it. Run:\n    \
          kanban gateway start\n\
-         or run one dispatch pass now with `kanban dispatch`."
-    );
+         The gateway dispatches at once when a task becomes ready; or run one dispatch \
+         pass now with `kanban dispatch`."
+    } else if gateway_dispatch_enabled(ctx) == Some(false) {
+        "Gateway is running but its dispatcher is off (kanban.dispatch_in_gateway=false in \
+         config.yaml, or HERMES_KANBAN_DISPATCH_IN_GATEWAY=0) — the task will sit in 'ready' \
+         until you turn it back on and restart the gateway, or run `kanban dispatch` \
+         (e.g. from cron)."
+    } else {
+        return;
+    };
+    eprintln!("\n⚠  {message}");
+}
+
+/// What the running gateway recorded in `<root>/kanban/gateway.json`
+/// about its dispatcher; `None` when unreadable (then we stay silent).
+fn gateway_dispatch_enabled(ctx: &Ctx) -> Option<bool> {
+    let text = std::fs::read_to_string(ctx.root.kanban_dir().join("gateway.json")).ok()?;
+    let record: serde_json::Value = serde_json::from_str(&text).ok()?;
+    record.get("dispatch")?.as_bool()
 }
 
 /// A gateway holds `<root>/kanban/.dispatcher.lock` exclusively while it
