@@ -49,7 +49,6 @@ fn completing_blocking_and_crashing_workers() {
 /// (kanban-store `sqlite/recompute.rs`, failure limit 2) re-promotes the
 /// blocked task, so a fourth attempt runs (`gave_up` twice).
 #[test]
-#[ignore = "store bug: recompute re-promotes a protocol-violation breaker block"]
 fn clean_exit_without_completing_is_a_protocol_violation_blocked_on_the_third() {
     let mut h = Home::new();
     h.profile("quitter", "echo did nothing");

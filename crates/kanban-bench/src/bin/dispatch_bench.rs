@@ -378,6 +378,10 @@ struct Row {
 
 fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
     let master = build(Fixture::Ready(args.claims))?;
+    // Every copy is kept until the end: deleting thousands of workspace
+    // directories between runs makes ext4 scan its recently deleted inodes
+    // on each later mkdir, which would dominate the figure.
+    let mut keep = Vec::new();
     let mut ours = Vec::new();
     for _ in 0..args.claim_runs {
         let copy = Copy::of(&master)?;
@@ -389,12 +393,15 @@ fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Resul
             bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
         }
         ours.push(el);
+        keep.push(copy);
     }
     let theirs = match wheel {
         Some(w) => {
             let mut secs = Vec::new();
             for _ in 0..args.reference_claim_runs {
-                let doc = Copy::of(&master)?.reference(w, "claims", 0)?;
+                let copy = Copy::of(&master)?;
+                let doc = copy.reference(w, "claims", 0)?;
+                keep.push(copy);
                 if doc["spawned"].as_u64() != Some(args.claims as u64) {
                     bail!("reference spawned {} tasks", doc["spawned"]);
                 }

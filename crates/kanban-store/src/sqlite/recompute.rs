@@ -21,7 +21,7 @@ pub(crate) enum Scope<'a> {
 /// auto-promotion rule needs: one set-based query, no per-task lookups.
 const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.max_retries, \
      CASE WHEN t.status = 'blocked' THEN (SELECT e.kind FROM task_events e WHERE e.task_id = t.id \
-       AND e.kind IN ('blocked', 'unblocked') ORDER BY e.id DESC LIMIT 1) END \
+       AND e.kind IN ('blocked', 'gave_up', 'unblocked') ORDER BY e.id DESC LIMIT 1) END \
      FROM tasks t WHERE t.status IN ('todo', 'blocked') \
      AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
        WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))";
@@ -69,7 +69,11 @@ fn candidates(conn: &Connection, scope: Option<Scope<'_>>) -> DbResult<Vec<Cand>
 /// The auto-promotion rule on one candidate.
 fn promotes(c: &Cand, default_limit: i64) -> bool {
     let (_, status, failures, max_retries, last_block) = c;
-    let sticky = last_block.as_deref() == Some("blocked");
+    // A human/worker block and a circuit-breaker trip both hold until an
+    // explicit unblock: the reference re-queues a tripped task as soon as
+    // its counter looks low (a raised limit, a protocol-violation streak),
+    // which respawns work the breaker just stopped (SPEC §4).
+    let sticky = matches!(last_block.as_deref(), Some("blocked" | "gave_up"));
     auto_promotes(
         status_of(status),
         true,
