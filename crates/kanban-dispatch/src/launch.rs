@@ -37,7 +37,7 @@ pub const SCRATCH_TIP: &str = "scratch workspaces are temporary: a task's scratc
 /// Claims taken in one write transaction. Bounds how long a batch holds
 /// the board's write lock, and how many claims a dispatcher dying mid-batch
 /// leaves for the launcher-gone release.
-pub const CLAIM_BATCH_MAX: usize = 256;
+pub const CLAIM_BATCH_MAX: usize = 512;
 
 /// A candidate that passed every check, waiting for its batch claim.
 struct Pick {
@@ -220,6 +220,7 @@ impl Dispatcher {
         result: &mut DispatchResult,
     ) -> Result<bool> {
         let picks = std::mem::take(picks);
+        let launcher = self.launcher();
         let batch = ClaimBatch {
             claims: picks
                 .iter()
@@ -231,7 +232,7 @@ impl Dispatcher {
             claim_lock: self.liveness.claimer_id(),
             ttl_seconds: opts.claim_ttl_seconds,
             ceilings: opts.ceilings(),
-            launcher: Some(self.launcher()),
+            launcher: Some(launcher.clone()),
         };
         let outcomes = self.store.claim_batch(&batch)?;
         let mut records = LaunchBatch::default();
@@ -261,7 +262,15 @@ impl Dispatcher {
                     continue;
                 }
             };
-            match self.start_worker(opts, &task, run_id, &pick, &mut hermes, &mut records) {
+            let started = self.start_worker(
+                opts,
+                (&task, run_id),
+                &pick,
+                &launcher,
+                &mut hermes,
+                &mut records,
+            );
+            match started {
                 Ok(workspace) => {
                     cap.running += 1;
                     spawned.push(SpawnedTask {
@@ -328,9 +337,9 @@ impl Dispatcher {
     fn start_worker(
         &self,
         opts: &DispatchOptions,
-        task: &Task,
-        run_id: i64,
+        (task, run_id): (&Task, i64),
         pick: &Pick,
+        launcher: &WorkerRecord,
         hermes: &mut Option<Vec<String>>,
         records: &mut LaunchBatch,
     ) -> std::result::Result<String, String> {
@@ -363,8 +372,9 @@ impl Dispatcher {
             worker: WorkerRecord {
                 pid: i64::from(worker.pid),
                 start_time: worker.start_time.and_then(|t| i64::try_from(t).ok()),
-                boot_id: self.liveness.boot_id(),
-                host: Some(self.liveness.hostname()),
+                // The launcher's machine and boot: the worker's too.
+                boot_id: launcher.boot_id.clone(),
+                host: launcher.host.clone(),
             },
         });
         Ok(path)

@@ -7,7 +7,9 @@
 //! [`command`] (the worker's argv), [`env`](mod@env) (its environment),
 //! [`terminate`] (end a process group without blocking), [`workspace`]
 //! (scratch / dir / git worktree), [`linger`] (end the worker of a
-//! finished attempt) and [`health`] (stuck telemetry).
+//! finished attempt), [`recording`] (exit records, so a dispatcher process
+//! classifies workers it did not spawn), [`context_source`] (the full
+//! worker context read from the store) and [`health`] (stuck telemetry).
 //!
 //! The pass ([`pass::Dispatcher::dispatch_once`], reference `dispatch_once`)
 //! runs the steps of reference §3.1 in order ([`reclaim`] for the reclaim,
@@ -19,6 +21,7 @@
 //! traits (`Store` + `DispatchStore`), one transaction per state change.
 
 pub mod command;
+pub mod context_source;
 pub mod env;
 pub mod error;
 pub mod guard;
@@ -30,6 +33,7 @@ pub mod lock;
 pub mod pass;
 pub mod reap;
 pub mod reclaim;
+pub mod recording;
 pub mod result;
 pub mod spawner;
 pub mod terminate;
@@ -38,6 +42,7 @@ pub mod workspace;
 #[cfg(test)]
 mod testutil;
 
+pub use context_source::StoreContextSource;
 pub use error::{DispatchError, Result};
 pub use health::{StuckDetector, StuckWarning, TickSummary};
 pub use linger::{EndOutcome, end_worker};
@@ -47,6 +52,7 @@ pub use pass::{
     TitleBodyContext, dispatch_once,
 };
 pub use reap::{ExitKind, WorkerExit, classify_exit};
+pub use recording::RecordingSpawner;
 pub use result::DispatchResult;
 pub use spawner::{LogSpec, ProcessSpawner, SpawnedWorker, Spawner, StubSpawner, WorkerSpec};
 pub use terminate::{Begun, TerminationOutcome, TerminationReport, Terminator};

@@ -59,6 +59,20 @@ pub trait Store: Send + Sync {
     fn list_task_lines(&self, query: &TaskQuery) -> Result<Vec<TaskLine>> {
         Ok(self.list_tasks(query)?.iter().map(TaskLine::from).collect())
     }
+    /// Streams the lines of [`Store::list_task_lines`] to `visit` without
+    /// collecting them; `visit` returns false to stop early.
+    fn for_each_task_line(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
+    ) -> Result<()> {
+        for line in self.list_task_lines(query)? {
+            if !visit(line.as_ref_line()) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Parent ids of a task (tasks it depends on).
     fn parents_of(&self, id: &str) -> Result<Vec<String>>;
     /// Child ids of a task (tasks that depend on it).

@@ -99,6 +99,33 @@ pub struct TaskLine {
     pub created_at: i64,
 }
 
+/// A `kanban list` line borrowed from the backend's row buffer: listing a
+/// 100k-task board allocates nothing per row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskLineRef<'a> {
+    pub id: std::borrow::Cow<'a, str>,
+    pub title: std::borrow::Cow<'a, str>,
+    pub assignee: Option<std::borrow::Cow<'a, str>>,
+    pub status: Status,
+    pub tenant: Option<std::borrow::Cow<'a, str>>,
+    pub priority: i64,
+    pub created_at: i64,
+}
+
+impl TaskLine {
+    pub fn as_ref_line(&self) -> TaskLineRef<'_> {
+        TaskLineRef {
+            id: self.id.as_str().into(),
+            title: self.title.as_str().into(),
+            assignee: self.assignee.as_deref().map(Into::into),
+            status: self.status,
+            tenant: self.tenant.as_deref().map(Into::into),
+            priority: self.priority,
+            created_at: self.created_at,
+        }
+    }
+}
+
 impl From<&Task> for TaskLine {
     fn from(t: &Task) -> Self {
         TaskLine {

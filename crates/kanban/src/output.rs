@@ -5,7 +5,7 @@ use chrono::{Local, TimeZone};
 use serde_json::Value;
 
 use kanban_core::Task;
-use kanban_store::TaskLine;
+use kanban_store::TaskLineRef;
 
 /// `YYYY-MM-DD HH:MM` in local time; empty for a missing/zero timestamp.
 pub fn fmt_ts(ts: Option<i64>) -> String {
@@ -23,7 +23,7 @@ pub fn fmt_ts(ts: Option<i64>) -> String {
 /// Appends `icon id  status    assignee              [tenant]  title` to
 /// `out`. Padding is done by hand: `format!("{:<20}")` costs several times
 /// more, which shows on a 100k-task `kanban list`.
-pub fn push_task_line(out: &mut String, t: &TaskLine) {
+pub fn push_task_line(out: &mut String, t: &TaskLineRef<'_>) {
     fn pad(out: &mut String, s: &str, width: usize) {
         out.push_str(s);
         for _ in s.chars().count()..width {

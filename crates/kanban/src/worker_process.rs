@@ -12,15 +12,13 @@
 //! a detached reaper process; a long-lived multi-threaded caller (the MCP
 //! server) keeps one terminator for its lifetime instead.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use kanban_dispatch::recording::write_exit_record;
 use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
-use kanban_dispatch::{
-    EndOutcome, Liveness, ProcLiveness, ProcessSpawner, SpawnedWorker, Spawner, Terminator,
-    WorkerExit, WorkerIdentity, WorkerSpec,
-};
+use kanban_dispatch::{EndOutcome, Liveness, ProcLiveness, Terminator, WorkerExit, WorkerIdentity};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::sqlite::{OpenOptions, SqliteStore};
 use kanban_store::{EndedWorker, Store, SystemClock};
@@ -174,12 +172,20 @@ fn detach_stdio() {
 
 // ---- exit records: classifying workers across dispatcher processes -------
 
-/// Directory (under the board's logs) of the exit records.
-pub const EXIT_RECORD_DIR: &str = ".exits";
-/// Records older than this are pruned when a worker is spawned.
-const EXIT_RECORD_KEEP: Duration = Duration::from_secs(24 * 3600);
-/// Hidden verb that runs a worker and records how it exited.
+/// Hidden verb that runs a worker and records how it exited
+/// (`kanban_dispatch::recording`).
 pub const WORKER_EXEC_VERB: &str = "__worker-exec";
+
+/// The wrapper argv prefix for `kanban_dispatch::RecordingSpawner`: this
+/// executable and [`WORKER_EXEC_VERB`]; `None` if the executable cannot be
+/// located (then workers run unwrapped).
+pub fn worker_exec_prefix() -> Option<Vec<String>> {
+    let exe = std::env::current_exe().ok()?;
+    Some(vec![
+        exe.display().to_string(),
+        WORKER_EXEC_VERB.to_string(),
+    ])
+}
 
 /// Internal: run a worker command and record its exit for later passes.
 #[derive(Debug, Clone, clap::Args)]
@@ -190,27 +196,6 @@ pub struct WorkerExecArgs {
     /// The worker's argv.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub argv: Vec<String>,
-}
-
-fn record_path(dir: &Path, id: &WorkerIdentity) -> Option<PathBuf> {
-    Some(dir.join(format!("{}-{}.exit", id.pid, id.start_time?)))
-}
-
-fn encode_exit(exit: WorkerExit) -> String {
-    match exit {
-        WorkerExit::Exited(c) => format!("exited {c}\n"),
-        WorkerExit::Signaled(s) => format!("signaled {s}\n"),
-    }
-}
-
-fn decode_exit(text: &str) -> Option<WorkerExit> {
-    let (kind, n) = text.trim().split_once(' ')?;
-    let n = n.parse().ok()?;
-    match kind {
-        "exited" => Some(WorkerExit::Exited(n)),
-        "signaled" => Some(WorkerExit::Signaled(n)),
-        _ => None,
-    }
 }
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
@@ -251,9 +236,7 @@ pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
         pid: me,
         start_time: ProcLiveness::new().stat(me).map(|s| s.start_time),
     };
-    if let Some(path) = record_path(&args.record_dir, &identity) {
-        let _ = std::fs::write(path, encode_exit(exit));
-    }
+    let _ = write_exit_record(&args.record_dir, &identity, exit);
     Ok(match exit {
         WorkerExit::Exited(code) => code,
         WorkerExit::Signaled(sig) => {
@@ -266,95 +249,6 @@ pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
             128 + sig
         }
     })
-}
-
-/// A [`ProcessSpawner`] whose workers run under `kanban __worker-exec`, so
-/// a dispatcher process that did not spawn a worker (the next cron
-/// `kanban dispatch`) still learns whether it exited 0 (protocol
-/// violation), 75 (rate limited) or crashed, instead of "not alive".
-pub struct RecordingSpawner {
-    inner: ProcessSpawner,
-    exe: PathBuf,
-    dir: PathBuf,
-}
-
-impl RecordingSpawner {
-    pub fn new(exe: PathBuf, logs_dir: &Path) -> RecordingSpawner {
-        RecordingSpawner {
-            inner: ProcessSpawner::new(),
-            exe,
-            dir: logs_dir.join(EXIT_RECORD_DIR),
-        }
-    }
-
-    /// The worker's program exists (else the plain spawner reports the
-    /// missing executable as a spawn failure, as without the wrapper).
-    fn program_found(spec: &WorkerSpec) -> bool {
-        let Some(program) = spec.argv.first() else {
-            return false;
-        };
-        if program.contains('/') {
-            return Path::new(program).is_file();
-        }
-        let path = spec
-            .env
-            .get("PATH")
-            .map(str::to_string)
-            .or_else(|| std::env::var("PATH").ok());
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        kanban_dispatch::command::which_no_cwd(program, path.as_deref(), home.as_deref()).is_some()
-    }
-
-    fn prune(&self) {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let old = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age > EXIT_RECORD_KEEP);
-            if old {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-}
-
-impl Spawner for RecordingSpawner {
-    fn spawn(&self, spec: &WorkerSpec) -> kanban_dispatch::Result<SpawnedWorker> {
-        if !Self::program_found(spec)
-            || kanban_store::layout::create_private_dir(&self.dir).is_err()
-        {
-            return self.inner.spawn(spec);
-        }
-        self.prune();
-        let mut wrapped = spec.clone();
-        wrapped.argv = [
-            self.exe.display().to_string(),
-            WORKER_EXEC_VERB.to_string(),
-            "--record-dir".to_string(),
-            self.dir.display().to_string(),
-            "--".to_string(),
-        ]
-        .into_iter()
-        .chain(spec.argv.iter().cloned())
-        .collect();
-        self.inner.spawn(&wrapped)
-    }
-
-    fn reap(&self) -> Vec<(i32, WorkerExit)> {
-        self.inner.reap()
-    }
-
-    fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
-        self.inner.exit_status(id).or_else(|| {
-            let text = std::fs::read_to_string(record_path(&self.dir, id)?).ok()?;
-            decode_exit(&text)
-        })
-    }
 }
 
 #[cfg(test)]

@@ -72,12 +72,20 @@ struct Args {
     /// The unpacked reference wheel (default: scripts/fetch_reference.py).
     #[arg(long)]
     reference: Option<PathBuf>,
-    /// Only these figures (claims, idle, pairs); all when empty.
+    /// Only these figures (claims, claims-tmpfs, idle, pairs); all when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
 
+impl Args {
+    fn wants(&self, figure: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == figure)
+    }
+}
+
 const ASSIGNEE: &str = "default";
+/// Where the tmpfs variant of the claims figure puts scratch workspaces.
+const TMPFS: &str = "/dev/shm";
 const BASE_TIME: i64 = 1_700_000_000;
 
 fn repo_root() -> PathBuf {
@@ -204,6 +212,8 @@ fn build(fixture: Fixture) -> Result<Master> {
 /// A private copy of a master board, in its own Hermes root.
 struct Copy {
     root: tempfile::TempDir,
+    /// Scratch workspaces elsewhere (e.g. tmpfs), for both implementations.
+    workspaces: Option<tempfile::TempDir>,
 }
 
 impl Copy {
@@ -212,7 +222,23 @@ impl Copy {
             .prefix("kanban-dbench-")
             .tempdir()?;
         std::fs::copy(&master.db, root.path().join("kanban.db"))?;
-        Ok(Copy { root })
+        Ok(Copy {
+            root,
+            workspaces: None,
+        })
+    }
+
+    /// A copy whose scratch workspaces live under `dir`.
+    fn with_workspaces_in(master: &Master, dir: Option<&Path>) -> Result<Copy> {
+        let mut copy = Copy::of(master)?;
+        if let Some(dir) = dir {
+            copy.workspaces = Some(
+                tempfile::Builder::new()
+                    .prefix("kanban-dbench-ws-")
+                    .tempdir_in(dir)?,
+            );
+        }
+        Ok(copy)
     }
 
     fn db(&self) -> PathBuf {
@@ -229,7 +255,10 @@ impl Copy {
 
     fn dispatcher(&self, store: Arc<SqliteStore>) -> Dispatcher {
         let root = Root::at(self.root.path());
-        let paths = root.board_paths("default");
+        let mut paths = root.board_paths("default");
+        if let Some(ws) = &self.workspaces {
+            paths.workspaces_root = ws.path().to_path_buf();
+        }
         let liveness = Arc::new(StaticLiveness::new("bench-host"));
         let env = MapEnv::new()
             .with("HERMES_BIN", "/bin/true")
@@ -261,14 +290,17 @@ impl Copy {
         }
         // With site-packages (no `-S`): the reference's lifecycle hooks import
         // `yaml`; without it they re-import (and re-compile) a module per claim.
-        let out = cmd
-            .arg(&script)
+        cmd.arg(&script)
             .arg(mode)
             .arg(self.db())
             .arg(passes.to_string())
             .env("PYTHONPATH", wheel)
             .env("HERMES_HOME", self.root.path())
-            .env("HOME", self.root.path())
+            .env("HOME", self.root.path());
+        if let Some(ws) = &self.workspaces {
+            cmd.env("HERMES_KANBAN_WORKSPACES_ROOT", ws.path());
+        }
+        let out = cmd
             .output()
             .context("running the reference driver")?;
         if !out.status.success() {
@@ -378,48 +410,63 @@ struct Row {
 
 fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
     let master = build(Fixture::Ready(args.claims))?;
-    // Every copy is kept until the end: deleting thousands of workspace
-    // directories between runs makes ext4 scan its recently deleted inodes
-    // on each later mkdir, which would dominate the figure.
-    let mut keep = Vec::new();
-    let mut ours = Vec::new();
-    for _ in 0..args.claim_runs {
-        let copy = Copy::of(&master)?;
-        let d = copy.dispatcher(copy.open()?);
-        let t0 = Instant::now();
-        let r = d.dispatch_once(&DispatchOptions::default())?;
-        let el = t0.elapsed().as_secs_f64();
-        if r.spawned.len() != args.claims {
-            bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
-        }
-        ours.push(el);
-        keep.push(copy);
-    }
-    let theirs = match wheel {
-        Some(w) => {
-            let mut secs = Vec::new();
-            for _ in 0..args.reference_claim_runs {
-                let copy = Copy::of(&master)?;
-                let doc = copy.reference(w, "claims", 0)?;
-                keep.push(copy);
-                if doc["spawned"].as_u64() != Some(args.claims as u64) {
-                    bail!("reference spawned {} tasks", doc["spawned"]);
-                }
-                secs.extend(ref_seconds(&doc));
-            }
-            rate_cell(args.claims, secs)
-        }
-        None => "not measured".into(),
-    };
-    rows.push(Row {
-        figure: format!(
-            "claims per second, stub spawner, {} ready tasks (one pass)",
-            args.claims
+    let shm = Path::new(TMPFS);
+    let variants: &[(&str, Option<&Path>, &str, &str)] = &[
+        ("claims", None, "", "> 10,000/s"),
+        (
+            "claims-tmpfs",
+            Some(shm),
+            "; scratch workspaces on tmpfs, DB on disk",
+            "—",
         ),
-        ours: rate_cell(args.claims, ours),
-        theirs,
-        target: "> 10,000/s",
-    });
+    ];
+    // Every copy is kept until the end: deleting thousands of workspace
+    // directories between runs makes ext4 (no journal here) scan the
+    // recently deleted inodes on each later mkdir, which would dominate.
+    let mut keep = Vec::new();
+    for (name, ws, label, target) in variants {
+        if !args.wants(name) || ws.is_some_and(|d| !d.is_dir()) {
+            continue;
+        }
+        let mut ours = Vec::new();
+        for _ in 0..args.claim_runs {
+            let copy = Copy::with_workspaces_in(&master, *ws)?;
+            let d = copy.dispatcher(copy.open()?);
+            let t0 = Instant::now();
+            let r = d.dispatch_once(&DispatchOptions::default())?;
+            let el = t0.elapsed().as_secs_f64();
+            if r.spawned.len() != args.claims {
+                bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
+            }
+            ours.push(el);
+            keep.push(copy);
+        }
+        let theirs = match wheel {
+            Some(w) => {
+                let mut secs = Vec::new();
+                for _ in 0..args.reference_claim_runs {
+                    let copy = Copy::with_workspaces_in(&master, *ws)?;
+                    let doc = copy.reference(w, "claims", 0)?;
+                    keep.push(copy);
+                    if doc["spawned"].as_u64() != Some(args.claims as u64) {
+                        bail!("reference spawned {} tasks", doc["spawned"]);
+                    }
+                    secs.extend(ref_seconds(&doc));
+                }
+                rate_cell(args.claims, secs)
+            }
+            None => "not measured".into(),
+        };
+        rows.push(Row {
+            figure: format!(
+                "claims per second, stub spawner, {} ready tasks (one pass{label})",
+                args.claims
+            ),
+            ours: rate_cell(args.claims, ours),
+            theirs,
+            target,
+        });
+    }
     Ok(())
 }
 
@@ -539,17 +586,16 @@ fn main() -> Result<()> {
         Some(reference_path(&args)?)
     };
     let wheel = wheel.as_deref();
-    let want = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
     let mut rows = Vec::new();
-    if want("claims") {
+    if args.wants("claims") || args.wants("claims-tmpfs") {
         bench_claims(&args, wheel, &mut rows)?;
         eprintln!("claims measured");
     }
-    if want("idle") {
+    if args.wants("idle") {
         bench_idle(&args, wheel, &mut rows)?;
         eprintln!("idle measured");
     }
-    if want("pairs") {
+    if args.wants("pairs") {
         bench_pairs(&args, wheel, &mut rows)?;
         eprintln!("pairs measured");
     }

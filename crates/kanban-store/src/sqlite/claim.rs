@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use kanban_core::defaults::CLAIM_TTL_SECONDS;
-use kanban_core::transitions::{Action, Refusal, decide};
-use kanban_core::{EventKind, Status, Task};
-use rusqlite::params;
+use kanban_core::transitions::{Action, Refusal, TaskFacts, decide};
+use kanban_core::{BlockKind, EventKind, Status, Task};
+use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 use super::lifecycle::{check_run, status_hint};
@@ -84,7 +84,7 @@ pub(crate) fn claim_tallied(
     } else {
         Action::Claim
     };
-    let facts = tx.facts(&task)?;
+    let facts = claim_facts(tx, &task)?;
     match decide(action, &facts) {
         Ok(_) => {}
         Err(Refusal::Demote { to, event }) => {
@@ -114,18 +114,20 @@ pub(crate) fn claim_tallied(
         tx.close_leaked_run(leaked, "invariant recovery on re-claim")?;
     }
     let expires = tx.now + claim_ttl(Some(req.ttl_seconds));
-    let n = tx.conn.execute(
-        "UPDATE tasks SET status = 'running', claim_lock = ?1, claim_expires = ?2, \
-         started_at = COALESCE(started_at, ?3), current_run_id = NULL \
-         WHERE id = ?4 AND status = ?5 AND claim_lock IS NULL",
-        params![
+    let n = tx
+        .conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'running', claim_lock = ?1, claim_expires = ?2, \
+             started_at = COALESCE(started_at, ?3), current_run_id = NULL \
+             WHERE id = ?4 AND status = ?5 AND claim_lock IS NULL",
+        )?
+        .execute(params![
             req.claim_lock,
             expires,
             tx.now,
             task.id,
             task.status.as_str()
-        ],
-    )?;
+        ])?;
     if n != 1 {
         return Ok(ClaimOutcome::Lost {
             status: task.status,
@@ -147,6 +149,35 @@ pub(crate) fn claim_tallied(
     task.started_at = task.started_at.or(Some(tx.now));
     task.current_run_id = Some(run_id);
     Ok(ClaimOutcome::Claimed { task, run_id })
+}
+
+/// `Tx::facts` for a claim. Its parents query is written as a scalar
+/// subquery, not `JOIN ... WHERE l.child_id = ?1`: SQLite's constant
+/// propagation marks the parameter of such a join, and a statement so
+/// marked is re-prepared on every reuse from the statement cache (rusqlite
+/// clears the bindings when caching it). Same meaning: a link to a missing
+/// parent counts as satisfied in both forms.
+fn claim_facts(tx: &Tx<'_>, task: &Task) -> DbResult<TaskFacts> {
+    let pending = tx
+        .conn
+        .prepare_cached(
+            "SELECT 1 FROM task_links l WHERE l.child_id = ?1 AND \
+             (SELECT p.status FROM tasks p WHERE p.id = l.parent_id) NOT IN ('done', 'archived') \
+             LIMIT 1",
+        )?
+        .query_row([&task.id], |_| Ok(()))
+        .optional()?
+        .is_some();
+    Ok(TaskFacts {
+        status: task.status,
+        parents_satisfied: !pending,
+        claimed: task.claim_lock.is_some(),
+        block_kind: task
+            .block_kind
+            .as_deref()
+            .and_then(|k| k.parse::<BlockKind>().ok()),
+        block_recurrences: task.block_recurrences,
+    })
 }
 
 fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {

@@ -305,11 +305,28 @@ fn guard_facts(
     success_since: i64,
     comments_since: i64,
 ) -> DbResult<GuardFacts> {
-    let last_failure_error: Option<String> = conn
-        .prepare_cached("SELECT last_failure_error FROM tasks WHERE id = ?1")?
-        .query_row([task_id], |r| r.get(0))
-        .optional()?
-        .flatten();
+    // One probe first: a task that never ended a run and has no recent
+    // comment (every fresh task) needs no other look-up.
+    let probe: Option<(Option<String>, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT last_failure_error, \
+             EXISTS (SELECT 1 FROM task_runs WHERE task_id = ?1 AND ended_at IS NOT NULL), \
+             EXISTS (SELECT 1 FROM task_comments WHERE task_id = ?1 AND created_at >= ?2) \
+             FROM tasks WHERE id = ?1",
+        )?
+        .query_row(params![task_id, comments_since], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((last_failure_error, ended_runs, comments)) = probe else {
+        return Ok(GuardFacts::default());
+    };
+    if !ended_runs && !comments {
+        return Ok(GuardFacts {
+            last_failure_error,
+            ..GuardFacts::default()
+        });
+    }
     let latest_run: Option<(String, i64)> = conn
         .prepare_cached(
             "SELECT COALESCE(outcome, ''), ended_at FROM task_runs WHERE task_id = ?1 \
@@ -335,10 +352,15 @@ fn guard_facts(
             .is_some(),
         None => false,
     };
-    let recent_comments = conn
-        .prepare_cached("SELECT body FROM task_comments WHERE task_id = ?1 AND created_at >= ?2")?
+    let recent_comments = if comments {
+        conn.prepare_cached(
+            "SELECT body FROM task_comments WHERE task_id = ?1 AND created_at >= ?2",
+        )?
         .query_map(params![task_id, comments_since], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     Ok(GuardFacts {
         last_failure_error,
         latest_run,
@@ -536,7 +558,10 @@ impl DispatchStore for SqliteStore {
                 Err(e) if is_missing_table(&e) => return Ok(None),
                 Err(e) => return Err(e.into()),
             };
-            Ok(st.query_row([run_id], |r| record_at(r, 0)).optional()?.flatten())
+            Ok(st
+                .query_row([run_id], |r| record_at(r, 0))
+                .optional()?
+                .flatten())
         })
     }
 

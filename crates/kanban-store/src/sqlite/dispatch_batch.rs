@@ -16,10 +16,10 @@ use rusqlite::{Connection, params};
 use serde_json::json;
 
 use super::super::claim::{RunningTally, claim_tallied};
-use super::super::txn::{DbResult, RunEnd, Tx};
+use super::super::txn::{DbError, DbResult, RunEnd, Tx};
 use super::{WORKERS_SQL, is_missing_table, truncate};
-use crate::ClaimOutcome;
 use crate::dispatch_ops::*;
+use crate::{ClaimOutcome, StoreError};
 
 /// Claims whose worker is not recorded yet, with the process that claimed
 /// them (ours; ignored by the Python implementation).
@@ -84,15 +84,15 @@ pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<Claim
             out.push(ClaimOutcome::CeilingReached(name.clone()));
             continue;
         }
-        if tx.task(&c.task_id)?.is_none() {
-            // Deleted since the candidates were read: nothing to claim.
-            out.push(ClaimOutcome::Lost {
+        let outcome = match claim_tallied(tx, &batch.request(c), &mut tally) {
+            // Deleted since the candidates were read: nothing to claim, and
+            // no reason to give up the rest of the batch.
+            Err(DbError::Store(StoreError::TaskNotFound(_))) => ClaimOutcome::Lost {
                 status: Status::Archived,
                 claim_lock: None,
-            });
-            continue;
-        }
-        let outcome = claim_tallied(tx, &batch.request(c), &mut tally)?;
+            },
+            other => other?,
+        };
         match (&outcome, &batch.launcher) {
             (ClaimOutcome::Claimed { run_id, .. }, Some(l)) => {
                 tx.conn
@@ -102,7 +102,13 @@ pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<Claim
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(params![
-                        run_id, c.task_id, l.pid, l.start_time, l.boot_id, l.host, tx.now
+                        run_id,
+                        c.task_id,
+                        l.pid,
+                        l.start_time,
+                        l.boot_id,
+                        l.host,
+                        tx.now
                     ])?;
             }
             (ClaimOutcome::CeilingReached(name), _) if is_global_ceiling(name) => {
@@ -258,4 +264,3 @@ pub(super) fn spawn_failure(tx: &Tx<'_>, req: &SpawnFailure) -> DbResult<Release
         failures,
     })
 }
-

@@ -127,6 +127,14 @@ impl Store for SqliteStore {
         self.read(|c| tasks::list_lines(c, query))
     }
 
+    fn for_each_task_line(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.read(|c| tasks::visit_lines(c, query, visit))
+    }
+
     fn parents_of(&self, id: &str) -> Result<Vec<String>> {
         self.read(|c| tasks::linked(c, id, tasks::Direction::Parents))
     }

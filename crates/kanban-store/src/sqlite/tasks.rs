@@ -7,7 +7,9 @@ use kanban_core::validate::{
     require_absolute_dir,
 };
 use kanban_core::{Comment, Event, EventKind, Run, Status, Task, ids};
-use rusqlite::types::Value as SqlValue;
+use std::borrow::Cow;
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::{Value, json};
 
@@ -291,6 +293,41 @@ pub(crate) fn list_lines(conn: &Connection, q: &TaskQuery) -> DbResult<Vec<TaskL
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// [`list_lines`] without materialising rows: each line borrows the
+/// statement's row buffer while `visit` runs.
+pub(crate) fn visit_lines(
+    conn: &Connection,
+    q: &TaskQuery,
+    visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
+) -> DbResult<()> {
+    fn text<'a>(v: ValueRef<'a>) -> Option<Cow<'a, str>> {
+        match v {
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t)),
+            ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
+            ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
+            ValueRef::Null => None,
+        }
+    }
+    let (sql, args) = list_query(LINE_COLUMNS, q);
+    let mut st = conn.prepare_cached(&sql)?;
+    let mut rows = st.query(params_from_iter(args))?;
+    while let Some(r) = rows.next()? {
+        let line = TaskLineRef {
+            id: text(r.get_ref(0)?).unwrap_or_default(),
+            title: text(r.get_ref(1)?).unwrap_or_default(),
+            assignee: text(r.get_ref(2)?),
+            status: status_of_ref(r, 3)?,
+            tenant: text(r.get_ref(4)?),
+            priority: i64_or(r, 5, 0)?,
+            created_at: i64_or(r, 6, 0)?,
+        };
+        if !visit(line) {
+            break;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) enum Direction {

@@ -14,20 +14,18 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
-use kanban_core::Task;
 use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
 use kanban_dispatch::{
-    BoardContext, ContextSource, DispatchOptions, DispatchResult, Dispatcher, DispatcherParts,
-    ProcLiveness, ProcessSpawner, Spawner, TitleBodyContext,
+    BoardContext, DispatchOptions, DispatchResult, Dispatcher, DispatcherParts, ProcLiveness,
+    ProcessSpawner, RecordingSpawner, Spawner, StoreContextSource,
 };
 use kanban_store::config::{EnvTunables, KanbanConfig};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::layout::{ProcessEnv, Profiles, read_board_metadata};
-use kanban_store::sqlite::SqliteStore;
-use kanban_store::{Clock, Store};
 
 use crate::context::Ctx;
-use crate::worker_process::RecordingSpawner;
+use crate::output::fmt_ts;
+use crate::worker_process::worker_exec_prefix;
 
 /// How long a one-shot pass waits for the workers it is terminating
 /// (timed out, stale) to go: SIGTERM grace, SIGKILL wait and a margin. A
@@ -55,21 +53,6 @@ pub struct DispatchArgs {
     pub json: bool,
 }
 
-/// The full worker context (reference §5.3) for template profiles'
-/// `{prompt}`, falling back to title and body if the board cannot be read.
-pub(crate) struct BoardWorkerContext {
-    store: Arc<SqliteStore>,
-    clock: Arc<dyn Clock>,
-}
-
-impl ContextSource for BoardWorkerContext {
-    fn worker_context(&self, task: &Task) -> String {
-        let store: &dyn Store = self.store.as_ref();
-        crate::command::context::render_with(store, self.clock.now(), &task.id)
-            .unwrap_or_else(|_| TitleBodyContext.worker_context(task))
-    }
-}
-
 /// The `kanban:` config; unlike verbs that only take defaults from it, a
 /// dispatcher must not silently drop the operator's ceilings.
 pub(crate) fn load_config(ctx: &Ctx) -> Result<KanbanConfig> {
@@ -80,10 +63,9 @@ pub(crate) fn load_config(ctx: &Ctx) -> Result<KanbanConfig> {
 pub(crate) fn build_dispatcher(ctx: &Ctx, config: &KanbanConfig) -> Result<Dispatcher> {
     let store = Arc::new(crate::context::open_store(&ctx.board, ctx.clock.clone())?);
     let workdir = read_board_metadata(&ctx.root, &ctx.board.slug).default_workdir;
-    let context = BoardWorkerContext {
-        store: store.clone(),
-        clock: ctx.clock.clone(),
-    };
+    // Template profiles get the full context as `{prompt}` (reference §5.3).
+    let context = StoreContextSource::new(store.clone(), ctx.clock.clone())
+        .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));
     let parts = DispatcherParts {
         store: store as Arc<dyn DispatchStore>,
         spawner: worker_spawner(&ctx.board.logs_dir),
@@ -99,9 +81,9 @@ pub(crate) fn build_dispatcher(ctx: &Ctx, config: &KanbanConfig) -> Result<Dispa
 /// Workers run under the exit-recording wrapper when this binary can be
 /// located (so later `kanban dispatch` processes classify their exits).
 fn worker_spawner(logs_dir: &std::path::Path) -> Arc<dyn Spawner> {
-    match std::env::current_exe() {
-        Ok(exe) => Arc::new(RecordingSpawner::new(exe, logs_dir)),
-        Err(_) => Arc::new(ProcessSpawner::new()),
+    match worker_exec_prefix() {
+        Some(prefix) => Arc::new(RecordingSpawner::new(prefix, logs_dir)),
+        None => Arc::new(ProcessSpawner::new()),
     }
 }
 

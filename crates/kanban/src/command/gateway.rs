@@ -15,15 +15,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use kanban_dispatch::{
-    BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness,
-    ProcessSpawner, ProfileSource, TitleBodyContext,
+    BoardContext, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness, ProcessSpawner,
+    ProfileSource, RecordingSpawner, Spawner, StoreContextSource, StuckDetector,
 };
 use kanban_server::demo;
 use kanban_server::lock::{dispatcher_lock_held, log_path, read_pid, read_record};
 use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest};
 use kanban_store::config::{EnvTunables, KanbanConfig, ProfileSpec};
 use kanban_store::layout::{ProcessEnv, ProfileKind, Profiles, Root, read_board_metadata};
+use kanban_store::{Clock, Store, SystemClock};
 use serde_json::{Value, json};
+
+use crate::output::fmt_ts;
 
 /// How long `start` waits for the background gateway to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,7 +91,12 @@ pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
 }
 
 fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
-    let mut pass = KanbanPass::default();
+    let mut pass = KanbanPass {
+        // Exit records let a restarted gateway (after a crash or `kill -9`)
+        // tell a worker's exit 0 / 75 from a crash.
+        worker_wrapper: crate::worker_process::worker_exec_prefix(),
+        ..KanbanPass::default()
+    };
     if args.demo {
         if refuse_second_gateway(root) {
             return Ok(1);
@@ -330,22 +338,46 @@ impl ProfileSource for LiveProfiles {
     }
 }
 
-/// A board's dispatcher and the profiles it resolves against.
-type BoardDispatcher = (Arc<Dispatcher>, Arc<LiveProfiles>);
+/// A board's dispatcher, the profiles it resolves against and its stuck
+/// telemetry.
+#[derive(Clone)]
+struct BoardDispatcher {
+    dispatcher: Arc<Dispatcher>,
+    profiles: Arc<LiveProfiles>,
+    stuck: Arc<Mutex<StuckDetector>>,
+}
 
 /// `kanban-dispatch` plugged into the gateway: one [`Dispatcher`] per board,
 /// kept across passes (it remembers terminations in flight and its
-/// promotion cursor), sharing one spawner so every child is reaped.
+/// promotion cursor), sharing one spawner so every child is reaped. The
+/// same parts as `kanban dispatch`: the full worker context and, when the
+/// wrapper is known, exit-recording workers.
 #[derive(Default)]
 struct KanbanPass {
     boards: Mutex<HashMap<String, BoardDispatcher>>,
     spawner: Arc<ProcessSpawner>,
     liveness: Arc<ProcLiveness>,
+    /// Argv prefix of the exit-recording wrapper (`kanban __worker-exec`);
+    /// `None` runs workers unwrapped.
+    worker_wrapper: Option<Vec<String>>,
     /// Profiles added to every config read (`--demo`); config.yaml wins.
     overlay: BTreeMap<String, ProfileSpec>,
 }
 
 impl KanbanPass {
+    /// The board's spawner: the shared one, wrapped to record exits under
+    /// the board's logs.
+    fn board_spawner(&self, req: &PassRequest<'_>) -> Arc<dyn Spawner> {
+        match &self.worker_wrapper {
+            Some(wrapper) => Arc::new(RecordingSpawner::with_inner(
+                self.spawner.clone(),
+                wrapper.clone(),
+                &req.board.logs_dir,
+            )),
+            None => self.spawner.clone(),
+        }
+    }
+
     fn dispatcher(&self, req: &PassRequest<'_>) -> BoardDispatcher {
         let mut boards = self.boards.lock().unwrap_or_else(|p| p.into_inner());
         boards
@@ -355,18 +387,37 @@ impl KanbanPass {
                     req.root, req.config,
                 ))));
                 let workdir = read_board_metadata(req.root, &req.board.slug).default_workdir;
+                let store: Arc<dyn Store> = req.store.clone();
+                let context = StoreContextSource::new(store, Arc::new(SystemClock))
+                    .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));
                 let parts = DispatcherParts {
                     store: req.store.clone(),
-                    spawner: self.spawner.clone(),
+                    spawner: self.board_spawner(req),
                     liveness: self.liveness.clone(),
                     profiles: profiles.clone(),
-                    context: Arc::new(TitleBodyContext) as Arc<dyn ContextSource>,
+                    context: Arc::new(context),
                     env: Arc::new(ProcessEnv),
                     board: BoardContext::new(req.root, req.board, workdir),
                 };
-                (Arc::new(Dispatcher::new(parts)), profiles)
+                BoardDispatcher {
+                    dispatcher: Arc::new(Dispatcher::new(parts)),
+                    profiles,
+                    stuck: Arc::new(Mutex::new(StuckDetector::default())),
+                }
             })
             .clone()
+    }
+}
+
+/// Log a stuck warning. Without a tracing subscriber (the binary installs
+/// none) it goes to stderr, which `gateway start` appends to gateway.log.
+fn warn_stuck(slug: &str, warning: &kanban_dispatch::StuckWarning) {
+    tracing::warn!(board = slug, bad_ticks = warning.bad_ticks, "{warning}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!(
+            "[{}] WARN board {slug}: {warning}",
+            fmt_ts(Some(SystemClock.now()))
+        );
     }
 }
 
@@ -384,8 +435,8 @@ impl DispatchPass for KanbanPass {
                 ..*overlaid.1
             }
         };
-        let (dispatcher, profiles) = self.dispatcher(req);
-        *profiles.0.write().unwrap_or_else(|p| p.into_inner()) =
+        let board = self.dispatcher(req);
+        *board.profiles.0.write().unwrap_or_else(|p| p.into_inner()) =
             Profiles::new(req.root, req.config);
         let mut opts =
             DispatchOptions::from_config(req.config, &EnvTunables::from_env(&ProcessEnv));
@@ -396,7 +447,17 @@ impl DispatchPass for KanbanPass {
         if let Ok(exe) = std::env::current_exe() {
             opts.kanban_command = exe.display().to_string();
         }
-        let result = dispatcher.dispatch_once(&opts)?;
+        let result = board.dispatcher.dispatch_once(&opts)?;
+        if !req.dry_run {
+            let warning = board
+                .stuck
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(&result.health, Instant::now());
+            if let Some(w) = warning {
+                warn_stuck(&req.board.slug, &w);
+            }
+        }
         Ok(serde_json::to_value(result)?)
     }
 }

@@ -49,38 +49,43 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
         print_json(&tasks.iter().map(CliTask::from).collect::<Vec<_>>());
         return Ok(0);
     }
-    // Human lines need six columns; the narrow query keeps `list` on a
-    // 100k-task board well inside its latency budget.
-    let tasks = store.list_task_lines(&query)?;
+    // Human lines need six columns, streamed straight from the query into
+    // one buffered writer: no per-row allocation and no per-line flush
+    // (`println!` would cost a write syscall per line), which keeps `list`
+    // on a 100k-task board inside its latency budget.
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
     // Which board this is matters only to a person reading it; scripts
     // count lines (seed 000), so the header goes to terminals only.
     if std::io::stdout().is_terminal() {
         let boards = list_boards(&ctx.root, false);
         if boards.len() > 1 {
             let others = boards.len() - 1;
-            println!(
+            let _ = writeln!(
+                out,
                 "Board: {} ({others} other board{} — `kanban boards list`)\n",
                 ctx.board.slug,
                 if others == 1 { "" } else { "s" }
             );
         }
     }
-    if tasks.is_empty() {
-        println!("(no matching tasks)");
-        return Ok(0);
-    }
-    // One buffered writer: `println!` flushes per line, which on a 100k-task
-    // board costs 100k write syscalls, most of the command's time.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut line = String::with_capacity(256);
-    for t in &tasks {
+    let mut any = false;
+    let mut pipe_closed = false;
+    store.for_each_task_line(&query, &mut |t| {
+        any = true;
         line.clear();
-        push_task_line(&mut line, t);
+        push_task_line(&mut line, &t);
         line.push('\n');
         // A closed pipe (`kanban list | head`) is not an error worth a message.
         if out.write_all(line.as_bytes()).is_err() {
-            return Ok(0);
+            pipe_closed = true;
+            return false;
         }
+        true
+    })?;
+    if !any && !pipe_closed {
+        let _ = writeln!(out, "(no matching tasks)");
     }
     let _ = out.flush();
     Ok(0)
