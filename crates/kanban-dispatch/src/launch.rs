@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use kanban_core::{Status, Task};
-use kanban_store::config::TemplateVars;
 use kanban_store::ClaimOutcome;
+use kanban_store::config::TemplateVars;
 use kanban_store::dispatch_ops::{
     BatchClaim, ClaimBatch, LaunchBatch, Released, SetWorker, SetWorkspace, SpawnFailure,
     WorkerRecord,
@@ -37,7 +37,7 @@ pub const SCRATCH_TIP: &str = "scratch workspaces are temporary: a task's scratc
 /// Claims taken in one write transaction. Bounds how long a batch holds
 /// the board's write lock, and how many claims a dispatcher dying mid-batch
 /// leaves for the launcher-gone release.
-pub const CLAIM_BATCH_MAX: usize = 512;
+pub const CLAIM_BATCH_MAX: usize = 1024;
 
 /// A candidate that passed every check, waiting for its batch claim.
 struct Pick {
@@ -184,7 +184,9 @@ impl Dispatcher {
                 }
             }
             // Every ready pick is claimed before the review candidates are read.
-            if !picks.is_empty() && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)? {
+            if !picks.is_empty()
+                && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?
+            {
                 health.capacity_full = true;
                 break 'statuses;
             }
@@ -249,8 +251,7 @@ impl Dispatcher {
                 }
                 ClaimOutcome::CeilingReached(name) => {
                     cap.give_back(&pick.assignee);
-                    if name.starts_with("profile_limits[") || name.starts_with("max_per_profile[")
-                    {
+                    if name.starts_with("profile_limits[") || name.starts_with("max_per_profile[") {
                         result.skipped_per_profile_capped.push(CappedTask {
                             task_id: pick.task_id,
                             assignee: pick.assignee,
@@ -296,7 +297,9 @@ impl Dispatcher {
             let released = match self.store.record_launches(&records) {
                 Ok(rec) => rec.failures,
                 Err(e) => {
-                    tracing::warn!("could not record a batch of launches, recording one by one: {e}");
+                    tracing::warn!(
+                        "could not record a batch of launches, recording one by one: {e}"
+                    );
                     self.record_one_by_one(&records)?
                 }
             };
@@ -363,7 +366,15 @@ impl Dispatcher {
             tip: tip.map(str::to_string),
         });
         let spec = self
-            .worker_spec(opts, task, &ws, &pick.assignee, &pick.kind, pick.review, hermes)
+            .worker_spec(
+                opts,
+                task,
+                &ws,
+                &pick.assignee,
+                &pick.kind,
+                pick.review,
+                hermes,
+            )
             .map_err(|e| e.to_string())?;
         let worker = self.spawner.spawn(&spec).map_err(|e| e.to_string())?;
         records.workers.push(SetWorker {
@@ -499,3 +510,7 @@ impl Dispatcher {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "launch_tests.rs"]
+mod tests;

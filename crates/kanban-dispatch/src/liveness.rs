@@ -164,6 +164,15 @@ pub trait Liveness: Send + Sync {
         }
     }
 
+    /// A live process of this machine started for attempt `run_id` of
+    /// `task_id` (its environment carries both `HERMES_KANBAN_TASK` and
+    /// `HERMES_KANBAN_RUN_ID`): the worker of a dispatcher that died before
+    /// recording it. The oldest match is the session leader. `None` where
+    /// processes cannot be inspected.
+    fn find_attempt_worker(&self, _task_id: &str, _run_id: i64) -> Option<WorkerIdentity> {
+        None
+    }
+
     /// `worker_state(id) == Alive`.
     fn worker_alive(&self, id: &WorkerIdentity) -> bool {
         self.worker_state(id).is_alive()
@@ -225,6 +234,29 @@ impl Liveness for ProcLiveness {
                     .is_some_and(|s| s.pgrp == pgid && s.is_live())
             })
             .collect()
+    }
+
+    fn find_attempt_worker(&self, task_id: &str, run_id: i64) -> Option<WorkerIdentity> {
+        let task_entry = format!("HERMES_KANBAN_TASK={task_id}");
+        let run_entry = format!("HERMES_KANBAN_RUN_ID={run_id}");
+        let dir = std::fs::read_dir(&self.proc_root).ok()?;
+        dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| {
+                // Unreadable environments (other users' processes) are not ours.
+                let Ok(env) = std::fs::read(self.proc_root.join(pid.to_string()).join("environ"))
+                else {
+                    return false;
+                };
+                let mut has_task = false;
+                let mut has_run = false;
+                for entry in env.split(|b| *b == 0) {
+                    has_task |= entry == task_entry.as_bytes();
+                    has_run |= entry == run_entry.as_bytes();
+                }
+                has_task && has_run
+            })
+            .filter_map(|pid| self.identify(pid))
+            .min_by_key(|id| id.start_time)
     }
 
     fn hostname(&self) -> String {
@@ -459,5 +491,24 @@ mod tests {
         assert_eq!(l.worker_state(&id), WorkerState::Zombie);
         l.remove(10);
         assert_eq!(l.worker_state(&id), WorkerState::Gone);
+    }
+
+    #[test]
+    fn finds_the_worker_of_an_attempt_by_its_environment() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("HERMES_KANBAN_TASK", "t_0rphan01")
+            .env("HERMES_KANBAN_RUN_ID", "4242")
+            .spawn()
+            .unwrap();
+        let l = ProcLiveness::new();
+        let found = l.find_attempt_worker("t_0rphan01", 4242);
+        let other_run = l.find_attempt_worker("t_0rphan01", 4243);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let found = found.expect("the sleeping worker is found");
+        assert_eq!(found.pid, child.id() as i32);
+        assert!(found.start_time.is_some());
+        assert_eq!(other_run, None);
     }
 }

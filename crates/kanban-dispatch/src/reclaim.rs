@@ -14,7 +14,8 @@ use kanban_core::defaults::{
 };
 use kanban_core::{EventKind, RunOutcome};
 use kanban_store::dispatch_ops::{
-    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask, WorkerRecord,
+    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask, SetWorker,
+    WorkerRecord,
 };
 use regex::Regex;
 use serde_json::{Value, json};
@@ -168,6 +169,27 @@ impl Dispatcher {
                 continue;
             };
             handled.insert(rt.id.clone());
+            // The launcher may have died after spawning: adopt a worker of
+            // this very attempt instead of releasing the task under it, or
+            // the next spawn would run the task twice at once.
+            if let Some(orphan) = rt
+                .run_id
+                .and_then(|run| self.liveness.find_attempt_worker(&rt.id, run))
+            {
+                if !opts.dry_run {
+                    self.store.set_worker(&SetWorker {
+                        task_id: rt.id.clone(),
+                        run_id: rt.run_id,
+                        worker: WorkerRecord {
+                            pid: i64::from(orphan.pid),
+                            start_time: orphan.start_time.and_then(|t| i64::try_from(t).ok()),
+                            boot_id: self.liveness.boot_id(),
+                            host: Some(self.liveness.hostname()),
+                        },
+                    })?;
+                }
+                continue;
+            }
             if opts.dry_run {
                 result.reclaimed += 1;
                 continue;

@@ -189,7 +189,13 @@ fn build(fixture: Fixture) -> Result<Master> {
                      summary) VALUES (?1, ?2, 'done', ?3, ?4, 'completed', 'done')",
                 )?
                 .execute(params![id, ASSIGNEE, at + 5, at + 60])?;
-                event(&id, Some(tx.last_insert_rowid()), "completed", "{}", at + 60)?;
+                event(
+                    &id,
+                    Some(tx.last_insert_rowid()),
+                    "completed",
+                    "{}",
+                    at + 60,
+                )?;
             }
         }
         Fixture::Pairs(n) => {
@@ -300,9 +306,7 @@ impl Copy {
         if let Some(ws) = &self.workspaces {
             cmd.env("HERMES_KANBAN_WORKSPACES_ROOT", ws.path());
         }
-        let out = cmd
-            .output()
-            .context("running the reference driver")?;
+        let out = cmd.output().context("running the reference driver")?;
         if !out.status.success() {
             bail!(
                 "reference driver ({mode}) failed: {}",
@@ -564,7 +568,9 @@ fn bench_pairs(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result
         target: "< 1 ms",
     });
     rows.push(Row {
-        figure: "same board, pass right after one parent was archived (its child promoted and spawned)".into(),
+        figure:
+            "same board, pass right after one parent was archived (its child promoted and spawned)"
+                .into(),
         ours: time_cell(after_change),
         theirs: theirs_change,
         target: "—",

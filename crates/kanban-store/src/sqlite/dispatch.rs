@@ -46,7 +46,7 @@ pub(super) fn is_missing_table(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(_, Some(m)) if m.starts_with("no such table"))
 }
 
-fn table_exists(conn: &Connection, name: &str) -> DbResult<bool> {
+pub(super) fn table_exists(conn: &Connection, name: &str) -> DbResult<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")?
         .query_row([name], |_| Ok(()))
@@ -427,11 +427,15 @@ impl DispatchStore for SqliteStore {
 
     fn dispatch_candidates(&self, status: Status) -> Result<Vec<Candidate>> {
         self.read(|c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, assignee, status FROM tasks WHERE status = ?1 AND claim_lock IS NULL \
-                 ORDER BY priority DESC, created_at ASC",
-            )?;
-            let rows = st.query_map([status.as_str()], |r| {
+            // The status is spelled out, not bound: with `status = ?1` this
+            // statement was re-prepared on every call with a new binding.
+            let sql = format!(
+                "SELECT id, assignee, status FROM tasks WHERE status = '{}' \
+                 AND claim_lock IS NULL ORDER BY priority DESC, created_at ASC",
+                status.as_str()
+            );
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map([], |r| {
                 Ok(Candidate {
                     id: r.get(0)?,
                     assignee: r

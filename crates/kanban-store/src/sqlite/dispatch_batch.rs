@@ -66,6 +66,30 @@ pub(super) fn forget_launch(tx: &Tx<'_>, run_id: Option<i64>) -> DbResult<()> {
     }
 }
 
+/// Record the launcher of a claim (creating our table on first use).
+fn insert_launch(tx: &Tx<'_>, run_id: i64, task_id: &str, l: &WorkerRecord) -> DbResult<()> {
+    const SQL: &str = "INSERT OR REPLACE INTO kanban_rs_launches \
+         (run_id, task_id, pid, start_time, boot_id, host, claimed_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    let mut st = match tx.conn.prepare_cached(SQL) {
+        Err(e) if is_missing_table(&e) => {
+            tx.conn.execute_batch(LAUNCHES_SQL)?;
+            tx.conn.prepare_cached(SQL)?
+        }
+        other => other?,
+    };
+    st.execute(params![
+        run_id,
+        task_id,
+        l.pid,
+        l.start_time,
+        l.boot_id,
+        l.host,
+        tx.now
+    ])?;
+    Ok(())
+}
+
 /// A board-wide ceiling (every later claim of the batch would hit it too),
 /// as opposed to a per-profile one.
 fn is_global_ceiling(name: &str) -> bool {
@@ -73,9 +97,6 @@ fn is_global_ceiling(name: &str) -> bool {
 }
 
 pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<ClaimOutcome>> {
-    if batch.launcher.is_some() {
-        tx.conn.execute_batch(LAUNCHES_SQL)?;
-    }
     let mut tally = RunningTally::default();
     let mut full: Option<String> = None;
     let mut out = Vec::with_capacity(batch.claims.len());
@@ -95,21 +116,7 @@ pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<Claim
         };
         match (&outcome, &batch.launcher) {
             (ClaimOutcome::Claimed { run_id, .. }, Some(l)) => {
-                tx.conn
-                    .prepare_cached(
-                        "INSERT OR REPLACE INTO kanban_rs_launches \
-                         (run_id, task_id, pid, start_time, boot_id, host, claimed_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    )?
-                    .execute(params![
-                        run_id,
-                        c.task_id,
-                        l.pid,
-                        l.start_time,
-                        l.boot_id,
-                        l.host,
-                        tx.now
-                    ])?;
+                insert_launch(tx, *run_id, &c.task_id, l)?;
             }
             (ClaimOutcome::CeilingReached(name), _) if is_global_ceiling(name) => {
                 full = Some(name.clone());
@@ -190,7 +197,7 @@ pub(super) fn record_launches(tx: &Tx<'_>, batch: &LaunchBatch) -> DbResult<Laun
     for w in &batch.workspaces {
         set_workspace(tx, w)?;
     }
-    if !batch.workers.is_empty() {
+    if !batch.workers.is_empty() && !super::table_exists(tx.conn, "kanban_rs_workers")? {
         tx.conn.execute_batch(WORKERS_SQL)?;
     }
     let workers = batch
