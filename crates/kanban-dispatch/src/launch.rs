@@ -236,7 +236,18 @@ impl Dispatcher {
             ceilings: opts.ceilings(),
             launcher: Some(launcher.clone()),
         };
+        let claim_started = std::time::Instant::now();
         let outcomes = self.store.claim_batch(&batch)?;
+        let claimed = outcomes
+            .iter()
+            .filter(|o| matches!(o, ClaimOutcome::Claimed { .. }))
+            .count();
+        if claimed > 0 {
+            let each = claim_started.elapsed() / u32::try_from(claimed).unwrap_or(u32::MAX);
+            result
+                .claim_durations
+                .extend(std::iter::repeat_n(each, claimed));
+        }
         let mut records = LaunchBatch::default();
         let mut spawned = Vec::new();
         let mut failed = Vec::new();

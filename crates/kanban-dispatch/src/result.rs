@@ -65,6 +65,11 @@ pub struct DispatchResult {
     /// Health facts of this pass (not part of the JSON).
     #[serde(skip)]
     pub health: TickSummary,
+    /// How long each successful claim of this pass took: the duration of
+    /// its claim transaction shared among the claims it made (for metrics;
+    /// not part of the JSON).
+    #[serde(skip)]
+    pub claim_durations: Vec<std::time::Duration>,
 }
 
 impl DispatchResult {

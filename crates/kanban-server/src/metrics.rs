@@ -85,7 +85,13 @@ pub fn record_pass(board: &str, took: Duration, result: Option<&Value>) {
     metrics::counter!(SPAWNS, "board" => b.clone()).increment(result_count(r, "spawned"));
     metrics::counter!(CRASHES, "board" => b.clone()).increment(result_count(r, "crashed"));
     metrics::counter!(RECLAIMS, "board" => b.clone()).increment(result_count(r, "reclaimed"));
-    metrics::counter!(TIMEOUTS, "board" => b).increment(result_count(r, "timed_out"));
+    metrics::counter!(TIMEOUTS, "board" => b.clone()).increment(result_count(r, "timed_out"));
+    if let Some(claims) = r.get("claim_seconds").and_then(Value::as_array) {
+        let h = metrics::histogram!(CLAIM_LATENCY, "board" => b);
+        for secs in claims.iter().filter_map(Value::as_f64) {
+            h.record(secs);
+        }
+    }
 }
 
 /// Record how long a change took to turn into a spawn.

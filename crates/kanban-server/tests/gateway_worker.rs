@@ -81,6 +81,32 @@ fn a_template_worker_started_by_the_gateway_gets_the_full_context() {
             "no {needle:?} in the prompt:\n{prompt}"
         );
     }
+    // The claim that started this worker shows in the claim-latency histogram.
+    let metrics = get_metrics(&home);
+    assert!(
+        metrics.contains("kanban_claim_latency_seconds_count{board=\"default\"} 1"),
+        "{metrics}"
+    );
+    drop(gw);
+}
+
+/// `GET /metrics` of the running gateway (its address from `gateway.json`).
+fn get_metrics(home: &Home) -> String {
+    use std::io::{Read, Write};
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.root().join("kanban").join("gateway.json")).unwrap(),
+    )
+    .unwrap();
+    let port = record["port"].as_u64().unwrap();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port as u16)).unwrap();
+    write!(
+        conn,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).unwrap();
+    out
 }
 
 #[test]

@@ -458,6 +458,16 @@ impl DispatchPass for KanbanPass {
                 warn_stuck(&req.board.slug, &w);
             }
         }
-        Ok(serde_json::to_value(result)?)
+        let mut value = serde_json::to_value(&result)?;
+        // For the gateway's claim-latency histogram only.
+        if let Some(obj) = value.as_object_mut() {
+            let secs: Vec<f64> = result
+                .claim_durations
+                .iter()
+                .map(|d| d.as_secs_f64())
+                .collect();
+            obj.insert("claim_seconds".into(), serde_json::json!(secs));
+        }
+        Ok(value)
     }
 }
