@@ -380,9 +380,5 @@ pub fn dispatch_once(parts: DispatcherParts, opts: &DispatchOptions) -> Result<D
 pub(crate) mod tests;
 
 #[cfg(test)]
-#[path = "pass_bench_tests.rs"]
-mod bench_tests;
-
-#[cfg(test)]
 #[path = "interop_tests.rs"]
 mod interop_tests;

@@ -140,11 +140,8 @@ impl Dispatcher {
                 }
                 continue;
             }
-            let payload = json!({
-                "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
-                "last_heartbeat_at": rt.last_heartbeat_at, "now": now,
-                "host_local": matches!(self.locality(rt), Locality::Local(_)), "heartbeat_stale": heartbeat_stale,
-            });
+            let host_local = matches!(self.locality(rt), Locality::Local(_));
+            let payload = reclaimed_payload(rt, now, host_local, heartbeat_stale);
             self.release_or_terminate(opts, rt, live, ReleaseWhy::Ttl { payload }, result)?;
         }
         Ok(())
@@ -195,11 +192,7 @@ impl Dispatcher {
                 continue;
             }
             let facts = json!({"reason": "launcher_gone", "launcher_pid": launcher.pid});
-            let payload = json!({
-                "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
-                "last_heartbeat_at": rt.last_heartbeat_at, "now": now, "host_local": true,
-                "heartbeat_stale": false,
-            });
+            let payload = reclaimed_payload(rt, now, true, false);
             let released = self.store.release_running(&ReleaseRunning {
                 task_id: rt.id.clone(),
                 claim_lock: rt.claim_lock.clone(),
@@ -667,6 +660,15 @@ pub(crate) fn fingerprint(error: &str) -> String {
         .to_lowercase()
         .trim()
         .to_string()
+}
+
+/// Payload keys of the reference's `reclaimed` event for a released claim.
+fn reclaimed_payload(rt: &RunningTask, now: i64, host_local: bool, heartbeat_stale: bool) -> Value {
+    json!({
+        "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
+        "last_heartbeat_at": rt.last_heartbeat_at, "now": now,
+        "host_local": host_local, "heartbeat_stale": heartbeat_stale,
+    })
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ use kanban_store::layout::{ProcessEnv, Root, list_boards};
 use kanban_store::notify_ops::{
     DeliveredOutcome, DeliveryFailure, FailureOutcome, NOTIFY_KINDS, NotifyStore,
 };
-use kanban_store::sqlite::SqliteStore;
+use kanban_store::sqlite::{OpenOptions, SqliteStore};
 use kanban_store::{NotifyKey, SystemClock};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -436,9 +436,14 @@ fn open_boards(
         if !live.insert(real.clone()) || known.contains(&real) {
             continue;
         }
-        // Our own connection (slow sends never hold the one API requests
-        // use), attached rather than opened: see `SqliteStore::attach`.
-        match SqliteStore::attach(&board.paths.db, Arc::new(SystemClock)) {
+        // Our own connection, so slow sends never hold the one API requests
+        // use. A second open of a board this process has open is safe: the
+        // store reads the file header only on a process's first open.
+        match SqliteStore::open(
+            &board.paths.db,
+            OpenOptions::default(),
+            Arc::new(SystemClock),
+        ) {
             Ok(store) => opened.push((
                 real,
                 NotifyBoard {

@@ -9,23 +9,16 @@
 //! the subscription's `created_at`, so a subscription removed by someone
 //! else and re-created later starts from zero.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-
 use kanban_core::{Event, NotifySub};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::SqliteStore;
 use super::row::{event_from_row, i64_or, opt_str, str_or_empty};
 use super::schema::EVENT_COLUMNS;
 use super::txn::{DbResult, Tx};
-use super::{OpenOptions, SqliteStore, open};
 use crate::notify_ops::*;
-use crate::{Clock, NotifyKey, Result, StoreError};
-
-/// The per-connection pragmas of `open` (none of them writes the file).
-const ATTACH_PRAGMAS: &str = "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=100; \
-     PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; PRAGMA cell_size_check=ON;";
+use crate::{NotifyKey, Result};
 
 const FAILURES_TABLE: &str = "kanban_rs_notify_failures";
 
@@ -293,26 +286,6 @@ fn delivered(tx: &Tx<'_>, key: &NotifyKey, kinds: &[&str]) -> DbResult<Delivered
     }
     delete_sub(tx.conn, key)?;
     Ok(DeliveredOutcome::Unsubscribed)
-}
-
-impl SqliteStore {
-    /// One more connection to a board this process has already opened
-    /// (created and migrated) with [`SqliteStore::open`]: no header read,
-    /// no migration, just the connection and its pragmas. `open` reads the
-    /// header through a plain file handle, and closing that handle drops
-    /// every POSIX lock this process holds on the file, SQLite's WAL locks
-    /// included: another process (the Python CLI) closing its connection
-    /// would then think it is the last user and delete the WAL under us.
-    pub fn attach(path: &Path, clock: Arc<dyn Clock>) -> Result<SqliteStore> {
-        let conn = open::connect(path, open::busy_timeout_ms(&OpenOptions::default()))?;
-        conn.execute_batch(ATTACH_PRAGMAS)
-            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
-        Ok(SqliteStore {
-            path: path.to_path_buf(),
-            conn: Mutex::new(conn),
-            clock,
-        })
-    }
 }
 
 impl NotifyStore for SqliteStore {

@@ -403,40 +403,6 @@ fn recompute_is_set_based() {
     eprintln!("list of 20k tasks: {:?}", list.elapsed());
 }
 
-/// Timing report for listing 100k tasks (release: `cargo test --release
-/// -p kanban-store --lib list_speed_report -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn list_speed_report() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("kanban.db");
-    drop(store_at(&db));
-    seed_waiting_board(&db, 50_000);
-    let s = store_at(&db);
-    s.recompute_ready(None).unwrap();
-    drop(s);
-    // What `kanban list` does: open, recompute, list the lines.
-    let t = Instant::now();
-    let s = store_at(&db);
-    s.recompute_ready(None).unwrap();
-    let lines = s.list_task_lines(&TaskQuery::default()).unwrap();
-    eprintln!(
-        "open + recompute + list_task_lines: {} rows in {:?}",
-        lines.len(),
-        t.elapsed()
-    );
-    let t = Instant::now();
-    let lines = s.list_task_lines(&TaskQuery::default()).unwrap();
-    eprintln!("list_task_lines: {} rows in {:?}", lines.len(), t.elapsed());
-    let t = Instant::now();
-    let full = s.list_tasks(&TaskQuery::default()).unwrap();
-    eprintln!("list_tasks: {} rows in {:?}", full.len(), t.elapsed());
-    assert_eq!(
-        lines.iter().map(|l| &l.id).collect::<Vec<_>>(),
-        full.iter().map(|t| &t.id).collect::<Vec<_>>()
-    );
-}
-
 /// The default `kanban list` query is an index-only scan: no sort, no
 /// table reads.
 #[test]
