@@ -37,14 +37,6 @@ pub trait Store: Send + Sync {
     fn backend(&self) -> &'static str;
     /// Where the board lives, for messages (file path or redacted URL).
     fn location(&self) -> String;
-    /// The error of an operation this backend does not implement (yet).
-    fn unsupported(&self, what: &str) -> StoreError {
-        StoreError::Backend(format!(
-            "{what} not supported by the {} backend",
-            self.backend()
-        ))
-    }
-
     // ---- tasks -----------------------------------------------------------
     /// Create a task (with parent links, `created` event, and for
     /// `initial_status=blocked` a `blocked` event so the block sticks).
@@ -209,25 +201,13 @@ pub trait Store: Send + Sync {
 
     // ---- attachments -----------------------------------------------------
     /// Attachments of a task, oldest first.
-    fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>> {
-        let _ = task_id;
-        Err(self.unsupported("attachments"))
-    }
-    fn get_attachment(&self, id: i64) -> Result<Option<Attachment>> {
-        let _ = id;
-        Err(self.unsupported("attachments"))
-    }
+    fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>>;
+    fn get_attachment(&self, id: i64) -> Result<Option<Attachment>>;
     /// Record a blob the caller already wrote (row + `attached` event).
-    fn add_attachment(&self, req: &NewAttachment) -> Result<Attachment> {
-        let _ = req;
-        Err(self.unsupported("attachments"))
-    }
+    fn add_attachment(&self, req: &NewAttachment) -> Result<Attachment>;
     /// Delete the row (+ `attachment_removed` event) and return it, so the
     /// caller removes the blob; `None` when there was no such attachment.
-    fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>> {
-        let _ = id;
-        Err(self.unsupported("attachments"))
-    }
+    fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>>;
 
     // ---- lifecycle -------------------------------------------------------
     /// ready → running (or review → running), atomically: exactly one
@@ -253,16 +233,10 @@ pub trait Store: Send + Sync {
     /// the claim, closes an open run as `reclaimed` (the caller ends the
     /// returned worker), demotes ready children when the task leaves
     /// done/archived; event `status{status}`.
-    fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
-        let _ = (task_id, status);
-        Err(self.unsupported("direct status moves"))
-    }
+    fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned>;
     /// Record the workspace (absolute path, optional worktree branch) a
     /// hand claim (`kanban claim`) resolved for the task.
-    fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {
-        let _ = (task_id, path, branch);
-        Err(self.unsupported("recording a workspace"))
-    }
+    fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task>;
     /// Hard delete with cascade (links, comments, events, runs, subs,
     /// attachment rows). With `require_archived`, only archived tasks.
     fn delete_task(&self, task_id: &str, require_archived: bool) -> Result<()>;
