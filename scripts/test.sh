@@ -19,6 +19,10 @@ if [ ! -x "$chromium" ]; then
     echo "note: skipping dashboard browser tests ($chromium not found; apt-get install chromium to run them)" >&2
     exit 0
 fi
-# The e2e harness drives the debug gateway binary built by `cargo test` above.
-cargo build -p kanban --locked
+# The e2e harness drives target/debug/kanban. `cargo test --workspace` above
+# built it already (the kanban crate's integration tests run the binary), with
+# the test build's feature set; `cargo build -p kanban` would resolve another
+# feature set and rebuild many crates. `--no-run` with the same arguments
+# only makes sure the binary is there (it compiles nothing after a full run).
+cargo test --workspace --locked --no-run "$@"
 (cd e2e && npm ci --no-audit --no-fund && npm test)

@@ -4,6 +4,7 @@
 // touching many tasks falls back to one full reload.
 import { api, setBoard, board, setUnauthorizedHandler, setToken } from './api.js';
 import { h, toast, banner, debounce } from './util.js';
+import { boardIcon, hydrateIcons } from './icons.js';
 import { state, loadBoard, put, remove, cardFromDetail, touchAll, subscribe, CONFIRM_MOVES, STATUSES, ARCHIVED } from './store.js';
 import { Board } from './board.js';
 import { Drawer } from './drawer.js';
@@ -34,10 +35,22 @@ async function loadBoards() {
   const stored = localStorage.getItem(BOARD_KEY);
   const slugs = res.boards.map((b) => b.slug);
   const chosen = stored && slugs.includes(stored) ? stored : res.current || 'default';
+  // Board icons are drawn as SVG next to the switcher: an <option> can only
+  // hold text, and an emoji there is a box on machines without an emoji font.
+  boards = new Map(res.boards.map((b) => [b.slug, b]));
   sel.replaceChildren(...res.boards.map((b) =>
-    h('option', { value: b.slug }, `${b.icon ? `${b.icon} ` : ''}${b.name || b.slug} (${b.total ?? 0})`)));
+    h('option', { value: b.slug }, `${b.name || b.slug} (${b.total ?? 0})`)));
   sel.value = chosen;
+  showBoardIcon(chosen);
   return chosen;
+}
+
+/** Known boards by slug (GET /boards). */
+let boards = new Map();
+
+function showBoardIcon(slug) {
+  const b = boards.get(slug);
+  $('board-icon').replaceChildren(boardIcon(b?.icon, b?.name || slug));
 }
 
 async function reloadBoard() {
@@ -51,6 +64,7 @@ async function switchBoard(slug) {
   localStorage.setItem(BOARD_KEY, slug);
   setBoard(slug);
   $('board-select').value = slug;
+  showBoardIcon(slug);
   if (drawer.isOpen()) drawer.close();
   state.selected.clear();
   updateBulkBar();
@@ -274,13 +288,14 @@ async function newBoardDialog() {
   const r = await formDialog({ title: 'New board', fields: [
     { name: 'slug', label: 'Slug (a-z, 0-9, - _)', required: true, placeholder: 'my-project' },
     { name: 'name', label: 'Name' },
+    { name: 'icon', label: 'Icon (emoji or icon name, optional)', placeholder: 'e.g. rocket' },
     { name: 'description', label: 'Description', type: 'textarea' },
     { name: 'default_workdir', label: 'Project directory (absolute, optional)', placeholder: '/path/to/repo' },
   ], submitLabel: 'Create board' });
   if (!r) return;
   try {
     const body = { slug: r.slug.trim() };
-    for (const k of ['name', 'description', 'default_workdir']) if (r[k].trim()) body[k] = r[k].trim();
+    for (const k of ['name', 'icon', 'description', 'default_workdir']) if (r[k].trim()) body[k] = r[k].trim();
     const res = await api.createBoard(body);
     await loadBoards();
     await switchBoard(res.board.slug);
@@ -297,6 +312,7 @@ async function askToken() {
 // ---- start ------------------------------------------------------------------
 
 async function start() {
+  hydrateIcons();
   let asking = false;
   setUnauthorizedHandler(() => { if (!asking) { asking = true; askToken(); } });
   boardView = new Board($('board'), {
@@ -319,6 +335,10 @@ async function start() {
 }
 
 // Test and benchmark hooks (read-only views of the state).
-window.kanban = { state, board: () => board(), reload: reloadBoard, reveal: (id) => !!boardView.reveal(id) };
+window.kanban = {
+  state, board: () => board(), reload: reloadBoard, reveal: (id) => !!boardView.reveal(id),
+  /** Ids of the cards a column lists, in order (rendered or not: columns are virtual). */
+  columnIds: (status) => boardView.columnIds(status),
+};
 
 start();

@@ -1,13 +1,21 @@
 // The board: one column per status, virtualized card lists, Running split
 // into lanes by profile, inline create forms, pointer drag and drop (mouse
 // and touch) and keyboard navigation/moves.
-import { h, icon, fmtAge, splitList } from './util.js';
+//
+// The whole flow fits a 1366 px screen: columns share the width (style.css),
+// an empty column collapses to a slim labelled strip (still a drop target;
+// its chevron expands it), and Done shows its newest cards with the older
+// ones folded behind an "N more" button at the column's foot.
+import { h, fmtAge, splitList } from './util.js';
+import { icon } from './icons.js';
 import { state, columns, visibleStatuses, nowServer, CREATE_COLUMNS, subscribe, ARCHIVED } from './store.js';
 import { VirtualList } from './vlist.js';
 
 /** Row heights in px (cards are fixed-size so the list can be virtualized). */
 export const CARD_HEIGHT = 104;
 export const LANE_HEIGHT = 30;
+/** Done shows this many of its newest cards; the older ones are folded. */
+export const DONE_SHOWN = 8;
 /** Pointer travel before a press becomes a drag. */
 const DRAG_THRESHOLD_PX = 6;
 /** Touch: hold this long before dragging, so a swipe still scrolls. */
@@ -28,11 +36,17 @@ export class Board {
     this.handlers = handlers;
     this.cols = new Map();
     this.shownStatuses = '';
+    /** Empty columns the user expanded (empty ones are strips otherwise). */
+    this.expanded = new Set();
+    /** Whether Done shows its older cards too. */
+    this.doneUnfolded = false;
     subscribe(() => this.update());
     this.installPointer();
     this.installKeyboard();
     // Ages on cards tick once a minute without touching the data.
     setInterval(() => this.refreshAges(), 30_000);
+    // Column heights change with the window: redraw what is now in view.
+    new ResizeObserver(() => { for (const col of this.cols.values()) col.list.schedule(); }).observe(root);
   }
 
   /** (Re)build the columns when the set of statuses changes, then fill them. */
@@ -43,7 +57,11 @@ export class Board {
     for (const [status, col] of this.cols) {
       const tasks = cols.get(status) || [];
       col.count.textContent = String(tasks.length);
+      col.section.classList.toggle('empty', tasks.length === 0);
+      // Before filling the list, so it measures the column as shown.
+      this.setCollapsed(col, tasks.length === 0 && !this.expanded.has(status) && !col.createSlot.firstChild);
       col.list.setItems(this.rows(status, tasks));
+      if (col.fold) this.updateFold(col, tasks.length);
     }
     document.getElementById('board-count').textContent = `${state.tasks.size} tasks`;
   }
@@ -53,26 +71,80 @@ export class Board {
     this.root.replaceChildren();
     this.cols.clear();
     for (const status of statuses) {
+      const label = LABELS[status] || status;
       const count = h('span', { class: 'col-count' }, '0');
       const addBtn = CREATE_COLUMNS.has(status)
-        ? h('button', { type: 'button', class: 'col-add', title: `New task in ${LABELS[status]}`,
-          'aria-label': `New task in ${LABELS[status]}`, onclick: () => this.toggleCreate(status) }, '+')
+        ? h('button', { type: 'button', class: 'col-add icon-btn', title: `New task in ${label}`,
+          'aria-label': `New task in ${label}`, onclick: () => this.toggleCreate(status) }, icon('plus'))
         : null;
+      // Shown on empty columns only: expands the strip, or folds the column back into one.
+      const toggle = h('button', { type: 'button', class: 'col-toggle icon-btn', 'aria-expanded': 'true',
+        onclick: (e) => { e.stopPropagation(); this.toggleColumn(status); } });
       const head = h('header', { class: 'col-head' },
-        h('h2', { id: `col-${status}-title` }, LABELS[status] || status), count, addBtn);
+        toggle, h('h2', { id: `col-${status}-title` }, label), count, addBtn);
       const createSlot = h('div', { class: 'create-slot' });
       const scroller = h('div', { class: 'col-scroll', tabindex: '-1' });
+      // Done's foot: always in view, whatever the column's scroll.
+      const fold = status === 'done'
+        ? h('button', { type: 'button', class: 'fold-toggle', hidden: true,
+          onclick: () => { this.doneUnfolded = !this.doneUnfolded; this.update(); } })
+        : null;
       const section = h('section', { class: `column col-${status}`, dataset: { status },
-        'aria-labelledby': `col-${status}-title` }, head, createSlot, scroller);
+        'aria-labelledby': `col-${status}-title` }, head, createSlot, scroller, fold);
+      // A click anywhere on a strip expands it (a drop on it is swallowed before this).
+      section.addEventListener('click', (e) => {
+        if (section.classList.contains('collapsed') && !e.target.closest('button')) this.toggleColumn(status);
+      });
       this.root.append(section);
-      const list = new VirtualList(scroller, (item) => (item.kind === 'lane' ? this.laneEl(item) : this.cardEl(item.task)));
-      this.cols.set(status, { section, count, list, createSlot, status });
+      const list = new VirtualList(scroller, (item) => this.rowEl(item));
+      this.cols.set(status, { section, count, list, createSlot, status, toggle, label, fold, collapsed: null });
     }
+  }
+
+  /** Show column `col` as a slim strip (collapsed) or at full width. */
+  setCollapsed(col, collapsed) {
+    if (col.collapsed === collapsed) return;
+    col.collapsed = collapsed;
+    col.section.classList.toggle('collapsed', collapsed);
+    col.toggle.setAttribute('aria-expanded', collapsed ? 'false' : 'true');
+    const what = `${col.label} (empty)`;
+    col.toggle.setAttribute('aria-label', collapsed ? `Expand ${what}` : `Collapse ${what}`);
+    col.toggle.title = collapsed ? `Expand ${col.label}` : `Collapse ${col.label}`;
+    col.toggle.replaceChildren(icon(collapsed ? 'chevron-right' : 'chevron-left'));
+  }
+
+  /** Expand an empty column's strip, or fold an expanded empty column back. */
+  toggleColumn(status) {
+    const col = this.cols.get(status);
+    if (col.collapsed) this.expanded.add(status);
+    else {
+      this.expanded.delete(status);
+      col.createSlot.replaceChildren();
+    }
+    this.update();
+    if (!col.collapsed) col.toggle.focus({ preventScroll: true });
+  }
+
+  rowEl(item) {
+    return item.kind === 'lane' ? this.laneEl(item) : this.cardEl(item.task);
+  }
+
+  /** Done's "N more" / "Show fewer" button, for a column of `total` cards. */
+  updateFold(col, total) {
+    const hidden = this.doneUnfolded ? 0 : Math.max(0, total - DONE_SHOWN);
+    const text = hidden ? `${hidden} more` : 'Show fewer';
+    col.fold.hidden = total <= DONE_SHOWN;
+    if (col.fold.dataset.text === text) return;
+    col.fold.dataset.text = text;
+    col.fold.setAttribute('aria-expanded', hidden ? 'false' : 'true');
+    col.fold.title = hidden ? `Show the ${hidden} older done tasks` : `Show only the newest ${DONE_SHOWN}`;
+    col.fold.replaceChildren(icon(hidden ? 'chevron-down' : 'chevron-up'), text);
   }
 
   /** Rows of one column: cards, with lane headers in Running when lanes are on. */
   rows(status, tasks) {
     const card = (t) => ({ key: t.id, v: `${t._sig}:${state.selected.has(t.id) ? 1 : 0}`, height: CARD_HEIGHT, kind: 'card', task: t });
+    if (status === 'done' && !this.doneUnfolded) return tasks.slice(0, DONE_SHOWN).map(card);
     if (status !== 'running' || !state.lanes) return tasks.map(card);
     const lanes = new Map();
     for (const t of tasks) {
@@ -100,13 +172,14 @@ export class Board {
     const meta = [];
     if (t.assignee) meta.push(h('span', { class: 'chip assignee', title: 'Assignee' }, `@${t.assignee}`));
     if (t.tenant) meta.push(h('span', { class: 'chip tenant', title: 'Tenant' }, `#${t.tenant}`));
-    if (t.comment_count) meta.push(h('span', { class: 'chip', title: `${t.comment_count} comments` }, icon('comment'), String(t.comment_count)));
+    if (t.comment_count) meta.push(h('span', { class: 'chip', title: `${t.comment_count} comments` }, icon('message-square'), String(t.comment_count)));
     const lc = t.link_counts || {};
     if (lc.parents || lc.children) {
-      meta.push(h('span', { class: 'chip', title: `${lc.parents || 0} parents, ${lc.children || 0} children` }, icon('link'), `${lc.parents || 0}↑ ${lc.children || 0}↓`));
+      meta.push(h('span', { class: 'chip links', title: `${lc.parents || 0} parents, ${lc.children || 0} children` },
+        icon('arrow-up'), String(lc.parents || 0), icon('arrow-down'), String(lc.children || 0)));
     }
     if (t.progress) {
-      meta.push(h('span', { class: 'chip progress', title: 'Children done' }, icon('check'), `${t.progress.done}/${t.progress.total}`));
+      meta.push(h('span', { class: 'chip progress', title: 'Children done' }, icon('list-checks'), `${t.progress.done}/${t.progress.total}`));
     }
     return h('article', {
       class: `card${selected ? ' selected' : ''}${t._pending ? ' pending' : ''}`,
@@ -117,7 +190,7 @@ export class Board {
       h('input', { type: 'checkbox', class: 'card-select', checked: selected, 'aria-label': `Select ${t.id}`, tabindex: '-1' }),
       h('span', { class: 'card-id' }, t.id),
       t.priority ? h('span', { class: `prio ${t.priority > 0 ? 'prio-hi' : 'prio-lo'}`, title: 'Priority' }, `P${t.priority}`) : null,
-      warn ? h('span', { class: `warn warn-${warn.severity}`, title: warn.text, 'aria-label': warn.text }, icon('warn')) : null,
+      warn ? h('span', { class: `warn warn-${warn.severity}`, title: warn.text, 'aria-label': warn.text }, icon('triangle-alert')) : null,
       h('span', { class: 'age', title: age.title, dataset: { age: age.base ?? '' } }, age.text)),
     h('div', { class: 'card-title' }, t.title),
     h('div', { class: 'card-meta' }, meta));
@@ -137,6 +210,7 @@ export class Board {
     const col = this.cols.get(status);
     if (col.createSlot.firstChild) {
       col.createSlot.replaceChildren();
+      this.update();
       return;
     }
     const title = h('input', { name: 'title', placeholder: status === 'triage' ? 'Rough idea…' : 'Task title', required: true, 'aria-label': 'Title' });
@@ -150,7 +224,7 @@ export class Board {
     const wsPath = h('input', { name: 'workspace_path', placeholder: '/absolute/path (dir/worktree)', 'aria-label': 'Workspace path' });
     const body = h('textarea', { name: 'body', rows: '2', placeholder: 'Description (markdown)', 'aria-label': 'Body' });
     const more = h('details', { class: 'create-more' }, h('summary', {}, 'More'), body, parents, skills, wsKind, wsPath);
-    const cancel = h('button', { type: 'button', onclick: () => col.createSlot.replaceChildren() }, 'Cancel');
+    const cancel = h('button', { type: 'button', onclick: () => { col.createSlot.replaceChildren(); this.update(); } }, 'Cancel');
     const form = h('form', { class: 'create-form', 'aria-label': `Create task in ${LABELS[status]}` },
       title, h('div', { class: 'row' }, assignee, priority), more,
       h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, 'Create'), cancel));
@@ -177,9 +251,10 @@ export class Board {
       }
     });
     form.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape') col.createSlot.replaceChildren();
+      if (e.key === 'Escape') { col.createSlot.replaceChildren(); this.update(); }
     });
     col.createSlot.append(form);
+    this.update(); // a strip opens for its form
     title.focus();
   }
 
@@ -319,6 +394,11 @@ export class Board {
 
   /** Scroll the card of task `id` into view (wherever it is); its element or null. */
   reveal(id) {
+    // A card folded away in Done: unfold first.
+    if (!this.doneUnfolded && state.tasks.get(id)?.status === 'done' && this.cols.get('done')?.list.indexOfKey(id) < 0) {
+      this.doneUnfolded = true;
+      this.update();
+    }
     for (const col of this.cols.values()) {
       const i = col.list.indexOfKey(id);
       if (i >= 0) {
@@ -327,6 +407,10 @@ export class Board {
       }
     }
     return null;
+  }
+
+  columnIds(status) {
+    return (this.cols.get(status)?.list.items || []).filter((it) => it.kind === 'card').map((it) => it.key);
   }
 
   cardElement(id) {

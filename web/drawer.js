@@ -3,6 +3,7 @@
 // history, worker log tail, reclaim and reassign.
 import { api } from './api.js';
 import { h, fmtTime, fmtDuration, fmtAge, splitList, toast } from './util.js';
+import { icon } from './icons.js';
 import { setMarkdown } from './markdown.js';
 import { formDialog } from './dialogs.js';
 import { state, put, remove, cardFromDetail, nowServer } from './store.js';
@@ -115,7 +116,7 @@ export class Drawer {
 
     const actions = h('div', { class: 'status-actions', role: 'group', 'aria-label': 'Move to' },
       ACTION_STATUSES.filter((s) => s !== t.status).map((s) =>
-        h('button', { type: 'button', class: `st-btn st-${s}`, dataset: { to: s }, onclick: () => this.handlers.move(t.id, s) }, `→ ${s}`)),
+        h('button', { type: 'button', class: `st-btn st-${s}`, dataset: { to: s }, onclick: () => this.handlers.move(t.id, s) }, icon('arrow-right'), s)),
       t.status === 'running' || t.claim_lock
         ? h('button', { type: 'button', class: 'danger', onclick: () => this.reclaim() }, 'Reclaim') : null,
       h('button', { type: 'button', onclick: () => this.reassign() }, 'Reassign…'),
@@ -141,7 +142,7 @@ export class Drawer {
     el.replaceChildren(...[
       h('div', { class: 'drawer-head' },
         h('span', { class: 'card-id' }, t.id),
-        h('button', { type: 'button', class: 'drawer-close', 'aria-label': 'Close', onclick: () => this.close() }, '×')),
+        h('button', { type: 'button', class: 'drawer-close icon-btn', 'aria-label': 'Close', onclick: () => this.close() }, icon('x'))),
       title, facts, actions, bodySection, result,
       this.depsSection(d),
       comments,
@@ -206,7 +207,7 @@ export class Drawer {
       return h('span', { class: `dep-chip st-${known?.status || 'unknown'}`, dataset: { id: other, role } },
         h('button', { type: 'button', class: 'link-btn', title: known?.title || other, onclick: () => this.handlers.open(other) },
           `${other}${known ? ` · ${known.title.slice(0, 30)}` : ''}`),
-        h('button', { type: 'button', class: 'chip-x', 'aria-label': `Remove ${role} ${other}`, onclick: () => this.unlink(parent, child) }, '×'));
+        h('button', { type: 'button', class: 'chip-x icon-btn', 'aria-label': `Remove ${role} ${other}`, onclick: () => this.unlink(parent, child) }, icon('x')));
     };
     const adder = (role) => {
       const input = h('input', { name: `add-${role}`, placeholder: 't_… id', size: '12', 'aria-label': `Add ${role} id` });

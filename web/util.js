@@ -1,4 +1,5 @@
 // Small DOM and formatting helpers shared by every module.
+import { icon } from './icons.js';
 
 /** Create an element: h('div', {class: 'x', onclick: fn}, child, 'text'). */
 export function h(tag, attrs = {}, ...children) {
@@ -17,25 +18,6 @@ export function h(tag, attrs = {}, ...children) {
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
   return el;
-}
-
-const ICONS = {
-  comment: 'M2 3h12v8H6l-3 3v-3H2z',
-  link: 'M6.5 9.5l3-3M7 4.5l1.5-1.5a2.5 2.5 0 013.5 3.5L10.5 8M9 11.5L7.5 13a2.5 2.5 0 01-3.5-3.5L5.5 8',
-  check: 'M3 8.5l3 3 7-7',
-  warn: 'M8 2l6.5 12h-13zM8 6.5v3.5M8 11.8v.4',
-};
-/** A small stroke icon (no icon font or emoji needed). */
-export function icon(name) {
-  const ns = 'http://www.w3.org/2000/svg';
-  const svg = document.createElementNS(ns, 'svg');
-  svg.setAttribute('viewBox', '0 0 16 16');
-  svg.setAttribute('class', `icon icon-${name}`);
-  svg.setAttribute('aria-hidden', 'true');
-  const path = document.createElementNS(ns, 'path');
-  path.setAttribute('d', ICONS[name]);
-  svg.append(path);
-  return svg;
 }
 
 /** "42s", "5m", "3h", "2d" — compact age for cards. */
@@ -94,7 +76,7 @@ export function banner(message, kind = 'warn') {
   for (const b of box.children) if (b.dataset.msg === message) return b;
   const el = h('div', { class: `banner banner-${kind}`, role: 'alert', dataset: { msg: message } },
     h('span', {}, message),
-    h('button', { type: 'button', class: 'banner-close', 'aria-label': 'Dismiss', onclick: () => el.remove() }, '×'));
+    h('button', { type: 'button', class: 'banner-close icon-btn', 'aria-label': 'Dismiss', onclick: () => el.remove() }, icon('x')));
   box.append(el);
   return el;
 }

@@ -11,9 +11,15 @@ import { chromium } from 'playwright-core';
 import { REPO } from './gateway.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-export const WEB_DIR = join(REPO, 'web');
-export const SCREENSHOTS = join(REPO, 'docs', 'screenshots');
+/** The dashboard's files (E2E_WEB_DIR: test another copy, e.g. an older one). */
+export const WEB_DIR = process.env.E2E_WEB_DIR || join(REPO, 'web');
+/** Where the tests write their screenshots (never a tracked directory). */
+export const SCREENSHOTS = process.env.E2E_SCREENSHOTS_DIR || join(REPO, 'target', 'e2e-screenshots');
+/** The pictures in docs/, refreshed on purpose by `npm run screenshots`. */
+export const DOCS_SCREENSHOTS = join(REPO, 'docs', 'screenshots');
 export const WIDE = { width: 1440, height: 900 };
+/** The smallest common laptop screen: the whole flow must fit without scrolling. */
+export const LAPTOP = { width: 1366, height: 768 };
 export const NARROW = { width: 390, height: 844 };
 
 const CHROMIUM_FLAGS = [

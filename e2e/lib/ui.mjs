@@ -32,7 +32,8 @@ export async function drag(page, id, status) {
 }
 
 async function dragOnce(page, id, status) {
-  const target = column(page, status).locator('.col-scroll');
+  // The column itself, not its list: an empty column is a slim strip with no list in view.
+  const target = column(page, status);
   await target.scrollIntoViewIfNeeded();
   await showCard(page, id);
   await card(page, id).scrollIntoViewIfNeeded();

@@ -2,10 +2,11 @@
 // Run: cd e2e && npm test   (see docs/dashboard.md)
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gateway } from '../lib/gateway.mjs';
-import { launch, openDashboard, serveWebFromDisk, SCREENSHOTS, WIDE, NARROW } from '../lib/browser.mjs';
+import { launch, openDashboard, serveWebFromDisk, DOCS_SCREENSHOTS, SCREENSHOTS, WIDE, NARROW } from '../lib/browser.mjs';
 import { card, cardIn, column, dialog, drag, showCard, submitDialog, until } from '../lib/ui.mjs';
 
 let gw;
@@ -21,6 +22,14 @@ async function tidy(p) {
   await p.waitForTimeout(100);
 }
 let page;
+
+/** The tracked pictures in docs/screenshots/ (name → sha256): the tests must leave them alone. */
+function docsPictures() {
+  const out = {};
+  for (const f of readdirSync(DOCS_SCREENSHOTS)) out[f] = createHash('sha256').update(readFileSync(join(DOCS_SCREENSHOTS, f))).digest('hex');
+  return out;
+}
+const picturesBefore = docsPictures();
 
 before(async () => {
   // No dispatcher: nothing races the tests for the tasks they move, and
@@ -55,6 +64,8 @@ after(async () => {
   if (page) assert.deepEqual(page.errors.filter((e) => !expected.test(e)), []);
   await browser?.close();
   await gw?.dispose();
+  // Screenshots go to target/ (SCREENSHOTS); docs/ changes only by `npm run screenshots`.
+  assert.deepEqual(docsPictures(), picturesBefore, 'the tests rewrote docs/screenshots/');
 });
 
 describe('dashboard', () => {
@@ -311,7 +322,8 @@ describe('security', () => {
         .flatMap((el) => [...el.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${el.tagName}.${a.name}`)),
       jsUrls: [...document.querySelectorAll('#drawer [href], #drawer [src]')]
         .map((el) => el.getAttribute('href') || el.getAttribute('src')).filter((u) => /^\s*javascript:/i.test(u)),
-      frames: document.querySelectorAll('#drawer iframe, #drawer svg').length,
+      // (The drawer's own icons are SVG: only markdown output is looked at.)
+      frames: document.querySelectorAll('#drawer .md iframe, #drawer .md svg').length,
       title: document.querySelector('#drawer .drawer-title').value,
     }));
     assert.equal(report.xss, undefined, 'a script ran');

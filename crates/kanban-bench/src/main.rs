@@ -17,8 +17,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{Ceilings, ClaimOutcome, ClaimRequest, NewTask, Store, SystemClock};
+use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
+use kanban_store::{Ceilings, ClaimOutcome, ClaimRequest, NewTask, Store};
 use measure::{Summary, sample, summarize};
 
 #[derive(Parser, Debug)]
@@ -155,12 +155,9 @@ impl Env {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
-    fn store(&self) -> Result<SqliteStore> {
-        Ok(SqliteStore::open(
-            &self.db(),
-            OpenOptions::create(),
-            Arc::new(SystemClock),
-        )?)
+    fn store(&self) -> Result<Arc<dyn Store>> {
+        let location = BoardLocation::sqlite(self.db());
+        Ok(open_board(&location, &OpenRequest::create())?.store())
     }
 }
 

@@ -35,6 +35,12 @@ pub const TERMINAL_TIMEOUT_HEADROOM_SECONDS: i64 = 30;
 pub const WORKER_LOG_ROTATE_BYTES: u64 = 2 * 1024 * 1024;
 /// Rotated worker log generations kept.
 pub const WORKER_LOG_BACKUP_COUNT: u32 = 1;
+/// Most bytes one run may write into its worker log: past it the run's
+/// head and latest output are kept around a cut note (0 = no cap).
+pub const WORKER_LOG_MAX_RUN_BYTES: u64 = 8 * 1024 * 1024;
+/// Bytes of a worker log that `kanban log` and the log route return when
+/// no range is asked for (the latest ones).
+pub const LOG_VIEW_DEFAULT_TAIL_BYTES: u64 = 256 * 1024;
 /// Largest attachment accepted.
 pub const ATTACHMENT_MAX_BYTES: u64 = 25 * 1024 * 1024;
 /// Longest attachment file name accepted.
@@ -66,5 +72,21 @@ pub const EVENT_BATCH_LIMIT: usize = 200;
 /// Default and ceiling of the `kanban_list` tool page.
 pub const TOOL_LIST_DEFAULT_LIMIT: usize = 50;
 pub const TOOL_LIST_MAX_LIMIT: usize = 200;
-/// Notifier: consecutive send failures before a subscription is dropped.
-pub const NOTIFY_MAX_FAILURES: i64 = 3;
+/// Spawn-failure retries: first delay (doubled per consecutive failure),
+/// `kanban.spawn_retry_base_seconds`. Ours: the reference retries on every tick.
+pub const SPAWN_RETRY_BASE_SECONDS: i64 = 5;
+/// Longest delay between two spawn attempts (`kanban.spawn_retry_max_seconds`).
+pub const SPAWN_RETRY_MAX_SECONDS: i64 = 300;
+/// Jitter: each delay is shortened by up to this fraction (per task and
+/// attempt), so tasks that failed together do not retry together.
+pub const SPAWN_RETRY_JITTER: f64 = 0.25;
+/// Workers killed by an outside signal within one window that make a
+/// "mass death" (OOM kill of a cgroup, an operator's kill of the lot).
+pub const MASS_DEATH_MIN_WORKERS: usize = 3;
+/// The window of a mass death, and how long a signal death waits before it
+/// is judged (so every death of that window is known).
+pub const MASS_DEATH_WINDOW_MS: u64 = 1_000;
+/// Consecutive deaths of one task excused by the host or the gateway going
+/// away; past it they count again, so a task that takes its host down
+/// with it still trips the breaker.
+pub const EXCUSED_DEATH_STREAK_LIMIT: i64 = 3;

@@ -7,13 +7,6 @@ use thiserror::Error;
 pub enum CoreError {
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot {action} {task_id}: task is {status}{hint}")]
-    Transition {
-        action: &'static str,
-        task_id: String,
-        status: String,
-        hint: String,
-    },
 }
 
 impl CoreError {

@@ -1,5 +1,7 @@
 //! Domain core of the kanban board: statuses, tasks, runs, events, ids,
-//! durations, validation and the state-transition rules as pure functions.
+//! durations, validation, the state-transition rules (with the circuit
+//! breaker, the concurrency ceilings and automatic promotion) and the event
+//! payloads, as pure functions.
 //!
 //! This crate never does I/O: no files, no clocks, no processes. Callers pass
 //! the current time and the facts a rule needs; rules return a decision.
@@ -10,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod model;
+pub mod payload;
 pub mod status;
 pub mod transitions;
 pub mod validate;

@@ -48,46 +48,6 @@ pub struct Task {
     pub block_recurrences: i64,
 }
 
-impl Task {
-    /// The JSON dict the reference CLI prints for `create --json`, `list --json`
-    /// and `show --json` (its `_task_to_dict`).
-    pub fn to_cli_json(&self) -> Value {
-        serde_json::json!({
-            "id": self.id,
-            "title": self.title,
-            "body": self.body,
-            "assignee": self.assignee,
-            "status": self.status,
-            "priority": self.priority,
-            "tenant": self.tenant,
-            "workspace_kind": self.workspace_kind,
-            "workspace_path": self.workspace_path,
-            "branch_name": self.branch_name,
-            "project_id": self.project_id,
-            "created_by": self.created_by,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "completed_at": self.completed_at,
-            "result": self.result,
-            "skills": self.skills.clone().unwrap_or_default(),
-            "max_retries": self.max_retries,
-            "session_id": self.session_id,
-            "workflow_template_id": self.workflow_template_id,
-            "current_step_key": self.current_step_key,
-        })
-    }
-
-    /// Effective circuit-breaker limit and where it came from
-    /// (`task` when the task sets `max_retries`, else `dispatcher`).
-    pub fn effective_failure_limit(&self, dispatcher_limit: Option<i64>) -> (i64, &'static str) {
-        match (self.max_retries, dispatcher_limit) {
-            (Some(n), _) => (n, "task"),
-            (None, Some(n)) => (n, "dispatcher"),
-            (None, None) => (crate::defaults::FAILURE_LIMIT, "default"),
-        }
-    }
-}
-
 /// A row of `task_runs`: one attempt at a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {

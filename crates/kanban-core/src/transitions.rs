@@ -1,10 +1,22 @@
 //! The task state machine (reference §2.2 with the fixes of SPEC §4) as pure
 //! functions. A store reads the facts inside its write transaction, asks the
 //! rule, and writes the row and the event the rule names in that same
-//! transaction. No other code decides a status.
+//! transaction. No other code decides a status: every write of
+//! `tasks.status` in a backend follows a [`Decision`] of [`decide`],
+//! [`creation_status`] or [`promotion::auto_promotion`].
 
 use crate::defaults::BLOCK_RECURRENCE_LIMIT;
 use crate::{BlockKind, EventKind, Status};
+
+/// The circuit breaker: failure limits, their source, the `gave_up` trip.
+pub mod breaker;
+/// Concurrency ceilings a claim must fit under.
+pub mod ceilings;
+/// The dispatcher's own rules: spawn-retry backoff, which worker deaths
+/// count toward the breaker.
+pub mod dispatcher;
+/// Automatic promotion (`recompute_ready`) and sticky blocks.
+pub mod promotion;
 
 /// What an actor wants to do to one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +39,23 @@ pub enum Action {
     DeleteArchived,
     /// Change of assignee; refused while a worker holds the claim.
     Assign,
+    /// The dashboard's drag-and-drop move to one of [`DIRECT_TARGETS`]
+    /// (reference `_set_status_direct`).
+    Move(Status),
+    /// The dispatcher ends a running attempt (crash, timeout, expired
+    /// claim, stale heartbeat, rate limit, spawn failure): back to ready,
+    /// recorded with this event. The breaker may block it right after
+    /// ([`Action::GiveUp`]).
+    Release(EventKind),
+    /// The circuit breaker trips: blocked until unblocked, `gave_up`.
+    GiveUp,
+    /// A parent was linked to this task: a ready task whose new parent is
+    /// unfinished waits again (todo). Recorded by the `linked` event.
+    Link {
+        parent_finished: bool,
+    },
+    /// A parent moved out of done/archived: a ready child waits again.
+    ParentReopened,
 }
 
 impl Action {
@@ -42,6 +71,11 @@ impl Action {
             Action::Archive => "archive",
             Action::DeleteArchived => "delete",
             Action::Assign => "assign",
+            Action::Move(_) => "move",
+            Action::Release(_) => "release",
+            Action::GiveUp => "give up",
+            Action::Link { .. } => "link",
+            Action::ParentReopened => "demote",
         }
     }
 
@@ -64,6 +98,18 @@ impl Action {
             Action::DeleteArchived,
             Action::Assign,
         ]);
+        v.extend(Status::ALL.iter().map(|s| Action::Move(*s)));
+        v.extend([
+            Action::Release(EventKind::Crashed),
+            Action::GiveUp,
+            Action::Link {
+                parent_finished: false,
+            },
+            Action::Link {
+                parent_finished: true,
+            },
+            Action::ParentReopened,
+        ]);
         v
     }
 }
@@ -76,6 +122,8 @@ pub struct TaskFacts {
     pub parents_satisfied: bool,
     /// `claim_lock` is set.
     pub claimed: bool,
+    /// `current_run_id` is set (an attempt is open).
+    pub open_run: bool,
     /// Stored `block_kind` (survives unblock).
     pub block_kind: Option<BlockKind>,
     pub block_recurrences: i64,
@@ -87,10 +135,24 @@ impl TaskFacts {
             status,
             parents_satisfied: true,
             claimed: status == Status::Running,
+            open_run: status == Status::Running,
             block_kind: None,
             block_recurrences: 0,
         }
     }
+}
+
+/// What a transition implies beyond the task's own row and event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Nothing to write: the task already is where the action puts it.
+    pub unchanged: bool,
+    /// The task stopped satisfying its children: ready ones go back to todo
+    /// ([`Action::ParentReopened`] each).
+    pub demote_ready_children: bool,
+    /// The task satisfies its children now: re-gate them (automatic
+    /// promotion).
+    pub regate_children: bool,
 }
 
 /// An allowed transition: the new status, the event to append, and the
@@ -101,6 +163,7 @@ pub struct Decision {
     pub event: EventKind,
     /// New `block_recurrences` value when the action sets it.
     pub block_recurrences: Option<i64>,
+    pub effects: Effects,
 }
 
 impl Decision {
@@ -109,7 +172,13 @@ impl Decision {
             to,
             event,
             block_recurrences: None,
+            effects: Effects::default(),
         }
+    }
+
+    fn with(mut self, effects: Effects) -> Self {
+        self.effects = effects;
+        self
     }
 }
 
@@ -126,7 +195,20 @@ pub enum Refusal {
     Demote { to: Status, event: EventKind },
     /// A worker holds the claim.
     Claimed,
+    /// [`Action::Move`] to a status that is not one of [`DIRECT_TARGETS`]
+    /// (running belongs to the dispatcher; done, blocked and archived have
+    /// their own verbs).
+    NotDirectTarget,
 }
+
+/// Columns a direct move may target. Everything else has its own verb
+/// (complete, block, archive) or belongs to the dispatcher (running).
+pub const DIRECT_TARGETS: &[Status] = &[
+    Status::Triage,
+    Status::Todo,
+    Status::Scheduled,
+    Status::Ready,
+];
 
 const COMPLETABLE: &[Status] = &[Status::Running, Status::Ready, Status::Blocked];
 const BLOCKABLE: &[Status] = &[Status::Running, Status::Ready];
@@ -149,12 +231,37 @@ const ARCHIVABLE: &[Status] = &[
     Status::Review,
     Status::Done,
 ];
+const RELEASABLE: &[Status] = &[Status::Running];
+/// The breaker trips on a released attempt (ready) or while recording a
+/// failure of a running one.
+const TRIPPABLE: &[Status] = &[Status::Ready, Status::Running];
+const DEMOTABLE: &[Status] = &[Status::Ready];
 
 fn require(status: Status, allowed: &'static [Status]) -> Result<(), Refusal> {
     if allowed.contains(&status) {
         Ok(())
     } else {
         Err(Refusal::WrongStatus { allowed })
+    }
+}
+
+/// Whether `to` may be the target of a direct move at all, whatever the
+/// task: checked first, so a bad target is refused as such.
+pub fn check_direct_target(to: Status) -> Result<(), Refusal> {
+    if DIRECT_TARGETS.contains(&to) {
+        Ok(())
+    } else {
+        Err(Refusal::NotDirectTarget)
+    }
+}
+
+/// Children of a task leaving `from` for `to` need attention: demoted when
+/// it stops satisfying them, re-gated when it starts to.
+fn children_effects(from: Status, to: Status) -> Effects {
+    Effects {
+        demote_ready_children: from.satisfies_children() && !to.satisfies_children(),
+        regate_children: to.satisfies_children(),
+        ..Effects::default()
     }
 }
 
@@ -183,7 +290,8 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
         }
         Action::Complete => {
             require(f.status, COMPLETABLE)?;
-            Ok(Decision::to(Status::Done, EventKind::Completed))
+            Ok(Decision::to(Status::Done, EventKind::Completed)
+                .with(children_effects(f.status, Status::Done)))
         }
         Action::Block(kind) => {
             require(f.status, BLOCKABLE)?;
@@ -201,9 +309,8 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
                 (Status::Blocked, EventKind::Blocked)
             };
             Ok(Decision {
-                to,
-                event,
                 block_recurrences: Some(recurrences),
+                ..Decision::to(to, event)
             })
         }
         Action::Unblock => {
@@ -237,7 +344,8 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
         }
         Action::Archive => {
             require(f.status, ARCHIVABLE)?;
-            Ok(Decision::to(Status::Archived, EventKind::Archived))
+            Ok(Decision::to(Status::Archived, EventKind::Archived)
+                .with(children_effects(f.status, Status::Archived)))
         }
         Action::DeleteArchived => {
             require(f.status, &[Status::Archived])?;
@@ -248,6 +356,40 @@ pub fn decide(action: Action, f: &TaskFacts) -> Result<Decision, Refusal> {
                 return Err(Refusal::Claimed);
             }
             Ok(Decision::to(f.status, EventKind::Assigned))
+        }
+        Action::Move(to) => {
+            check_direct_target(to)?;
+            // Moving an idle task to its own column changes nothing.
+            if f.status == to && !f.claimed && !f.open_run {
+                return Ok(Decision::to(to, EventKind::StatusChanged).with(Effects {
+                    unchanged: true,
+                    ..Effects::default()
+                }));
+            }
+            if to == Status::Ready && !f.parents_satisfied {
+                return Err(Refusal::ParentsPending);
+            }
+            Ok(Decision::to(to, EventKind::StatusChanged).with(children_effects(f.status, to)))
+        }
+        Action::Release(event) => {
+            require(f.status, RELEASABLE)?;
+            Ok(Decision::to(Status::Ready, event))
+        }
+        Action::GiveUp => {
+            require(f.status, TRIPPABLE)?;
+            Ok(Decision::to(Status::Blocked, EventKind::GaveUp))
+        }
+        Action::Link { parent_finished } => {
+            let to = if f.status == Status::Ready && !parent_finished {
+                Status::Todo
+            } else {
+                f.status
+            };
+            Ok(Decision::to(to, EventKind::Linked))
+        }
+        Action::ParentReopened => {
+            require(f.status, DEMOTABLE)?;
+            Ok(Decision::to(Status::Todo, EventKind::StatusChanged))
         }
     }
 }
@@ -267,21 +409,15 @@ pub fn creation_status(initial_blocked: bool, triage: bool, parents: &[Status]) 
     }
 }
 
-/// Automatic promotion by `recompute_ready`: a todo task whose parents are
-/// satisfied becomes ready; a blocked task only when the block was not
-/// sticky (no worker/human block is the latest block event) and its failure
-/// counter is below the effective limit.
-pub fn auto_promotes(
-    status: Status,
-    parents_satisfied: bool,
-    sticky_block: bool,
-    failures: i64,
-    failure_limit: i64,
-) -> bool {
-    match status {
-        Status::Todo => parents_satisfied,
-        Status::Blocked => parents_satisfied && !sticky_block && failures < failure_limit,
-        _ => false,
+/// Events a new task in `status` is created with, in order: `created`,
+/// and for a parked (`blocked`) task a `blocked` event, which the reference
+/// does not write, so its recompute silently re-queues the task (#39609);
+/// with it the block sticks for both implementations.
+pub fn creation_events(status: Status) -> &'static [EventKind] {
+    if status == Status::Blocked {
+        &[EventKind::Created, EventKind::Blocked]
+    } else {
+        &[EventKind::Created]
     }
 }
 
@@ -320,6 +456,19 @@ mod tests {
                     (Action::DeleteArchived, Archived) => Some((Archived, EventKind::Archived)),
                     (Action::Assign, Running) => None,
                     (Action::Assign, s) => Some((s, EventKind::Assigned)),
+                    (Action::Move(to), _) if DIRECT_TARGETS.contains(&to) => {
+                        Some((to, EventKind::StatusChanged))
+                    }
+                    (Action::Release(ev), Running) => Some((Ready, ev)),
+                    (Action::GiveUp, Ready | Running) => Some((Blocked, EventKind::GaveUp)),
+                    (
+                        Action::Link {
+                            parent_finished: false,
+                        },
+                        Ready,
+                    ) => Some((Todo, EventKind::Linked)),
+                    (Action::Link { .. }, s) => Some((s, EventKind::Linked)),
+                    (Action::ParentReopened, Ready) => Some((Todo, EventKind::StatusChanged)),
                     _ => None,
                 };
                 match (expected, got) {
@@ -413,14 +562,65 @@ mod tests {
     }
 
     #[test]
-    fn auto_promotion_respects_sticky_blocks_and_breaker() {
-        assert!(auto_promotes(Todo, true, false, 0, 2));
-        assert!(!auto_promotes(Todo, false, false, 0, 2));
-        assert!(!auto_promotes(Blocked, true, true, 0, 2));
-        assert!(!auto_promotes(Blocked, true, false, 2, 2));
-        assert!(auto_promotes(Blocked, true, false, 1, 2));
-        for s in [Triage, Ready, Running, Scheduled, Review, Done, Archived] {
-            assert!(!auto_promotes(s, true, false, 0, 2));
+    fn direct_moves() {
+        assert_eq!(check_direct_target(Running), Err(Refusal::NotDirectTarget));
+        assert_eq!(check_direct_target(Done), Err(Refusal::NotDirectTarget));
+        // An idle task moved to its own column: nothing to write.
+        let same = decide(Action::Move(Todo), &TaskFacts::new(Todo)).unwrap();
+        assert!(same.effects.unchanged);
+        // A claimed or running one is still moved (its claim is cleared).
+        let claimed = TaskFacts {
+            claimed: true,
+            ..TaskFacts::new(Ready)
+        };
+        assert!(
+            !decide(Action::Move(Ready), &claimed)
+                .unwrap()
+                .effects
+                .unchanged
+        );
+        let pending = TaskFacts {
+            parents_satisfied: false,
+            ..TaskFacts::new(Todo)
+        };
+        assert_eq!(
+            decide(Action::Move(Ready), &pending),
+            Err(Refusal::ParentsPending)
+        );
+        assert_eq!(decide(Action::Move(Triage), &pending).unwrap().to, Triage);
+        // Reopening a finished task demotes its ready children.
+        for from in [Done, Archived] {
+            let d = decide(Action::Move(Todo), &TaskFacts::new(from)).unwrap();
+            assert!(d.effects.demote_ready_children && !d.effects.regate_children);
+        }
+        let d = decide(Action::Move(Scheduled), &TaskFacts::new(Blocked)).unwrap();
+        assert_eq!(d.effects, Effects::default());
+    }
+
+    #[test]
+    fn finishing_regates_children() {
+        for (action, from) in [
+            (Action::Complete, Running),
+            (Action::Complete, Blocked),
+            (Action::Archive, Todo),
+            (Action::Archive, Done),
+        ] {
+            let d = decide(action, &TaskFacts::new(from)).unwrap();
+            assert!(d.effects.regate_children, "{action:?} from {from}");
+            assert!(!d.effects.demote_ready_children);
+        }
+        let d = decide(Action::Block(None), &TaskFacts::new(Running)).unwrap();
+        assert!(!d.effects.regate_children);
+    }
+
+    #[test]
+    fn created_blocked_writes_a_sticky_block() {
+        assert_eq!(
+            creation_events(Blocked),
+            &[EventKind::Created, EventKind::Blocked]
+        );
+        for s in [Ready, Todo, Triage] {
+            assert_eq!(creation_events(s), &[EventKind::Created]);
         }
     }
 }

@@ -7,6 +7,9 @@ use regex::Regex;
 
 use crate::CoreError;
 
+/// Validation of a whole new task.
+pub mod new_task;
+
 static SLUG_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9\-_]{0,63}$").expect("static regex"));
 
@@ -77,6 +80,8 @@ pub fn parse_duration_seconds(value: &str) -> Result<i64, CoreError> {
 
 /// Workspace kinds a task can carry.
 pub const WORKSPACE_KINDS: [&str; 3] = ["scratch", "worktree", "dir"];
+/// Workspace kind of a task created without one.
+pub const WORKSPACE_DEFAULT_KIND: &str = "scratch";
 
 /// `--workspace` flag: `scratch`, `worktree`, `worktree:<path>`, `dir:<path>`.
 /// Returns `(kind, path)`. `~` is expanded by the caller (it knows `$HOME`).
@@ -110,6 +115,60 @@ pub fn require_absolute_dir(path: &str) -> Result<(), CoreError> {
         )));
     }
     Ok(())
+}
+
+/// A stored workspace path the dispatcher can use: absolute, or `~` /
+/// `~/...` (expanded against `$HOME` at spawn, as the reference expands
+/// it). Anything else would resolve against whichever directory the
+/// dispatcher runs in (`worktree:../../wt`), so it is refused at create
+/// instead of failing every spawn.
+fn is_usable_workspace_path(path: &str) -> bool {
+    path.starts_with('/') || path == "~" || path.starts_with("~/")
+}
+
+/// The workspace of a new task, checked once for every surface (CLI, API,
+/// MCP) with the rules the dispatcher applies at spawn (reference §7.1):
+/// a known kind; any path absolute (or `~/`); `dir` needs a path (its own
+/// or the board's default workdir, which the caller has already applied).
+/// A path-less `worktree` is accepted: it is anchored on the board's
+/// default workdir when it is spawned, which may be set after create.
+pub fn validate_workspace(kind: &str, path: Option<&str>) -> Result<(), CoreError> {
+    if !WORKSPACE_KINDS.contains(&kind) {
+        return Err(CoreError::invalid(format!(
+            "workspace_kind must be one of ['dir', 'scratch', 'worktree'], got '{kind}'"
+        )));
+    }
+    match path {
+        None if kind == "dir" => Err(CoreError::invalid(
+            "workspace kind dir needs a path: pass an absolute directory (dir:/srv/project, \
+             or workspace_path) or set the board's default workdir \
+             (kanban boards set-default-workdir)",
+        )),
+        None => Ok(()),
+        Some(p) => validate_workspace_path(kind, p),
+    }
+}
+
+/// The path half of [`validate_workspace`], for adapters that parse a
+/// `kind:path` flag: no NUL, and absolute (or `~/`).
+pub fn validate_workspace_path(kind: &str, path: &str) -> Result<(), CoreError> {
+    if path.contains('\0') {
+        return Err(CoreError::invalid(format!(
+            "{kind} workspace path {path:?} contains a NUL byte"
+        )));
+    }
+    if is_usable_workspace_path(path) {
+        return Ok(());
+    }
+    let example = match kind {
+        "dir" => "dir:/srv/project",
+        "worktree" => "worktree:/srv/repo (a repo root) or worktree:/srv/repo/.worktrees/name",
+        _ => "an absolute path, or no path for a managed scratch directory",
+    };
+    Err(CoreError::invalid(format!(
+        "{kind} workspace path {path:?} is relative; use an absolute path (e.g. {example}): \
+         a relative one would depend on where the dispatcher was started"
+    )))
 }
 
 /// `--branch`: non-empty, no leading `-`, no whitespace.
@@ -248,6 +307,35 @@ mod tests {
                 .to_string()
                 .contains("absolute")
         );
+    }
+
+    #[test]
+    fn workspace_specs_checked_at_create() {
+        for (kind, path) in [
+            ("scratch", None),
+            ("worktree", None),
+            ("worktree", Some("/srv/repo")),
+            ("worktree", Some("~/repo")),
+            ("dir", Some("/srv/x")),
+            ("dir", Some("~")),
+            ("scratch", Some("/tmp/s")),
+        ] {
+            assert!(validate_workspace(kind, path).is_ok(), "{kind} {path:?}");
+        }
+        let err = |kind, path| validate_workspace(kind, path).unwrap_err().to_string();
+        assert!(err("cloud", None).contains("workspace_kind must be one of"));
+        let e = err("dir", None);
+        assert!(
+            e.contains("needs a path") && e.contains("set-default-workdir"),
+            "{e}"
+        );
+        let e = err("worktree", Some("../../wt"));
+        assert!(e.contains("\"../../wt\" is relative"), "{e}");
+        assert!(e.contains("worktree:/srv/repo"), "{e}");
+        assert!(err("dir", Some("rel")).contains("dir:/srv/project"));
+        assert!(err("scratch", Some("x")).contains("absolute"));
+        assert!(err("dir", Some("~bob/x")).contains("relative"));
+        assert!(err("dir", Some("/a\0b")).contains("NUL"));
     }
 
     #[test]

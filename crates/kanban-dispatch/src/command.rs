@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use kanban_store::config::{ProfileSpec, TemplateVars};
+use kanban_hermes::config::{ProfileSpec, TemplateVars};
 
 use crate::error::{DispatchError, Result};
 

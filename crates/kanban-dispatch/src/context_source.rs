@@ -15,7 +15,7 @@ use kanban_core::defaults::CONTEXT_RECENT_ROLE_RUNS;
 use kanban_core::{Run, Status, Task};
 use kanban_store::{Clock, Store, StoreError};
 
-use crate::pass::{ContextSource, TitleBodyContext};
+use crate::dispatcher::{ContextSource, TitleBodyContext};
 
 /// Environment variable whose value the context quotes as the worker's
 /// terminal timeout (reference §5.3).

@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use kanban_store::StoreError;
 use thiserror::Error;
 
@@ -34,12 +32,6 @@ pub enum DispatchError {
     /// A git command behind a worktree workspace failed or timed out.
     #[error("{0}")]
     Git(String),
-    /// The dispatch lock file could not be opened or locked.
-    #[error("dispatch lock {path}: {source}")]
-    Lock {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{context}: {source}")]

@@ -2,6 +2,10 @@
 //! start a ready task again right now. The task stays ready; the pass
 //! records `(task, reason)` and a `respawn_guarded` event.
 //!
+//! Ours: a task whose worker could not be started waits for its retry time
+//! (exponential backoff with jitter, `spawn_backoff`) instead of being tried
+//! again on every pass.
+//!
 //! One deliberate difference: an auth/quota-looking last error only holds
 //! the task for a cooldown after the failing attempt ended, then lets one
 //! attempt through. That attempt's failure counts toward the circuit
@@ -34,6 +38,7 @@ static PR_URL: LazyLock<Regex> = LazyLock::new(|| {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardReason {
+    SpawnBackoff,
     RateLimitCooldown,
     BlockerAuth,
     RecentSuccess,
@@ -41,8 +46,22 @@ pub enum GuardReason {
 }
 
 impl GuardReason {
+    pub const ALL: [GuardReason; 5] = [
+        GuardReason::SpawnBackoff,
+        GuardReason::RateLimitCooldown,
+        GuardReason::BlockerAuth,
+        GuardReason::RecentSuccess,
+        GuardReason::ActivePr,
+    ];
+
+    /// The reason [`GuardReason::as_str`] spells.
+    pub fn parse(s: &str) -> Option<GuardReason> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
+            GuardReason::SpawnBackoff => "spawn_backoff",
             GuardReason::RateLimitCooldown => "rate_limit_cooldown",
             GuardReason::BlockerAuth => "blocker_auth",
             GuardReason::RecentSuccess => "recent_success",
@@ -78,8 +97,13 @@ pub fn is_blocker_error(error: &str) -> bool {
     BLOCKER.is_match(error)
 }
 
-/// The first guard that applies, in the reference's order.
+/// The first guard that applies, in the reference's order (the spawn
+/// backoff, ours, first: it only concerns a run that never started).
 pub fn respawn_guard(f: &GuardFacts, now: i64, w: &GuardWindows) -> Option<GuardReason> {
+    let backoff = spawn_backoff_until(f);
+    if backoff.is_some_and(|at| now < at) {
+        return Some(GuardReason::SpawnBackoff);
+    }
     if let Some((outcome, ended)) = &f.latest_run
         && outcome == "rate_limited"
     {
@@ -88,9 +112,12 @@ pub fn respawn_guard(f: &GuardFacts, now: i64, w: &GuardWindows) -> Option<Guard
         let cooling = w.rate_limit_cooldown > 0 && now - ended < w.rate_limit_cooldown;
         return cooling.then_some(GuardReason::RateLimitCooldown);
     }
-    if f.last_failure_error
-        .as_deref()
-        .is_some_and(is_blocker_error)
+    // A spawn error ("permission denied") is no provider wall: its own
+    // backoff above decides.
+    if backoff.is_none()
+        && f.last_failure_error
+            .as_deref()
+            .is_some_and(is_blocker_error)
         && f.latest_run
             .as_ref()
             .is_some_and(|(_, ended)| now - ended < w.auth_cooldown)
@@ -107,6 +134,28 @@ pub fn respawn_guard(f: &GuardFacts, now: i64, w: &GuardWindows) -> Option<Guard
         return Some(GuardReason::ActivePr);
     }
     None
+}
+
+/// The retry time of a latest run that failed to spawn.
+fn spawn_backoff_until(f: &GuardFacts) -> Option<i64> {
+    f.latest_run
+        .as_ref()
+        .filter(|(outcome, _)| outcome == "spawn_failed")
+        .and(f.spawn_retry_at)
+}
+
+/// When the guard holding the task now (`reason`) stops holding it: the
+/// moment a dispatcher should look again. `None` when only an event can
+/// end it (an active pull request).
+pub fn guard_until(f: &GuardFacts, reason: GuardReason, w: &GuardWindows) -> Option<i64> {
+    let ended = f.latest_run.as_ref().map(|(_, at)| *at);
+    match reason {
+        GuardReason::SpawnBackoff => spawn_backoff_until(f),
+        GuardReason::RateLimitCooldown => ended.map(|e| e + w.rate_limit_cooldown),
+        GuardReason::BlockerAuth => ended.map(|e| e + w.auth_cooldown),
+        GuardReason::RecentSuccess => f.recent_completion.map(|c| c + w.recent_success + 1),
+        GuardReason::ActivePr => None,
+    }
 }
 
 #[cfg(test)]
@@ -197,6 +246,48 @@ mod tests {
             ..facts()
         };
         assert_eq!(respawn_guard(&f, NOW, &w), None);
+    }
+
+    #[test]
+    fn failed_spawns_wait_for_their_retry_time() {
+        let w = GuardWindows::default();
+        let f = GuardFacts {
+            latest_run: Some(("spawn_failed".into(), NOW - 2)),
+            // Spawn errors may look like auth walls; the backoff decides.
+            last_failure_error: Some("permission denied".into()),
+            spawn_retry_at: Some(NOW + 8),
+            ..facts()
+        };
+        assert_eq!(respawn_guard(&f, NOW, &w), Some(GuardReason::SpawnBackoff));
+        assert_eq!(
+            guard_until(&f, GuardReason::SpawnBackoff, &w),
+            Some(NOW + 8)
+        );
+        assert_eq!(respawn_guard(&f, NOW + 8, &w), None);
+        // A retry time of an older run does not hold a newer outcome.
+        let newer = GuardFacts {
+            latest_run: Some(("crashed".into(), NOW)),
+            last_failure_error: None,
+            ..f
+        };
+        assert_eq!(respawn_guard(&newer, NOW, &w), None);
+    }
+
+    #[test]
+    fn guards_end_when_their_window_does() {
+        let w = GuardWindows::default();
+        let f = GuardFacts {
+            latest_run: Some(("rate_limited".into(), NOW - 10)),
+            ..facts()
+        };
+        let until = guard_until(&f, GuardReason::RateLimitCooldown, &w).unwrap();
+        assert_eq!(until, NOW - 10 + w.rate_limit_cooldown);
+        assert_eq!(
+            respawn_guard(&f, until - 1, &w),
+            Some(GuardReason::RateLimitCooldown)
+        );
+        assert_eq!(respawn_guard(&f, until, &w), None);
+        assert_eq!(guard_until(&f, GuardReason::ActivePr, &w), None);
     }
 
     #[test]

@@ -4,25 +4,29 @@
 //! the worker (or the spawn failure, which counts toward the breaker).
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::OpenOptionsExt;
 
+use kanban_core::transitions::ceilings::is_per_profile;
 use kanban_core::{Status, Task};
+use kanban_hermes::config::TemplateVars;
+use kanban_hermes::profiles::ProfileKind;
 use kanban_store::ClaimOutcome;
-use kanban_store::config::TemplateVars;
 use kanban_store::dispatch_ops::{
     BatchClaim, ClaimBatch, LaunchBatch, Released, SetWorker, SetWorkspace, SpawnFailure,
     WorkerRecord,
 };
-use kanban_store::layout::ProfileKind;
 
 use crate::command::{
     HERMES_NOT_FOUND_HINT, HermesWorkerArgs, PromptInput, hermes_worker_argv, resolve_hermes_argv,
     template_argv, worker_prompt,
 };
+use crate::dispatcher::Dispatcher;
 use crate::env::{WorkerEnvInput, worker_env};
 use crate::error::Result;
 use crate::guard::{GuardWindows, respawn_guard};
 use crate::health::TickSummary;
-use crate::pass::{DispatchOptions, Dispatcher};
+use crate::log_cap::ENV_LOG_MAX_RUN_BYTES;
+use crate::options::DispatchOptions;
 use crate::result::{CappedTask, DispatchResult, GuardedTask, SpawnedTask};
 use crate::spawner::{LogSpec, WorkerSpec};
 use crate::workspace::{ResolvedWorkspace, WorkspaceRequest, resolve_workspace};
@@ -262,7 +266,7 @@ impl Dispatcher {
                 }
                 ClaimOutcome::CeilingReached(name) => {
                     cap.give_back(&pick.assignee);
-                    if name.starts_with("profile_limits[") || name.starts_with("max_per_profile[") {
+                    if is_per_profile(&name) {
                         result.skipped_per_profile_capped.push(CappedTask {
                             task_id: pick.task_id,
                             assignee: pick.assignee,
@@ -409,7 +413,14 @@ impl Dispatcher {
             return None;
         }
         tracing::warn!(task = %task.id, "kanban: {SCRATCH_TIP}");
-        if let Err(e) = std::fs::write(sentinel, b"") {
+        // Private like every file under the root (SPEC §4).
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(sentinel);
+        if let Err(e) = written {
             tracing::debug!("cannot write {}: {e}", sentinel.display());
         }
         Some(SCRATCH_TIP)
@@ -444,12 +455,15 @@ impl Dispatcher {
                     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
                     resolve_hermes_argv(&var, &cwd)
                 });
+                // Pinned from the profile's own config, so the worker cannot
+                // pick up another profile's tool surface (reference §3.4).
+                let toolsets = kind.hermes_cli_toolsets(&var);
                 let args = HermesWorkerArgs {
                     profile: assignee,
                     task_id: &task.id,
                     skills: &skills,
                     model: task.model_override.as_deref(),
-                    toolsets: &[],
+                    toolsets: &toolsets,
                     goal_mode: task.goal_mode,
                 };
                 (
@@ -506,6 +520,9 @@ impl Dispatcher {
                 env.set(&k, v);
             }
         }
+        // For the wrapper, which enforces it (crate::log_cap) and drops it
+        // from the worker's own environment.
+        env.set(ENV_LOG_MAX_RUN_BYTES, opts.log_max_run_bytes.to_string());
         Ok(WorkerSpec {
             task_id: task.id.clone(),
             run_id: task.current_run_id,

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use kanban_store::dispatch_ops::{BatchClaim, ClaimBatch, DispatchStore, WorkerRecord};
-use kanban_store::layout::{Env, MapEnv, ProfileKind};
-use kanban_store::{ClaimOutcome, EventQuery, Store};
+use kanban_hermes::layout::{Env, MapEnv};
+use kanban_hermes::profiles::ProfileKind;
+use kanban_store::dispatch_ops::{BatchClaim, ClaimBatch, WorkerRecord};
+use kanban_store::{ClaimOutcome, EventQuery};
 
+use crate::dispatcher::*;
 use crate::liveness::StaticLiveness;
+use crate::options::DispatchOptions;
 use crate::pass::tests::{Fixture, MapProfiles};
-use crate::pass::*;
 use crate::spawner::StubSpawner;
 
 /// A dispatcher with fake workers and a hand-set process table (host `h`,
@@ -21,7 +23,7 @@ fn stub_dispatcher(f: &Fixture, liveness: &Arc<StaticLiveness>) -> (Dispatcher, 
     profiles.insert(
         "agent".to_string(),
         ProfileKind::Template {
-            spec: kanban_store::config::ProfileSpec {
+            spec: kanban_hermes::config::ProfileSpec {
                 command: vec!["agent".into(), "{task_id}".into()],
                 ..Default::default()
             },

@@ -11,17 +11,24 @@
 //! classifies workers it did not spawn), [`context_source`] (the full
 //! worker context read from the store) and [`health`] (stuck telemetry).
 //!
-//! The pass ([`pass::Dispatcher::dispatch_once`], reference `dispatch_once`)
-//! runs the steps of reference §3.1 in order ([`reclaim`] for the reclaim,
-//! crash and timeout steps, [`launch`] for claim → workspace → spawn),
-//! under the board's dispatch [`lock`], and reports every bucket of §3.2
-//! ([`result::DispatchResult`]).
+//! The pass ([`Dispatcher::dispatch_once`] in [`pass`], reference
+//! `dispatch_once`) runs the steps of reference §3.1 in order ([`reclaim`]
+//! for the reclaim and timeout steps, [`crash`] for crash detection,
+//! [`launch`] for claim → workspace → spawn, [`linger`] for finished
+//! attempts' workers) under the board's dispatch lock
+//! (`DispatchStore::dispatch_lock`), and reports every bucket of §3.2
+//! ([`result::DispatchResult`]). Each step is an `impl Dispatcher` block in
+//! its own module; they share the [`dispatcher`] object, its [`options`]
+//! and the pending releases (`release`), and only [`pass`] names the
+//! steps, so the modules form no cycle (`scripts/module_cycles.py`).
 //!
 //! This crate never talks SQL: board state changes go through the store's
 //! traits (`Store` + `DispatchStore`), one transaction per state change.
 
 pub mod command;
 pub mod context_source;
+pub mod crash;
+pub mod dispatcher;
 pub mod env;
 pub mod error;
 pub mod guard;
@@ -29,11 +36,13 @@ pub mod health;
 pub mod launch;
 pub mod linger;
 pub mod liveness;
-pub mod lock;
+pub mod log_cap;
+pub mod options;
 pub mod pass;
 pub mod reap;
 pub mod reclaim;
 pub mod recording;
+pub(crate) mod release;
 pub mod result;
 pub mod spawner;
 pub mod terminate;
@@ -43,14 +52,15 @@ pub mod workspace;
 mod testutil;
 
 pub use context_source::StoreContextSource;
+pub use dispatcher::{
+    BoardContext, ContextSource, Dispatcher, DispatcherParts, ProfileSource, TitleBodyContext,
+};
 pub use error::{DispatchError, Result};
 pub use health::{StuckDetector, StuckWarning, TickSummary};
 pub use linger::{EndOutcome, end_worker};
 pub use liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity, WorkerState};
-pub use pass::{
-    BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProfileSource,
-    TitleBodyContext, dispatch_once,
-};
+pub use options::DispatchOptions;
+pub use pass::dispatch_once;
 pub use reap::{ExitKind, WorkerExit, classify_exit};
 pub use recording::RecordingSpawner;
 pub use result::DispatchResult;

@@ -11,9 +11,9 @@ use kanban_store::EndedWorker;
 use kanban_store::dispatch_ops::{DispatchStore, WorkerRecord};
 use serde::Serialize;
 
+use crate::dispatcher::Dispatcher;
 use crate::error::Result;
 use crate::liveness::{Liveness, WorkerIdentity};
-use crate::pass::Dispatcher;
 use crate::terminate::{Begun, Terminator};
 
 /// How long a worker may outlive its finished attempt before it is ended.
@@ -130,9 +130,9 @@ mod tests {
     use std::time::Duration;
 
     use kanban_core::Status;
-    use kanban_store::{CompleteRequest, Store};
+    use kanban_store::CompleteRequest;
 
-    use crate::pass::DispatchOptions;
+    use crate::options::DispatchOptions;
     use crate::pass::tests::{Fixture, T0};
     use crate::testutil::wait_for;
 

@@ -260,11 +260,7 @@ impl Liveness for ProcLiveness {
     }
 
     fn hostname(&self) -> String {
-        nix::unistd::gethostname()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown".to_string())
+        kanban_store::host_identity::hostname()
     }
 
     fn boot_id(&self) -> Option<String> {

@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kanban_core::Status;
+use kanban_hermes::config::ProfileSpec;
+use kanban_hermes::layout::{Env, MapEnv};
+use kanban_hermes::profiles::ProfileKind;
+use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
 use kanban_store::clock::ManualClock;
-use kanban_store::config::ProfileSpec;
 use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::layout::{Env, MapEnv, ProfileKind};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{EventQuery, NewTask, Store};
+use kanban_store::{EventQuery, NewTask};
 
+use crate::dispatcher::*;
 use crate::liveness::ProcLiveness;
-use crate::lock::DispatchLock;
-use crate::pass::*;
+use crate::options::DispatchOptions;
 use crate::result::DispatchResult;
 use crate::spawner::{ProcessSpawner, Spawner};
 use crate::terminate::Terminator;
@@ -37,7 +38,7 @@ impl ProfileSource for MapProfiles {
 
 pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn DispatchStore>,
     pub clock: Arc<ManualClock>,
     pub spawner: Arc<ProcessSpawner>,
     pub profiles: MapProfiles,
@@ -47,15 +48,12 @@ impl Fixture {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
-        let store = SqliteStore::open(
-            &dir.path().join("kanban.db"),
-            OpenOptions::create(),
-            clock.clone(),
-        )
-        .unwrap();
+        let location = BoardLocation::Sqlite(dir.path().join("kanban.db"));
+        let board =
+            open_board(&location, &OpenRequest::create().with_clock(clock.clone())).unwrap();
         Fixture {
             dir,
-            store: Arc::new(store),
+            store: board.dispatch(),
             clock,
             spawner: Arc::new(ProcessSpawner::new()),
             profiles: MapProfiles::default(),
@@ -84,7 +82,6 @@ impl Fixture {
             db_path: self.root().join("kanban.db"),
             workspaces_root: self.root().join("kanban/workspaces"),
             logs_dir: self.root().join("kanban/logs"),
-            dispatch_lock: self.root().join("kanban.db.dispatch.lock"),
             default_workdir: None,
             scratch_tip_sentinel: Some(self.root().join(".scratch_tip_shown")),
         }
@@ -417,6 +414,23 @@ fn missing_executable_is_a_spawn_failure_then_the_breaker_trips() {
             .contains("`kanban-test-no-such-agent` executable not found")
     );
     assert!(f.kinds(&id).contains(&"spawn_failed".to_string()));
+    // The retry waits for its backoff (first delay ≤ the base), and the
+    // pass asks to be woken for it.
+    let base = kanban_core::defaults::SPAWN_RETRY_BASE_SECONDS;
+    let wake = r.next_pass_in_ms.expect("a wake-up for the retry");
+    assert!(wake <= (base as u64) * 1000 + 100, "{wake}");
+    let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
+    assert!(r.spawned.is_empty() && r.auto_blocked.is_empty(), "{r:?}");
+    assert_eq!(r.respawn_guarded[0].reason, "spawn_backoff");
+    let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
+    assert_eq!(r.respawn_guarded.len(), 1);
+    let guards = f
+        .kinds(&id)
+        .iter()
+        .filter(|k| *k == "respawn_guarded")
+        .count();
+    assert_eq!(guards, 1, "one note per hold: {:?}", f.kinds(&id));
+    f.clock.advance(base);
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.auto_blocked, vec![id.clone()]);
     assert_eq!(f.task(&id).status, Status::Blocked);
@@ -549,16 +563,17 @@ fn a_held_or_unusable_lock_skips_the_pass() {
     f.script_profile("agent", "sleep 30\n");
     let id = f.create("r", Some("agent"));
     let d = f.dispatcher();
-    let held = DispatchLock::try_acquire(&f.board().dispatch_lock)
-        .unwrap()
-        .unwrap();
+    let held = f.store.dispatch_lock().try_acquire().unwrap().unwrap();
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert!(r.skipped_locked && r.lock_error.is_none());
     assert!(r.spawned.is_empty());
     assert_eq!(f.task(&id).status, Status::Ready);
     drop(held);
-    let mut board = f.board();
-    board.dispatch_lock = f.root().join("no/such/dir/kanban.db.dispatch.lock");
+    // A directory where the lock file belongs: it cannot be opened.
+    let lock_file = f.root().join("kanban.db.dispatch.lock");
+    std::fs::remove_file(&lock_file).unwrap();
+    std::fs::create_dir(&lock_file).unwrap();
+    let board = f.board();
     let parts = DispatcherParts {
         store: f.store.clone(),
         spawner: f.spawner.clone(),

@@ -150,6 +150,24 @@ impl ExitRegistry {
     /// The exit of `pid`, if reaped within the TTL. With a start time, an
     /// entry recorded for another process that had the same pid is ignored.
     pub fn get(&self, pid: i32, start_time: Option<u64>, now: Instant) -> Option<WorkerExit> {
+        self.entry(pid, start_time, now).map(|e| e.exit)
+    }
+
+    /// When `pid` was reaped (same rules as [`ExitRegistry::get`]).
+    pub fn exited_at(&self, pid: i32, start_time: Option<u64>, now: Instant) -> Option<Instant> {
+        self.entry(pid, start_time, now).map(|e| e.at)
+    }
+
+    /// Exits reaped between `from` and `to`, both included.
+    pub fn between(&self, from: Instant, to: Instant) -> Vec<WorkerExit> {
+        self.entries
+            .values()
+            .filter(|e| e.at >= from && e.at <= to)
+            .map(|e| e.exit)
+            .collect()
+    }
+
+    fn entry(&self, pid: i32, start_time: Option<u64>, now: Instant) -> Option<&Entry> {
         let e = self.entries.get(&pid)?;
         if now.saturating_duration_since(e.at) > self.ttl {
             return None;
@@ -159,7 +177,7 @@ impl ExitRegistry {
         {
             return None;
         }
-        Some(e.exit)
+        Some(e)
     }
 }
 
@@ -208,6 +226,23 @@ mod tests {
         r.record(10, Some(5), WorkerExit::Exited(1), t0);
         assert_eq!(r.get(10, Some(6), t0), None);
         assert_eq!(r.get(10, None, t0), Some(WorkerExit::Exited(1)));
+    }
+
+    #[test]
+    fn exit_times_are_kept_and_windowed() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut r = ExitRegistry::default();
+        r.record(10, Some(1), WorkerExit::Signaled(9), t0);
+        r.record(11, Some(1), WorkerExit::Signaled(9), t0 + ms(400));
+        r.record(12, Some(1), WorkerExit::Exited(0), t0 + ms(3_000));
+        assert_eq!(r.exited_at(11, Some(1), t0 + ms(500)), Some(t0 + ms(400)));
+        assert_eq!(r.exited_at(11, Some(2), t0 + ms(500)), None);
+        assert_eq!(r.between(t0, t0 + ms(1_000)).len(), 2);
+        assert_eq!(
+            r.between(t0 + ms(2_000), t0 + ms(4_000)),
+            [WorkerExit::Exited(0)]
+        );
     }
 
     #[test]

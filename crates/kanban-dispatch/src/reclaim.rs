@@ -1,57 +1,35 @@
-//! Steps 2–5 of a pass: TTL reclaim, stale-heartbeat reclaim, crash
-//! detection and max-runtime kills, plus releasing tasks whose worker
-//! termination has finished.
+//! Steps 2, 3 and 5 of a pass: TTL reclaim, stale-heartbeat reclaim and
+//! max-runtime kills, plus releasing tasks whose worker termination has
+//! finished (crash detection is in [`crate::crash`]).
 //!
 //! A task is only released once its worker is provably gone (dead, not
 //! ours, or on another host), so a task never runs twice at once; while
-//! its process group is being terminated it stays running.
+//! its process group is being terminated it stays running. The release is
+//! decided before the worker is signalled and recorded with the attempt
+//! (`record_intent`): whichever process later finds the worker gone
+//! records that outcome, never a crash by the signal that ended it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use kanban_core::defaults::{
-    LIVE_PID_HEARTBEAT_STALE_SECONDS, PROTOCOL_VIOLATION_STREAK_LIMIT, RECLAIM_DEFER_SECONDS,
-    SYSTEMIC_CRASH_THRESHOLD,
-};
+use kanban_core::defaults::{LIVE_PID_HEARTBEAT_STALE_SECONDS, RECLAIM_DEFER_SECONDS};
+use kanban_core::payload::{self, ClaimRelease};
 use kanban_core::{EventKind, RunOutcome};
 use kanban_store::dispatch_ops::{
     DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask, SetWorker,
-    WorkerRecord,
+    TerminationIntent, WorkerRecord,
 };
-use regex::Regex;
 use serde_json::{Value, json};
 
+use crate::dispatcher::Dispatcher;
 use crate::error::Result;
 use crate::liveness::WorkerIdentity;
-use crate::pass::{DispatchOptions, Dispatcher};
-use crate::reap::{ExitKind, classify_exit};
+use crate::options::DispatchOptions;
+use crate::release::{PendingRelease, ReleaseWhy};
 use crate::result::DispatchResult;
 use crate::terminate::{Begun, TerminationOutcome, TerminationReport};
 
 /// Heartbeat gap after which a long-running task counts as stale.
 const STALE_HEARTBEAT_GAP_SECONDS: i64 = 3_600;
-
-/// Why a task is released once its worker is gone.
-#[derive(Debug, Clone)]
-pub(crate) enum ReleaseWhy {
-    /// Claim expired while the worker was alive but silent.
-    Ttl { payload: Value },
-    /// No heartbeat for too long.
-    Stale { payload: Value, error: String },
-    /// Over its max runtime.
-    Timeout { elapsed: i64, limit: i64 },
-}
-
-/// A release waiting for a termination to finish.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingRelease {
-    pub(crate) task_id: String,
-    pub(crate) claim_lock: Option<String>,
-    pub(crate) run_id: Option<i64>,
-    pub(crate) worker_pid: Option<i64>,
-    /// The worker ran on this machine (it could be signalled).
-    pub(crate) host_local: bool,
-    pub(crate) why: ReleaseWhy,
-}
 
 /// Where a running task's worker lives, from this process's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,6 +110,7 @@ impl Dispatcher {
                     self.store.extend_claim(&ExtendClaim {
                         task_id: rt.id.clone(),
                         claim_lock: rt.claim_lock.clone(),
+                        run_id: rt.run_id,
                         new_expires: now + opts.claim_ttl_seconds,
                         worker_pid: rt.worker_pid,
                         claim_expires_was: rt.claim_expires,
@@ -202,7 +181,7 @@ impl Dispatcher {
                 outcome: RunOutcome::Reclaimed,
                 event: EventKind::Reclaimed,
                 error: format!("stale_lock={}", rt.claim_lock.as_deref().unwrap_or("None")),
-                payload: merge(&payload, &facts),
+                payload: payload::merge(payload, &facts),
                 run_metadata: Some(facts),
                 clear_heartbeat: false,
                 stamp_error: false,
@@ -330,8 +309,9 @@ impl Dispatcher {
     }
 
     /// Release now when nothing of the worker is running here; otherwise
-    /// start ending its process group and release once it is gone.
-    fn release_or_terminate(
+    /// record the decision, start ending its process group and release
+    /// once it is gone.
+    pub(crate) fn release_or_terminate(
         &self,
         opts: &DispatchOptions,
         rt: &RunningTask,
@@ -373,6 +353,19 @@ impl Dispatcher {
         };
         if self.state().pending.contains_key(&id.pid) {
             return Ok(());
+        }
+        if let Some(run_id) = rt.run_id {
+            let intent = TerminationIntent {
+                run_id,
+                task_id: rt.id.clone(),
+                kind: pending.why.kind().into(),
+                detail: pending.why.detail(),
+                decided_at: self.store.now(),
+            };
+            if !self.store.record_intent(&intent)? {
+                // The attempt moved on meanwhile: nothing of ours to end.
+                return Ok(());
+            }
         }
         match self.terminator.begin(id, &rt.id) {
             Begun::Signalled | Begun::AlreadyPending => {
@@ -421,6 +414,7 @@ impl Dispatcher {
             self.store.defer_reclaim(&DeferReclaim {
                 task_id: p.task_id.clone(),
                 claim_lock: p.claim_lock.clone(),
+                run_id: p.run_id,
                 until: self.store.now() + RECLAIM_DEFER_SECONDS,
                 reason: reason.into(),
                 extra: termination,
@@ -446,7 +440,7 @@ impl Dispatcher {
             ReleaseWhy::Ttl { payload } => ReleaseRunning {
                 require_expired: true,
                 error: format!("stale_lock={}", p.claim_lock.as_deref().unwrap_or("None")),
-                payload: merge(payload, &termination),
+                payload: payload::merge(payload.clone(), &termination),
                 run_metadata: Some(termination.clone()),
                 ..base
             },
@@ -454,7 +448,7 @@ impl Dispatcher {
                 outcome: RunOutcome::Stale,
                 event: EventKind::Stale,
                 error: error.clone(),
-                payload: merge(payload, &termination),
+                payload: payload::merge(payload.clone(), &termination),
                 clear_heartbeat: true,
                 ..base
             },
@@ -481,131 +475,6 @@ impl Dispatcher {
         record(result, &p, released);
         Ok(())
     }
-
-    /// Step 4: workers that died. Exit 0 = protocol violation (bounded
-    /// streak), 75 = rate limited (no failure), anything else a crash
-    /// (counted; three identical crashes in one pass are systemic).
-    pub(crate) fn detect_crashes(
-        &self,
-        opts: &DispatchOptions,
-        now: i64,
-        running: &[RunningTask],
-        handled: &mut HashSet<String>,
-        result: &mut DispatchResult,
-    ) -> Result<()> {
-        let mut dead = Vec::new();
-        for rt in running {
-            if handled.contains(&rt.id) {
-                continue;
-            }
-            let Some(pid) = rt.worker_pid else { continue };
-            let (id, exit) = match self.locality(rt) {
-                Locality::Remote => continue,
-                Locality::Rebooted => (WorkerIdentity::pid_only(pid as i32), None),
-                Locality::Local(id) => {
-                    // Without a recorded start time a young pid may not be
-                    // visible yet: keep the reference's launch grace.
-                    let young = rt
-                        .attempt_started_at
-                        .is_some_and(|s| now - s < opts.crash_grace_seconds);
-                    if (id.start_time.is_none() && young) || self.liveness.worker_alive(&id) {
-                        continue;
-                    }
-                    (id, self.spawner.exit_status(&id))
-                }
-            };
-            handled.insert(rt.id.clone());
-            let (kind, code) = classify_exit(exit);
-            dead.push((rt, id, kind, code));
-        }
-        let errors: Vec<String> = dead
-            .iter()
-            .map(|(_, id, kind, code)| crash_error(id.pid, *kind, *code))
-            .collect();
-        let mut fingerprints: HashMap<String, usize> = HashMap::new();
-        for ((_, _, kind, _), err) in dead.iter().zip(&errors) {
-            if !matches!(kind, ExitKind::CleanExit | ExitKind::RateLimited) {
-                *fingerprints.entry(fingerprint(err)).or_default() += 1;
-            }
-        }
-        for ((rt, id, kind, code), error) in dead.into_iter().zip(errors) {
-            if opts.dry_run {
-                match kind {
-                    ExitKind::RateLimited => result.rate_limited.push(rt.id.clone()),
-                    _ => result.crashed.push(rt.id.clone()),
-                }
-                continue;
-            }
-            // The leader is gone; anything left in its group is ended too.
-            self.terminator.begin(id, &rt.id);
-            let mut payload = json!({"pid": rt.worker_pid, "claimer": rt.claim_lock});
-            let (outcome, event, stamp, failure) = match kind {
-                ExitKind::CleanExit => {
-                    payload["exit_code"] = json!(code);
-                    payload["protocol_violation"] = json!(true);
-                    let extra = json!({"pid": rt.worker_pid, "claimer": rt.claim_lock});
-                    let policy = FailurePolicy::ViolationStreak {
-                        default_limit: PROTOCOL_VIOLATION_STREAK_LIMIT,
-                        extra,
-                    };
-                    (
-                        RunOutcome::Crashed,
-                        EventKind::ProtocolViolation,
-                        true,
-                        policy,
-                    )
-                }
-                ExitKind::RateLimited => {
-                    payload["exit_code"] = json!(code);
-                    (
-                        RunOutcome::RateLimited,
-                        EventKind::RateLimited,
-                        true,
-                        FailurePolicy::NotCounted,
-                    )
-                }
-                _ => {
-                    if kind != ExitKind::Unknown {
-                        payload["exit_kind"] = json!(kind.as_str());
-                        payload["exit_code"] = json!(code);
-                    }
-                    let systemic = fingerprints.get(&fingerprint(&error)).copied().unwrap_or(0)
-                        >= SYSTEMIC_CRASH_THRESHOLD;
-                    let policy = FailurePolicy::Counted {
-                        dispatcher_limit: opts.failure_limit,
-                        forced_limit: systemic.then_some(1),
-                        extra: json!({"pid": rt.worker_pid, "claimer": rt.claim_lock}),
-                    };
-                    (RunOutcome::Crashed, EventKind::Crashed, false, policy)
-                }
-            };
-            let released = self.store.release_running(&ReleaseRunning {
-                task_id: rt.id.clone(),
-                claim_lock: rt.claim_lock.clone(),
-                run_id: rt.run_id,
-                worker_pid: rt.worker_pid,
-                require_expired: false,
-                outcome,
-                event,
-                error,
-                payload,
-                run_metadata: None,
-                clear_heartbeat: false,
-                stamp_error: stamp,
-                failure,
-            })?;
-            if released.released {
-                match kind {
-                    ExitKind::RateLimited => result.rate_limited.push(rt.id.clone()),
-                    _ => result.crashed.push(rt.id.clone()),
-                }
-            }
-            if released.auto_blocked {
-                result.auto_blocked.push(rt.id.clone());
-            }
-        }
-        Ok(())
-    }
 }
 
 fn record(result: &mut DispatchResult, p: &PendingRelease, released: Released) {
@@ -621,84 +490,15 @@ fn record(result: &mut DispatchResult, p: &PendingRelease, released: Released) {
     }
 }
 
-fn merge(base: &Value, extra: &Value) -> Value {
-    let mut out = base.clone();
-    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    out
-}
-
-/// The run error of a dead worker, by exit class.
-pub(crate) fn crash_error(pid: i32, kind: ExitKind, code: Option<i32>) -> String {
-    match (kind, code) {
-        (ExitKind::CleanExit, _) => "worker exited cleanly (exit 0) without calling complete or block: \
-             protocol violation. If the previous attempt already did the work, verify it and report it \
-             with complete; an attempt that ends without complete or block counts as failed whatever it did."
-            .to_string(),
-        (ExitKind::RateLimited, _) => {
-            format!("pid {pid} exited rate-limited (exit 75, quota wall); requeued without counting a failure")
-        }
-        (ExitKind::NonzeroExit, Some(c)) => format!("pid {pid} exited with code {c}"),
-        (ExitKind::Signaled, Some(s)) => format!("pid {pid} killed by signal {s}"),
-        _ => format!("pid {pid} not alive"),
-    }
-}
-
-/// Errors with one root cause share a fingerprint: first 80 characters,
-/// pids and long numbers (timestamps) normalised, lower-cased.
-pub(crate) fn fingerprint(error: &str) -> String {
-    static PID: std::sync::LazyLock<Regex> =
-        std::sync::LazyLock::new(|| Regex::new(r"\bpid \d+\b").expect("regex"));
-    static NUM: std::sync::LazyLock<Regex> =
-        std::sync::LazyLock::new(|| Regex::new(r"\b\d{10,}\b").expect("regex"));
-    let head: String = error.chars().take(80).collect();
-    let fp = PID.replace_all(&head, "pid N");
-    NUM.replace_all(&fp, "<TS>")
-        .to_lowercase()
-        .trim()
-        .to_string()
-}
-
 /// Payload keys of the reference's `reclaimed` event for a released claim.
 fn reclaimed_payload(rt: &RunningTask, now: i64, host_local: bool, heartbeat_stale: bool) -> Value {
-    json!({
-        "stale_lock": rt.claim_lock, "worker_pid": rt.worker_pid, "claim_expires": rt.claim_expires,
-        "last_heartbeat_at": rt.last_heartbeat_at, "now": now,
-        "host_local": host_local, "heartbeat_stale": heartbeat_stale,
+    payload::reclaimed(&ClaimRelease {
+        stale_lock: rt.claim_lock.as_deref(),
+        worker_pid: rt.worker_pid,
+        claim_expires: rt.claim_expires,
+        last_heartbeat_at: rt.last_heartbeat_at,
+        now,
+        host_local,
+        heartbeat_stale,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fingerprints_ignore_pids_and_timestamps() {
-        assert_eq!(
-            fingerprint("pid 12 exited with code 1"),
-            fingerprint("pid 9999 exited with code 1")
-        );
-        assert_ne!(
-            fingerprint("pid 12 exited with code 1"),
-            fingerprint("pid 12 exited with code 2")
-        );
-        assert_eq!(fingerprint("at 1700000000 boom"), "at <ts> boom");
-    }
-
-    #[test]
-    fn crash_errors_name_the_exit() {
-        assert_eq!(
-            crash_error(7, ExitKind::NonzeroExit, Some(3)),
-            "pid 7 exited with code 3"
-        );
-        assert_eq!(
-            crash_error(7, ExitKind::Signaled, Some(9)),
-            "pid 7 killed by signal 9"
-        );
-        assert_eq!(crash_error(7, ExitKind::Unknown, None), "pid 7 not alive");
-        assert!(crash_error(7, ExitKind::CleanExit, Some(0)).contains("protocol violation"));
-    }
 }

@@ -11,6 +11,8 @@
 //! [`write_exit_record`] before ending the way its worker did. The
 //! spawner calls it as `PREFIX... --record-dir <dir> -- WORKER_ARGV...`.
 
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +66,15 @@ pub fn write_exit_record(dir: &Path, id: &WorkerIdentity, exit: WorkerExit) -> s
         return Ok(());
     };
     let tmp = path.with_extension("exit.tmp");
-    std::fs::write(&tmp, encode_exit(exit))?;
+    // Private like every file under the root (SPEC §4).
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(encode_exit(exit).as_bytes())?;
+    drop(file);
     std::fs::rename(&tmp, &path)
 }
 
@@ -165,7 +175,7 @@ impl Spawner for RecordingSpawner {
     fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
         if self.wrapper.is_empty()
             || !Self::program_found(spec)
-            || kanban_store::layout::create_private_dir(&self.dir).is_err()
+            || kanban_hermes::layout::create_private_dir(&self.dir).is_err()
         {
             return self.inner.spawn(spec);
         }
@@ -181,6 +191,14 @@ impl Spawner for RecordingSpawner {
         self.inner
             .exit_status(id)
             .or_else(|| read_exit_record(&self.dir, id))
+    }
+
+    fn exited_at(&self, id: &WorkerIdentity) -> Option<std::time::Instant> {
+        self.inner.exited_at(id)
+    }
+
+    fn exits_between(&self, from: std::time::Instant, to: std::time::Instant) -> Vec<WorkerExit> {
+        self.inner.exits_between(from, to)
     }
 }
 

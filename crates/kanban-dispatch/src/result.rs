@@ -62,6 +62,12 @@ pub struct DispatchResult {
     pub terminating: Vec<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// A later pass has work in this many milliseconds without any change
+    /// on the board (a cooldown or a spawn backoff ends, a death waits to
+    /// be judged, a termination finishes): a long-lived dispatcher wakes
+    /// then instead of polling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_pass_in_ms: Option<u64>,
     /// Health facts of this pass (not part of the JSON).
     #[serde(skip)]
     pub health: TickSummary,
@@ -83,6 +89,12 @@ impl DispatchResult {
             },
             ..Default::default()
         }
+    }
+
+    /// Ask for a pass after `delay` (the earliest request wins).
+    pub fn wake_in(&mut self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.next_pass_in_ms = Some(self.next_pass_in_ms.map_or(ms, |d| d.min(ms)));
     }
 
     /// Whether anything happened worth a log line.

@@ -99,6 +99,17 @@ pub trait Spawner: Send + Sync {
     fn exit_status(&self, _id: &WorkerIdentity) -> Option<WorkerExit> {
         None
     }
+
+    /// When a recently exited child ended (as known to `exit_status`).
+    fn exited_at(&self, _id: &WorkerIdentity) -> Option<Instant> {
+        None
+    }
+
+    /// How the children that ended between `from` and `to` ended (to see
+    /// workers killed together).
+    fn exits_between(&self, _from: Instant, _to: Instant) -> Vec<WorkerExit> {
+        Vec::new()
+    }
 }
 
 /// Callback run (on a waiter thread) when a worker exits: lets a gateway
@@ -167,6 +178,13 @@ impl ProcessSpawner {
                 let Some(mut child) = lock(&thread_slot).take() else {
                     return;
                 };
+                // Record the exit while the child is still a zombie, then
+                // reap it: whoever sees the pid dead can classify it.
+                if let Some(exit) = exit_without_reaping(pid) {
+                    shared.record(pid, start_time, exit);
+                    let _ = child.wait();
+                    return;
+                }
                 let exit = match child.wait() {
                     Ok(status) => WorkerExit::from_status(status),
                     Err(_) => return,
@@ -241,6 +259,29 @@ impl Spawner for ProcessSpawner {
 
     fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
         lock(&self.shared.exits).get(id.pid, id.start_time, Instant::now())
+    }
+
+    fn exited_at(&self, id: &WorkerIdentity) -> Option<Instant> {
+        lock(&self.shared.exits).exited_at(id.pid, id.start_time, Instant::now())
+    }
+
+    fn exits_between(&self, from: Instant, to: Instant) -> Vec<WorkerExit> {
+        lock(&self.shared.exits).between(from, to)
+    }
+}
+
+/// Wait for child `pid` to end and read how, leaving it a zombie (Linux
+/// `waitid(WNOWAIT)`); `None` where that is not possible.
+fn exit_without_reaping(pid: i32) -> Option<WorkerExit> {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+    loop {
+        match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid)), flags) {
+            Ok(WaitStatus::Exited(_, code)) => return Some(WorkerExit::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Some(WorkerExit::Signaled(sig as i32)),
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return None,
+        }
     }
 }
 

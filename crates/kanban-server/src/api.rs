@@ -68,8 +68,17 @@ pub struct BoardViewQuery {
 #[into_params(parameter_in = Query)]
 pub struct LogQuery {
     pub board: Option<String>,
-    /// Last N bytes only (1..=2000000).
+    /// Last N bytes only (1..=2000000). Without `tail` and `offset`, the
+    /// last 262144 bytes.
+    #[param(minimum = 1, maximum = 2000000)]
     pub tail: Option<u64>,
+    /// Page from this byte of the file instead of a tail.
+    #[param(minimum = 0)]
+    pub offset: Option<u64>,
+    /// Most bytes of the page that starts at `offset` (1..=2000000,
+    /// default 262144).
+    #[param(minimum = 1, maximum = 2000000)]
+    pub limit: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -119,6 +128,8 @@ pub struct EventsQuery {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateTaskBody {
+    /// Required, not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub title: String,
     pub body: Option<String>,
     pub assignee: Option<String>,
@@ -149,6 +160,8 @@ pub struct UpdateTaskBody {
     /// `""` unassigns.
     pub assignee: Option<String>,
     pub priority: Option<i64>,
+    /// Not blank when given.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub title: Option<String>,
     pub body: Option<String>,
     pub result: Option<String>,
@@ -160,6 +173,8 @@ pub struct UpdateTaskBody {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct BulkTaskBody {
+    /// At least one task id.
+    #[schema(min_items = 1)]
     pub ids: Vec<String>,
     pub status: Option<String>,
     pub assignee: Option<String>,
@@ -176,13 +191,17 @@ pub struct BulkTaskBody {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CommentBody {
+    /// Required, not blank.
+    #[schema(min_length = 1, pattern = r"\S")]
     pub body: String,
     pub author: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct LinkBody {
+    #[schema(min_length = 1, pattern = r"\S")]
     pub parent_id: String,
+    #[schema(min_length = 1, pattern = r"\S")]
     pub child_id: String,
 }
 
@@ -202,6 +221,8 @@ pub struct ReassignBody {
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct CreateBoardBody {
+    /// 1-64 lowercase letters, digits, `-` or `_`, not starting with `-`/`_`.
+    #[schema(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub slug: String,
     pub name: Option<String>,
     pub description: Option<String>,
@@ -321,7 +342,12 @@ pub struct LogView {
     pub exists: bool,
     pub size_bytes: u64,
     pub content: String,
+    /// `content` is not the whole file.
     pub truncated: bool,
+    /// Byte of the file `content` starts at.
+    pub offset: u64,
+    /// Byte after the returned range: the `offset` of the next page.
+    pub next_offset: u64,
 }
 
 /// Generic `{ok: true, ...}` acknowledgement.

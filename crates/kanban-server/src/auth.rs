@@ -1,10 +1,12 @@
-//! Request guards applied to every route: bearer token, cross-origin
-//! write refusal, and JSON bodies for errors produced outside handlers.
+//! Request guards applied to every route: the `Host` check (DNS
+//! rebinding), bearer token, cross-origin write refusal, and JSON bodies
+//! for errors produced outside handlers.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -13,12 +15,10 @@ use crate::state::AppState;
 /// cannot set headers there).
 const WS_TOKEN_PARAM: &str = "token";
 
-/// Compare without leaking the position of the first difference.
+/// Compare without leaking the position of the first difference (only
+/// the length may show).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -35,37 +35,9 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn query_token(query: Option<&str>) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == WS_TOKEN_PARAM).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, _)| k == WS_TOKEN_PARAM)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// `host[:port]` of an Origin header value (`scheme://host[:port]`).
@@ -97,6 +69,37 @@ fn cross_origin(req: &Request, websocket: bool) -> bool {
         (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h),
         _ => true,
     }
+}
+
+/// The authority the client addressed: `Host`, else (HTTP/2) the URI's.
+fn request_host(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+}
+
+/// DNS-rebinding guard on every route, the dashboard and the WebSocket:
+/// without a token, a `Host` that is neither loopback nor allowed is a
+/// 403. With a token, the token is the guard (a non-loopback bind needs one).
+pub async fn host_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if state.token.is_none() {
+        let host = request_host(&req);
+        if !host.is_some_and(|h| state.allowed_hosts.allows(h)) {
+            let shown = host.unwrap_or("");
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Host {shown:?} is not served by this gateway (DNS-rebinding guard): use a \
+                     loopback address such as 127.0.0.1, or allow the name with \
+                     `kanban gateway run --allowed-host NAME` or kanban.gateway.allowed_hosts \
+                     in config.yaml"
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Token + origin checks.
@@ -159,6 +162,60 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hosts::AllowedHosts;
+
+    #[test]
+    fn hosts() {
+        let allowed = AllowedHosts::parse(&[
+            "Kanban.Test".into(),
+            "pinned.test:8080".into(),
+            "[fd00::1]".into(),
+        ])
+        .unwrap();
+        for ok in [
+            "localhost",
+            "LOCALHOST:1",
+            "localhost.:8765",
+            "127.0.0.1:8765",
+            "127.9.9.9",
+            "[::1]:8765",
+            "[::1]",
+            "[::ffff:127.0.0.1]:80",
+            "kanban.test:1234",
+            "kanban.test",
+            "pinned.test:8080",
+            "[fd00::1]:9",
+        ] {
+            assert!(allowed.allows(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:8765",
+            "localhost.evil.example",
+            "127.0.0.1.nip.io:80",
+            "pinned.test:9999",
+            "pinned.test",
+            "kanban.test.evil",
+            "::1",
+            "[::1",
+            "localhost:",
+            "localhost:99999",
+            "localhost:80x",
+            "10.0.0.1:8765",
+            "[::2]:80",
+            "a b",
+        ] {
+            assert!(!allowed.allows(bad), "{bad}");
+        }
+        assert!(
+            AllowedHosts::parse(&["http://ok.test/".into()])
+                .unwrap()
+                .allows("ok.test")
+        );
+        assert!(AllowedHosts::parse(&["bad host".into()]).is_err());
+        assert!(AllowedHosts::parse(&["x:port".into()]).is_err());
+    }
 
     #[test]
     fn tokens_and_origins() {
@@ -166,6 +223,9 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert_eq!(query_token(Some("since=3&token=a%2Fb")), Some("a/b".into()));
+        assert_eq!(query_token(Some("token=a+b%2F")), Some("a b/".into()));
+        assert_eq!(query_token(Some("since=3")), None);
+        assert_eq!(query_token(None), None);
         assert_eq!(
             origin_authority("http://127.0.0.1:8765"),
             Some("127.0.0.1:8765")

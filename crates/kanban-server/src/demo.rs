@@ -19,15 +19,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use kanban_core::Status;
-use kanban_store::config::{KanbanConfig, ProfileSpec};
-use kanban_store::layout::{
+use kanban_hermes::config::{KanbanConfig, ProfileSpec, open_request};
+use kanban_hermes::layout::{
     DEFAULT_BOARD, LayoutError, MetaUpdate, Root, create_board, set_current_board,
 };
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{NewTask, Store, StoreError, SystemClock, TaskQuery};
+use kanban_store::backend::{BoardHandle, open_board};
+use kanban_store::{NewTask, Store, StoreError, TaskQuery};
 
 /// Slug of the demo board.
 pub const DEMO_BOARD: &str = "demo";
@@ -128,9 +127,9 @@ pub fn demo_dir(root: &Root) -> PathBuf {
 pub fn prepare(root: &Root, kanban_exe: &Path) -> Result<DemoSetup, DemoError> {
     let script = write_worker_script(root, kanban_exe)?;
     let profiles = demo_profiles(&script);
-    let store = open_demo_board(root)?;
-    let (created, resumed, round) = seed(&store)?;
-    drop(store);
+    let board = open_demo_board(root)?;
+    let (created, resumed, round) = seed(board.as_dispatch())?;
+    drop(board);
     let made_current = adopt_if_fresh(root)?;
     Ok(DemoSetup {
         made_current,
@@ -148,10 +147,10 @@ fn adopt_if_fresh(root: &Root) -> Result<bool, DemoError> {
     if root.current_pointer().exists() {
         return Ok(false);
     }
-    let default_db = root.board_paths(DEFAULT_BOARD).db;
-    if default_db.exists() {
-        let store = SqliteStore::open(&default_db, OpenOptions::default(), Arc::new(SystemClock))?;
-        let any = store.list_tasks(&TaskQuery {
+    let default = root.board_paths(DEFAULT_BOARD);
+    if default.db.exists() {
+        let board = open_board(&default.location(), &open_request(false))?;
+        let any = board.store().list_tasks(&TaskQuery {
             include_archived: true,
             limit: Some(1),
             ..TaskQuery::default()
@@ -209,7 +208,7 @@ pub fn write_worker_script(root: &Root, kanban_exe: &Path) -> Result<PathBuf, De
         path: path.clone(),
         source,
     };
-    kanban_store::layout::create_private_dir(&dir)?;
+    kanban_hermes::layout::create_private_dir(&dir)?;
     let text = format!(
         r#"#!/bin/sh
 # Demo worker of `kanban gateway run --demo` (rewritten at every demo start).
@@ -244,7 +243,7 @@ sleep "$secs"
 }
 
 /// Create the `demo` board (metadata only when new) and open its DB.
-fn open_demo_board(root: &Root) -> Result<SqliteStore, DemoError> {
+fn open_demo_board(root: &Root) -> Result<BoardHandle, DemoError> {
     let update = if root.board_exists(DEMO_BOARD) {
         MetaUpdate::default()
     } else {
@@ -258,11 +257,7 @@ fn open_demo_board(root: &Root) -> Result<SqliteStore, DemoError> {
     create_board(root, DEMO_BOARD, &update)?;
     let paths = root.board_paths(DEMO_BOARD);
     paths.ensure_dirs()?;
-    Ok(SqliteStore::open(
-        &paths.db,
-        OpenOptions::create(),
-        Arc::new(SystemClock),
-    )?)
+    Ok(open_board(&paths.location(), &open_request(true))?)
 }
 
 /// Resume the unfinished round or seed the next one: (created, resumed, round).
@@ -319,7 +314,7 @@ mod tests {
         assert_eq!((again.created.len(), again.resumed, again.round), (0, 5, 1));
         assert!(!again.made_current, "the pointer exists now");
 
-        let store = open_demo_board(&root).unwrap();
+        let store = open_demo_board(&root).unwrap().store();
         for id in &first.created {
             store.archive_task(id).unwrap();
         }
@@ -331,8 +326,10 @@ mod tests {
     fn a_root_with_work_keeps_its_current_board() {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::at(dir.path());
-        let db = root.board_paths(DEFAULT_BOARD).db;
-        let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+        let paths = root.board_paths(DEFAULT_BOARD);
+        let store = open_board(&paths.location(), &open_request(true))
+            .unwrap()
+            .store();
         store
             .create_task(&NewTask {
                 title: "mine".into(),

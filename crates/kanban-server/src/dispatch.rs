@@ -6,15 +6,19 @@
 //! 0 = no ticker: every board), and at once when a board's change watcher
 //! sees a commit from anyone (that board only), so a task made ready by
 //! another process is picked up within a few tens of milliseconds instead
-//! of on the next tick. The config is re-read before every round.
+//! of on the next tick. A pass may also ask to be run again after a delay
+//! (`next_pass_in_ms`: a cooldown or a spawn backoff ends, a death waits to
+//! be judged): the loop sleeps until then instead of polling, and a pass
+//! that writes nothing wakes nobody. The config is re-read before every
+//! round.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kanban_store::config::KanbanConfig;
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root};
 use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::layout::{BoardPaths, ProcessEnv, Root, list_boards};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -23,6 +27,8 @@ use crate::metrics as m;
 
 /// How often the loop looks for boards created by other processes.
 pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest delay honoured from a pass's `next_pass_in_ms` (no spinning).
+pub const MIN_PASS_WAKE: Duration = Duration::from_millis(100);
 
 /// Everything one pass over one board needs.
 pub struct PassRequest<'a> {
@@ -52,6 +58,20 @@ pub fn result_count(result: &Value, key: &str) -> u64 {
     }
 }
 
+/// The figures of a pass's result that the metrics record.
+fn pass_counts(result: &Value) -> m::PassCounts {
+    m::PassCounts {
+        spawned: result_count(result, "spawned"),
+        crashed: result_count(result, "crashed"),
+        reclaimed: result_count(result, "reclaimed"),
+        timed_out: result_count(result, "timed_out"),
+        claim_seconds: result
+            .get("claim_seconds")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_f64).collect()),
+    }
+}
+
 /// Run one pass on a board, recording metrics. Blocking.
 pub fn run_pass_blocking(
     pass: &dyn DispatchPass,
@@ -71,7 +91,8 @@ pub fn run_pass_blocking(
         max_spawn,
     };
     let out = pass.run_pass(&req);
-    m::record_pass(&board.slug, started.elapsed(), out.as_ref().ok());
+    let counts = out.as_ref().ok().map(pass_counts);
+    m::record_pass(&board.slug, started.elapsed(), counts.as_ref());
     out
 }
 
@@ -84,6 +105,8 @@ pub async fn run_loop(
     let root = hub.root().clone();
     let mut changes = hub.subscribe_any_change();
     let mut seen: HashMap<String, u64> = HashMap::new();
+    // Boards whose last pass asked to run again at a given moment.
+    let mut due: HashMap<String, Instant> = HashMap::new();
     let mut next_tick = Instant::now();
     let mut next_rescan = Instant::now();
     loop {
@@ -96,9 +119,12 @@ pub async fn run_loop(
                 c
             }
         };
+        // What this round acts on is what `gateway status`, gateway.json
+        // and the create warning report (hot reload, both directions).
+        hub.set_dispatching(config.dispatch_in_gateway);
         let now = Instant::now();
         if now >= next_rescan {
-            open_all_boards(&hub, &root).await;
+            open_all_boards(&hub).await;
             next_rescan = now + BOARD_RESCAN_INTERVAL;
         }
         let tick_due = now >= next_tick;
@@ -115,9 +141,11 @@ pub async fn run_loop(
                 let generation = board.change_generation();
                 let changed = seen.get(&board.slug) != Some(&generation);
                 seen.insert(board.slug.clone(), generation);
-                if !(tick_due || changed) {
+                let woken = due.get(&board.slug).is_some_and(|at| *at <= now);
+                if !(tick_due || changed || woken) {
                     continue;
                 }
+                due.remove(&board.slug);
                 let (pass, root, cfg, b) =
                     (pass.clone(), root.clone(), config.clone(), board.clone());
                 let res = tokio::task::spawn_blocking(move || {
@@ -126,6 +154,10 @@ pub async fn run_loop(
                 .await;
                 match res {
                     Ok(Ok(result)) => {
+                        if let Some(ms) = result.get("next_pass_in_ms").and_then(Value::as_u64) {
+                            let wait = Duration::from_millis(ms).max(MIN_PASS_WAKE);
+                            due.insert(board.slug.clone(), Instant::now() + wait);
+                        }
                         if changed && result_count(&result, "spawned") > 0 {
                             m::record_pickup(&board.slug, now.elapsed());
                         }
@@ -143,7 +175,12 @@ pub async fn run_loop(
             tracing::info!("kanban dispatcher: disabled via HERMES_KANBAN_DISPATCH_IN_GATEWAY");
             return;
         }
-        let wake_at = next_tick.min(next_rescan);
+        let mut wake_at = next_tick.min(next_rescan);
+        if config.dispatch_in_gateway
+            && let Some(first) = due.values().min()
+        {
+            wake_at = wake_at.min(*first);
+        }
         tokio::select! {
             _ = shutdown.changed() => {}
             r = changes.changed() => { if r.is_err() { return; } }
@@ -156,12 +193,12 @@ pub async fn run_loop(
 }
 
 /// Open every non-archived board of the root so each has a watcher.
-async fn open_all_boards(hub: &Arc<BoardHub>, root: &Root) {
-    let (hub, root) = (hub.clone(), root.clone());
+async fn open_all_boards(hub: &Arc<BoardHub>) {
+    let hub = hub.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        for meta in list_boards(&root, false) {
-            if let Err(e) = hub.open(&meta.slug) {
-                tracing::warn!(board = %meta.slug, error = %e.detail, "kanban dispatcher: cannot open board");
+        for entry in hub.catalogue().boards(false) {
+            if let Err(e) = hub.open(&entry.slug) {
+                tracing::warn!(board = %entry.slug, error = %e.detail, "kanban dispatcher: cannot open board");
             }
         }
     })

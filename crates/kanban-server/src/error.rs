@@ -1,15 +1,20 @@
 //! The one place where library errors become HTTP statuses.
 //!
-//! Every error body is `{"error": <short code>, "detail": <message>}`.
+//! Every error body is `{"error": <short code>, "detail": <message>}`. An
+//! internal error's message may name files of the host (database paths,
+//! config files): it is logged, and the body says only [`INTERNAL_DETAIL`].
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use kanban_hermes::layout::LayoutError;
 use kanban_store::StoreError;
-use kanban_store::layout::LayoutError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// The `detail` of every internal-error answer (the real one is logged).
+pub const INTERNAL_DETAIL: &str = "internal server error; the gateway log has the details";
 
 /// Body of every error response.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -49,6 +54,27 @@ impl ApiError {
     pub fn not_implemented(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_IMPLEMENTED, detail)
     }
+
+    /// Whether the detail stays in the log: a server fault whose message is
+    /// not one of ours (501 and 503 say what is missing or busy).
+    fn is_internal(&self) -> bool {
+        self.status.is_server_error()
+            && !matches!(
+                self.status,
+                StatusCode::NOT_IMPLEMENTED | StatusCode::SERVICE_UNAVAILABLE
+            )
+    }
+
+    /// The detail a client may see: [`INTERNAL_DETAIL`] for an internal
+    /// error (whose real detail is logged here), else the detail itself.
+    pub fn public_detail(self) -> String {
+        if self.is_internal() {
+            tracing::error!(status = %self.status, detail = %self.detail, "internal error");
+            INTERNAL_DETAIL.to_string()
+        } else {
+            self.detail
+        }
+    }
 }
 
 /// Short code of a status, used as `error` in the body.
@@ -72,11 +98,12 @@ pub fn error_code(status: StatusCode) -> &'static str {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status;
         let body = ErrorBody {
-            error: error_code(self.status).into(),
-            detail: self.detail,
+            error: error_code(status).into(),
+            detail: self.public_detail(),
         };
-        (self.status, Json(body)).into_response()
+        (status, Json(body)).into_response()
     }
 }
 
@@ -142,3 +169,41 @@ impl From<tokio::task::JoinError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (StatusCode, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn internal_errors_answer_a_fixed_body_without_the_detail() {
+        let store = StoreError::NotADatabase {
+            path: "/home/someone/.hermes/kanban.db".into(),
+            detail: "file is not a database".into(),
+        };
+        for e in [
+            ApiError::from(store),
+            ApiError::internal("cannot read /etc/secret: denied"),
+        ] {
+            let (status, v) = body_of(e).await;
+            assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(v["error"], "internal", "{v}");
+            assert_eq!(v["detail"], INTERNAL_DETAIL, "{v}");
+        }
+        let (status, v) = body_of(ApiError::not_implemented("no dispatcher")).await;
+        assert_eq!(
+            (status, &v["detail"]),
+            (StatusCode::NOT_IMPLEMENTED, &"no dispatcher".into())
+        );
+        let (_, v) = body_of(ApiError::not_found("no such task: t_1")).await;
+        assert_eq!(v["detail"], "no such task: t_1");
+    }
+}

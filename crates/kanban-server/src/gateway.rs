@@ -7,17 +7,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{ProcessEnv, Root};
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_store::{Clock, SystemClock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::dispatch::{DispatchPass, run_loop};
+use crate::hosts::AllowedHosts;
 use crate::hub::{BoardHub, CHANGE_POLL_INTERVAL};
-use crate::lock::{GatewayLock, GatewayRecord, LockError};
+use crate::lock::{GatewayLock, GatewayRecord, LockError, RecordPublisher};
 use crate::state::{AppState, DEFAULT_BODY_LIMIT_BYTES, DispatcherPresence, ServerOptions};
+use crate::worker::WorkerEnder;
 
 /// Default listen address: loopback only.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
@@ -45,7 +47,16 @@ pub enum GatewayError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Config(#[from] kanban_store::config::ConfigError),
+    Config(#[from] kanban_hermes::config::ConfigError),
+    #[error(transparent)]
+    AllowedHost(#[from] crate::hosts::BadAllowedHost),
+    #[error("{path}: kanban.gateway.allowed_hosts must be a list of host names")]
+    AllowedHostsConfig { path: String },
+    #[error(
+        "the default board's database {db} cannot be opened, so the gateway does not start: \
+         {detail}"
+    )]
+    BrokenDefaultBoard { db: String, detail: String },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -61,6 +72,11 @@ pub struct GatewayConfig {
     pub dispatch: Option<Arc<dyn DispatchPass>>,
     pub body_limit: usize,
     pub poll_interval: Duration,
+    /// `--allowed-host` values; `kanban.gateway.allowed_hosts` is added at
+    /// start (see [`crate::hosts::AllowedHosts`]).
+    pub allowed_hosts: Vec<String>,
+    /// Ends detached workers (see [`ServerOptions::workers`]).
+    pub workers: Option<Arc<dyn WorkerEnder>>,
 }
 
 impl GatewayConfig {
@@ -87,6 +103,79 @@ impl GatewayConfig {
             dispatch: None,
             body_limit: DEFAULT_BODY_LIMIT_BYTES,
             poll_interval: CHANGE_POLL_INTERVAL,
+            allowed_hosts: Vec::new(),
+            workers: None,
+        }
+    }
+}
+
+/// `kanban.gateway.allowed_hosts` of `<root>/config.yaml`: a list of host
+/// names (or one name). Read here rather than in the typed config, whose
+/// `gateway` section predates it; a missing file or key is an empty list.
+pub fn configured_allowed_hosts(root: &Root) -> Result<Vec<String>, GatewayError> {
+    let path = root.config_file();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(GatewayError::Io(e)),
+    };
+    let bad = || GatewayError::AllowedHostsConfig {
+        path: path.display().to_string(),
+    };
+    let doc: serde_norway::Value = serde_norway::from_str(&text).map_err(|_| bad())?;
+    let value = doc
+        .get("kanban")
+        .and_then(|k| k.get("gateway"))
+        .and_then(|g| g.get("allowed_hosts"));
+    match value {
+        None | Some(serde_norway::Value::Null) => Ok(Vec::new()),
+        Some(serde_norway::Value::String(s)) => Ok(vec![s.clone()]),
+        Some(serde_norway::Value::Sequence(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string).ok_or_else(bad))
+            .collect(),
+        Some(_) => Err(bad()),
+    }
+}
+
+/// Open every board before serving. The default board (what requests
+/// without `?board=` use) must open, else the gateway does not start; a
+/// broken named board is marked unhealthy (logged once, `/healthz` 503).
+async fn check_boards(hub: &Arc<BoardHub>) -> Result<(), GatewayError> {
+    let hub = hub.clone();
+    tokio::task::spawn_blocking(move || {
+        let root = hub.root().clone();
+        let default = root.current_board(&ProcessEnv);
+        if let Err(e) = hub.open(&default) {
+            return Err(GatewayError::BrokenDefaultBoard {
+                db: root.board_paths(&default).db.display().to_string(),
+                detail: e.detail,
+            });
+        }
+        for entry in hub.catalogue().boards(false) {
+            // Failures are recorded (and logged once) by the hub.
+            let _ = hub.open(&entry.slug);
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| GatewayError::Io(std::io::Error::other(e)))?
+}
+
+/// Keep `gateway.json`'s `dispatch` equal to the live dispatch state.
+async fn publish_dispatch_changes(
+    mut dispatching: watch::Receiver<bool>,
+    publisher: RecordPublisher,
+    mut record: GatewayRecord,
+) {
+    while dispatching.changed().await.is_ok() {
+        let on = *dispatching.borrow_and_update();
+        if on == record.dispatch {
+            continue;
+        }
+        record.dispatch = on;
+        if let Err(e) = publisher.write(&record) {
+            crate::hub::log_warning(&format!("cannot update the gateway state file: {e}"));
         }
     }
 }
@@ -118,18 +207,21 @@ pub struct RunningServer {
 impl RunningServer {
     /// Serve `opts` on an already bound listener.
     pub fn spawn(opts: ServerOptions, listener: TcpListener) -> std::io::Result<RunningServer> {
-        let addr = listener.local_addr()?;
-        let (shutdown, rx) = watch::channel(false);
         let clock: Arc<dyn Clock> = opts.clock.clone();
         let hub = Arc::new(BoardHub::new(opts.root.clone(), clock, opts.poll_interval));
+        RunningServer::spawn_with_hub(opts, listener, hub)
+    }
+
+    /// Serve `opts` with boards already opened in `hub`.
+    pub fn spawn_with_hub(
+        opts: ServerOptions,
+        listener: TcpListener,
+        hub: Arc<BoardHub>,
+    ) -> std::io::Result<RunningServer> {
+        let addr = listener.local_addr()?;
+        let (shutdown, rx) = watch::channel(false);
         let _ = crate::metrics::handle();
-        let state = AppState {
-            hub: hub.clone(),
-            token: opts.token.as_deref().map(Arc::from),
-            dispatch: opts.dispatch.clone(),
-            presence: opts.presence,
-            shutdown: rx.clone(),
-        };
+        let state = AppState::new(&opts, hub.clone(), rx.clone());
         let app = crate::routes::router(state, opts.body_limit);
         let mut stop = rx;
         let task = tokio::spawn(async move {
@@ -177,13 +269,15 @@ pub struct Gateway {
     dispatcher: Option<JoinHandle<()>>,
     /// Delivers webhook/exec notify subscriptions (`crate::notifier`).
     notifier: Option<JoinHandle<()>>,
-    dispatching: bool,
+    /// Rewrites `gateway.json` when the live dispatch state changes.
+    publisher: JoinHandle<()>,
     _lock: GatewayLock,
 }
 
 impl Gateway {
-    /// Take the root's lock, bind, write the pidfile and start serving and
-    /// dispatching. Fails (changing nothing) when another gateway runs.
+    /// Take the root's lock, check every board, bind, publish the pidfile
+    /// and `gateway.json`, then serve and dispatch. Fails (changing
+    /// nothing) when another gateway runs or the default board is broken.
     pub async fn start(cfg: GatewayConfig) -> Result<Gateway, GatewayError> {
         let ip = parse_host(&cfg.host)?;
         if !ip.is_loopback() && cfg.token.is_none() {
@@ -192,19 +286,55 @@ impl Gateway {
             });
         }
         let config = KanbanConfig::load(&cfg.root, &ProcessEnv)?;
+        let mut allowed_hosts = cfg.allowed_hosts.clone();
+        allowed_hosts.extend(configured_allowed_hosts(&cfg.root)?);
+        AllowedHosts::parse(&allowed_hosts)?;
         let lock = GatewayLock::acquire(&cfg.root)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let hub = Arc::new(BoardHub::new(
+            cfg.root.clone(),
+            clock.clone(),
+            cfg.poll_interval,
+        ));
+        // On failure the opened boards' watchers must stop with us.
+        let close_on_err = |e: GatewayError| {
+            hub.close();
+            e
+        };
+        check_boards(&hub).await.map_err(close_on_err)?;
         let addr = SocketAddr::new(ip, cfg.port);
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| GatewayError::Bind {
                 addr: addr.to_string(),
                 source,
-            })?;
+            })
+            .map_err(close_on_err)?;
         let presence = match (&cfg.dispatch, config.dispatch_disabled_by_env) {
             (_, true) => DispatcherPresence::DisabledByEnv,
             (None, false) => DispatcherPresence::NoDispatcher,
             (Some(_), false) => DispatcherPresence::Hosted,
         };
+        let hosted = presence == DispatcherPresence::Hosted;
+        hub.set_dispatching(hosted && config.dispatch_in_gateway);
+        // Published before the first request is served: whoever sees this
+        // gateway running (`gateway status`, the create warning) reads a
+        // current record.
+        let local = listener.local_addr()?;
+        let record = GatewayRecord {
+            pid: std::process::id(),
+            url: url_for(local),
+            host: cfg.host.clone(),
+            port: local.port(),
+            started_at: clock.now(),
+            dispatch: hub.dispatching(),
+        };
+        lock.write_record(&record)?;
+        let publisher = tokio::spawn(publish_dispatch_changes(
+            hub.subscribe_dispatching(),
+            lock.publisher(),
+            record,
+        ));
         let opts = ServerOptions {
             root: cfg.root.clone(),
             token: cfg.token.clone(),
@@ -212,11 +342,12 @@ impl Gateway {
             presence,
             body_limit: cfg.body_limit,
             poll_interval: cfg.poll_interval,
-            clock: Arc::new(SystemClock),
+            clock,
+            allowed_hosts,
+            workers: cfg.workers.clone(),
         };
-        let server = RunningServer::spawn(opts, listener)?;
-        let dispatching = presence == DispatcherPresence::Hosted;
-        let dispatcher = match (&cfg.dispatch, dispatching) {
+        let server = RunningServer::spawn_with_hub(opts, listener, hub)?;
+        let dispatcher = match (&cfg.dispatch, hosted) {
             (Some(pass), true) => Some(tokio::spawn(run_loop(
                 server.hub.clone(),
                 pass.clone(),
@@ -225,21 +356,12 @@ impl Gateway {
             _ => None,
         };
         // The dispatcher loop opens every board; otherwise the notifier does.
-        let notifier = crate::notifier::spawn(&server.hub, !dispatching, server.shutdown_signal());
-        let record = GatewayRecord {
-            pid: std::process::id(),
-            url: server.url.clone(),
-            host: cfg.host.clone(),
-            port: server.addr.port(),
-            started_at: SystemClock.now(),
-            dispatch: dispatching && config.dispatch_in_gateway,
-        };
-        lock.write_record(&record)?;
+        let notifier = crate::notifier::spawn(&server.hub, !hosted, server.shutdown_signal());
         Ok(Gateway {
             server,
             dispatcher,
             notifier,
-            dispatching,
+            publisher,
             _lock: lock,
         })
     }
@@ -250,14 +372,18 @@ impl Gateway {
     pub fn addr(&self) -> SocketAddr {
         self.server.addr
     }
-    /// Whether the dispatcher loop runs in this gateway.
+    /// Whether this gateway dispatches right now (the live
+    /// `dispatch_in_gateway`, false without a dispatcher loop).
     pub fn dispatching(&self) -> bool {
-        self.dispatching
+        self.server.hub.dispatching()
     }
 
     /// Stop within [`SHUTDOWN_GRACE`]; the lock and pidfile are released.
     pub async fn stop(self) {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
+        // No state-file write may follow the lock's removal of it.
+        self.publisher.abort();
+        let _ = self.publisher.await;
         self.server.stop(deadline).await;
         if let Some(mut n) = self.notifier
             && tokio::time::timeout_at(deadline.into(), &mut n)
@@ -285,7 +411,7 @@ impl Gateway {
         println!(
             "kanban gateway listening on {} (dispatcher: {})",
             gw.url(),
-            if gw.dispatching { "on" } else { "off" }
+            if gw.dispatching() { "on" } else { "off" }
         );
         wait_for_signal().await?;
         tracing::info!("kanban gateway: stopping");

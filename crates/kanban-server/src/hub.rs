@@ -8,25 +8,27 @@
 //! broadcast channel, and bumps the board's change generation (the
 //! dispatcher's wake-up signal).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kanban_core::Event;
 use kanban_core::defaults::EVENT_BATCH_LIMIT;
+use kanban_hermes::catalogue::HermesCatalogue;
+use kanban_hermes::config::open_request;
+use kanban_hermes::layout::{BoardPaths, DEFAULT_BOARD, ProcessEnv, Root, require_slug};
+use kanban_store::backend::{BoardCatalogue, BoardHandle, BoardLocation, open_board};
 use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::layout::{BoardPaths, ProcessEnv, Root, require_slug};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
 use kanban_store::watch::ChangeProbe;
-use kanban_store::{Clock, EventQuery, Store};
+use kanban_store::{Clock, EventQuery};
 use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
 
-/// How often a watcher asks SQLite whether the board changed.
+/// How often a watcher asks the board's change probe whether it changed.
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Batches kept for slow WebSocket clients before they must re-read the store.
 const EVENT_CHANNEL_CAPACITY: usize = 256;
@@ -42,18 +44,65 @@ pub struct EventBatch {
     pub cursor: i64,
 }
 
+/// A board whose database cannot be opened (`/healthz` lists it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct BoardFault {
+    /// The board's slug.
+    pub board: String,
+    /// Its database file.
+    pub db: String,
+    /// Why it cannot be opened.
+    pub error: String,
+}
+
+/// What a failed open remembers: the fault and the file it was about, so
+/// the same unchanged file is not re-read (and re-hashed) on every
+/// rescan, and the fault is logged once.
+struct Broken {
+    fault: BoardFault,
+    file: Option<FileStamp>,
+    status: axum::http::StatusCode,
+}
+
+/// Identity and shape of a file: any change means "try again".
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    len: u64,
+    mtime_ns: i128,
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            ino: m.ino(),
+            len: m.len(),
+            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        })
+    }
+}
+
 /// An open board.
 pub struct Board {
     pub slug: String,
     pub paths: BoardPaths,
     /// The board's store; `DispatchStore` so the dispatcher shares it.
     pub store: Arc<dyn DispatchStore>,
+    /// The board as the backend factory opened it.
+    handle: BoardHandle,
     events: broadcast::Sender<Arc<EventBatch>>,
     changed: watch::Sender<u64>,
     closed: Arc<AtomicBool>,
 }
 
 impl Board {
+    /// Where the board lives (another component opens its own connection there).
+    pub fn location(&self) -> &BoardLocation {
+        self.handle.location()
+    }
+
     /// Live event batches committed after the call.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Arc<EventBatch>> {
         self.events.subscribe()
@@ -70,28 +119,68 @@ impl Board {
 /// Every board of a root this process has opened.
 pub struct BoardHub {
     root: Root,
+    /// The root's boards, as the backend factory lists them.
+    catalogue: HermesCatalogue,
     clock: Arc<dyn Clock>,
     poll: Duration,
     boards: Mutex<HashMap<String, Arc<Board>>>,
     shutdown: Arc<AtomicBool>,
     /// Bumped whenever any board changes: one wake-up for the dispatcher.
     any_change: watch::Sender<u64>,
+    /// Whether this process dispatches right now: the dispatcher loop sets
+    /// it from the config it acts on (hot reload), and the create warning,
+    /// `gateway.json` and the start-up line all read it. One source of truth.
+    dispatching: watch::Sender<bool>,
+    /// Boards that failed to open, by slug.
+    broken: Mutex<BTreeMap<String, Broken>>,
 }
 
 impl BoardHub {
     pub fn new(root: Root, clock: Arc<dyn Clock>, poll: Duration) -> BoardHub {
         BoardHub {
+            catalogue: HermesCatalogue::new(root.clone()),
             root,
             clock,
             poll,
             boards: Mutex::new(HashMap::new()),
             shutdown: Arc::new(AtomicBool::new(false)),
             any_change: watch::channel(0).0,
+            dispatching: watch::channel(false).0,
+            broken: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Record whether the dispatcher dispatches now (see `dispatching`).
+    pub fn set_dispatching(&self, on: bool) {
+        self.dispatching
+            .send_if_modified(|v| std::mem::replace(v, on) != on);
+    }
+
+    /// Whether the dispatcher dispatches now.
+    pub fn dispatching(&self) -> bool {
+        *self.dispatching.borrow()
+    }
+
+    /// Wakes whenever [`BoardHub::dispatching`] changes.
+    pub fn subscribe_dispatching(&self) -> watch::Receiver<bool> {
+        self.dispatching.subscribe()
+    }
+
+    /// Boards that could not be opened, by slug.
+    pub fn unhealthy_boards(&self) -> Vec<BoardFault> {
+        self.broken_lock()
+            .values()
+            .map(|b| b.fault.clone())
+            .collect()
     }
 
     pub fn root(&self) -> &Root {
         &self.root
+    }
+
+    /// The boards of the root (list, locate, create, remove).
+    pub fn catalogue(&self) -> &dyn BoardCatalogue {
+        &self.catalogue
     }
 
     /// Wakes whenever any open board changes.
@@ -123,16 +212,44 @@ impl BoardHub {
     }
 
     /// Open (once) a board whose slug is already validated. Blocking.
+    /// A board that cannot be opened is marked unhealthy (logged once,
+    /// listed by `/healthz`) until its file changes and opens; one that
+    /// vanished meanwhile (archived, removed) is a 404.
     pub fn open(&self, slug: &str) -> ApiResult<Arc<Board>> {
         if let Some(b) = self.lock().get(slug) {
             return Ok(b.clone());
         }
         let paths = self.root.board_paths(slug);
+        if let Some(err) = self.still_broken(slug, &paths.db) {
+            return Err(err);
+        }
+        match self.open_fresh(slug, paths.clone()) {
+            Ok(board) => {
+                self.mark_healthy(slug);
+                Ok(board)
+            }
+            Err(_) if slug != DEFAULT_BOARD && !self.root.board_exists(slug) => {
+                self.broken_lock().remove(slug);
+                Err(ApiError::not_found(format!(
+                    "board '{slug}' does not exist"
+                )))
+            }
+            // Busy is a moment, not a broken board: just retry later.
+            Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => Err(e),
+            Err(e) => {
+                self.mark_broken(slug, &paths.db, &e);
+                Err(e)
+            }
+        }
+    }
+
+    fn open_fresh(&self, slug: &str, paths: BoardPaths) -> ApiResult<Arc<Board>> {
         paths.ensure_dirs()?;
-        let store = SqliteStore::open(&paths.db, OpenOptions::create(), self.clock.clone())?;
-        let probe = store.change_probe()?;
-        let cursor = store.latest_event_id()?;
-        let store: Arc<dyn DispatchStore> = Arc::new(store);
+        let req = open_request(true).with_clock(self.clock.clone());
+        let handle = open_board(&paths.location(), &req)?;
+        let probe = handle.change_probe()?;
+        let cursor = handle.store().latest_event_id()?;
+        let store = handle.dispatch();
         let mut boards = self.lock();
         // Another request may have opened it meanwhile: keep the first.
         if let Some(b) = boards.get(slug) {
@@ -142,13 +259,59 @@ impl BoardHub {
             slug: slug.to_string(),
             paths,
             store,
+            handle,
             events: broadcast::channel(EVENT_CHANNEL_CAPACITY).0,
             changed: watch::channel(0).0,
             closed: Arc::new(AtomicBool::new(false)),
         });
-        self.spawn_watcher(board.clone(), Box::new(probe), cursor);
+        self.spawn_watcher(board.clone(), probe, cursor);
         boards.insert(slug.to_string(), board.clone());
         Ok(board)
+    }
+
+    /// The remembered error of a broken board whose file has not changed.
+    fn still_broken(&self, slug: &str, db: &std::path::Path) -> Option<ApiError> {
+        let broken = self.broken_lock();
+        let b = broken.get(slug)?;
+        (b.file.is_some() && b.file == FileStamp::of(db))
+            .then(|| ApiError::new(b.status, b.fault.error.clone()))
+    }
+
+    fn mark_broken(&self, slug: &str, db: &std::path::Path, err: &ApiError) {
+        let fault = BoardFault {
+            board: slug.to_string(),
+            db: db.display().to_string(),
+            error: err.detail.clone(),
+        };
+        let entry = Broken {
+            fault: fault.clone(),
+            file: FileStamp::of(db),
+            status: err.status,
+        };
+        let newly = self
+            .broken_lock()
+            .insert(slug.to_string(), entry)
+            .is_none_or(|old| old.fault != fault);
+        if newly {
+            log_warning(&format!(
+                "board '{slug}' is unhealthy: cannot open {}: {}",
+                fault.db, fault.error
+            ));
+        }
+    }
+
+    fn mark_healthy(&self, slug: &str) {
+        if self.broken_lock().remove(slug).is_some() {
+            let message = format!("board '{slug}' is healthy again");
+            tracing::info!("{message}");
+            if !tracing::dispatcher::has_been_set() {
+                eprintln!("kanban gateway: {message}");
+            }
+        }
+    }
+
+    fn broken_lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Broken>> {
+        self.broken.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Boards opened so far.
@@ -163,6 +326,7 @@ impl BoardHub {
         if let Some(b) = self.lock().remove(slug) {
             b.closed.store(true, Ordering::SeqCst);
         }
+        self.broken_lock().remove(slug);
     }
 
     /// Stop every watcher (gateway shutdown).
@@ -184,7 +348,7 @@ impl BoardHub {
             shutdown: self.shutdown.clone(),
             poll: self.poll,
             slug: board.slug.clone(),
-            db: board.paths.db.clone(),
+            board: board.handle.clone(),
         };
         let name = format!("kanban-watch-{}", board.slug);
         if let Err(e) = std::thread::Builder::new()
@@ -196,8 +360,18 @@ impl BoardHub {
     }
 }
 
+/// A warning for the gateway log: through `tracing` when the embedding
+/// program installed a subscriber, else on stderr (which `gateway start`
+/// appends to `gateway.log`).
+pub fn log_warning(message: &str) {
+    tracing::warn!("{message}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("kanban gateway: warning: {message}");
+    }
+}
+
 /// The per-board polling loop. A plain thread: the probe is a synchronous
-/// SQLite call and must never stall the async runtime.
+/// store call and must never stall the async runtime.
 struct Watcher {
     store: Arc<dyn DispatchStore>,
     events: broadcast::Sender<Arc<EventBatch>>,
@@ -207,7 +381,8 @@ struct Watcher {
     shutdown: Arc<AtomicBool>,
     poll: Duration,
     slug: String,
-    db: std::path::PathBuf,
+    /// For a fresh probe when the old one fails.
+    board: BoardHandle,
 }
 
 impl Watcher {
@@ -224,8 +399,8 @@ impl Watcher {
                         last_warn = Some(Instant::now());
                     }
                     // The file may have been replaced: probe it afresh.
-                    if let Ok(p) = kanban_store::sqlite::watch::SqliteChangeProbe::open(&self.db) {
-                        probe = Box::new(p);
+                    if let Ok(p) = self.board.change_probe() {
+                        probe = p;
                     }
                     continue;
                 }

@@ -15,6 +15,7 @@ pub mod demo;
 pub mod dispatch;
 pub mod error;
 pub mod gateway;
+pub mod hosts;
 pub mod hub;
 pub mod lock;
 pub mod markdown;
@@ -32,3 +33,4 @@ pub use gateway::{
     RunningServer,
 };
 pub use state::{DispatcherPresence, ServerOptions};
+pub use worker::WorkerEnder;

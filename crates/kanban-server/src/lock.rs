@@ -5,13 +5,13 @@
 //! time. Unlike the reference we fail closed: if the lock cannot be taken
 //! for any reason, this gateway does not start.
 
-use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use kanban_store::layout::Root;
+use kanban_hermes::layout::Root;
+use kanban_store::lockfile::{self, FileLock};
 use serde::{Deserialize, Serialize};
 
 /// Private files: the pidfile and state file name a local process.
@@ -61,18 +61,8 @@ pub enum LockError {
 /// The held lock; released (and the pidfile removed) on drop.
 #[derive(Debug)]
 pub struct GatewayLock {
-    _file: File,
+    _lock: FileLock,
     root: Root,
-}
-
-fn flock(file: &File, op: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: flock on a descriptor owned by `file`, valid for the call.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 impl GatewayLock {
@@ -83,18 +73,9 @@ impl GatewayLock {
             lock: path.display().to_string(),
             source,
         };
-        kanban_store::layout::create_private_dir(&root.kanban_dir())
+        kanban_hermes::layout::create_private_dir(&root.kanban_dir())
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(PRIVATE_FILE_MODE)
-            .open(&path)
-            .map_err(io)?;
-        if let Err(e) = flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
-            if e.kind() != std::io::ErrorKind::WouldBlock {
-                return Err(io(e));
-            }
+        let Some(lock) = FileLock::try_acquire(&path, PRIVATE_FILE_MODE).map_err(io)? else {
             return Err(match read_pid(root) {
                 Some(pid) => LockError::HeldBy {
                     root: root.path().display().to_string(),
@@ -104,20 +85,40 @@ impl GatewayLock {
                     lock: path.display().to_string(),
                 },
             });
-        }
+        };
         write_private(
             &pidfile_path(root),
             format!("{}\n", std::process::id()).as_bytes(),
         )
         .map_err(io)?;
         Ok(GatewayLock {
-            _file: file,
+            _lock: lock,
             root: root.clone(),
         })
     }
 
     /// Record where we listen (for `kanban gateway status`).
     pub fn write_record(&self, record: &GatewayRecord) -> std::io::Result<()> {
+        self.publisher().write(record)
+    }
+
+    /// A writer of this gateway's record for background tasks. Stop them
+    /// before the lock is dropped (the drop removes the record).
+    pub fn publisher(&self) -> RecordPublisher {
+        RecordPublisher {
+            root: self.root.clone(),
+        }
+    }
+}
+
+/// Writes `gateway.json` atomically (see [`GatewayLock::publisher`]).
+#[derive(Debug, Clone)]
+pub struct RecordPublisher {
+    root: Root,
+}
+
+impl RecordPublisher {
+    pub fn write(&self, record: &GatewayRecord) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
         write_private(&state_path(&self.root), format!("{text}\n").as_bytes())
     }
@@ -133,18 +134,35 @@ impl Drop for GatewayLock {
     }
 }
 
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
+/// Distinguishes temp files of concurrent writers within one process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Write `bytes` to `path` atomically (readers see the old or the new
+/// content, never a partial one). The temp file name is unique per file,
+/// process and write, so the pidfile and the state file never share one.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
         let mut f = std::fs::OpenOptions::new()
-            .create(true)
+            .create_new(true)
             .write(true)
-            .truncate(true)
             .mode(PRIVATE_FILE_MODE)
             .open(&tmp)?;
         f.write_all(bytes)?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
     }
-    std::fs::rename(&tmp, path)
+    written
 }
 
 /// The pid in the pidfile, if any.
@@ -161,10 +179,61 @@ pub fn read_record(root: &Root) -> Option<GatewayRecord> {
     serde_json::from_str(&std::fs::read_to_string(state_path(root)).ok()?).ok()
 }
 
+/// The record of the gateway holding the lock right now: `None` while
+/// none runs, or while one is still starting (it publishes its record
+/// before it serves, so a `Some` here means the record is current).
+pub fn current_record(root: &Root) -> Option<GatewayRecord> {
+    if !dispatcher_lock_held(root) {
+        return None;
+    }
+    let pid = read_pid(root)?;
+    read_record(root).filter(|r| r.pid == pid)
+}
+
 /// True when some process (ours or a Hermes gateway) holds the lock.
 pub fn dispatcher_lock_held(root: &Root) -> bool {
-    let Ok(file) = File::open(root.gateway_lock()) else {
-        return false;
-    };
-    flock(&file, libc::LOCK_SH | libc::LOCK_NB).is_err()
+    lockfile::is_held(&root.gateway_lock())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 9 item 14: the pidfile and the state file are written through
+    /// temp files of their own, so concurrent writes never swap contents.
+    #[test]
+    fn pidfile_and_state_file_never_share_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::at(dir.path());
+        std::fs::create_dir_all(root.kanban_dir()).unwrap();
+        let record = GatewayRecord {
+            pid: 42,
+            url: "http://127.0.0.1:1".into(),
+            host: "127.0.0.1".into(),
+            port: 1,
+            started_at: 0,
+            dispatch: true,
+        };
+        let publisher = RecordPublisher { root: root.clone() };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..300 {
+                    write_private(&pidfile_path(&root), b"42\n").unwrap();
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..300 {
+                    publisher.write(&record).unwrap();
+                }
+            });
+        });
+        assert_eq!(read_pid(&root), Some(42));
+        assert_eq!(read_record(&root), Some(record));
+        let leftovers: Vec<_> = std::fs::read_dir(root.kanban_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
 }

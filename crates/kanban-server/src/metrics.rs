@@ -8,9 +8,6 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde_json::Value;
-
-use crate::dispatch::result_count;
 
 pub const TASKS: &str = "kanban_tasks";
 pub const DISPATCH_PASSES: &str = "kanban_dispatch_passes_total";
@@ -73,23 +70,36 @@ fn describe() {
     describe_gauge!(WS_CLIENTS, "Open WebSocket event feeds");
 }
 
-/// Record one finished pass.
-pub fn record_pass(board: &str, took: Duration, result: Option<&Value>) {
+/// What one successful pass did, as the metrics count it. The caller reads
+/// it from the pass's result, so this module knows nothing of its shape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassCounts {
+    pub spawned: u64,
+    pub crashed: u64,
+    pub reclaimed: u64,
+    pub timed_out: u64,
+    /// Seconds each claim of the pass took; `None` when the pass reports no
+    /// claim timings at all (the histogram is then left untouched).
+    pub claim_seconds: Option<Vec<f64>>,
+}
+
+/// Record one finished pass (`None`: the pass failed).
+pub fn record_pass(board: &str, took: Duration, counts: Option<&PassCounts>) {
     let b = board.to_string();
     metrics::histogram!(TICK_DURATION, "board" => b.clone()).record(took.as_secs_f64());
     metrics::counter!(DISPATCH_PASSES, "board" => b.clone()).increment(1);
-    let Some(r) = result else {
+    let Some(c) = counts else {
         metrics::counter!(DISPATCH_PASS_ERRORS, "board" => b).increment(1);
         return;
     };
-    metrics::counter!(SPAWNS, "board" => b.clone()).increment(result_count(r, "spawned"));
-    metrics::counter!(CRASHES, "board" => b.clone()).increment(result_count(r, "crashed"));
-    metrics::counter!(RECLAIMS, "board" => b.clone()).increment(result_count(r, "reclaimed"));
-    metrics::counter!(TIMEOUTS, "board" => b.clone()).increment(result_count(r, "timed_out"));
-    if let Some(claims) = r.get("claim_seconds").and_then(Value::as_array) {
+    metrics::counter!(SPAWNS, "board" => b.clone()).increment(c.spawned);
+    metrics::counter!(CRASHES, "board" => b.clone()).increment(c.crashed);
+    metrics::counter!(RECLAIMS, "board" => b.clone()).increment(c.reclaimed);
+    metrics::counter!(TIMEOUTS, "board" => b.clone()).increment(c.timed_out);
+    if let Some(claims) = &c.claim_seconds {
         let h = metrics::histogram!(CLAIM_LATENCY, "board" => b);
-        for secs in claims.iter().filter_map(Value::as_f64) {
-            h.record(secs);
+        for secs in claims {
+            h.record(*secs);
         }
     }
 }

@@ -23,19 +23,18 @@
 //! sends never hold the connection API requests use.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use kanban_core::NotifySub;
 use kanban_core::{Event, Task};
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{ProcessEnv, Root, list_boards};
+use kanban_hermes::config::{KanbanConfig, open_request};
+use kanban_hermes::layout::{ProcessEnv, Root};
+use kanban_store::NotifyKey;
+use kanban_store::backend::open_board;
 use kanban_store::notify_ops::{
     DeliveredOutcome, DeliveryFailure, FailureOutcome, NOTIFY_KINDS, NotifyStore,
 };
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{NotifyKey, SystemClock};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, watch};
@@ -87,7 +86,7 @@ pub struct NotifierOptions {
     pub timeout: Duration,
     /// Open every board of the root in the hub. Off in a gateway whose
     /// dispatcher loop already does: two threads opening one board at the
-    /// same moment would both run `SqliteStore::open`, whose header read
+    /// same moment would both run the SQLite backend's first open, whose header read
     /// drops this process's SQLite locks on the file.
     pub open_boards: bool,
 }
@@ -194,7 +193,7 @@ enum Target {
 /// One open board.
 struct NotifyBoard {
     slug: String,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn NotifyStore>,
 }
 
 /// The notifier of one root.
@@ -203,7 +202,8 @@ pub struct Notifier {
     root: Root,
     opts: NotifierOptions,
     http: reqwest::Client,
-    boards: HashMap<PathBuf, NotifyBoard>,
+    /// Open boards by location identity (two slugs on one file: once).
+    boards: HashMap<String, NotifyBoard>,
     next_rescan: Instant,
     settings: NotifySettings,
     /// (mtime, len) of the config file the settings were read from.
@@ -270,8 +270,8 @@ impl Notifier {
     pub async fn round(&mut self) -> RoundReport {
         self.settings();
         self.rescan_boards().await;
-        let mut jobs: Vec<(String, Arc<SqliteStore>, NotifySub, Target)> = Vec::new();
-        let boards: Vec<(String, Arc<SqliteStore>)> = self
+        let mut jobs: Vec<(String, Arc<dyn NotifyStore>, NotifySub, Target)> = Vec::new();
+        let boards: Vec<(String, Arc<dyn NotifyStore>)> = self
             .boards
             .values()
             .map(|b| (b.slug.clone(), b.store.clone()))
@@ -392,13 +392,13 @@ impl Notifier {
         }
         self.next_rescan = Instant::now() + BOARD_RESCAN_INTERVAL;
         let (hub, open_missing) = (self.hub.clone(), self.opts.open_boards);
-        let known: HashSet<PathBuf> = self.boards.keys().cloned().collect();
+        let known: HashSet<String> = self.boards.keys().cloned().collect();
         let opened =
             tokio::task::spawn_blocking(move || open_boards(&hub, &known, open_missing)).await;
         let Ok((opened, live)) = opened else { return };
-        self.boards.retain(|db, _| live.contains(db));
-        for (db, board) in opened {
-            self.boards.entry(db).or_insert(board);
+        self.boards.retain(|id, _| live.contains(id));
+        for (id, board) in opened {
+            self.boards.entry(id).or_insert(board);
         }
     }
 }
@@ -412,25 +412,26 @@ enum Wake {
     Tick,
 }
 
-/// Attach to the hub's boards not attached yet; returns them and every
-/// live DB path. Slugs sharing one DB file are served once. With
-/// `open_missing`, every board of the root is first opened in the hub.
+/// Attach to the hub's boards not attached yet; returns them and the
+/// identity of every live board. Slugs sharing one DB file are served
+/// once. With `open_missing`, every board of the root is first opened in
+/// the hub.
 fn open_boards(
     hub: &BoardHub,
-    known: &HashSet<PathBuf>,
+    known: &HashSet<String>,
     open_missing: bool,
-) -> (Vec<(PathBuf, NotifyBoard)>, HashSet<PathBuf>) {
+) -> (Vec<(String, NotifyBoard)>, HashSet<String>) {
     if open_missing {
-        for meta in list_boards(hub.root(), false) {
-            if let Err(e) = hub.open(&meta.slug) {
-                tracing::warn!(board = %meta.slug, error = %e.detail, "kanban notifier: cannot open board");
+        for entry in hub.catalogue().boards(false) {
+            if let Err(e) = hub.open(&entry.slug) {
+                tracing::warn!(board = %entry.slug, error = %e.detail, "kanban notifier: cannot open board");
             }
         }
     }
     let mut opened = Vec::new();
     let mut live = HashSet::new();
     for board in hub.open_boards() {
-        let Ok(real) = board.paths.db.canonicalize() else {
+        let Some(real) = board.location().identity() else {
             continue;
         };
         if !live.insert(real.clone()) || known.contains(&real) {
@@ -439,16 +440,12 @@ fn open_boards(
         // Our own connection, so slow sends never hold the one API requests
         // use. A second open of a board this process has open is safe: the
         // store reads the file header only on a process's first open.
-        match SqliteStore::open(
-            &board.paths.db,
-            OpenOptions::default(),
-            Arc::new(SystemClock),
-        ) {
-            Ok(store) => opened.push((
+        match open_board(board.location(), &open_request(false)) {
+            Ok(handle) => opened.push((
                 real,
                 NotifyBoard {
                     slug: board.slug.clone(),
-                    store: Arc::new(store),
+                    store: handle.notify(),
                 },
             )),
             Err(e) => {
@@ -508,7 +505,7 @@ async fn deliver_sub(
     http: &reqwest::Client,
     timeout: Duration,
     board: &str,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn NotifyStore>,
     sub: NotifySub,
     target: Target,
 ) -> RoundReport {

@@ -3,14 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{ProcessEnv, Root};
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_store::{Clock, SystemClock};
 use tokio::sync::watch;
 
 use crate::dispatch::DispatchPass;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{BoardHub, CHANGE_POLL_INTERVAL};
+use crate::hosts::AllowedHosts;
+use crate::hub::{Board, BoardHub, CHANGE_POLL_INTERVAL};
+use crate::worker::{Ending, LeaveWorkersRunning, WorkerEnder};
 
 /// Largest JSON body accepted by any route.
 pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
@@ -19,8 +21,8 @@ pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1024 * 1024;
 /// (seed 001): the dashboard shows it as a banner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DispatcherPresence {
-    /// This gateway runs the dispatcher loop; the config (re-read per
-    /// request) may still have `dispatch_in_gateway: false`.
+    /// This gateway runs the dispatcher loop; whether it dispatches right
+    /// now is [`BoardHub::dispatching`] (the live `dispatch_in_gateway`).
     Hosted,
     /// `HERMES_KANBAN_DISPATCH_IN_GATEWAY=0|false|no|off` at start-up.
     DisabledByEnv,
@@ -53,6 +55,12 @@ pub struct ServerOptions {
     pub body_limit: usize,
     pub poll_interval: Duration,
     pub clock: Arc<dyn Clock>,
+    /// `Host` values served besides loopback ones when there is no token
+    /// (DNS-rebinding guard).
+    pub allowed_hosts: Vec<String>,
+    /// Ends the worker a transition or a delete detached from its task;
+    /// `None` leaves workers running ([`LeaveWorkersRunning`]).
+    pub workers: Option<Arc<dyn WorkerEnder>>,
 }
 
 impl ServerOptions {
@@ -65,6 +73,8 @@ impl ServerOptions {
             body_limit: DEFAULT_BODY_LIMIT_BYTES,
             poll_interval: CHANGE_POLL_INTERVAL,
             clock: Arc::new(SystemClock),
+            allowed_hosts: Vec::new(),
+            workers: None,
         }
     }
 }
@@ -78,9 +88,33 @@ pub struct AppState {
     pub presence: DispatcherPresence,
     /// Flips to `true` when the gateway stops: open WebSockets close.
     pub shutdown: watch::Receiver<bool>,
+    /// Hosts served without a token (see [`crate::auth::host_guard`]).
+    pub allowed_hosts: Arc<AllowedHosts>,
+    pub workers: Arc<dyn WorkerEnder>,
 }
 
 impl AppState {
+    /// The server's worker ending on one of its boards.
+    pub fn ending<'a>(&'a self, board: &'a Board) -> Ending<'a> {
+        Ending::new(self.workers.as_ref(), &board.store)
+    }
+
+    /// The state of a server built from `opts` around `hub`.
+    pub fn new(opts: &ServerOptions, hub: Arc<BoardHub>, shutdown: watch::Receiver<bool>) -> Self {
+        AppState {
+            hub,
+            token: opts.token.as_deref().map(Arc::from),
+            dispatch: opts.dispatch.clone(),
+            presence: opts.presence,
+            shutdown,
+            allowed_hosts: Arc::new(AllowedHosts::new(&opts.allowed_hosts)),
+            workers: opts
+                .workers
+                .clone()
+                .unwrap_or_else(|| Arc::new(LeaveWorkersRunning)),
+        }
+    }
+
     pub fn root(&self) -> &Root {
         self.hub.root()
     }
@@ -96,11 +130,10 @@ impl AppState {
     /// problem must not break task creation.
     pub fn dispatcher_warning(&self) -> Option<String> {
         let msg = match self.presence {
-            DispatcherPresence::Hosted => match self.config() {
-                Ok(c) if !c.dispatch_in_gateway && c.dispatch_disabled_by_env => WARN_ENV_OFF,
-                Ok(c) if !c.dispatch_in_gateway => WARN_CONFIG_OFF,
-                _ => return None,
-            },
+            // The value the dispatcher loop acts on, not a second reading
+            // of config.yaml (the env switch is `DisabledByEnv`).
+            DispatcherPresence::Hosted if self.hub.dispatching() => return None,
+            DispatcherPresence::Hosted => WARN_CONFIG_OFF,
             DispatcherPresence::DisabledByEnv => WARN_ENV_OFF,
             DispatcherPresence::NoDispatcher => WARN_NO_DISPATCHER,
             DispatcherPresence::NotHosted if crate::lock::dispatcher_lock_held(self.root()) => {

@@ -1,71 +1,56 @@
-//! Ending a worker a transition detached from its task (complete, block,
-//! reclaim, archive through the API), without blocking the request.
+//! Ending the worker a transition detached from its task (complete, block,
+//! schedule, reclaim, reassign, archive or a direct move through the API)
+//! or whose task was deleted, without blocking the request.
+//!
+//! The server never signals a process itself: every ending goes through
+//! the injected [`WorkerEnder`]. The binary plugs in the dispatcher's
+//! identity-checked ending (the run's recorded pid, process start time and
+//! boot), so a reused pid never gets a signal (SPEC §4).
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use kanban_store::EndedWorker;
-use nix::sys::signal::{Signal, kill, killpg};
-use nix::unistd::Pid;
+use kanban_store::dispatch_ops::DispatchStore;
 
-/// Grace between SIGTERM and SIGKILL.
-const TERMINATE_GRACE: Duration = Duration::from_secs(5);
-const TERMINATE_POLL: Duration = Duration::from_millis(100);
-
-fn this_host() -> String {
-    nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_default()
+/// Ends a worker detached from its task.
+pub trait WorkerEnder: Send + Sync + 'static {
+    /// `run_id` is the run the worker was started for (its recorded
+    /// identity is checked when there is one). Must not block for long.
+    fn end_worker(&self, store: &Arc<dyn DispatchStore>, run_id: Option<i64>, worker: &EndedWorker);
 }
 
-/// SIGTERM the worker's process group (then SIGKILL after a grace period,
-/// in the background) when its claim says it runs on this host. A worker
-/// elsewhere, or a pid that is not a usable process id, is left alone.
-pub fn end_worker(worker: &EndedWorker) {
-    let local = match &worker.claim_lock {
-        Some(lock) => lock
-            .rsplit_once(':')
-            .is_some_and(|(host, _)| host == this_host()),
-        None => true,
-    };
-    let Ok(raw) = i32::try_from(worker.pid) else {
-        return;
-    };
-    if !local || raw <= 1 || raw == std::process::id() as i32 {
-        return;
+/// The ending of a server built without one (an embedded API): workers are
+/// left running, never signalled unidentified. Logged so it is noticed.
+pub struct LeaveWorkersRunning;
+
+impl WorkerEnder for LeaveWorkersRunning {
+    fn end_worker(&self, _: &Arc<dyn DispatchStore>, run_id: Option<i64>, worker: &EndedWorker) {
+        tracing::warn!(
+            pid = worker.pid,
+            run_id,
+            "no worker ending configured: the worker is left running"
+        );
     }
-    let pid = Pid::from_raw(raw);
-    let group = killpg(pid, Signal::SIGTERM).is_ok();
-    if !group && kill(pid, Signal::SIGTERM).is_err() {
-        return;
+}
+
+/// One request's way to end workers: the injected ender and the board's
+/// store (where the runs' worker records live).
+#[derive(Clone, Copy)]
+pub struct Ending<'a> {
+    ender: &'a dyn WorkerEnder,
+    store: &'a Arc<dyn DispatchStore>,
+}
+
+impl<'a> Ending<'a> {
+    pub fn new(ender: &'a dyn WorkerEnder, store: &'a Arc<dyn DispatchStore>) -> Ending<'a> {
+        Ending { ender, store }
     }
-    std::thread::spawn(move || {
-        let alive = || {
-            if group {
-                killpg(pid, None).is_ok()
-            } else {
-                kill(pid, None).is_ok()
-            }
-        };
-        let mut waited = Duration::ZERO;
-        while waited < TERMINATE_GRACE {
-            if !alive() {
-                return;
-            }
-            std::thread::sleep(TERMINATE_POLL);
-            waited += TERMINATE_POLL;
+
+    /// End the worker a transition detached, if any; `run_id` is the run
+    /// that transition closed.
+    pub fn end(&self, run_id: Option<i64>, worker: Option<&EndedWorker>) {
+        if let Some(w) = worker {
+            self.ender.end_worker(self.store, run_id, w);
         }
-        let _ = if group {
-            killpg(pid, Signal::SIGKILL)
-        } else {
-            kill(pid, Signal::SIGKILL)
-        };
-    });
-}
-
-/// End the worker of a transition, if it detached one.
-pub fn end_if_any(worker: Option<&EndedWorker>) {
-    if let Some(w) = worker {
-        end_worker(w);
     }
 }

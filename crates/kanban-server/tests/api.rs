@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use kanban_server::{DispatchPass, PassRequest};
-use kanban_store::Store;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -277,7 +276,7 @@ async fn assignee_change_on_a_claimed_task_is_a_conflict() {
     let id = s
         .create(json!({"title": "busy", "assignee": "alice"}))
         .await;
-    claim(&s.other_store(), &id);
+    claim(&*s.other_store(), &id);
     let (st, v) = s
         .patch(&format!("/api/v1/tasks/{id}"), json!({"assignee": "bob"}))
         .await;
@@ -427,7 +426,7 @@ async fn runs_reclaim_reassign_and_terminate() {
     let id = s
         .create(json!({"title": "work", "assignee": "alice"}))
         .await;
-    let run_id = claim(&other, &id);
+    let run_id = claim(&*other, &id);
 
     let (st, v) = s.get(&format!("/api/v1/tasks/{id}/runs")).await;
     assert_eq!(st, 200, "{v}");
@@ -465,7 +464,7 @@ async fn runs_reclaim_reassign_and_terminate() {
     let (_, t) = s.get(&format!("/api/v1/tasks/{id}")).await;
     assert_eq!(t["task"]["status"], "ready");
 
-    let run2 = claim(&other, &id);
+    let run2 = claim(&*other, &id);
     assert_ne!(run2, run_id);
     let (st, v) = s
         .send(Method::POST, &format!("/api/v1/tasks/{id}/reclaim"), None)
@@ -481,7 +480,7 @@ async fn runs_reclaim_reassign_and_terminate() {
     let (st, _) = s.post("/api/v1/tasks/t_00000000/reclaim", json!({})).await;
     assert_eq!(st, 404);
 
-    claim(&other, &id);
+    claim(&*other, &id);
     let (st, v) = s
         .post(
             &format!("/api/v1/tasks/{id}/reassign"),

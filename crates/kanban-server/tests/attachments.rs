@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use kanban_core::defaults::ATTACHMENT_MAX_BYTES;
-use kanban_store::{NewAttachment, Store};
+use kanban_store::NewAttachment;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 

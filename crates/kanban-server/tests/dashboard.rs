@@ -8,8 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kanban_store::Store;
 use kanban_store::dispatch_ops::{DispatchStore, SetWorker, WorkerRecord};
+use kanban_store::host_identity::hostname;
 use serde_json::{Value, json};
 
 async fn patch_status(s: &TestServer, id: &str, status: &str) -> (u16, Value) {
@@ -59,7 +59,7 @@ async fn drag_and_drop_moves() {
 
     // A running task dragged back to ready: the run closes as reclaimed.
     let r = s.create(json!({"title": "stuck", "assignee": "x"})).await;
-    let run_id = claim(&s.other_store(), &r);
+    let run_id = claim(&*s.other_store(), &r);
     let (st, v) = patch_status(&s, &r, "ready").await;
     assert_eq!(st, 200, "{v}");
     let (st, v) = s.get(&format!("/api/v1/runs/{run_id}")).await;
@@ -83,10 +83,6 @@ async fn drag_and_drop_moves() {
     s.stop().await;
 }
 
-fn hostname() -> String {
-    nix::unistd::gethostname().unwrap().into_string().unwrap()
-}
-
 /// A real process group standing in for a worker, claimed on this host.
 fn running_worker(store: &(impl DispatchStore + ?Sized), id: &str) -> std::process::Child {
     let child = std::process::Command::new("sleep")
@@ -106,11 +102,12 @@ fn running_worker(store: &(impl DispatchStore + ?Sized), id: &str) -> std::proce
         kanban_store::ClaimOutcome::Claimed { run_id, .. } => run_id,
         other => panic!("{other:?}"),
     };
+    // As the dispatcher records it: the identity the ending checks.
     let worker = WorkerRecord {
         pid,
-        start_time: None,
+        start_time: kanban_testkit::process::start_time(pid).map(|t| t as i64),
         boot_id: None,
-        host: None,
+        host: Some(hostname()),
     };
     let set = SetWorker {
         task_id: id.into(),
@@ -141,7 +138,7 @@ async fn reassign_with_reclaim_ends_the_worker() {
         .create(json!({"title": "busy", "assignee": "alice"}))
         .await;
     let other = s.other_store();
-    let mut worker = running_worker(&other, &id);
+    let mut worker = running_worker(&*other, &id);
     let (st, v) = s
         .post(
             &format!("/api/v1/tasks/{id}/reassign"),
@@ -157,7 +154,7 @@ async fn reassign_with_reclaim_ends_the_worker() {
     assert_eq!((t.assignee.as_deref(), t.worker_pid), (Some("bob"), None));
 
     // Dragging a running card to todo ends its worker too.
-    let mut worker = running_worker(&other, &id);
+    let mut worker = running_worker(&*other, &id);
     let (st, v) = patch_status(&s, &id, "todo").await;
     assert_eq!(st, 200, "{v}");
     assert!(exits_within(&mut worker, Duration::from_secs(5)));

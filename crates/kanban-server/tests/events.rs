@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::StreamExt;
-use kanban_store::Store;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

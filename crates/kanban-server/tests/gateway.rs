@@ -8,12 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::new_task;
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::Root;
 use kanban_server::lock::{dispatcher_lock_held, pidfile_path, read_record};
 use kanban_server::{DispatchPass, Gateway, GatewayConfig, GatewayError, PassRequest};
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::Root;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{Store, SystemClock};
 use serde_json::{Value, json};
 
 fn config(root: &Root) -> GatewayConfig {
@@ -133,8 +131,7 @@ async fn dispatcher_wakes_at_once_when_another_process_makes_work() {
         assert!(Instant::now() < deadline, "no start-up pass");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let db = root.board_paths("default").db;
-    let other = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+    let other = kanban_testkit::open_board_at(root.path(), "default").store();
     let before = pass.passes.load(Ordering::SeqCst);
     let t = Instant::now();
     other
@@ -211,12 +208,8 @@ async fn dispatch_off_by_config_is_reported_on_create() {
         0,
         "no pass while disabled"
     );
-    let _ = SqliteStore::open(
-        &root.board_paths("default").db,
-        OpenOptions::default(),
-        Arc::new(SystemClock),
-    )
-    .unwrap()
-    .latest_event_id();
+    let _ = kanban_testkit::open_board_at(root.path(), "default")
+        .store()
+        .latest_event_id();
     gw.stop().await;
 }

@@ -3,14 +3,13 @@
 //! scripts. Build the binary first:
 //! `cargo build -p kanban && cargo test -p kanban-server --test gateway_e2e`.
 
-mod e2e_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use e2e_support::{Home, output_within, pid_alive, reference_pythonpath, text, wait_until};
 use kanban_core::Status;
-use kanban_store::{Store, TaskQuery};
+use kanban_store::TaskQuery;
+use kanban_testkit::reference::reference_pythonpath;
+use kanban_testkit::{Sandbox, output_within, pid_alive, text, wait_until};
 
 /// Spec bar for these tests (the bench measures the real figure).
 const PICKUP_LIMIT: Duration = Duration::from_secs(5);
@@ -20,7 +19,7 @@ const COMPLETE_NOW: &str = r#""$KANBAN" complete "$TASK" --summary ok >/dev/null
 /// Time from now until `task` has a `spawned` event, asked through
 /// `kanban show --json` (a separate process: the test process must not hold
 /// the board open, or its locks would hide lock bugs of the gateway).
-fn time_to_spawn(home: &Home, task: &str, limit: Duration) -> Option<Duration> {
+fn time_to_spawn(home: &Sandbox, task: &str, limit: Duration) -> Option<Duration> {
     let t = Instant::now();
     let spawned = || {
         let out = home.run(&["show", task, "--json"]);
@@ -32,7 +31,7 @@ fn time_to_spawn(home: &Home, task: &str, limit: Duration) -> Option<Duration> {
     wait_until(limit, spawned).then(|| t.elapsed())
 }
 
-fn statuses(home: &Home) -> BTreeMap<String, Status> {
+fn statuses(home: &Sandbox) -> BTreeMap<String, Status> {
     home.store()
         .list_tasks(&TaskQuery::default())
         .unwrap()
@@ -41,13 +40,13 @@ fn statuses(home: &Home) -> BTreeMap<String, Status> {
         .collect()
 }
 
-fn count(home: &Home, s: Status) -> usize {
+fn count(home: &Sandbox, s: Status) -> usize {
     statuses(home).values().filter(|v| **v == s).count()
 }
 
 /// A gateway with `dispatch_interval_seconds: 60` (no tick during the test).
-fn slow_ticking_gateway(home: &Home) -> e2e_support::GatewayProc {
-    let w = home.write_worker("w", COMPLETE_NOW);
+fn slow_ticking_gateway(home: &Sandbox) -> kanban_testkit::GatewayChild {
+    let w = home.traced_worker("w", COMPLETE_NOW);
     home.write_config(&home.config_with_worker("sh", &w, "  dispatch_interval_seconds: 60\n"));
     let gw = home.gateway();
     // Let the start-up pass go by: what follows can only be change-driven.
@@ -57,10 +56,10 @@ fn slow_ticking_gateway(home: &Home) -> e2e_support::GatewayProc {
 
 #[test]
 fn a_task_created_by_another_kanban_process_is_picked_up_without_the_tick() {
-    let home = Home::new();
+    let home = Sandbox::new();
     let _gw = slow_ticking_gateway(&home);
     for i in 0..3 {
-        let id = home.create(&format!("from the rust cli {i}"), "sh");
+        let id = home.create(&format!("from the rust cli {i}"), &["--assignee", "sh"]);
         let took = time_to_spawn(&home, &id, PICKUP_LIMIT);
         assert!(took.is_some(), "kanban create: {id} not spawned within 5 s");
         eprintln!("pick-up after `kanban create`: {:?}", took.unwrap());
@@ -69,20 +68,19 @@ fn a_task_created_by_another_kanban_process_is_picked_up_without_the_tick() {
 
 #[test]
 fn a_task_created_by_the_python_reference_is_picked_up_without_the_tick() {
-    let Some(py) = reference_pythonpath() else {
+    if reference_pythonpath().is_none() {
         return;
-    };
-    let home = Home::new();
+    }
+    let home = Sandbox::new();
     let gw = slow_ticking_gateway(&home);
     for i in 0..3 {
-        let out = home.python(
-            &py,
-            &format!(
-                "import hermes_cli.kanban_db as kb\n\
-                 c = kb.connect()\n\
-                 print(kb.create_task(c, title='from the python reference {i}', assignee='sh'))"
-            ),
+        let code = format!(
+            "import hermes_cli.kanban_db as kb\n\
+             c = kb.connect()\n\
+             print(kb.create_task(c, title='from the python reference {i}', assignee='sh'))"
         );
+        let mut py = home.reference_code(&code).expect("the reference");
+        let out = py.output().expect("python3");
         assert!(out.status.success(), "python: {}", text(&out.stderr));
         let id = text(&out.stdout).trim().to_string();
         assert!(id.starts_with("t_"), "python printed {id:?}");
@@ -111,8 +109,8 @@ fn kill_9_in_the_middle_of_a_spawn_burst_converges_too() {
 /// claims have no worker yet), then started again.
 fn kill_9_scenario(kill_at: usize) {
     const TASKS: usize = 20;
-    let home = Home::new();
-    let w = home.write_worker(
+    let home = Sandbox::new();
+    let w = home.traced_worker(
         "slow",
         r#"sleep 3; "$KANBAN" complete "$TASK" --summary "done by $$" >/dev/null"#,
     );
@@ -137,7 +135,7 @@ fn kill_9_scenario(kill_at: usize) {
             .collect()
     } else {
         (0..TASKS)
-            .map(|i| home.create(&format!("slow {i}"), "slow"))
+            .map(|i| home.create(&format!("slow {i}"), &["--assignee", "slow"]))
             .collect()
     };
     assert!(
@@ -181,8 +179,8 @@ fn kill_9_scenario(kill_at: usize) {
 #[test]
 fn lowering_max_spawn_in_config_takes_effect_on_the_next_pass() {
     const TASKS: usize = 12;
-    let home = Home::new();
-    let w = home.write_worker(
+    let home = Sandbox::new();
+    let w = home.traced_worker(
         "w",
         r#"sleep 1.5; "$KANBAN" complete "$TASK" --summary ok >/dev/null"#,
     );
@@ -196,7 +194,7 @@ fn lowering_max_spawn_in_config_takes_effect_on_the_next_pass() {
     home.write_config(&config(4));
     let gw = home.gateway();
     for i in 0..TASKS {
-        home.create(&format!("t{i}"), "w");
+        home.create(&format!("t{i}"), &["--assignee", "w"]);
     }
     let mut peak = 0;
     assert!(wait_until(Duration::from_secs(10), || {
@@ -229,8 +227,8 @@ fn lowering_max_spawn_in_config_takes_effect_on_the_next_pass() {
 
 #[test]
 fn one_gateway_per_root_and_sigterm_leaves_workers_running() {
-    let home = Home::new();
-    let w = home.write_worker(
+    let home = Sandbox::new();
+    let w = home.traced_worker(
         "w",
         r#"sleep 4; "$KANBAN" complete "$TASK" --summary "survived" >/dev/null"#,
     );
@@ -248,7 +246,7 @@ fn one_gateway_per_root_and_sigterm_leaves_workers_running() {
         "second gateway: {err}"
     );
 
-    let id = home.create("long", "w");
+    let id = home.create("long", &["--assignee", "w"]);
     assert!(time_to_spawn(&home, &id, PICKUP_LIMIT).is_some());
     let pid = home.store().get_task(&id).unwrap().unwrap().worker_pid;
     let pid = pid.expect("worker pid") as i32;
@@ -269,8 +267,8 @@ fn one_gateway_per_root_and_sigterm_leaves_workers_running() {
 #[test]
 fn create_warns_only_when_a_ready_assigned_task_has_no_dispatcher() {
     const WARNING: &str = "gateway start";
-    let home = Home::new();
-    let w = home.write_worker("w", COMPLETE_NOW);
+    let home = Sandbox::new();
+    let w = home.traced_worker("w", COMPLETE_NOW);
     home.write_config(&home.config_with_worker("w", &w, ""));
     let err = |args: &[&str]| {
         let out = home.run(args);
@@ -292,7 +290,7 @@ fn create_warns_only_when_a_ready_assigned_task_has_no_dispatcher() {
 /// warning then points at `dispatch_in_gateway`.
 #[test]
 fn create_warns_when_the_running_gateway_does_not_dispatch() {
-    let home = Home::new();
+    let home = Sandbox::new();
     let _gw = home.gateway_with(&[("HERMES_KANBAN_DISPATCH_IN_GATEWAY", "0")], &[]);
     let out = home.run(&["create", "stuck", "--assignee", "someone"]);
     let err = text(&out.stderr);
@@ -301,7 +299,7 @@ fn create_warns_when_the_running_gateway_does_not_dispatch() {
 
 #[test]
 fn demo_runs_its_graph_to_done_without_touching_config() {
-    let home = Home::new();
+    let home = Sandbox::new();
     std::fs::write(home.root().join("config.yaml"), "# mine\nkanban: {}\n").unwrap();
     let gw = home.gateway_with(&[], &["--demo"]);
     let store = home.board_store("demo");

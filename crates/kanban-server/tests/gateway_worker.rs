@@ -4,30 +4,27 @@
 //! wrapper). Build the binary first:
 //! `cargo build -p kanban && cargo test -p kanban-server --test gateway_worker`.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::{Home, pid_alive, text, wait_until};
 use kanban_core::Status;
-use kanban_store::Store;
+use kanban_testkit::{Sandbox, pid_alive, text, wait_until};
 
 /// Time a worker gets to start (or a pass to notice something).
 const LIMIT: Duration = Duration::from_secs(15);
 
 /// `kanban <args>`, which must succeed.
-fn ok(home: &Home, args: &[&str]) {
+fn ok(home: &Sandbox, args: &[&str]) {
     let out = home.run(args);
     assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
 }
 
 #[test]
 fn a_template_worker_started_by_the_gateway_gets_the_full_context() {
-    let home = Home::new();
+    let home = Sandbox::new();
     let prompts = home.root().join("prompts");
     std::fs::create_dir_all(&prompts).unwrap();
     // `{prompt}` arrives as $1; keep it, then finish the task.
-    let w = home.write_worker(
+    let w = home.traced_worker(
         "tpl",
         &format!(
             "printf '%s' \"$1\" > '{}'/\"$TASK\".txt\n\
@@ -91,7 +88,7 @@ fn a_template_worker_started_by_the_gateway_gets_the_full_context() {
 }
 
 /// `GET /metrics` of the running gateway (its address from `gateway.json`).
-fn get_metrics(home: &Home) -> String {
+fn get_metrics(home: &Sandbox) -> String {
     use std::io::{Read, Write};
     let record: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(home.root().join("kanban").join("gateway.json")).unwrap(),
@@ -111,15 +108,15 @@ fn get_metrics(home: &Home) -> String {
 
 #[test]
 fn a_restarted_gateway_classifies_the_exit_75_of_a_worker_it_did_not_spawn() {
-    let home = Home::new();
+    let home = Sandbox::new();
     let started = home.root().join("started");
-    let w = home.write_worker(
+    let w = home.traced_worker(
         "limited",
         &format!("touch '{}'\nsleep 2\nexit 75", started.display()),
     );
     home.write_config(&home.config_with_worker("limited", &w, "  dispatch_interval_seconds: 1\n"));
     let mut gw = home.gateway();
-    let id = home.create("hits a rate limit", "limited");
+    let id = home.create("hits a rate limit", &["--assignee", "limited"]);
     assert!(
         wait_until(LIMIT, || started.exists()),
         "worker did not start\n{}",

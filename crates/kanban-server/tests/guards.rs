@@ -79,3 +79,28 @@ async fn cross_origin_writes_are_refused() {
     assert_eq!(r.status(), 200, "reads are not writes");
     s.stop().await;
 }
+
+/// Issue 10 item 7: a 500 names no file of the host (the detail is
+/// logged); every internal error answers the same body.
+#[tokio::test]
+async fn internal_errors_do_not_echo_file_paths() {
+    let s = TestServer::start().await;
+    let db = s.root.board_paths("side").db;
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    std::fs::write(&db, b"this is not a SQLite database\n").unwrap();
+    let root = s.dir.path().display().to_string();
+    let mut bodies = Vec::new();
+    for path in ["/api/v1/board?board=side", "/api/v1/tasks/t_1?board=side"] {
+        let (status, v) = s.get(path).await;
+        assert_eq!(status, 500, "{path}: {v}");
+        assert_eq!(v["error"], "internal", "{path}: {v}");
+        let text = v.to_string();
+        assert!(
+            !text.contains(&root) && !text.contains("kanban.db"),
+            "{path}: the body names a file: {v}"
+        );
+        bodies.push(v);
+    }
+    assert_eq!(bodies[0], bodies[1], "one body for every internal error");
+    s.stop().await;
+}

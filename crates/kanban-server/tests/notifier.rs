@@ -11,16 +11,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::Root;
 use kanban_server::hub::BoardHub;
 use kanban_server::notifier::{Notifier, NotifierOptions, NotifySettings, RoundReport};
 use kanban_server::{Gateway, GatewayConfig};
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::Root;
 use kanban_store::notify_ops::NotifyStore;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{
-    BlockRequest, CompleteRequest, NewNotifySub, NewTask, NotifyKey, Store, SystemClock,
-};
+use kanban_store::{BlockRequest, CompleteRequest, NewNotifySub, NewTask, NotifyKey, SystemClock};
 use serde_json::Value;
 
 /// An HTTP receiver: records every body, answers the queued statuses
@@ -67,15 +64,12 @@ async fn hook() -> (Hook, String) {
     (h, url)
 }
 
-fn board(dir: &Path) -> (Root, SqliteStore) {
-    let root = Root::at(dir);
-    let paths = root.board_paths("default");
-    paths.ensure_dirs().unwrap();
-    let store = SqliteStore::open(&paths.db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
-    (root, store)
+fn board(dir: &Path) -> (Root, Arc<dyn NotifyStore>) {
+    let store = kanban_testkit::open_board_at(dir, "default").notify();
+    (Root::at(dir), store)
 }
 
-fn task(s: &SqliteStore, title: &str) -> String {
+fn task(s: &Arc<dyn NotifyStore>, title: &str) -> String {
     s.create_task(&NewTask {
         title: title.into(),
         assignee: Some("alice".into()),
@@ -86,7 +80,7 @@ fn task(s: &SqliteStore, title: &str) -> String {
     .id
 }
 
-fn subscribe(s: &SqliteStore, task: &str, platform: &str, chat: &str) -> NotifyKey {
+fn subscribe(s: &Arc<dyn NotifyStore>, task: &str, platform: &str, chat: &str) -> NotifyKey {
     s.notify_subscribe(&NewNotifySub {
         task_id: task.into(),
         platform: platform.into(),
@@ -102,7 +96,7 @@ fn subscribe(s: &SqliteStore, task: &str, platform: &str, chat: &str) -> NotifyK
     }
 }
 
-fn block(s: &SqliteStore, task: &str) {
+fn block(s: &Arc<dyn NotifyStore>, task: &str) {
     s.block_task(&BlockRequest {
         task_id: task.into(),
         reason: Some("need input".into()),
@@ -111,7 +105,7 @@ fn block(s: &SqliteStore, task: &str) {
     .unwrap();
 }
 
-fn complete(s: &SqliteStore, task: &str) {
+fn complete(s: &Arc<dyn NotifyStore>, task: &str) {
     s.complete_task(&CompleteRequest {
         task_id: task.into(),
         summary: Some("all good".into()),
@@ -121,7 +115,7 @@ fn complete(s: &SqliteStore, task: &str) {
 }
 
 /// The subscription's cursor, `None` when it is gone.
-fn cursor(s: &SqliteStore, key: &NotifyKey) -> Option<i64> {
+fn cursor(s: &Arc<dyn NotifyStore>, key: &NotifyKey) -> Option<i64> {
     s.notify_list(Some(&key.task_id))
         .unwrap()
         .into_iter()

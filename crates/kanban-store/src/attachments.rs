@@ -1,12 +1,11 @@
-//! Attachment file names and blob placement, shared by every adapter that
+//! Attachment file names, shared by the store and every adapter that
 //! stores a file for a task (REST upload, CLI, MCP), so the rules cannot
-//! drift between them.
+//! drift between them. Where blobs are placed is the Hermes layout's
+//! business (`kanban-hermes`), not the store's.
 //!
 //! Unlike the reference, which silently reduces `../../etc/passwd` to
 //! `passwd`, a name that tries to leave its directory is refused (SPEC §6:
 //! bad input gets a clear error and changes nothing).
-
-use std::path::{Path, PathBuf};
 
 use kanban_core::defaults::ATTACHMENT_NAME_MAX_CHARS;
 
@@ -42,35 +41,6 @@ pub fn safe_attachment_name(raw: &str) -> Result<String, StoreError> {
     Ok(name.to_string())
 }
 
-/// A path in `dir` for `name` that does not exist yet: `a.pdf`, then
-/// `a (1).pdf`, `a (2).pdf`, ... (the reference's scheme, so both
-/// implementations lay out a task's directory the same way).
-pub fn collision_free_path(dir: &Path, name: &str) -> PathBuf {
-    let (stem, ext) = match name.split_once('.') {
-        Some((s, e)) => (s, Some(e)),
-        None => (name, None),
-    };
-    let mut candidate = dir.join(name);
-    let mut n = 1;
-    while candidate.exists() {
-        let file = match ext {
-            Some(e) => format!("{stem} ({n}).{e}"),
-            None => format!("{stem} ({n})"),
-        };
-        candidate = dir.join(file);
-        n += 1;
-    }
-    candidate
-}
-
-/// `path` resolves (symlinks followed) to a file strictly inside `root`:
-/// a tampered `stored_path` must not make the server read other files.
-pub fn resolved_under(root: &Path, path: &Path) -> Option<PathBuf> {
-    let root = root.canonicalize().ok()?;
-    let file = path.canonicalize().ok()?;
-    (file.starts_with(&root) && file != root && file.is_file()).then_some(file)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,24 +67,5 @@ mod tests {
         assert!(safe_attachment_name(&long).is_err());
         let max = "a".repeat(ATTACHMENT_NAME_MAX_CHARS);
         assert!(safe_attachment_name(&max).is_ok());
-    }
-
-    #[test]
-    fn collisions_get_a_counter_and_escapes_are_caught() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = collision_free_path(dir.path(), "a.tar.gz");
-        assert_eq!(first, dir.path().join("a.tar.gz"));
-        std::fs::write(&first, b"x").unwrap();
-        let second = collision_free_path(dir.path(), "a.tar.gz");
-        assert_eq!(second, dir.path().join("a (1).tar.gz"));
-        std::fs::write(&second, b"x").unwrap();
-        assert_eq!(
-            collision_free_path(dir.path(), "a.tar.gz"),
-            dir.path().join("a (2).tar.gz")
-        );
-        assert!(resolved_under(dir.path(), &first).is_some());
-        let outside = tempfile::NamedTempFile::new().unwrap();
-        assert!(resolved_under(dir.path(), outside.path()).is_none());
-        assert!(resolved_under(dir.path(), &dir.path().join("../x")).is_none());
     }
 }

@@ -8,6 +8,29 @@
 //! The dispatcher decides (is the worker alive? which exit class? is this
 //! crash systemic?); the store applies and does the failure accounting
 //! (circuit breaker) inside the same transaction as the release.
+//!
+//! # Concurrency contract
+//!
+//! On top of [`Store`]'s, for any number of dispatchers (processes, hosts)
+//! on one board:
+//! - **Claims and ceilings are atomic with respect to every other
+//!   claimer.** Each claim of [`DispatchStore::claim_batch`] is the
+//!   compare-and-swap of `Store::claim_task`, with the ceilings counted in
+//!   the same transaction as the claim is written (claims earlier in the
+//!   batch count toward later ones), so no interleaving of batches and
+//!   single claims exceeds a cap or lets two claimers win one task.
+//! - **Run-id fencing.** Every release, extension, deferral, spawn failure
+//!   and worker/workspace record names the attempt it was decided on
+//!   (claim lock, run id, pid) and is a compare-and-swap on it inside the
+//!   write: when the attempt moved on it writes nothing and reports so
+//!   (`false`, `Released::released == false`). A decision made on a stale
+//!   read never touches a newer attempt.
+//! - **First decision wins.** [`DispatchStore::record_intent`] keeps the
+//!   first intent recorded for a run.
+//! - **Reads are snapshots.** `running_tasks`, `dispatch_candidates`,
+//!   `respawn_guard_facts` and the other reads each answer from one
+//!   committed state; `regate`'s cursor is an event id under the
+//!   [`Store`] event-order rule, so a `ChangedSince` pass misses no change.
 
 use kanban_core::{EventKind, RunOutcome, Status};
 use serde_json::Value;
@@ -27,7 +50,7 @@ pub struct WorkerRecord {
 }
 
 /// A running task with what the liveness checks need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunningTask {
     pub id: String,
     pub assignee: Option<String>,
@@ -47,7 +70,55 @@ pub struct RunningTask {
     /// launcher is gone will never get a worker: it is released at once
     /// instead of waiting for the claim TTL.
     pub launcher: Option<WorkerRecord>,
+    /// The long-lived dispatcher (gateway) that started the current
+    /// attempt's worker and watches it (table `kanban_rs_supervisors`):
+    /// a worker found dead with its supervisor gone died with it.
+    pub supervisor: Option<WorkerRecord>,
+    /// A release of the current attempt decided before its worker was
+    /// signalled (table `kanban_rs_intents`): whoever finds the worker
+    /// gone records that outcome, not a crash.
+    pub intent: Option<TerminationIntent>,
 }
+
+/// A release decided for a running attempt, recorded before its worker is
+/// signalled, so the kill and its classification are one decision whatever
+/// process later finds the worker gone (ours; ignored by the reference).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TerminationIntent {
+    pub run_id: i64,
+    pub task_id: String,
+    /// What the release will record (`timeout`, `stale`, `ttl`).
+    pub kind: String,
+    /// Facts of the decision, for the release's event and run.
+    pub detail: Value,
+    pub decided_at: i64,
+}
+
+/// A spawn failure whose retry time is not recorded yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSpawnRetry {
+    pub task_id: String,
+    /// The `spawn_failed` run.
+    pub run_id: i64,
+    /// Consecutive failures, this one included.
+    pub failures: i64,
+    pub failed_at: i64,
+}
+
+/// When a task whose worker could not be started may be tried again,
+/// kept as `next_attempt_at` in the `spawn_failed` run's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnRetry {
+    pub task_id: String,
+    pub run_id: i64,
+    pub next_attempt_at: i64,
+}
+
+/// Key of the retry time in a `spawn_failed` run's metadata.
+pub const NEXT_ATTEMPT_KEY: &str = "next_attempt_at";
+/// Key marking a run released without a failure because its worker's
+/// death was explained by its host or gateway going away.
+pub use kanban_core::transitions::dispatcher::EXCUSED_KEY;
 
 /// Running tasks, board-wide and per assignee.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -78,6 +149,8 @@ pub struct GuardFacts {
     pub requeued_after_completion: bool,
     /// Bodies of comments created at or after the PR window's start.
     pub recent_comments: Vec<String>,
+    /// The latest run failed to spawn: when the next attempt is due.
+    pub spawn_retry_at: Option<i64>,
 }
 
 /// Extend the expired claim of a worker that is alive and heartbeating.
@@ -86,6 +159,9 @@ pub struct ExtendClaim {
     pub task_id: String,
     /// CAS: the lock seen.
     pub claim_lock: Option<String>,
+    /// CAS: the attempt seen. One dispatcher claims every attempt under
+    /// the same lock, so only the run id tells attempt 1 from attempt 2.
+    pub run_id: Option<i64>,
     pub new_expires: i64,
     /// For the event payload.
     pub worker_pid: Option<i64>,
@@ -98,6 +174,8 @@ pub struct ExtendClaim {
 pub struct DeferReclaim {
     pub task_id: String,
     pub claim_lock: Option<String>,
+    /// CAS: the attempt the deferral was decided for (see [`ExtendClaim`]).
+    pub run_id: Option<i64>,
     pub until: i64,
     /// `reason` of the `reclaim_deferred` event.
     pub reason: String,
@@ -326,6 +404,22 @@ pub trait DispatchStore: Store {
     /// Drop the record of a worker known to be gone (bookkeeping only, no
     /// board state: no event).
     fn forget_worker(&self, run_id: i64) -> Result<()>;
+    /// Ready tasks whose latest run failed to spawn and has no retry time.
+    fn pending_spawn_retries(&self) -> Result<Vec<PendingSpawnRetry>>;
+    /// Record retry times (one transaction; a run that is no longer its
+    /// task's latest, or already has one, is left alone). Returns how many
+    /// were written.
+    fn schedule_spawn_retries(&self, retries: &[SpawnRetry]) -> Result<usize>;
+    /// Record a release decided for a running attempt before signalling
+    /// its worker; false when the attempt moved on (do not signal). The
+    /// first decision for a run stays.
+    fn record_intent(&self, intent: &TerminationIntent) -> Result<bool>;
+    /// Excused deaths in the trailing run of deaths (excused or crashed)
+    /// of a task: how many excuses it has used.
+    fn excused_death_streak(&self, task_id: &str) -> Result<i64>;
+    /// Forget who supervises the current attempts of these tasks (their
+    /// dispatcher is short-lived and does not watch them).
+    fn release_supervision(&self, task_ids: &[String]) -> Result<()>;
 
     /// Create the dispatcher's own tables and indexes when missing (once
     /// per dispatcher; every query also works without them).
@@ -334,14 +428,16 @@ pub trait DispatchStore: Store {
     }
 
     /// Claim a batch; one outcome per claim, in order. Once a board-wide
-    /// ceiling is reached the remaining claims report it untried.
-    fn claim_batch(&self, batch: &ClaimBatch) -> Result<Vec<ClaimOutcome>> {
-        batch
-            .claims
-            .iter()
-            .map(|c| self.claim_task(&batch.request(c)))
-            .collect()
-    }
+    /// ceiling is reached the remaining claims report it untried; a
+    /// candidate deleted meanwhile reports `Lost` and the batch goes on;
+    /// each winner's `launcher` is recorded with its claim. Required: a
+    /// loop over `claim_task` would fail the batch on a deleted task and
+    /// drop the launcher records.
+    fn claim_batch(&self, batch: &ClaimBatch) -> Result<Vec<ClaimOutcome>>;
+
+    /// The board's dispatch lock (not taken): one pass at a time on a
+    /// board, across processes and hosts (see [`DispatchLock`]).
+    fn dispatch_lock(&self) -> std::sync::Arc<dyn DispatchLock>;
 
     /// Record a batch of launches (see [`LaunchBatch`]).
     fn record_launches(&self, batch: &LaunchBatch) -> Result<LaunchesRecorded> {
@@ -360,5 +456,42 @@ pub trait DispatchStore: Store {
                 .map(|f| self.record_spawn_failure(f))
                 .collect::<Result<_>>()?,
         })
+    }
+}
+
+/// The lock that lets one dispatch pass run on a board at a time, across
+/// processes and hosts (and, on SQLite, against the Python dispatcher).
+///
+/// It fails closed: `Err` means "cannot tell", and the caller skips its
+/// pass rather than dispatch unguarded.
+pub trait DispatchLock: Send + Sync + std::fmt::Debug {
+    /// Take the lock without waiting. `Ok(None)`: someone else holds it
+    /// (another handle of this process included).
+    fn try_acquire(&self) -> Result<Option<HeldDispatchLock>>;
+    /// What the lock is, for messages (`<db>.dispatch.lock`).
+    fn describe(&self) -> String;
+}
+
+/// A held dispatch lock; released when dropped.
+pub struct HeldDispatchLock {
+    _guard: Box<dyn Send + Sync>,
+    what: String,
+}
+
+impl HeldDispatchLock {
+    /// Wrap a backend's guard; `what` describes the lock.
+    pub fn new(guard: impl Send + Sync + 'static, what: impl Into<String>) -> HeldDispatchLock {
+        HeldDispatchLock {
+            _guard: Box::new(guard),
+            what: what.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HeldDispatchLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeldDispatchLock")
+            .field("lock", &self.what)
+            .finish_non_exhaustive()
     }
 }

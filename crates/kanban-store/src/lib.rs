@@ -1,5 +1,8 @@
 //! Durable storage of kanban boards behind the [`Store`] trait.
 //!
+//! Callers get a board from the factory in [`backend`] ([`backend::open_board`]
+//! or a [`backend::BoardCatalogue`]), never by naming a backend type.
+//!
 //! `sqlite` is the Hermes-compatible backend: same file layout, schema,
 //! pragmas and event vocabulary as the Python reference, so both can operate
 //! on one board at once. No SQLite type appears in this crate's public API;
@@ -10,18 +13,21 @@
 //! `kanban_core::transitions`.
 
 pub mod attachments;
+pub mod backend;
 pub mod clock;
-pub mod config;
 pub mod dispatch_ops;
 pub mod error;
-pub mod layout;
+pub mod host_identity;
+pub mod lockfile;
 pub mod notify_ops;
 pub mod params;
+pub mod private_fs;
+pub mod scratch;
 pub mod sqlite;
 pub mod watch;
 
 pub use clock::{Clock, SystemClock};
-pub use error::StoreError;
+pub use error::{BackendError, StoreError};
 pub use params::*;
 
 use std::collections::HashMap;
@@ -32,6 +38,48 @@ use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Reading and editing one board. One implementation per backend.
+///
+/// # Concurrency contract
+///
+/// Many handles use one board at once: connections of this process, other
+/// processes and hosts, and (on SQLite) the Python reference. Every backend
+/// keeps these rules; the conformance suite (`kanban-store-conformance`)
+/// checks each one with several handles on one board.
+///
+/// - **One transaction per state change.** A method that changes the board
+///   writes its row(s), run and event(s) in one transaction: other handles
+///   see all of it or nothing. An `Err` leaves the board as it was, except
+///   the audit event `complete_task` records when it refuses phantom cards.
+/// - **Claims are atomic with respect to every other claimer.**
+///   `claim_task` decides, counts the ceilings and writes the claim as one
+///   serializable step: of concurrent claimers exactly one wins a task, no
+///   interleaving exceeds `max_running`, `max_in_progress` or a profile's
+///   cap, and a task never has two open runs
+///   (tests `claim_race_has_one_winner`, `ceilings_hold_under_concurrency`,
+///   `claim_and_reclaim_race_keeps_one_open_run`).
+/// - **Run-id fencing.** A run id (`expected_run_id`,
+///   `HeartbeatRequest::run_id`) or claim lock in a request is compared with
+///   the task's current attempt inside the write: once a reclaim, a
+///   completion or a new claim has committed, the old attempt's calls fail
+///   with [`StoreError::Stale`] (or `Refused`) and change nothing
+///   (tests `run_fencing_decides_one_winner`,
+///   `heartbeats_of_a_replaced_attempt_are_refused`).
+/// - **Idempotency keys are race-free.** Creators racing with one key get
+///   one task (tests `idempotency_race_creates_one_task`).
+/// - **Event ids follow commit order.** Event ids increase, are never
+///   reused (not even after a delete) and become visible in id order: once
+///   a reader has seen id `n`, or `latest_event_id` returned `n`, no event
+///   with a smaller id commits later, so a feed reading `after_id = n`
+///   never skips one (tests `event_cursor_never_skips_a_commit`,
+///   `latest_event_id_is_a_safe_start_cursor`).
+/// - **A read is one snapshot.** A method that reads with several queries
+///   (`card_facts`, `stats`, ...) answers from one
+///   committed state of the board, never a mix of before and after a
+///   concurrent commit (tests `card_facts_read_one_snapshot`,
+///   `stats_read_one_snapshot`). Two calls are two snapshots. The default
+///   bodies below compose several calls and do not keep this rule: a
+///   backend overrides them.
+/// - Reads never write, so an idle watcher costs no write transaction.
 pub trait Store: Send + Sync {
     /// Short backend name (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
@@ -78,26 +126,9 @@ pub trait Store: Send + Sync {
         Ok(self.reassign_task(req)?.task)
     }
     /// [`Store::assign_task`] that also returns the worker a
-    /// `reclaim_first` detached (the caller ends its process group).
-    /// Backends do both in one transaction; this default composes the
-    /// reads around `assign_task` for backends that have not yet.
-    fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
-        let before = self.get_task(&req.task_id)?;
-        let task = self.assign_task(req)?;
-        let ended_worker = before
-            .filter(|b| b.status == Status::Running && task.status != Status::Running)
-            .and_then(|b| {
-                b.worker_pid.map(|pid| EndedWorker {
-                    pid,
-                    claim_lock: b.claim_lock,
-                })
-            });
-        Ok(Reassigned {
-            task,
-            reclaimed_run_id: None,
-            ended_worker,
-        })
-    }
+    /// `reclaim_first` detached (the caller ends its process group), in
+    /// one transaction with the reclaim.
+    fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned>;
     fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()>;
     /// Returns false when no such link existed.
     fn unlink_tasks(&self, parent_id: &str, child_id: &str) -> Result<bool>;

@@ -13,6 +13,21 @@
 //! subscription failing [`MAX_SEND_FAILURES`] times in a row is dropped,
 //! like the reference does with its in-memory counter, but the count
 //! survives a gateway restart.
+//!
+//! # Concurrency contract
+//!
+//! On top of [`Store`]'s (the conformance suite checks both):
+//! - **Claims are exclusive.** Of notifiers claiming one subscription at
+//!   once, each event goes to exactly one of them: the cursor read, the
+//!   events chosen and the cursor write are one compare-and-swap.
+//! - **A cursor never skips an event.** Claims read events in id order,
+//!   and events become visible in commit order (the [`Store`] rule), so an
+//!   event committed while a notifier claims lands after the moved cursor,
+//!   never behind it (tests `notify_claims_are_exclusive_under_concurrency`).
+//! - **Rewinds and drops are compare-and-swaps too.** A rewind only moves
+//!   a cursor that still stands where the failed claim put it
+//!   (tests `claim_moves_cursor_once_and_rewind_is_cas`).
+//! - `pending_notify_subs` and `notify_failures` only read.
 
 use kanban_core::{Event, NotifySub};
 

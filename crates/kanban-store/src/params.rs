@@ -1,6 +1,7 @@
 //! One parameter struct per storage operation, and the outcomes they return.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use kanban_core::{BlockKind, Status, Task};
 use serde::Serialize;
@@ -58,19 +59,6 @@ pub enum TaskOrder {
     Assignee,
     Title,
     Updated,
-}
-
-impl TaskOrder {
-    pub const NAMES: &'static [&'static str] = &[
-        "created",
-        "created-desc",
-        "priority",
-        "priority-desc",
-        "status",
-        "assignee",
-        "title",
-        "updated",
-    ];
 }
 
 /// Filters of `kanban list` and the API board view.
@@ -176,19 +164,9 @@ pub struct EventQuery {
     pub limit: Option<usize>,
 }
 
-/// Concurrency ceilings checked inside the claim transaction, so no number
-/// of dispatchers racing on one board can exceed them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Ceilings {
-    /// Live cap on running tasks board-wide (`max_spawn` / `--max`).
-    pub max_running: Option<i64>,
-    /// Second global cap (`max_in_progress`).
-    pub max_in_progress: Option<i64>,
-    /// Cap on running tasks per assignee.
-    pub max_per_profile: Option<i64>,
-    /// Per-profile overrides (`kanban.profile_limits`).
-    pub profile_limits: BTreeMap<String, i64>,
-}
+/// Concurrency ceilings checked inside the claim transaction (the rule
+/// lives in `kanban_core::transitions::ceilings`).
+pub use kanban_core::transitions::ceilings::Ceilings;
 
 #[derive(Debug, Clone)]
 pub struct ClaimRequest {
@@ -241,6 +219,10 @@ pub struct CompleteRequest {
     pub created_cards: Vec<String>,
     /// Compare-and-swap on `current_run_id` (worker's `HERMES_KANBAN_RUN_ID`).
     pub expected_run_id: Option<i64>,
+    /// The board's scratch and attachment roots: declared artifacts in a
+    /// managed scratch workspace are kept as attachments and the workspace
+    /// is released (`crate::scratch`). `None`: artifacts are only recorded.
+    pub files: Option<BoardFiles>,
 }
 
 /// A worker process a transition has just detached from its task; the
@@ -258,6 +240,9 @@ pub struct Completion {
     pub ended_worker: Option<EndedWorker>,
     /// Ids in the summary/result that do not exist (advisory event written).
     pub suspected_phantoms: Vec<String>,
+    /// Scratch workspaces this completion released (its own, parents whose
+    /// children are now all done): removed once the completion committed.
+    pub release_scratch: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -352,4 +337,18 @@ pub struct CardFacts {
     pub comments: i64,
     /// Newest non-empty run summary, cut to the requested length.
     pub latest_summary: Option<String>,
+}
+
+/// Where one board keeps scratch workspaces and attachments: plain paths,
+/// filled in by whoever knows the board's directory layout
+/// (`kanban_hermes::scratch::board_files` for a Hermes root).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardFiles {
+    /// `<attachments_root>/<task_id>/` receives the kept artifacts.
+    pub attachments_root: PathBuf,
+    /// Managed workspaces roots: a scratch directory strictly below one of
+    /// them may be deleted.
+    pub scratch_roots: Vec<PathBuf>,
+    /// What a leading `~` in a workspace or artifact path stands for.
+    pub home: Option<PathBuf>,
 }

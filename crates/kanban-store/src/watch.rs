@@ -5,6 +5,20 @@
 //! asked?" without reading any table, so a watcher can ask every few
 //! milliseconds. It must see commits by every writer: this process's own
 //! store, the CLI, workers and the Python reference alike.
+//!
+//! # Concurrency contract
+//!
+//! - **No missed commit.** When a commit to the board (through any handle,
+//!   in any process) returned before a call to [`ChangeProbe::version`]
+//!   began, that call's value differs from the previous call's
+//!   (conformance tests `probe_sees_commits_of_every_handle`,
+//!   `probe_sees_concurrent_commits`).
+//! - **Seen means readable.** After `version` reports a change, reads on
+//!   any handle of the board see the commits behind it, so a watcher reads
+//!   the events after its cursor next.
+//! - A value may also change without a commit (a spurious change costs the
+//!   watcher one read); backends keep that rare.
+//! - A probe never writes and never holds a lock writers wait for.
 
 use crate::Result;
 

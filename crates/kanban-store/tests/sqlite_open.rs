@@ -169,6 +169,41 @@ fn corruption_reported_later_is_quarantined_too() {
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
 
+/// Issue 9 item 16: another program's SQLite file (tables, none of them a
+/// kanban `tasks` table) is refused before anything is written or added.
+#[test]
+fn foreign_sqlite_file_is_refused_and_untouched() {
+    for schema in [
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+        // A `tasks` table of some other tool is not a board either.
+        "CREATE TABLE tasks (name TEXT, done INTEGER)",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = board(&dir);
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(schema).unwrap();
+        drop(raw);
+        let bytes = std::fs::read(&path).unwrap();
+        for opts in [OpenOptions::create(), OpenOptions::default()] {
+            let err = SqliteStore::open(&path, opts, Arc::new(SystemClock)).unwrap_err();
+            let msg = err.to_string();
+            assert!(matches!(err, StoreError::NotADatabase { .. }), "{err:?}");
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(msg.contains("not a kanban board"), "{msg}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{schema}");
+        assert_eq!(siblings(dir.path()), ["kanban.db"], "{schema}");
+    }
+    // A SQLite file without tables is a new board.
+    let dir = tempfile::tempdir().unwrap();
+    let path = board(&dir);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("PRAGMA user_version = 7").unwrap();
+    drop(raw);
+    let s = open(&path).unwrap();
+    s.create_task(&new_task("fine")).unwrap();
+}
+
 #[test]
 fn locked_board_is_busy_not_corrupt() {
     let dir = tempfile::tempdir().unwrap();

@@ -545,9 +545,12 @@ pub struct HeartbeatArgs {
 pub struct LogArgs {
     /// Task id (t_xxxxxxxx).
     pub task_id: String,
-    /// Only print the last N bytes.
+    /// Only print the last N bytes (default: the last 256 KiB).
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true)]
     pub tail: Option<u64>,
+    /// Print the whole log.
+    #[arg(long, conflicts_with = "tail")]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,21 +1,23 @@
 //! Everything a verb needs about where it runs: the Hermes root, the
-//! resolved board and (opened once, on first use) its store.
+//! resolved board and (opened once, on first use, through the backend
+//! factory) its store.
 
 use std::cell::OnceCell;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{BoardPaths, LayoutError, ProcessEnv, Root};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{Clock, Store, SystemClock};
+use kanban_hermes::config::{KanbanConfig, open_request};
+use kanban_hermes::layout::{BoardPaths, ENV_KANBAN_BOARD, LayoutError, ProcessEnv, Root};
+use kanban_store::backend::{self, BoardHandle};
+use kanban_store::dispatch_ops::DispatchStore;
+use kanban_store::{Clock, SystemClock};
 
 use crate::error::UsageError;
 
 pub struct Ctx {
     pub root: Root,
     pub board: BoardPaths,
-    store: OnceCell<Box<dyn Store>>,
+    handle: OnceCell<BoardHandle>,
     config: OnceCell<Option<KanbanConfig>>,
     pub clock: Arc<dyn Clock>,
 }
@@ -30,17 +32,15 @@ pub fn layout_error(err: LayoutError) -> anyhow::Error {
     }
 }
 
-/// Open (creating and migrating when needed) the store of one board.
-pub fn open_store(board: &BoardPaths, clock: Arc<dyn Clock>) -> Result<SqliteStore> {
+/// Open (creating and migrating when needed) one board.
+pub fn open_board(board: &BoardPaths, clock: Arc<dyn Clock>) -> Result<BoardHandle> {
     board
         .ensure_dirs()
         .map_err(anyhow::Error::new)
         .context("could not initialize database")?;
-    let opts = OpenOptions {
-        create: true,
-        ..OpenOptions::default()
-    };
-    SqliteStore::open(&board.db, opts, clock).context("could not initialize database")
+    // The store reads no environment: `HERMES_KANBAN_BUSY_TIMEOUT_MS` is ours to pass.
+    let req = open_request(true).with_clock(clock);
+    backend::open_board(&board.location(), &req).context("could not initialize database")
 }
 
 impl Ctx {
@@ -48,25 +48,45 @@ impl Ctx {
     pub fn resolve(explicit_board: Option<&str>) -> Result<Ctx> {
         let env = ProcessEnv;
         let root = Root::resolve(&env).map_err(layout_error)?;
-        let board = root
-            .resolve_board(explicit_board, &env)
-            .map_err(layout_error)?;
+        let board = root.resolve_board(explicit_board, &env).map_err(|e| {
+            // A slug error without `--board` came from the variable: say so,
+            // since nothing on the command line names that board.
+            let slug_error = matches!(
+                e,
+                LayoutError::InvalidSlug(_)
+                    | LayoutError::SlugRequired
+                    | LayoutError::BoardNotFound(_)
+            );
+            match root.env_board_value(explicit_board, &env) {
+                Some(value) if slug_error => layout_error(e).context(format!(
+                    "{ENV_KANBAN_BOARD}={value:?} names no usable board (fix or unset it)"
+                )),
+                _ => layout_error(e),
+            }
+        })?;
         Ok(Ctx {
             root,
             board,
-            store: OnceCell::new(),
+            handle: OnceCell::new(),
             config: OnceCell::new(),
             clock: Arc::new(SystemClock),
         })
     }
 
-    /// The board's store, created and migrated on first use.
-    pub fn store(&self) -> Result<&dyn Store> {
-        if let Some(s) = self.store.get() {
-            return Ok(s.as_ref());
+    /// The board, created and migrated on first use.
+    pub fn board_handle(&self) -> Result<&BoardHandle> {
+        if let Some(h) = self.handle.get() {
+            return Ok(h);
         }
-        let store = open_store(&self.board, self.clock.clone())?;
-        Ok(self.store.get_or_init(|| Box::new(store)).as_ref())
+        let handle = open_board(&self.board, self.clock.clone())?;
+        Ok(self.handle.get_or_init(|| handle))
+    }
+
+    /// The board's store, created and migrated on first use. A
+    /// `DispatchStore` (and so a `Store`): verbs that detach a worker
+    /// read its recorded identity to end it.
+    pub fn store(&self) -> Result<&dyn DispatchStore> {
+        Ok(self.board_handle()?.as_dispatch())
     }
 
     /// The `kanban:` section of `config.yaml`; `None` when it cannot be

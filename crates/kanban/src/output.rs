@@ -1,11 +1,99 @@
 //! Shared text formatting of the human output, matching the reference
 //! byte for byte where scripts may read it.
 
+use std::borrow::Cow;
+
 use chrono::{Local, TimeZone};
 use serde_json::Value;
 
 use kanban_core::Task;
 use kanban_store::TaskLineRef;
+
+/// Where a piece of text sits in human output, which decides the control
+/// characters it may keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One line or one column (titles, names, ids, first lines): every
+    /// control character is escaped, newline and tab included.
+    Line,
+    /// A block printed on lines of its own (bodies, results, summaries,
+    /// comments, worker logs): newline, tab and CR before a newline stay.
+    Block,
+}
+
+/// C0 controls, DEL and C1 controls: the characters that can move the
+/// cursor, recolour, retitle or otherwise drive a terminal.
+pub fn is_terminal_control(c: char) -> bool {
+    matches!(c as u32, 0x00..=0x1f | 0x7f..=0x9f)
+}
+
+/// `\xNN`: the notation of every escaped control character in human
+/// output, Python's `repr` notation, so text fields and payload dicts read
+/// alike. Backslashes themselves are left as they are.
+fn push_hex_escape(out: &mut String, c: char) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let n = c as u32;
+    out.push_str("\\x");
+    out.push(HEX[(n >> 4) as usize & 0xf] as char);
+    out.push(HEX[n as usize & 0xf] as char);
+}
+
+/// Whether `c` (followed by `next`) is shown as it is in `layout`.
+fn shown_raw(c: char, next: Option<char>, layout: Layout) -> bool {
+    !is_terminal_control(c)
+        || (layout == Layout::Block
+            && (c == '\n' || c == '\t' || (c == '\r' && next == Some('\n'))))
+}
+
+/// Whether `s` has anything to escape in `layout`.
+fn needs_escaping(s: &str, layout: Layout) -> bool {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if !shown_raw(c, chars.peek().copied(), layout) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Append `s` to `out` with its control characters escaped for `layout`.
+/// The one rule every human renderer applies to text it did not write
+/// itself (titles, bodies, comments, summaries, names, logs), so nothing a
+/// task carries reaches a terminal raw; `--json` output stays exact.
+pub fn push_term(out: &mut String, s: &str, layout: Layout) {
+    if !needs_escaping(s, layout) {
+        out.push_str(s);
+        return;
+    }
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if shown_raw(c, chars.peek().copied(), layout) {
+            out.push(c);
+        } else {
+            push_hex_escape(out, c);
+        }
+    }
+}
+
+/// [`push_term`] as a value; borrows when there is nothing to escape.
+pub fn term(s: &str, layout: Layout) -> Cow<'_, str> {
+    if !needs_escaping(s, layout) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    push_term(&mut out, s, layout);
+    Cow::Owned(out)
+}
+
+/// A one-line field: [`term`] with [`Layout::Line`].
+pub fn line(s: &str) -> Cow<'_, str> {
+    term(s, Layout::Line)
+}
+
+/// A block of text: [`term`] with [`Layout::Block`].
+pub fn block(s: &str) -> Cow<'_, str> {
+    term(s, Layout::Block)
+}
 
 /// `YYYY-MM-DD HH:MM` in local time; empty for a missing/zero timestamp.
 pub fn fmt_ts(ts: Option<i64>) -> String {
@@ -32,18 +120,22 @@ pub fn push_task_line(out: &mut String, t: &TaskLineRef<'_>) {
     }
     out.push_str(t.status.icon());
     out.push(' ');
-    out.push_str(&t.id);
+    push_term(out, &t.id, Layout::Line);
     out.push_str("  ");
     pad(out, t.status.as_str(), 8);
     out.push_str("  ");
-    pad(out, t.assignee.as_deref().unwrap_or("(unassigned)"), 20);
+    pad(
+        out,
+        &line(t.assignee.as_deref().unwrap_or("(unassigned)")),
+        20,
+    );
     if let Some(tenant) = t.tenant.as_deref() {
         out.push_str(" [");
-        out.push_str(tenant);
+        push_term(out, tenant, Layout::Line);
         out.push(']');
     }
     out.push_str("  ");
-    out.push_str(&t.title);
+    push_term(out, &t.title, Layout::Line);
 }
 
 /// Event payloads in human output, rendered the way the reference prints a
@@ -89,9 +181,7 @@ fn py_str(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
+            c if is_terminal_control(c) => push_hex_escape(&mut out, c),
             c => out.push(c),
         }
     }
@@ -143,6 +233,26 @@ mod tests {
         assert_eq!(py_repr(&json!("it's")), "\"it's\"");
         assert_eq!(payload_suffix(&json!({})), "");
         assert_eq!(payload_suffix(&Value::Null), "");
+        assert_eq!(
+            py_repr(&json!("a\u{1b}[2J\u{7}\u{9b}\n")),
+            "'a\\x1b[2J\\x07\\x9b\\n'"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_by_layout() {
+        let raw = "a\u{1b}]0;pwned\u{7}b\u{8}\u{0}\u{7f}\u{85}\tc\nd\r\ne\rf";
+        assert_eq!(
+            line(raw),
+            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\\x09c\\x0ad\\x0d\\x0ae\\x0df"
+        );
+        assert_eq!(
+            block(raw),
+            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\tc\nd\r\ne\\x0df"
+        );
+        assert!(matches!(line("plain é ✓"), Cow::Borrowed(_)));
+        assert!(matches!(block("two\r\nlines\tok"), Cow::Borrowed(_)));
+        assert!(matches!(block("lone\rcr"), Cow::Owned(_)));
     }
 }
 

@@ -16,38 +16,28 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use kanban_dispatch::log_cap::{self, CappedLog, ENV_LOG_MAX_RUN_BYTES, RunLogCap};
 use kanban_dispatch::recording::write_exit_record;
 use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
 use kanban_dispatch::{EndOutcome, Liveness, ProcLiveness, Terminator, WorkerExit, WorkerIdentity};
+use kanban_store::EndedWorker;
 use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{EndedWorker, Store, SystemClock};
-use nix::unistd::{ForkResult, fork, gethostname};
+use nix::unistd::{ForkResult, fork};
 
 /// How long the CLI waits for a signalled worker to exit before handing the
 /// SIGKILL escalation to a detached reaper (most workers exit on SIGTERM).
 const QUICK_EXIT_WAIT: Duration = Duration::from_millis(300);
 
-/// This host's name as the claim-lock prefix (`host:pid`) spells it.
-pub fn hostname() -> String {
-    gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-/// The claim lock this process would take (`host:pid`).
-pub fn claimer_id() -> String {
-    format!("{}:{}", hostname(), std::process::id())
-}
+pub use kanban_store::host_identity::claimer_id;
 
 /// End the worker a transition detached from its task. `run_id` is the run
 /// the transition closed (its recorded identity is checked); `own_task` is
 /// true when this process is that task's worker (never signalled: the
-/// dispatcher ends it if it lingers).
+/// dispatcher ends it if it lingers). `store` is the board's store as the
+/// factory opened it: the worker records live behind its dispatch
+/// interface, on every backend.
 pub fn end_worker(
-    store: &dyn Store,
+    store: &dyn DispatchStore,
     run_id: Option<i64>,
     worker: &EndedWorker,
     own_task: bool,
@@ -55,26 +45,20 @@ pub fn end_worker(
     if own_task {
         return EndOutcome::OwnSession;
     }
-    // The worker records live behind the dispatcher's store interface;
-    // the verbs hold a plain `Store`, so open the same file once more.
-    let Some(dstore) = dispatch_store(store) else {
-        // Without the recorded identity nothing is signalled.
-        return EndOutcome::NotLocal;
-    };
     let liveness: Arc<dyn Liveness> = Arc::new(ProcLiveness::new());
     if !single_threaded() {
         // A long-lived server: its terminator thread does the escalation.
         let term = shared_terminator();
-        return kanban_dispatch::end_worker(&dstore, &*liveness, term, run_id, worker)
+        return kanban_dispatch::end_worker(store, &*liveness, term, run_id, worker)
             .unwrap_or(EndOutcome::NotLocal);
     }
     let term = Terminator::new(liveness.clone());
-    let outcome = match kanban_dispatch::end_worker(&dstore, &*liveness, &term, run_id, worker) {
+    let outcome = match kanban_dispatch::end_worker(store, &*liveness, &term, run_id, worker) {
         Ok(o) => o,
         Err(_) => return EndOutcome::NotLocal,
     };
     if outcome == EndOutcome::Signalled && !term.wait_idle(QUICK_EXIT_WAIT) {
-        let identity = recorded_identity(&dstore, run_id, worker);
+        let identity = recorded_identity(store, run_id, worker);
         // Joins the terminator thread: the process is single-threaded
         // again, so forking the reaper is safe.
         drop(term);
@@ -83,15 +67,6 @@ pub fn end_worker(
         }
     }
     outcome
-}
-
-/// The board's store as a `DispatchStore` (SQLite boards only).
-fn dispatch_store(store: &dyn Store) -> Option<SqliteStore> {
-    if store.backend() != "sqlite" {
-        return None;
-    }
-    let path = PathBuf::from(store.location());
-    SqliteStore::open(&path, OpenOptions::default(), Arc::new(SystemClock)).ok()
 }
 
 /// The identity `kanban_dispatch::end_worker` verified: the run's record
@@ -200,10 +175,51 @@ pub struct WorkerExecArgs {
 
 extern "C" fn ignore_signal(_: libc::c_int) {}
 
+/// After the worker exits, how long the wrapper keeps copying output that
+/// processes it left behind still write (the exit record waits for it).
+const LOG_DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// The wrapper's stdout (the task's log, opened by the dispatcher) as a
+/// capped writer; `None` when it is not a regular file (then the worker
+/// writes to it directly, uncapped).
+fn capped_stdout(cap: RunLogCap) -> Option<CappedLog> {
+    const STDOUT: &str = "/proc/self/fd/1";
+    if !std::fs::metadata(STDOUT).ok()?.is_file() {
+        return None;
+    }
+    // A description of our own, without O_APPEND: cuts write at offsets.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(STDOUT)
+        .ok()?;
+    CappedLog::new(file, cap).ok()
+}
+
+/// Point the worker's stdout and stderr at a new pipe; its read end.
+fn pipe_output(cmd: &mut std::process::Command) -> Option<std::io::PipeReader> {
+    let (reader, writer) = std::io::pipe().ok()?;
+    let err = writer.try_clone().ok()?;
+    cmd.stdout(writer).stderr(err);
+    Some(reader)
+}
+
+/// Copy the pipe into the log on a thread; the receiver hears when the
+/// pipe reached its end (every writer gone).
+fn start_pump(reader: std::io::PipeReader, mut log: CappedLog) -> std::sync::mpsc::Receiver<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = log_cap::pump(reader, &mut log);
+        let _ = tx.send(());
+    });
+    rx
+}
+
 /// The wrapper process (`kanban __worker-exec`): the session leader the
 /// dispatcher records. It runs the worker as its child in the same process
-/// group (so ending the group ends both), waits, writes the exit record,
-/// then ends the same way its worker did.
+/// group (so ending the group ends both), copies the worker's output into
+/// the task's log under the per-run cap (`kanban_dispatch::log_cap`), waits,
+/// writes the exit record, then ends the same way its worker did.
 pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
     use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
     // A handler, not SIG_IGN: exec resets handlers, so the worker still
@@ -221,12 +237,29 @@ pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
         .argv
         .split_first()
         .ok_or_else(|| crate::error::usage("a worker command is required"))?;
-    let exit = match std::process::Command::new(program).args(rest).spawn() {
-        Ok(mut child) => child
-            .wait()
-            .map(WorkerExit::from_status)
-            .unwrap_or(WorkerExit::Signaled(0)),
+    let cap = RunLogCap::from_env_value(std::env::var(ENV_LOG_MAX_RUN_BYTES).ok().as_deref());
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(rest).env_remove(ENV_LOG_MAX_RUN_BYTES);
+    let pump = cap
+        .and_then(capped_stdout)
+        .and_then(|log| pipe_output(&mut cmd).map(|reader| (reader, log)));
+    let spawned = cmd.spawn();
+    // Our copies of the pipe's write end go: the worker holds the only ones.
+    drop(cmd);
+    let exit = match spawned {
+        Ok(mut child) => {
+            let drained = pump.map(|(reader, log)| start_pump(reader, log));
+            let exit = child
+                .wait()
+                .map(WorkerExit::from_status)
+                .unwrap_or(WorkerExit::Signaled(0));
+            if let Some(done) = drained {
+                let _ = done.recv_timeout(LOG_DRAIN_GRACE);
+            }
+            exit
+        }
         Err(e) => {
+            drop(pump);
             eprintln!("kanban: cannot start worker `{program}`: {e}");
             WorkerExit::Exited(127)
         }
@@ -258,19 +291,21 @@ mod tests {
     #[test]
     fn own_task_is_never_signalled() {
         let dir = tempfile::tempdir().unwrap();
-        let paths = kanban_store::layout::Root::at(dir.path()).board_paths("default");
-        let store = crate::context::open_store(&paths, Arc::new(SystemClock)).unwrap();
+        let paths = kanban_hermes::layout::Root::at(dir.path()).board_paths("default");
+        let board =
+            crate::context::open_board(&paths, Arc::new(kanban_store::SystemClock)).unwrap();
+        let store = board.as_dispatch();
         let w = EndedWorker {
             pid: 999_999,
-            claim_lock: Some(format!("{}:1", hostname())),
+            claim_lock: Some(format!("{}:1", kanban_store::host_identity::hostname())),
         };
-        assert_eq!(end_worker(&store, None, &w, true), EndOutcome::OwnSession);
+        assert_eq!(end_worker(store, None, &w, true), EndOutcome::OwnSession);
         let remote = EndedWorker {
             pid: 999_999,
             claim_lock: Some("elsewhere-host-x:1".into()),
         };
         assert_eq!(
-            end_worker(&store, None, &remote, false),
+            end_worker(store, None, &remote, false),
             EndOutcome::NotLocal
         );
     }

@@ -3,29 +3,21 @@
 //! `HERMES_KANBAN_HOME` and a scrubbed environment.
 
 use std::path::Path;
-use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
+use kanban_testkit::Sandbox;
+use kanban_testkit::reference::run_ok;
+use kanban_testkit::sandbox::isolate_at;
 use predicates::prelude::*;
 use serde_json::Value;
 
-const SCRUBBED: [&str; 7] = [
-    "HERMES_HOME",
-    "HERMES_KANBAN_BOARD",
-    "HERMES_KANBAN_DB",
-    "HERMES_KANBAN_WORKSPACES_ROOT",
-    "HERMES_KANBAN_ATTACHMENTS_ROOT",
-    "HERMES_KANBAN_TASK",
-    "HERMES_KANBAN_DISPATCH_IN_GATEWAY",
-];
-
+/// The binary on `root`, named by `HERMES_KANBAN_HOME` (not `HERMES_HOME`).
 fn kanban(root: &Path) -> Command {
-    let mut c = Command::cargo_bin("kanban").unwrap();
-    for k in SCRUBBED {
-        c.env_remove(k);
-    }
-    c.env("HERMES_KANBAN_HOME", root).env("HOME", root);
-    c
+    let mut c = std::process::Command::new(kanban_testkit::kanban_bin());
+    isolate_at(&mut c, root)
+        .env_remove("HERMES_HOME")
+        .env("HERMES_KANBAN_HOME", root);
+    Command::from_std(c)
 }
 
 fn stdout(root: &Path, args: &[&str]) -> String {
@@ -326,40 +318,20 @@ fn init_creates_db_and_lists_profiles() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("kanban dispatch"));
 }
 
-/// When the Python reference is unpacked locally, check it reads the boards
-/// we write and we read the boards it writes.
+/// The Python reference reads the boards we write and we read the boards
+/// it writes (fails when the reference is required and missing).
 #[test]
-fn reference_interop_when_available() {
-    let wheel = Path::new("/tmp/ref/wheel");
-    if !wheel.join("hermes_cli/kanban_db.py").exists() {
-        eprintln!("skipped: Python reference not unpacked");
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let root = t.path();
-    stdout(root, &["boards", "create", "ours", "--name", "Our Board"]);
+fn reference_interop() {
+    let b = Sandbox::new();
+    b.ok(&["boards", "create", "ours", "--name", "Our Board"]);
     let script = "import json, hermes_cli.kanban_db as kb\n\
                   kb.create_board('theirs', name='Their Board')\n\
                   print(json.dumps([[b['slug'], b['name']] for b in kb.list_boards()]))";
-    let py = StdCommand::new("python3")
-        .arg("-c")
-        .arg(script)
-        .env("PYTHONPATH", wheel)
-        .env("HERMES_KANBAN_HOME", root)
-        .env("HOME", root)
-        .env_remove("HERMES_HOME")
-        .env_remove("HERMES_KANBAN_BOARD")
-        .env_remove("HERMES_KANBAN_DB")
-        .output();
-    let Ok(py) = py else { return };
-    if !py.status.success() {
-        eprintln!(
-            "skipped: reference failed: {}",
-            String::from_utf8_lossy(&py.stderr)
-        );
+    let Some(mut py) = b.reference_code(script) else {
         return;
-    }
-    let text = String::from_utf8_lossy(&py.stdout);
+    };
+    let out = run_ok(&mut py);
+    let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("[]");
     let seen: Value = serde_json::from_str(last).unwrap();
     assert!(
@@ -368,7 +340,7 @@ fn reference_interop_when_available() {
             .contains(&serde_json::json!(["ours", "Our Board"])),
         "{seen}"
     );
-    let v = json(root, &["boards", "list", "--json"]);
+    let v = b.json(&["boards", "list", "--json"]);
     let names: Vec<&str> = v
         .as_array()
         .unwrap()

@@ -1,9 +1,7 @@
 //! `create` and `add`: every flag, JSON shape, status inference, and the
 //! refusals (exit code, message, board unchanged).
 
-mod common;
-
-use common::{Board, event_kinds, stderr, stdout};
+use kanban_testkit::{Sandbox, event_kinds, stderr, stdout};
 
 const TASK_KEYS: [&str; 21] = [
     "id",
@@ -31,7 +29,7 @@ const TASK_KEYS: [&str; 21] = [
 
 #[test]
 fn create_prints_summary_line() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let out = b.ok(&["create", "Write docs", "--assignee", "Writer"]);
     let line = out.lines().next().unwrap();
     assert!(line.starts_with("Created t_"), "{out}");
@@ -42,7 +40,7 @@ fn create_prints_summary_line() {
 
 #[test]
 fn create_json_has_reference_shape_and_every_flag_lands() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let parent = b.create("Parent", &[]);
     let v = b.json(&[
         "create",
@@ -109,7 +107,7 @@ fn create_json_has_reference_shape_and_every_flag_lands() {
 
 #[test]
 fn create_workspace_forms() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let abs = b.path("proj");
     let dir_flag = format!("dir:{}", abs.display());
     let v = b.json(&["create", "In dir", "--json", "--workspace", &dir_flag]);
@@ -126,7 +124,7 @@ fn create_workspace_forms() {
 
 #[test]
 fn triage_and_initial_blocked_stick() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("Idea", &["--triage"]);
     assert_eq!(b.status(&t), "triage");
     let blk = b.create(
@@ -142,7 +140,7 @@ fn triage_and_initial_blocked_stick() {
 
 #[test]
 fn create_refusals_are_usage_errors_and_change_nothing() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("Existing", &[]);
     b.refuses(
         &["create", "x", "--workspace", "cloud"],
@@ -199,7 +197,7 @@ fn create_refusals_are_usage_errors_and_change_nothing() {
 
 #[test]
 fn create_refusals_from_the_board_exit_1() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("Existing", &[]);
     b.refuses(&["create", "   "], 1, "kanban: ");
     b.refuses(&["create", "x", "--parent", "t_deadbeef"], 1, "t_deadbeef");
@@ -209,7 +207,7 @@ fn create_refusals_from_the_board_exit_1() {
 
 #[test]
 fn board_flag_validation() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("Existing", &[]);
     b.refuses(
         &["--board", "Bad Slug!", "list"],
@@ -227,7 +225,7 @@ fn board_flag_validation() {
 
 #[test]
 fn add_prints_bare_id_and_maps_columns() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let out = b.run(&[
         "add",
         "--title",
@@ -274,7 +272,7 @@ fn add_prints_bare_id_and_maps_columns() {
 
 #[test]
 fn add_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("Existing", &[]);
     b.refuses(
         &["add", "--title", "x", "--column", "doing"],

@@ -1,17 +1,15 @@
 //! Streams and housekeeping: tail, watch, log, gc, notify-*, and ending a
 //! worker's process group when its task is taken away.
 
-mod common;
-
 use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
-use common::{Board, stderr, stdout};
+use kanban_testkit::{Sandbox, stderr, stdout};
 use serde_json::json;
 
 #[test]
 fn tail_once_prints_history() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     b.ok(&["comment", &t, "hi"]);
     let out = b.ok(&["tail", &t, "--once"]);
@@ -30,7 +28,7 @@ fn tail_once_prints_history() {
 
 #[test]
 fn tail_follows_new_events_until_timeout() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     let child = b
         .std_cmd()
@@ -47,7 +45,7 @@ fn tail_follows_new_events_until_timeout() {
 
 #[test]
 fn watch_streams_only_new_matching_events() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let old = b.create("Old", &["--assignee", "coder"]);
     b.ok(&["comment", &old, "before"]);
     let child = b
@@ -87,7 +85,7 @@ fn watch_streams_only_new_matching_events() {
 
 #[test]
 fn log_reads_and_tails() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     b.refuses(
         &["log", &t],
@@ -109,7 +107,7 @@ fn log_reads_and_tails() {
 
 #[test]
 fn gc_removes_only_what_it_owns() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let keep = b.create("Keep", &[]);
     let gone = b.create("Gone", &[]);
     let ws = b.path("kanban/workspaces");
@@ -156,7 +154,7 @@ fn gc_removes_only_what_it_owns() {
 
 #[test]
 fn notify_subscribe_list_unsubscribe() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     assert_eq!(b.ok(&["notify-list"]), "(no subscriptions)\n");
     let out = b.ok(&[
@@ -230,14 +228,14 @@ fn notify_subscribe_list_unsubscribe() {
 }
 
 /// Point a claimed task at a live process group, as the dispatcher would.
-fn attach_fake_worker(b: &Board, task: &str) -> std::process::Child {
+fn attach_fake_worker(b: &Sandbox, task: &str) -> std::process::Child {
     let child = std::process::Command::new("sleep")
         .arg("60")
         .process_group(0)
         .spawn()
         .unwrap();
-    let conn = rusqlite::Connection::open(b.path("kanban.db")).unwrap();
-    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let conn = b.db();
+    let host = kanban_store::host_identity::hostname();
     conn.execute(
         "UPDATE tasks SET worker_pid = ?1, claim_lock = ?2 WHERE id = ?3",
         rusqlite::params![child.id() as i64, format!("{host}:{}", child.id()), task],
@@ -265,7 +263,7 @@ fn exits_within(child: &mut std::process::Child, limit: Duration) -> bool {
 
 #[test]
 fn complete_block_reclaim_archive_end_the_worker() {
-    let b = Board::new();
+    let b = Sandbox::new();
     for verb in [
         &["complete"][..],
         &["block", "--kind", "transient"],

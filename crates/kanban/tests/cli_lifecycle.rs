@@ -2,14 +2,12 @@
 //! complete, edit, block, unblock, schedule, promote, archive, claim,
 //! heartbeat.
 
-mod common;
-
-use common::{Board, event_kinds, stderr, stdout};
+use kanban_testkit::{Sandbox, event_kinds, stderr, stdout};
 use serde_json::json;
 
 #[test]
 fn assign_and_reassign() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     assert_eq!(
         b.ok(&["assign", &t, "Coder"]),
@@ -46,7 +44,7 @@ fn assign_and_reassign() {
 
 #[test]
 fn claim_heartbeat_reclaim() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &["--assignee", "coder"]);
     let out = b.ok(&["claim", &t, "--ttl", "60"]);
     let ws = b.path(&format!("kanban/workspaces/{t}"));
@@ -103,7 +101,7 @@ fn claim_heartbeat_reclaim() {
 
 #[test]
 fn link_unlink_and_cycles() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let a = b.create("A", &[]);
     let c = b.create("C", &[]);
     assert_eq!(b.ok(&["link", &a, &c]), format!("Linked {a} -> {c}\n"));
@@ -123,7 +121,7 @@ fn link_unlink_and_cycles() {
 
 #[test]
 fn comment_with_author_and_trim() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     assert_eq!(
         b.ok(&["comment", &t, "hello", "world"]),
@@ -151,7 +149,7 @@ fn comment_with_author_and_trim() {
 
 #[test]
 fn complete_single_and_bulk() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t1 = b.create("One", &[]);
     let t2 = b.create("Two", &[]);
     let t3 = b.create("Three", &[]);
@@ -187,7 +185,7 @@ fn complete_single_and_bulk() {
 
 #[test]
 fn complete_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     let u = b.create("U", &[]);
     b.refuses(
@@ -218,7 +216,7 @@ fn complete_refusals() {
 
 #[test]
 fn edit_fields() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("Old", &[]);
     assert_eq!(
         b.ok(&[
@@ -264,7 +262,7 @@ fn edit_fields() {
 
 #[test]
 fn block_lands_and_reports() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &["--assignee", "coder"]);
     assert_eq!(
         b.ok(&["block", &t, "need", "keys", "--kind", "needs_input"]),
@@ -302,7 +300,7 @@ fn block_lands_and_reports() {
 
 #[test]
 fn block_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     b.refuses(
         &["block", "t_00000000", "why"],
@@ -316,7 +314,7 @@ fn block_refusals() {
 
 #[test]
 fn unblock_and_schedule() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     b.refuses(
         &["unblock", &t],
@@ -339,7 +337,7 @@ fn unblock_and_schedule() {
 
 #[test]
 fn promote_paths_and_json() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let p = b.create("P", &[]);
     let c = b.create("C", &["--parent", &p]);
     let v = b.run(&["promote", &c, "--json"]);
@@ -384,7 +382,7 @@ fn promote_paths_and_json() {
 
 #[test]
 fn archive_and_delete() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &[]);
     let u = b.create("U", &[]);
     b.refuses(
@@ -404,31 +402,12 @@ fn archive_and_delete() {
     b.refuses(&["show", &t], 1, "no such task");
 }
 
-/// Run id and claim lock of a task's open run, as the dispatcher would
-/// hand them to its worker.
-fn worker_env(b: &Board, t: &str) -> (String, String) {
-    let v = b.task(t);
-    let run = v["runs"].as_array().unwrap().last().unwrap().clone();
-    let claimed = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["kind"] == "claimed")
-        .unwrap()
-        .clone();
-    (
-        run["id"].to_string(),
-        claimed["payload"]["lock"].as_str().unwrap().to_string(),
-    )
-}
-
 #[test]
 fn worker_mode_fences_on_the_run_id() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("T", &["--assignee", "coder"]);
     b.ok(&["claim", &t]);
-    let (run_id, lock) = worker_env(&b, &t);
+    let (run_id, lock) = b.worker_ids(&t);
     let env = [
         ("HERMES_KANBAN_TASK", t.as_str()),
         ("HERMES_KANBAN_RUN_ID", run_id.as_str()),
@@ -451,7 +430,7 @@ fn worker_mode_fences_on_the_run_id() {
     assert_eq!(late_block.status.code(), Some(1));
     assert_eq!(b.snapshot(), before, "a stale worker changed the board");
     // The current attempt's worker may complete.
-    let (run_id, lock) = worker_env(&b, &t);
+    let (run_id, lock) = b.worker_ids(&t);
     let env = [
         ("HERMES_KANBAN_TASK", t.as_str()),
         ("HERMES_KANBAN_RUN_ID", run_id.as_str()),

@@ -1,13 +1,11 @@
 //! Read verbs: list/ls, show, runs, context, stats, assignees.
 
-mod common;
-
-use common::{Board, stdout};
+use kanban_testkit::{Sandbox, stdout};
 use serde_json::json;
 
 #[test]
 fn list_lines_filters_and_sorts() {
-    let b = Board::new();
+    let b = Sandbox::new();
     assert_eq!(b.ok(&["list"]), "(no matching tasks)\n");
     let a = b.create("Alpha", &["--assignee", "coder", "--priority", "1"]);
     let c = b.create(
@@ -77,7 +75,7 @@ fn list_lines_filters_and_sorts() {
 
 #[test]
 fn list_promotes_children_whose_parents_finished() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let p = b.create("P", &[]);
     let c = b.create("C", &["--parent", &p]);
     assert_eq!(b.status(&c), "todo");
@@ -88,7 +86,7 @@ fn list_promotes_children_whose_parents_finished() {
 
 #[test]
 fn list_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("x", &[]);
     b.refuses(&["list", "--status", "doing"], 2, "invalid status");
     b.refuses(&["list", "--sort", "random"], 2, "invalid value");
@@ -96,7 +94,7 @@ fn list_refusals() {
 
 #[test]
 fn show_json_shape_and_human_view() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let p = b.create("Parent", &[]);
     let c = b.create(
         "Child",
@@ -145,7 +143,7 @@ fn show_json_shape_and_human_view() {
 
 #[test]
 fn show_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("x", &[]);
     b.refuses(&["show", "t_00000000"], 1, "no such task: t_00000000");
     b.refuses(
@@ -162,7 +160,7 @@ fn show_refusals() {
 
 #[test]
 fn runs_table_and_json() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("Work", &["--assignee", "coder"]);
     assert_eq!(b.ok(&["runs", &t]), format!("(no runs yet for {t})\n"));
     b.ok(&["claim", &t]);
@@ -226,7 +224,7 @@ fn runs_table_and_json() {
 
 #[test]
 fn runs_refusals() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let t = b.create("x", &[]);
     b.refuses(&["runs", "t_00000000"], 1, "no such task");
     b.refuses(&["runs", &t, "--state-name", "done"], 2, "pass both");
@@ -234,7 +232,7 @@ fn runs_refusals() {
 
 #[test]
 fn context_renders_worker_view() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let p = b.create("Design", &["--assignee", "architect"]);
     b.ok(&[
         "complete",
@@ -286,7 +284,7 @@ fn context_renders_worker_view() {
 
 #[test]
 fn stats_and_assignees() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.create("A", &["--assignee", "coder"]);
     let t = b.create("B", &["--assignee", "coder"]);
     b.create("C", &["--triage"]);

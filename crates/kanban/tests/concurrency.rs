@@ -4,17 +4,16 @@
 //! Only the built binary and Python's standard-library sqlite3 (to count events)
 //! are used; the reference is not needed here.
 
-mod support_reference;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use serde_json::Value;
-use support_reference::{
-    Board, describe, is_lost_claim, kanban_writer, rotated, run_json, run_ok, task_id,
+use kanban_testkit::Sandbox;
+use kanban_testkit::reference::{
+    describe, is_lost_claim, kanban_writer, rotated, run_json, run_ok, task_id,
 };
+use serde_json::Value;
 
 const CLAIMERS: usize = 8;
 const SWEEP_TASKS: usize = 30;
@@ -22,7 +21,7 @@ const SIMULTANEOUS_TASKS: usize = 10;
 const WRITERS: usize = 4;
 const TASKS_PER_WRITER: usize = 25;
 
-fn create_ready_tasks(b: &Board, n: usize, prefix: &str) -> Vec<String> {
+fn create_ready_tasks(b: &Sandbox, n: usize, prefix: &str) -> Vec<String> {
     (0..n)
         .map(|i| {
             let title = format!("{prefix} {i}");
@@ -39,7 +38,7 @@ fn create_ready_tasks(b: &Board, n: usize, prefix: &str) -> Vec<String> {
         .collect()
 }
 
-fn claimed_events(b: &Board) -> BTreeMap<String, i64> {
+fn claimed_events(b: &Sandbox) -> BTreeMap<String, i64> {
     b.sql(
         "SELECT task_id, count(*) FROM task_events WHERE kind = 'claimed' GROUP BY task_id",
         &[],
@@ -51,7 +50,7 @@ fn claimed_events(b: &Board) -> BTreeMap<String, i64> {
 
 /// Checks the board after a race: per task one winner, one `claimed` event,
 /// one open run, status running.
-fn assert_one_claim_each(b: &Board, ids: &[String], winners: &BTreeMap<String, Vec<usize>>) {
+fn assert_one_claim_each(b: &Sandbox, ids: &[String], winners: &BTreeMap<String, Vec<usize>>) {
     let doubles: Vec<_> = ids
         .iter()
         .filter(|id| winners.get(*id).map(Vec::len) != Some(1))
@@ -92,7 +91,7 @@ fn outcome(what: &str, out: &Output) -> Result<bool, String> {
 /// attempt, starting at different points of the list.
 #[test]
 fn eight_claimers_sweeping_the_board_claim_each_task_once() {
-    let b = Arc::new(Board::new());
+    let b = Arc::new(Sandbox::new());
     run_ok(&mut b.kanban(["init"]));
     let ids = create_ready_tasks(&b, SWEEP_TASKS, "sweep");
     let barrier = Arc::new(Barrier::new(CLAIMERS));
@@ -145,7 +144,7 @@ fn eight_claimers_sweeping_the_board_claim_each_task_once() {
 /// task: exactly one of them wins.
 #[test]
 fn eight_simultaneous_claims_of_one_task_have_one_winner() {
-    let b = Board::new();
+    let b = Sandbox::new();
     run_ok(&mut b.kanban(["init"]));
     let ids = create_ready_tasks(&b, SIMULTANEOUS_TASKS, "hot");
     let mut winners: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -182,7 +181,7 @@ fn eight_simultaneous_claims_of_one_task_have_one_winner() {
 /// exercised all the time. No error, no lost write, file intact.
 #[test]
 fn four_cli_writers_lose_nothing() {
-    let b = Arc::new(Board::new());
+    let b = Arc::new(Sandbox::new());
     run_ok(&mut b.kanban(["init"]));
     let barrier = Arc::new(Barrier::new(WRITERS));
     let handles: Vec<_> = (0..WRITERS)

@@ -3,18 +3,16 @@
 //! of them, and `kill -9` of a worker or of a dispatcher mid-pass loses
 //! nothing.
 
-mod dispatch_support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use dispatch_support::{Home, pid_alive, wait_until};
+use kanban_testkit::{Sandbox, expect_until, pid_alive};
 
 /// Run `n` loops of `kanban dispatch` until `stop` is set.
 fn racing_dispatchers(
-    h: &Arc<Home>,
+    h: &Arc<Sandbox>,
     n: usize,
     stop: &Arc<AtomicBool>,
 ) -> Vec<std::thread::JoinHandle<()>> {
@@ -33,7 +31,7 @@ fn racing_dispatchers(
 
 /// Sample running counts (total and per assignee) until `stop`.
 fn sampler(
-    h: &Arc<Home>,
+    h: &Arc<Sandbox>,
     stop: &Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<(i64, HashMap<String, i64>)> {
     let (h, stop) = (h.clone(), stop.clone());
@@ -66,7 +64,7 @@ fn sampler(
     })
 }
 
-fn race_for(h: &Arc<Home>, dispatchers: usize, secs: u64) -> (i64, HashMap<String, i64>) {
+fn race_for(h: &Arc<Sandbox>, dispatchers: usize, secs: u64) -> (i64, HashMap<String, i64>) {
     let stop = Arc::new(AtomicBool::new(false));
     let sample = sampler(h, &stop);
     let loops = racing_dispatchers(h, dispatchers, &stop);
@@ -80,7 +78,7 @@ fn race_for(h: &Arc<Home>, dispatchers: usize, secs: u64) -> (i64, HashMap<Strin
 
 #[test]
 fn max_spawn_ceiling_holds_while_four_dispatchers_race() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.kanban_config("  max_spawn: 2\n");
     h.profile("slow", "sleep 1\n$K complete \"$1\"");
     let ids: Vec<String> = (0..10)
@@ -99,7 +97,7 @@ fn max_spawn_ceiling_holds_while_four_dispatchers_race() {
 
 #[test]
 fn cli_max_is_a_live_ceiling_and_profile_limits_hold() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.kanban_config("  profile_limits:\n    alpha: 1\n    beta: 2\n");
     h.profile("alpha", "sleep 1\n$K complete \"$1\"");
     h.profile("beta", "sleep 1\n$K complete \"$1\"");
@@ -113,7 +111,7 @@ fn cli_max_is_a_live_ceiling_and_profile_limits_hold() {
     assert!(per.get("beta").copied().unwrap_or(0) <= 2, "{per:?}");
     assert!(max <= 3);
     // A controller passing --max 1 never has more than one running.
-    wait_until("race workers finished", || h.running_count() == 0);
+    expect_until("race workers finished", || h.running_count() == 0);
     let stop = Arc::new(AtomicBool::new(false));
     let sample = sampler(&h, &stop);
     let deadline = Instant::now() + Duration::from_secs(4);
@@ -127,7 +125,7 @@ fn cli_max_is_a_live_ceiling_and_profile_limits_hold() {
 
 #[test]
 fn eight_dispatchers_run_every_task_exactly_once() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("quick", "$K complete \"$1\" --summary once");
     let ids: Vec<String> = (0..30)
         .map(|i| h.create(&format!("q{i}"), &["--assignee", "quick"]))
@@ -135,7 +133,7 @@ fn eight_dispatchers_run_every_task_exactly_once() {
     let h = Arc::new(h);
     let stop = Arc::new(AtomicBool::new(false));
     let loops = racing_dispatchers(&h, 8, &stop);
-    wait_until("all tasks done", || {
+    expect_until("all tasks done", || {
         ids.iter().all(|id| h.status(id) == "done")
     });
     stop.store(true, Ordering::SeqCst);
@@ -153,7 +151,7 @@ fn eight_dispatchers_run_every_task_exactly_once() {
 
 #[test]
 fn kill_9_of_a_worker_is_detected_and_the_task_retried() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     // First attempt hangs (with a child); the retry completes.
     h.profile(
         "fragile",
@@ -163,7 +161,7 @@ fn kill_9_of_a_worker_is_detected_and_the_task_retried() {
     let t = h.create("fragile", &["--assignee", "fragile"]);
     h.dispatch();
     let pid = h.worker_pid(&t).expect("worker pid");
-    wait_until("child started", || h.out(&format!("child.{t}")).exists());
+    expect_until("child started", || h.out(&format!("child.{t}")).exists());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
@@ -186,12 +184,12 @@ fn kill_9_of_a_worker_is_detected_and_the_task_retried() {
         .trim()
         .parse()
         .unwrap();
-    wait_until("orphaned child ended", || !pid_alive(child));
+    expect_until("orphaned child ended", || !pid_alive(child));
 }
 
 #[test]
 fn kill_9_of_dispatchers_mid_pass_loses_nothing() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     // Claims made by a killed dispatcher before it spawned are released by TTL.
     h.env
         .insert("HERMES_KANBAN_CLAIM_TTL_SECONDS".into(), "2".into());
@@ -202,7 +200,7 @@ fn kill_9_of_dispatchers_mid_pass_loses_nothing() {
     let delay = AtomicI64::new(1);
     for _ in 0..10 {
         let mut child = h
-            .cmd()
+            .std_cmd()
             .args(["dispatch"])
             .stdout(std::process::Stdio::null())
             .spawn()

@@ -3,16 +3,15 @@
 //! on PATH), calling this same binary, and each test drives the board with
 //! separate `kanban dispatch` processes until it settles.
 
-mod dispatch_support;
-
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use dispatch_support::{Home, pid_alive, read_env, wait_until};
+use kanban_testkit::workers::read_env;
+use kanban_testkit::{Sandbox, expect_until, pid_alive};
 
 #[test]
 fn completing_blocking_and_crashing_workers() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("finisher", "$K complete \"$1\" --summary \"all good\"");
     h.profile("blocker", "$K block \"$1\" \"need a human\"");
     h.profile("crasher", "echo boom >&2\nexit 3");
@@ -50,7 +49,7 @@ fn completing_blocking_and_crashing_workers() {
 /// blocked task, so a fourth attempt runs (`gave_up` twice).
 #[test]
 fn clean_exit_without_completing_is_a_protocol_violation_blocked_on_the_third() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("quitter", "echo did nothing");
     let t = h.create("quit", &["--assignee", "quitter"]);
     h.settle(&[&t], &["blocked"]);
@@ -60,7 +59,7 @@ fn clean_exit_without_completing_is_a_protocol_violation_blocked_on_the_third() 
 
 #[test]
 fn rate_limited_worker_is_never_blocked_and_waits_for_the_cooldown() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.env.insert(
         "HERMES_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS".into(),
         "2".into(),
@@ -110,7 +109,7 @@ fn rate_limited_worker_is_never_blocked_and_waits_for_the_cooldown() {
 
 #[test]
 fn hung_worker_is_killed_with_its_children_retried_then_blocked() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile(
         "hanger",
         "sleep 300 &\necho $! >> \"$OUT/children.$1\"\nwait",
@@ -125,13 +124,13 @@ fn hung_worker_is_killed_with_its_children_retried_then_blocked() {
     let pids: Vec<i64> = children.lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(pids.len(), 2);
     for pid in pids {
-        wait_until(&format!("child sleep {pid} gone"), || !pid_alive(pid));
+        expect_until(&format!("child sleep {pid} gone"), || !pid_alive(pid));
     }
 }
 
 #[test]
 fn missing_executable_trips_the_breaker() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile_argv(
         "ghost",
         vec!["/nonexistent/agent-bin".into(), "{task_id}".into()],
@@ -144,7 +143,7 @@ fn missing_executable_trips_the_breaker() {
 
 #[test]
 fn lanes_and_unassigned_tasks_are_skipped_without_claiming() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("finisher", "$K complete \"$1\"");
     let lane = h.create("lane", &["--assignee", "human-review"]);
     let loose = h.create("nobody", &[]);
@@ -162,7 +161,7 @@ fn lanes_and_unassigned_tasks_are_skipped_without_claiming() {
 
 #[test]
 fn child_spawns_only_after_its_parent_completes() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("slow", "sleep 1\n$K complete \"$1\" --summary parent-done");
     h.profile("fast", "$K complete \"$1\"");
     let parent = h.create("parent", &["--assignee", "slow"]);
@@ -178,7 +177,7 @@ fn child_spawns_only_after_its_parent_completes() {
 
 #[test]
 fn worker_environment_log_and_rotation() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile(
         "envdump",
         "env > \"$OUT/env.$1\"\npwd > \"$OUT/pwd.$1\"\necho hello-from-worker\n$K complete \"$1\"",
@@ -227,7 +226,8 @@ fn worker_environment_log_and_rotation() {
     assert!(!env.contains_key("HERMES_KANBAN_BRANCH"));
     let pwd = std::fs::read_to_string(h.out(&format!("pwd.{t}"))).unwrap();
     assert_eq!(pwd.trim(), ws);
-    assert!(std::path::Path::new(&ws).is_dir());
+    // Completion released the scratch workspace (reference §5.4).
+    assert!(!std::path::Path::new(&ws).exists());
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("hello-from-worker"), "{text}");
     let rotated = h.path(&format!("kanban/logs/{t}.log.1"));
@@ -238,7 +238,7 @@ fn worker_environment_log_and_rotation() {
 
 #[test]
 fn hermes_profile_runs_the_hermes_command_from_path() {
-    let h = Home::new();
+    let h = Sandbox::new();
     std::fs::create_dir_all(h.path("profiles/researcher")).unwrap();
     h.script(
         "hermes",
@@ -266,7 +266,7 @@ fn hermes_profile_runs_the_hermes_command_from_path() {
 
 #[test]
 fn worktree_task_runs_in_a_git_worktree_with_its_branch() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     let repo = h.path("repo");
     std::fs::create_dir_all(&repo).unwrap();
     let git = |args: &[&str]| {
@@ -297,7 +297,7 @@ fn worktree_task_runs_in_a_git_worktree_with_its_branch() {
 }
 
 /// Every row of the board's main tables, as text.
-fn board_state(h: &Home) -> String {
+fn board_state(h: &Sandbox) -> String {
     let db = h.db();
     let mut out = String::new();
     for table in [
@@ -329,7 +329,7 @@ fn board_state(h: &Home) -> String {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("finisher", "$K complete \"$1\"");
     let t = h.create("t", &["--assignee", "finisher"]);
     let before = board_state(&h);
@@ -344,7 +344,7 @@ fn dry_run_writes_nothing() {
 
 #[test]
 fn a_second_concurrent_pass_is_skipped_locked() {
-    let h = Home::new();
+    let h = Sandbox::new();
     h.ok(&["init"]);
     let lock = h.path("kanban.db.dispatch.lock");
     // Hold the board's dispatch lock the way another dispatcher would.
@@ -354,7 +354,7 @@ fn a_second_concurrent_pass_is_skipped_locked() {
         .process_group(0)
         .spawn()
         .expect("flock(1)");
-    wait_until("lock held", || {
+    expect_until("lock held", || {
         Command::new("flock")
             .args(["-n"])
             .arg(&lock)
@@ -375,7 +375,7 @@ fn a_second_concurrent_pass_is_skipped_locked() {
 
 #[test]
 fn daemon_is_a_deprecated_stub_unless_forced() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     let out = h.run(&["daemon"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -389,14 +389,14 @@ fn daemon_is_a_deprecated_stub_unless_forced() {
     let t = h.create("t", &["--assignee", "finisher"]);
     let pidfile = h.path("daemon.pid");
     let mut child = h
-        .cmd()
+        .std_cmd()
         .args(["daemon", "--force", "--interval", "1", "--pidfile"])
         .arg(&pidfile)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    wait_until("daemon ran the task", || h.status(&t) == "done");
+    expect_until("daemon ran the task", || h.status(&t) == "done");
     assert!(pidfile.exists());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -410,13 +410,13 @@ fn daemon_is_a_deprecated_stub_unless_forced() {
 
 #[test]
 fn operator_reclaim_and_archive_end_the_worker_group() {
-    let mut h = Home::new();
+    let mut h = Sandbox::new();
     h.profile("sleeper", "sleep 300 &\necho $! > \"$OUT/child.$1\"\nwait");
     let a = h.create("reclaim me", &["--assignee", "sleeper"]);
     let b = h.create("archive me", &["--assignee", "sleeper"]);
     h.dispatch();
     for id in [&a, &b] {
-        wait_until("child started", || h.out(&format!("child.{id}")).exists());
+        expect_until("child started", || h.out(&format!("child.{id}")).exists());
     }
     let child = |id: &str| -> i64 {
         std::fs::read_to_string(h.out(&format!("child.{id}")))
@@ -431,7 +431,7 @@ fn operator_reclaim_and_archive_end_the_worker_group() {
     h.ok(&["archive", &b]);
     // The CLI does not wait for the worker to die.
     assert!(started.elapsed() < std::time::Duration::from_secs(4));
-    wait_until("reclaimed worker's child ended", || !pid_alive(ca));
-    wait_until("archived worker's child ended", || !pid_alive(cb));
+    expect_until("reclaimed worker's child ended", || !pid_alive(ca));
+    expect_until("archived worker's child ended", || !pid_alive(cb));
     assert_eq!(h.status(&a), "ready");
 }

@@ -6,16 +6,15 @@
 //! which only calls `hermes_cli.kanban_db` (and, for `cli`, the reference's own
 //! `hermes kanban` argument parser); `kanban` is the built binary.
 
-mod support_reference;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use serde_json::{Value, json};
-use support_reference::{
-    Board, describe, is_lost_claim, kanban_writer, rotated, run_json, run_ok, task_id,
+use kanban_testkit::Sandbox;
+use kanban_testkit::reference::{
+    describe, is_lost_claim, kanban_writer, rotated, run_json, run_ok, task_id,
 };
+use serde_json::{Value, json};
 
 /// Unwraps a reference command, or returns from the test when skipping is allowed.
 macro_rules! reference {
@@ -59,7 +58,7 @@ fn event_kinds(show: &Value) -> Vec<String> {
 
 #[test]
 fn reference_board_is_listed_shown_and_edited_by_kanban() {
-    let b = Board::new();
+    let b = Sandbox::new();
     run_ok(&mut reference!(b, ["init"]));
     let create = |args: &[&str]| task_id(&run_json(&mut b.reference(args).expect("reference")));
     let parent = create(&[
@@ -214,8 +213,8 @@ fn reference_board_is_listed_shown_and_edited_by_kanban() {
 
 #[test]
 fn kanban_board_is_read_and_edited_by_reference() {
-    let b = Board::new();
-    if support_reference::reference_pythonpath().is_none() {
+    let b = Sandbox::new();
+    if kanban_testkit::reference::reference_pythonpath().is_none() {
         return;
     }
     run_ok(&mut b.kanban(["init"]));
@@ -307,12 +306,12 @@ fn kanban_board_is_read_and_edited_by_reference() {
 /// `kanban init` creates, with the same declared type, nullability, default and key.
 #[test]
 fn kanban_schema_contains_the_reference_schema() {
-    let theirs = Board::new();
+    let theirs = Sandbox::new();
     run_ok(&mut reference!(theirs, ["init"]));
-    let ours = Board::new();
+    let ours = Sandbox::new();
     run_ok(&mut ours.kanban(["init"]));
-    let schema = |b: &Board| {
-        let db = b.db();
+    let schema = |b: &Sandbox| {
+        let db = b.db_path();
         run_json(&mut b.python(["schema", "--db", db.to_str().unwrap()]))
     };
     let (want, got) = (schema(&theirs), schema(&ours));
@@ -358,7 +357,7 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 /// Per-task count of events of one kind.
-fn event_counts(b: &Board, kind: &str) -> BTreeMap<String, i64> {
+fn event_counts(b: &Sandbox, kind: &str) -> BTreeMap<String, i64> {
     b.sql(
         "SELECT task_id, count(*) FROM task_events WHERE kind = ? GROUP BY task_id",
         &[kind],
@@ -372,7 +371,7 @@ fn event_counts(b: &Board, kind: &str) -> BTreeMap<String, i64> {
 /// and complete tasks on one board at the same time.
 #[test]
 fn both_implementations_write_one_board_at_once() {
-    let b = Arc::new(Board::new());
+    let b = Arc::new(Sandbox::new());
     run_ok(&mut reference!(b, ["init"]));
 
     // Like a running gateway, keep the board open while the writers run; see
@@ -500,7 +499,7 @@ const RACE_TASKS: usize = 40;
 /// each task is claimed (and completed) by exactly one of them.
 #[test]
 fn mixed_claim_race_has_one_winner_per_task() {
-    let b = Arc::new(Board::new());
+    let b = Arc::new(Sandbox::new());
     run_ok(&mut reference!(b, ["init"]));
     let ids: Vec<String> = (0..RACE_TASKS)
         .map(|i| {
@@ -647,4 +646,55 @@ fn mixed_claim_race_has_one_winner_per_task() {
         RACE_TASKS as i64
     );
     b.assert_integrity_ok();
+}
+
+/// Issue 9 item 10: a task the reference parks with `hermes kanban create
+/// --initial-status blocked` (it writes no `blocked` event) stays blocked
+/// through `kanban list` and `kanban dispatch`, even for a spawnable
+/// profile: no `promoted` event, no claim, no run.
+#[test]
+fn reference_parked_task_stays_blocked() {
+    let b = Sandbox::new();
+    std::fs::write(
+        b.root().join("config.yaml"),
+        "kanban:\n  profiles:\n    worker:\n      command: [\"true\"]\n",
+    )
+    .unwrap();
+    let created = run_json(&mut reference!(
+        b,
+        [
+            "cli",
+            "--",
+            "create",
+            "parked by the reference",
+            "--assignee",
+            "worker",
+            "--initial-status",
+            "blocked",
+            "--json",
+        ]
+    ));
+    let id = task_id(&created);
+    assert_eq!(created["status"], "blocked", "{created}");
+    let control = task_id(&run_json(&mut reference!(
+        b,
+        ["cli", "--", "create", "normal", "--json"]
+    )));
+
+    run_ok(&mut b.kanban(["list"]));
+    run_ok(&mut b.kanban(["dispatch"]));
+    run_ok(&mut b.kanban(["list", "--json"]));
+    let show = run_json(&mut b.kanban(["show", id.as_str(), "--json"]));
+    assert_eq!(show["task"]["status"], "blocked", "{show}");
+    assert_eq!(event_kinds(&show), ["created"], "{show}");
+    assert_eq!(show["runs"], json!([]), "{show}");
+    // The reference's own view agrees, and other tasks are untouched.
+    let theirs = statuses(&run_json(&mut reference!(b, ["list", "--no-recompute"])));
+    assert_eq!(theirs[&id], "blocked");
+    assert_eq!(theirs[&control], "ready");
+
+    // An explicit unblock still releases it.
+    run_ok(&mut b.kanban(["unblock", id.as_str()]));
+    let show = run_json(&mut b.kanban(["show", id.as_str(), "--json"]));
+    assert_ne!(show["task"]["status"], "blocked", "{show}");
 }

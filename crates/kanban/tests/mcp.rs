@@ -2,55 +2,23 @@
 //! tools/list, tools/call over stdio, in worker and orchestrator mode
 //! (reference §5 gating, arguments, results and completion safeguards).
 
-mod common;
-mod mcp_client;
-
-use common::{Board, event_kinds};
-use mcp_client::{McpClient, WORKER_TOOLS};
+use kanban_testkit::mcp::{McpClient, WORKER_TOOLS};
+use kanban_testkit::{Sandbox, event_kinds};
 use serde_json::{Value, json};
 
-/// Run id and claim lock of a task's open run, as the dispatcher hands
-/// them to its worker.
-pub fn worker_ids(b: &Board, t: &str) -> (String, String) {
-    let v = b.task(t);
-    let run = v["runs"].as_array().unwrap().last().unwrap().clone();
-    let claimed = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["kind"] == "claimed")
-        .unwrap()
-        .clone();
-    (
-        run["id"].to_string(),
-        claimed["payload"]["lock"].as_str().unwrap().to_string(),
-    )
-}
-
-fn orchestrator(b: &Board) -> McpClient {
+fn orchestrator(b: &Sandbox) -> McpClient {
     let mut cmd = b.std_cmd();
     cmd.arg("mcp");
     McpClient::start(cmd)
 }
 
 /// `kanban mcp` with the environment the dispatcher gives a worker of `t`.
-fn worker(b: &Board, t: &str) -> McpClient {
-    let (run_id, lock) = worker_ids(b, t);
+fn worker(b: &Sandbox, t: &str) -> McpClient {
     let mut cmd = b.std_cmd();
     cmd.arg("mcp")
-        .env("HERMES_KANBAN_TASK", t)
-        .env("HERMES_KANBAN_RUN_ID", run_id)
-        .env("HERMES_KANBAN_CLAIM_LOCK", lock)
-        .env("HERMES_PROFILE", "coder")
+        .envs(b.worker_env(t, "coder"))
         .env("HERMES_SESSION_ID", "sess-42");
     McpClient::start(cmd)
-}
-
-fn claimed_task(b: &Board, title: &str) -> String {
-    let t = b.create(title, &["--assignee", "coder"]);
-    b.ok(&["claim", &t]);
-    t
 }
 
 fn tool_schema<'a>(tools: &'a [Value], name: &str) -> &'a Value {
@@ -59,7 +27,7 @@ fn tool_schema<'a>(tools: &'a [Value], name: &str) -> &'a Value {
 
 #[test]
 fn orchestrator_sees_all_nine_tools_with_schemas() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let mut c = orchestrator(&b);
     let mut expected: Vec<&str> = WORKER_TOOLS.to_vec();
     expected.extend(["kanban_list", "kanban_unblock"]);
@@ -101,8 +69,8 @@ fn orchestrator_sees_all_nine_tools_with_schemas() {
 
 #[test]
 fn worker_sees_seven_tools_and_routing_tools_are_refused() {
-    let b = Board::new();
-    let t = claimed_task(&b, "Scoped");
+    let b = Sandbox::new();
+    let t = b.claimed("Scoped", "coder");
     let mut c = worker(&b, &t);
     assert_eq!(c.tool_names(), WORKER_TOOLS.to_vec());
     let instructions = c.instructions();
@@ -121,9 +89,9 @@ fn worker_sees_seven_tools_and_routing_tools_are_refused() {
 
 #[test]
 fn worker_lifecycle_tools_and_their_errors() {
-    let b = Board::new();
-    let t = claimed_task(&b, "Main work");
-    let other = claimed_task(&b, "Someone else's");
+    let b = Sandbox::new();
+    let t = b.claimed("Main work", "coder");
+    let other = b.claimed("Someone else's", "coder");
     let mut c = worker(&b, &t);
 
     // show defaults to the own task and carries the worker context.
@@ -330,8 +298,8 @@ fn worker_lifecycle_tools_and_their_errors() {
 
 #[test]
 fn worker_block_reports_where_the_task_landed() {
-    let b = Board::new();
-    let t = claimed_task(&b, "Needs a key");
+    let b = Sandbox::new();
+    let t = b.claimed("Needs a key", "coder");
     let mut c = worker(&b, &t);
     let r = c.call(
         "kanban_block",
@@ -346,7 +314,7 @@ fn worker_block_reports_where_the_task_landed() {
 
 #[test]
 fn orchestrator_lists_unblocks_and_closes_children() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let a = b.create("Alpha", &["--assignee", "coder", "--priority", "5"]);
     let z = b.create("Zulu", &["--assignee", "writer", "--tenant", "acme"]);
     let blocked = b.create("Stuck", &["--assignee", "coder"]);
@@ -434,4 +402,161 @@ fn orchestrator_lists_unblocks_and_closes_children() {
             .is_error
     );
     c.finish();
+}
+
+/// Issue 9 item 18: `kanban_create` refuses workspace specs the dispatcher
+/// could never spawn, with the same rules as the CLI and the API, and
+/// inherits the board's default workdir like they do.
+#[test]
+fn create_checks_workspace_specs() {
+    let b = Sandbox::new();
+    let mut c = orchestrator(&b);
+    let before = b.snapshot();
+    let e = c
+        .call(
+            "kanban_create",
+            json!({"title": "t", "assignee": "x", "workspace_kind": "dir"}),
+        )
+        .error();
+    assert!(e.contains("needs a path"), "{e}");
+    let e = c
+        .call(
+            "kanban_create",
+            json!({"title": "t", "assignee": "x", "workspace_kind": "worktree",
+                   "workspace_path": "../../wt"}),
+        )
+        .error();
+    assert!(e.contains("\"../../wt\" is relative"), "{e}");
+    assert!(e.contains("absolute"), "{e}");
+    assert_eq!(b.snapshot(), before, "a refused create changed the board");
+
+    let wd = b.path("proj");
+    std::fs::create_dir(&wd).unwrap();
+    b.ok(&[
+        "boards",
+        "set-default-workdir",
+        "default",
+        wd.to_str().unwrap(),
+    ]);
+    let made = c.call(
+        "kanban_create",
+        json!({"title": "t", "assignee": "x", "workspace_kind": "dir"}),
+    );
+    let id = made.ok()["task_id"].as_str().unwrap().to_string();
+    assert_eq!(b.task(&id)["task"]["workspace_path"], wd.to_str().unwrap());
+    c.finish();
+}
+
+/// One raw `kanban mcp` session: lines in, lines out, no client library
+/// (these requests are what a well-behaved client never sends).
+struct RawMcp {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RawMcp {
+    fn start(b: &Sandbox) -> RawMcp {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = b
+            .std_cmd()
+            .arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kanban mcp");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        RawMcp {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    fn send(&mut self, raw: &[u8]) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().unwrap();
+        stdin.write_all(raw).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next message the server writes.
+    fn reply(&mut self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("no reply within 20 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+}
+
+impl Drop for RawMcp {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn assert_parse_error(v: &Value) {
+    assert_eq!(v["jsonrpc"], "2.0", "{v}");
+    assert_eq!(v["id"], Value::Null, "{v}");
+    assert!(v.as_object().unwrap().contains_key("id"), "{v}");
+    assert_eq!(v["error"]["code"], -32700, "{v}");
+    assert!(v["error"]["message"].is_string(), "{v}");
+}
+
+/// Issue 9 item 20: a line that is not JSON, a request nested deeper than
+/// the parser accepts, and bytes that are not UTF-8 each get a JSON-RPC
+/// parse error (-32700, id null), and the server keeps answering.
+#[test]
+fn unparsable_lines_get_parse_errors_and_serving_continues() {
+    let b = Sandbox::new();
+    let mut m = RawMcp::start(&b);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"}}});
+    m.send(init.to_string().as_bytes());
+    assert_eq!(m.reply()["id"], 1);
+    m.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    m.send(b"this is not json");
+    assert_parse_error(&m.reply());
+    m.send(br#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list""#);
+    assert_parse_error(&m.reply());
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"kanban_list","arguments":{{"x":{}{}}}}}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    m.send(deep.as_bytes());
+    assert_parse_error(&m.reply());
+    m.send(b"\xff\xfe{}");
+    assert_parse_error(&m.reply());
+
+    // Still serving, in order.
+    m.send(br#"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{}}"#);
+    let tools = m.reply();
+    assert_eq!(tools["id"], 4, "{tools}");
+    assert!(tools["result"]["tools"].as_array().unwrap().len() >= 7);
+    // Valid JSON that is not a request still gets rmcp's invalid-request
+    // answer, and blank lines are ignored.
+    m.send(b"");
+    m.send(b"42");
+    assert_eq!(m.reply()["error"]["code"], -32600);
+    m.send(br#"{"jsonrpc":"2.0","id":5,"method":"ping"}"#);
+    assert_eq!(m.reply()["id"], 5);
 }

@@ -5,55 +5,17 @@
 //! template profile when that verb exists), and the Python reference's
 //! worker tools on a board claimed by `kanban` (and the reverse).
 
-mod common;
-mod mcp_client;
-mod support_reference;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Board, event_kinds, stderr, stdout};
-use mcp_client::McpClient;
+use kanban_testkit::mcp::McpClient;
+use kanban_testkit::{Sandbox, event_kinds, stderr, stdout};
 use serde_json::{Value, json};
 
-/// Run id and claim lock of the task's open run.
-fn worker_ids(b: &Board, t: &str) -> (String, String) {
-    let v = b.task(t);
-    let run = v["runs"].as_array().unwrap().last().unwrap().clone();
-    let claimed = v["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .find(|e| e["kind"] == "claimed")
-        .unwrap()
-        .clone();
-    (
-        run["id"].to_string(),
-        claimed["payload"]["lock"].as_str().unwrap().to_string(),
-    )
-}
-
-fn worker_env(b: &Board, t: &str) -> Vec<(String, String)> {
-    let (run_id, lock) = worker_ids(b, t);
-    vec![
-        ("HERMES_KANBAN_TASK".into(), t.to_string()),
-        ("HERMES_KANBAN_RUN_ID".into(), run_id),
-        ("HERMES_KANBAN_CLAIM_LOCK".into(), lock),
-        ("HERMES_PROFILE".into(), "coder".into()),
-    ]
-}
-
-fn run_as(b: &Board, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+fn run_as(b: &Sandbox, env: &[(String, String)], args: &[&str]) -> std::process::Output {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     b.run_env(args, &pairs)
-}
-
-fn claimed(b: &Board, title: &str) -> String {
-    let t = b.create(title, &["--assignee", "coder"]);
-    b.ok(&["claim", &t]);
-    t
 }
 
 fn agent_script() -> PathBuf {
@@ -61,7 +23,7 @@ fn agent_script() -> PathBuf {
 }
 
 /// The run that closed the task, with the checks acceptance asks for.
-fn assert_completed_by_agent(b: &Board, t: &str, tools_seen: i64) {
+fn assert_completed_by_agent(b: &Sandbox, t: &str, tools_seen: i64) {
     let v = b.task(t);
     assert_eq!(v["task"]["status"], "done", "{v}");
     let run = v["runs"].as_array().unwrap().last().unwrap();
@@ -83,10 +45,10 @@ fn assert_completed_by_agent(b: &Board, t: &str, tools_seen: i64) {
 
 #[test]
 fn cli_verbs_default_to_the_workers_own_task() {
-    let b = Board::new();
-    let t = claimed(&b, "Own");
-    let other = claimed(&b, "Other");
-    let env = worker_env(&b, &t);
+    let b = Sandbox::new();
+    let t = b.claimed("Own", "coder");
+    let other = b.claimed("Other", "coder");
+    let env = b.worker_env(&t, "coder");
 
     let shown: Value =
         serde_json::from_str(&stdout(&run_as(&b, &env, &["show", "--json"]))).unwrap();
@@ -138,7 +100,7 @@ fn cli_verbs_default_to_the_workers_own_task() {
     assert_eq!(b.status(&t), "blocked");
 
     // `kanban complete --summary` without an id completes the own task.
-    let env2 = worker_env(&b, &other);
+    let env2 = b.worker_env(&other, "coder");
     let done = run_as(
         &b,
         &env2,
@@ -174,11 +136,11 @@ fn cli_verbs_default_to_the_workers_own_task() {
 
 #[test]
 fn reclaimed_workers_late_mcp_calls_are_refused() {
-    let b = Board::new();
-    let t = claimed(&b, "Reclaimed");
+    let b = Sandbox::new();
+    let t = b.claimed("Reclaimed", "coder");
     let mut old = {
         let mut cmd = b.std_cmd();
-        cmd.arg("mcp").envs(worker_env(&b, &t));
+        cmd.arg("mcp").envs(b.worker_env(&t, "coder"));
         McpClient::start(cmd)
     };
     old.call("kanban_heartbeat", json!({"note": "first attempt"}))
@@ -206,7 +168,7 @@ fn reclaimed_workers_late_mcp_calls_are_refused() {
     // The current attempt's worker completes normally.
     let mut new = {
         let mut cmd = b.std_cmd();
-        cmd.arg("mcp").envs(worker_env(&b, &t));
+        cmd.arg("mcp").envs(b.worker_env(&t, "coder"));
         McpClient::start(cmd)
     };
     new.call("kanban_complete", json!({"summary": "second attempt"}))
@@ -224,8 +186,8 @@ fn reclaimed_workers_late_mcp_calls_are_refused() {
 
 #[test]
 fn mcp_agent_script_completes_a_claimed_task() {
-    let b = Board::new();
-    let t = claimed(&b, "Agent task");
+    let b = Sandbox::new();
+    let t = b.claimed("Agent task", "coder");
     let out = Command::new("python3")
         .arg(agent_script())
         .arg(&t)
@@ -234,7 +196,7 @@ fn mcp_agent_script_completes_a_claimed_task() {
         .env("HOME", b.root())
         .env("HERMES_HOME", b.root())
         .env("KANBAN_BIN", env!("CARGO_BIN_EXE_kanban"))
-        .envs(worker_env(&b, &t))
+        .envs(b.worker_env(&t, "coder"))
         .output()
         .expect("python3");
     assert!(
@@ -253,7 +215,7 @@ fn mcp_agent_script_completes_a_claimed_task() {
 
 #[test]
 fn dispatched_template_profile_agent_completes_its_task() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let config = format!(
         "kanban:\n  profiles:\n    mcpagent:\n      command: [\"python3\", {script:?}, \"{{task_id}}\"]\n      env: {{KANBAN_BIN: {bin:?}}}\n      description: \"test agent speaking MCP to kanban mcp\"\n",
         script = agent_script().to_str().unwrap(),
@@ -281,8 +243,8 @@ fn dispatched_template_profile_agent_completes_its_task() {
 }
 
 /// `python3` with the reference importable, on this board.
-fn reference_python(b: &Board, code: &str) -> Option<Command> {
-    let path = support_reference::reference_pythonpath()?;
+fn reference_python(b: &Sandbox, code: &str) -> Option<Command> {
+    let path = kanban_testkit::reference::reference_pythonpath()?;
     let mut cmd = Command::new("python3");
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -310,12 +272,15 @@ print(json.dumps(done))
 
 #[test]
 fn reference_worker_tools_complete_a_task_claimed_by_kanban() {
-    let b = Board::new();
-    let t = claimed(&b, "Interop");
+    let b = Sandbox::new();
+    let t = b.claimed("Interop", "coder");
     let Some(mut py) = reference_python(&b, REFERENCE_WORKER) else {
         return;
     };
-    let out = py.envs(worker_env(&b, &t)).output().expect("python3");
+    let out = py
+        .envs(b.worker_env(&t, "coder"))
+        .output()
+        .expect("python3");
     assert!(
         out.status.success(),
         "reference worker failed:\n{}\n{}",
@@ -344,7 +309,7 @@ print(json.dumps({"task": tid, "lock": task.claim_lock, "run_id": run.id}))
 
 #[test]
 fn kanban_mcp_worker_completes_a_task_claimed_by_the_reference() {
-    let b = Board::new();
+    let b = Sandbox::new();
     b.ok(&["init"]);
     let Some(mut py) = reference_python(&b, REFERENCE_CLAIM) else {
         return;

@@ -3,26 +3,23 @@
 //! completes its task. Drives the dispatcher library directly (one pass,
 //! real process spawner), so it does not depend on a `kanban dispatch` verb.
 
-mod common;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::Board;
 use kanban_dispatch::{
     BoardContext, ContextSource, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness,
     ProcessSpawner, TitleBodyContext,
 };
-use kanban_store::SystemClock;
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{ProcessEnv, Profiles, Root};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::{ProcessEnv, Root};
+use kanban_hermes::profiles::Profiles;
+use kanban_testkit::Sandbox;
 use serde_json::json;
 
 #[test]
 fn dispatcher_spawned_mcp_agent_completes_its_task() {
-    let b = Board::new();
+    let b = Sandbox::new();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_agent.py");
     let config = format!(
         "kanban:\n  profiles:\n    mcpagent:\n      command: [\"python3\", {script:?}, \"{{task_id}}\", \"{{skills}}\"]\n      env: {{KANBAN_BIN: {bin:?}, HERMES_HOME: {home:?}}}\n      description: \"test agent speaking MCP to kanban mcp\"\n",
@@ -39,10 +36,8 @@ fn dispatcher_spawned_mcp_agent_completes_its_task() {
     let root = Root::at(b.root());
     let paths = root.board_paths("default");
     let cfg = KanbanConfig::load_file(&b.path("config.yaml")).expect("config");
-    let store = SqliteStore::open(&paths.db, OpenOptions::default(), Arc::new(SystemClock))
-        .expect("open board");
     let parts = DispatcherParts {
-        store: Arc::new(store),
+        store: b.store(),
         spawner: Arc::new(ProcessSpawner::new()),
         liveness: Arc::new(ProcLiveness::new()),
         profiles: Arc::new(Profiles::new(&root, &cfg)),

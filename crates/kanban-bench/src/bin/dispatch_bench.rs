@@ -30,10 +30,11 @@ use kanban_dispatch::{
     BoardContext, DispatchOptions, Dispatcher, DispatcherParts, StaticLiveness, StubSpawner,
     TitleBodyContext,
 };
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{Env, MapEnv, Profiles, Root};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{Store, SystemClock};
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::layout::{Env, MapEnv, Root};
+use kanban_hermes::profiles::Profiles;
+use kanban_store::backend::{OpenRequest, open_board};
+use kanban_store::dispatch_ops::DispatchStore;
 use rusqlite::{Connection, params};
 
 #[derive(Parser, Debug)]
@@ -136,12 +137,9 @@ fn build(fixture: Fixture) -> Result<Master> {
     let dir = tempfile::Builder::new()
         .prefix("kanban-dbench-master-")
         .tempdir()?;
-    let db = Root::at(dir.path()).board_paths("default").db;
-    drop(SqliteStore::open(
-        &db,
-        OpenOptions::create(),
-        Arc::new(SystemClock),
-    )?);
+    let paths = Root::at(dir.path()).board_paths("default");
+    drop(open_board(&paths.location(), &OpenRequest::create())?);
+    let db = paths.db;
     let mut conn = Connection::open(&db)?;
     let tx = conn.transaction()?;
     let event = |id: &str, run: Option<i64>, kind: &str, payload: &str, at: i64| {
@@ -251,15 +249,12 @@ impl Copy {
         self.root.path().join("kanban.db")
     }
 
-    fn open(&self) -> Result<Arc<SqliteStore>> {
-        Ok(Arc::new(SqliteStore::open(
-            &self.db(),
-            OpenOptions::default(),
-            Arc::new(SystemClock),
-        )?))
+    fn open(&self) -> Result<Arc<dyn DispatchStore>> {
+        let paths = Root::at(self.root.path()).board_paths("default");
+        Ok(open_board(&paths.location(), &OpenRequest::existing())?.dispatch())
     }
 
-    fn dispatcher(&self, store: Arc<SqliteStore>) -> Dispatcher {
+    fn dispatcher(&self, store: Arc<dyn DispatchStore>) -> Dispatcher {
         let root = Root::at(self.root.path());
         let mut paths = root.board_paths("default");
         if let Some(ws) = &self.workspaces {

@@ -15,13 +15,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{NewTask, Store, SystemClock};
+use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
+use kanban_store::{NewTask, Store};
 
 /// SPEC §5 targets.
 const PICKUP_P99_TARGET_MS: f64 = 250.0;
@@ -253,11 +252,11 @@ fn main() -> Result<()> {
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let idle_mb = gw.rss_kb()? as f64 / 1024.0;
 
-    let db = bench.root.path().join("kanban.db");
-    let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock))?;
+    let db = BoardLocation::sqlite(bench.root.path().join("kanban.db"));
+    let store = open_board(&db, &OpenRequest::create())?.store();
     let mut ms = Vec::with_capacity(args.tasks);
     for i in 0..args.tasks {
-        let (id, created) = bench.create(&store, args.via_cli, i)?;
+        let (id, created) = bench.create(&*store, args.via_cli, i)?;
         let started = bench.worker_start(&id)?;
         ms.push(started.saturating_sub(created) as f64 / 1e6);
         std::thread::sleep(Duration::from_millis(args.gap_ms));

@@ -6,8 +6,9 @@ use std::io::{Read, Seek, SeekFrom};
 
 use axum::Json;
 use axum::extract::{Path, State};
+use kanban_core::defaults::LOG_VIEW_DEFAULT_TAIL_BYTES;
 use kanban_core::{Run, Status};
-use kanban_store::layout::Profiles;
+use kanban_hermes::profiles::Profiles;
 use kanban_store::{AssignTask, BoardStats, Store, TaskQuery};
 use serde_json::{Value, json};
 
@@ -16,9 +17,8 @@ use crate::api::*;
 use crate::dispatch::run_pass_blocking;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::AppState;
-use crate::worker::end_if_any;
 
-/// Largest `tail` the log route accepts, as the reference.
+/// Largest `tail` (and page `limit`) the log route accepts, as the reference.
 pub const LOG_TAIL_MAX_BYTES: u64 = 2_000_000;
 /// `POST /dispatch` cap when `max` is omitted (the reference's default).
 pub const DISPATCH_NUDGE_DEFAULT_MAX: u32 = 8;
@@ -158,7 +158,7 @@ pub async fn terminate_run(
                 )),
                 e => e.into(),
             })?;
-        end_if_any(t.ended_worker.as_ref());
+        st.ending(&board).end(t.run_id, t.ended_worker.as_ref());
         Ok(Json(
             Ack::ok()
                 .with("run_id", run_id)
@@ -183,7 +183,7 @@ pub async fn reclaim_task(
         require_task(board.store.as_ref(), &task_id)?;
         let reason = optional_json::<ReasonBody>(&body)?.reason;
         let t = board.store.reclaim_task(&task_id, reason.as_deref())?;
-        end_if_any(t.ended_worker.as_ref());
+        st.ending(&board).end(t.run_id, t.ended_worker.as_ref());
         Ok(Json(Ack::ok().with("task_id", task_id)))
     })
     .await
@@ -213,7 +213,8 @@ pub async fn reassign_task(
             reason: body.reason,
             ..Default::default()
         })?;
-        end_if_any(out.ended_worker.as_ref());
+        st.ending(&board)
+            .end(out.reclaimed_run_id, out.ended_worker.as_ref());
         let task = out.task;
         Ok(Json(
             Ack::ok()
@@ -224,7 +225,10 @@ pub async fn reassign_task(
     .await
 }
 
-/// Tail of the worker log.
+/// The worker log, one bounded window of it: the last `tail` bytes, the
+/// page `offset`..`offset + limit`, or by default the last
+/// [`LOG_VIEW_DEFAULT_TAIL_BYTES`] (the reference returns the whole file;
+/// a log holds several runs of up to the per-run cap each).
 #[utoipa::path(get, path = "/api/v1/tasks/{task_id}/log", params(("task_id" = String, Path), LogQuery), tag = "tasks",
     responses((status = 200, body = LogView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn task_log(
@@ -233,40 +237,71 @@ pub async fn task_log(
     ApiQuery(q): ApiQuery<LogQuery>,
 ) -> ApiResult<Json<LogView>> {
     blocking(move || {
-        if let Some(t) = q.tail
-            && !(1..=LOG_TAIL_MAX_BYTES).contains(&t)
-        {
-            return Err(ApiError::bad_request(format!(
-                "tail must be between 1 and {LOG_TAIL_MAX_BYTES}"
-            )));
-        }
+        let window = log_window(&q)?;
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
         let path = board.paths.log_file(&task_id);
-        let (exists, size, content) = match std::fs::File::open(&path) {
+        let (exists, size, offset, content) = match std::fs::File::open(&path) {
             Ok(mut f) => {
                 let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                let start = q.tail.map(|t| size.saturating_sub(t)).unwrap_or(0);
-                let mut buf = Vec::new();
+                let (start, len) = match window {
+                    LogWindow::Tail(t) => (size.saturating_sub(t), t.min(size)),
+                    LogWindow::Page { offset, limit } => {
+                        (offset.min(size), limit.min(size.saturating_sub(offset)))
+                    }
+                };
+                let mut buf = Vec::with_capacity(len as usize);
                 f.seek(SeekFrom::Start(start))
-                    .and_then(|_| f.read_to_end(&mut buf))
+                    .and_then(|_| f.take(len).read_to_end(&mut buf))
                     .map_err(|e| {
                         ApiError::internal(format!("cannot read {}: {e}", path.display()))
                     })?;
-                (true, size, String::from_utf8_lossy(&buf).into_owned())
+                (true, size, start, buf)
             }
-            Err(_) => (false, 0, String::new()),
+            Err(_) => (false, 0, 0, Vec::new()),
         };
+        let next_offset = offset + content.len() as u64;
         Ok(Json(LogView {
             task_id,
             path: path.display().to_string(),
             exists,
             size_bytes: size,
-            content,
-            truncated: q.tail.is_some_and(|t| size > t),
+            truncated: offset > 0 || next_offset < size,
+            content: String::from_utf8_lossy(&content).into_owned(),
+            offset,
+            next_offset,
         }))
     })
     .await
+}
+
+/// Which bytes of a log to return.
+enum LogWindow {
+    Tail(u64),
+    Page { offset: u64, limit: u64 },
+}
+
+fn log_window(q: &LogQuery) -> ApiResult<LogWindow> {
+    let bounded = |name: &str, v: u64| {
+        if (1..=LOG_TAIL_MAX_BYTES).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ApiError::bad_request(format!(
+                "{name} must be between 1 and {LOG_TAIL_MAX_BYTES}"
+            )))
+        }
+    };
+    match (q.tail, q.offset, q.limit) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::bad_request(
+            "use either tail, or offset and limit",
+        )),
+        (Some(t), None, None) => Ok(LogWindow::Tail(bounded("tail", t)?)),
+        (None, None, None) => Ok(LogWindow::Tail(LOG_VIEW_DEFAULT_TAIL_BYTES)),
+        (None, offset, limit) => Ok(LogWindow::Page {
+            offset: offset.unwrap_or(0),
+            limit: bounded("limit", limit.unwrap_or(LOG_VIEW_DEFAULT_TAIL_BYTES))?,
+        }),
+    }
 }
 
 /// Open runs with a worker pid on running tasks.

@@ -13,9 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kanban_core::Attachment;
 use kanban_core::defaults::ATTACHMENT_MAX_BYTES;
+use kanban_hermes::attachments::{collision_free_path, resolved_under, safe_attachment_name};
+use kanban_hermes::layout::create_private_dir;
 use kanban_store::NewAttachment;
-use kanban_store::attachments::{collision_free_path, resolved_under, safe_attachment_name};
-use kanban_store::layout::create_private_dir;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
@@ -176,16 +176,17 @@ pub async fn upload(
 /// `attachment; filename*=UTF-8''<percent-encoded>` (RFC 6266/5987), so
 /// no name can break out of the header.
 fn content_disposition(name: &str) -> String {
-    let mut enc = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            enc.push(b as char);
-        } else {
-            enc.push_str(&format!("%{b:02X}"));
-        }
-    }
+    let enc = percent_encoding::utf8_percent_encode(name, FILENAME_ESCAPED);
     format!("attachment; filename*=UTF-8''{enc}")
 }
+
+/// Every byte but the unreserved `A-Z a-z 0-9 - . _ ~` is escaped (a
+/// subset of RFC 5987 `attr-char`, safe in any header).
+const FILENAME_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn require_attachment(store: &dyn kanban_store::Store, id: i64) -> ApiResult<Attachment> {
     store
@@ -265,5 +266,22 @@ pub fn remove_task_blobs(attachments_root: &FsPath, atts: &[Attachment]) {
         if let Some(file) = resolved_under(attachments_root, FsPath::new(&a.stored_path)) {
             let _ = std::fs::remove_file(file);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_disposition;
+
+    #[test]
+    fn file_names_are_percent_encoded_in_the_header() {
+        assert_eq!(
+            content_disposition("a b-c.txt"),
+            "attachment; filename*=UTF-8''a%20b-c.txt"
+        );
+        assert_eq!(
+            content_disposition("é\"\r\n;~_"),
+            "attachment; filename*=UTF-8''%C3%A9%22%0D%0A%3B~_"
+        );
     }
 }

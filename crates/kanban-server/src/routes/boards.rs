@@ -4,7 +4,7 @@ use std::path::Path as FsPath;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use kanban_store::layout::{
+use kanban_hermes::layout::{
     BoardMeta, DEFAULT_BOARD, MetaUpdate, ProcessEnv, create_board, list_boards, remove_board,
     require_slug, set_current_board, write_board_metadata,
 };

@@ -6,21 +6,22 @@
 pub mod actions;
 pub mod attachments;
 pub mod boards;
+pub mod openapi;
 pub mod tasks;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router, middleware};
-use serde_json::json;
+use serde::Serialize;
 use tower_http::limit::RequestBodyLimitLayer;
-use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
 
 use crate::api::*;
 use crate::error::ErrorBody;
-use crate::hub::EventBatch;
+use crate::hub::{BoardFault, EventBatch};
 use crate::state::AppState;
 use crate::{auth, ws};
 
@@ -76,8 +77,9 @@ fn upload_routes() -> Router<AppState> {
     )
 }
 
-/// The whole application. API routes need the token (when set) and pass
-/// the origin check; anything else is a dashboard asset or a JSON 404.
+/// The whole application. Every request, the dashboard's included, passes
+/// the `Host` check (DNS rebinding); API routes need the token (when set)
+/// and pass the origin check; anything else is a dashboard asset or a JSON 404.
 pub fn router(state: AppState, body_limit: usize) -> Router {
     let json_api = Router::new()
         .nest(API_PREFIX, api_routes())
@@ -96,13 +98,41 @@ pub fn router(state: AppState, body_limit: usize) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::guard))
         .fallback(crate::assets::serve)
         .layer(middleware::from_fn(auth::json_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::host_guard,
+        ))
         .with_state(state)
 }
 
-/// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Object)))]
-pub async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+/// `/healthz` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when a board cannot be opened.
+    pub status: String,
+    pub version: String,
+    /// Boards whose database cannot be opened (checked at start and
+    /// whenever a board is opened; cleared once the file opens again).
+    pub unhealthy_boards: Vec<BoardFault>,
+}
+
+/// Health: 200 `ok`; 503 `degraded` naming every board whose database
+/// cannot be opened (the others are served).
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = Health), (status = 503, description = "A board is unhealthy", body = Health)))]
+pub async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
+    let unhealthy_boards = st.hub.unhealthy_boards();
+    let (code, status) = if unhealthy_boards.is_empty() {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    };
+    let body = Health {
+        status: status.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        unhealthy_boards,
+    };
+    (code, Json(body))
 }
 
 /// Prometheus text exposition.
@@ -131,8 +161,8 @@ pub async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
 
 /// This document.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(openapi::document())
 }
 
 struct BearerAuth;
@@ -166,7 +196,7 @@ impl utoipa::Modify for BearerAuth {
         boards::delete, boards::switch, ws::events, healthz, metrics_text, openapi_json
     ),
     components(schemas(
-        ErrorBody, EventBatch, BoardView, BoardColumn, CreatedTask, TaskEnvelope, BulkResult, BulkItem,
+        ErrorBody, EventBatch, Health, BoardFault, BoardView, BoardColumn, CreatedTask, TaskEnvelope, BulkResult, BulkItem,
         LogView, Ack, CreateTaskBody, UpdateTaskBody, BulkTaskBody, CommentBody, LinkBody, ReasonBody,
         ReassignBody, CreateBoardBody, UpdateBoardBody
     )),

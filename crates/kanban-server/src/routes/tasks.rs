@@ -7,10 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::extract::{Path, State};
 use kanban_core::{Status, Task};
-use kanban_store::layout::read_board_metadata;
+use kanban_hermes::layout::read_board_metadata;
+use kanban_hermes::scratch::{BoardFiles, board_files, complete_with_files};
 use kanban_store::{
-    AssignTask, BlockRequest, CardFacts, CompleteRequest, EditTask, EventQuery, NewTask, Store,
-    StoreError, TaskQuery,
+    AssignTask, BlockRequest, CardFacts, CompleteRequest, EditTask, EndedWorker, EventQuery,
+    NewTask, Store, StoreError, TaskQuery,
 };
 use serde_json::{Value, json};
 
@@ -18,7 +19,7 @@ use crate::api::*;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::markdown::render_markdown;
 use crate::state::AppState;
-use crate::worker::end_if_any;
+use crate::worker::Ending;
 
 /// Columns of the board view, left to right (archived only on request).
 pub const BOARD_COLUMNS: [Status; 8] = [
@@ -312,20 +313,24 @@ fn ready_refusal(store: &dyn Store, task_id: &str, err: StoreError) -> ApiError 
 
 fn move_status(
     store: &dyn Store,
+    ending: Ending<'_>,
     task_id: &str,
     mv: StatusMove,
     p: &UpdateTaskBody,
+    files: &BoardFiles,
 ) -> ApiResult<()> {
     match mv {
         StatusMove::Complete => {
-            let c = store.complete_task(&CompleteRequest {
+            // Keeps declared scratch artifacts, then releases the workspace.
+            let req = CompleteRequest {
                 task_id: task_id.into(),
                 result: p.result.clone(),
                 summary: p.summary.clone(),
                 metadata: p.metadata.clone(),
                 ..Default::default()
-            })?;
-            end_if_any(c.ended_worker.as_ref());
+            };
+            let c = complete_with_files(store, &req, files)?;
+            ending.end(c.run_id, c.ended_worker.as_ref());
         }
         StatusMove::Block => {
             let t = store.block_task(&BlockRequest {
@@ -333,7 +338,7 @@ fn move_status(
                 reason: p.block_reason.clone(),
                 ..Default::default()
             })?;
-            end_if_any(t.ended_worker.as_ref());
+            ending.end(t.run_id, t.ended_worker.as_ref());
         }
         StatusMove::Schedule => {
             // The verb where it applies (it records the reason on the
@@ -344,15 +349,15 @@ fn move_status(
                 }
                 other => other?,
             };
-            end_if_any(t.ended_worker.as_ref());
+            ending.end(t.run_id, t.ended_worker.as_ref());
         }
         StatusMove::Direct(to) => {
             let t = store.set_status_direct(task_id, to)?;
-            end_if_any(t.ended_worker.as_ref());
+            ending.end(t.run_id, t.ended_worker.as_ref());
         }
         StatusMove::Archive => {
             let t = store.archive_task(task_id)?;
-            end_if_any(t.ended_worker.as_ref());
+            ending.end(t.run_id, t.ended_worker.as_ref());
         }
         StatusMove::Ready => {
             let current = require_task(store, task_id)?;
@@ -367,7 +372,7 @@ fn move_status(
                     let t = store
                         .set_status_direct(task_id, Status::Ready)
                         .map_err(|e| ready_refusal(store, task_id, e))?;
-                    end_if_any(t.ended_worker.as_ref());
+                    ending.end(t.run_id, t.ended_worker.as_ref());
                 }
             }
         }
@@ -379,9 +384,11 @@ fn move_status(
 /// the reference does. Everything is validated before the first write.
 pub fn apply_update(
     store: &dyn Store,
+    ending: Ending<'_>,
     task_id: &str,
     p: &UpdateTaskBody,
     reclaim_first: bool,
+    files: &BoardFiles,
 ) -> ApiResult<Task> {
     if let Some(t) = &p.title
         && t.trim().is_empty()
@@ -398,10 +405,10 @@ pub fn apply_update(
             reclaim_first,
             ..Default::default()
         })?;
-        end_if_any(out.ended_worker.as_ref());
+        ending.end(out.reclaimed_run_id, out.ended_worker.as_ref());
     }
     if let Some(mv) = mv {
-        move_status(store, task_id, mv, p)?;
+        move_status(store, ending, task_id, mv, p, files)?;
     }
     if p.priority.is_some() || p.title.is_some() || p.body.is_some() {
         store.edit_task(&EditTask {
@@ -429,7 +436,9 @@ pub async fn update_task(
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
-        let task = apply_update(store, &task_id, &body, false)?;
+        let files = board_files(&board.paths, Some(st.root()));
+        let ending = st.ending(&board);
+        let task = apply_update(store, ending, &task_id, &body, false, &files)?;
         let summary = task_latest_summary(store, &task)?;
         Ok(Json(TaskEnvelope {
             task: task_json(&task, unix_now(), summary),
@@ -438,7 +447,7 @@ pub async fn update_task(
     .await
 }
 
-/// Hard delete with cascade.
+/// Hard delete with cascade; a running task's worker is ended.
 #[utoipa::path(delete, path = "/api/v1/tasks/{task_id}", params(("task_id" = String, Path), BoardQuery), tag = "tasks",
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn delete_task(
@@ -448,9 +457,19 @@ pub async fn delete_task(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
-        require_task(board.store.as_ref(), &task_id)?;
+        let task = require_task(board.store.as_ref(), &task_id)?;
         let atts = board.store.attachments(&task_id)?;
         board.store.delete_task(&task_id, false)?;
+        // A running task's worker is ended like archive ends it: the row
+        // goes first (no reaper can requeue it), then its process group,
+        // identified by the run it was started for.
+        if let Some(pid) = task.worker_pid {
+            let worker = EndedWorker {
+                pid,
+                claim_lock: task.claim_lock.clone(),
+            };
+            st.ending(&board).end(task.current_run_id, Some(&worker));
+        }
         super::attachments::remove_task_blobs(&board.paths.attachments_root, &atts);
         Ok(Json(json!({"deleted": true, "task_id": task_id})))
     })
@@ -472,6 +491,8 @@ pub async fn bulk_update(
         }
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
+        let files = board_files(&board.paths, Some(st.root()));
+        let ending = st.ending(&board);
         let patch = UpdateTaskBody {
             status: if body.archive {
                 Some("archived".into())
@@ -488,7 +509,7 @@ pub async fn bulk_update(
         let results = ids
             .into_iter()
             .map(
-                |id| match apply_update(store, &id, &patch, body.reclaim_first) {
+                |id| match apply_update(store, ending, &id, &patch, body.reclaim_first, &files) {
                     Ok(_) => BulkItem {
                         id,
                         ok: true,
@@ -497,7 +518,7 @@ pub async fn bulk_update(
                     Err(e) => BulkItem {
                         id,
                         ok: false,
-                        error: Some(e.detail),
+                        error: Some(e.public_detail()),
                     },
                 },
             )

@@ -1,15 +1,54 @@
-//! Start a real server on a free loopback port over a temporary root.
+//! Start a real server on a free loopback port over a temporary root,
+//! ending workers the way the binary's gateway does.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kanban_server::{RunningServer, ServerOptions};
-use kanban_store::layout::Root;
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{NewTask, Store, SystemClock};
+use kanban_dispatch::{ProcLiveness, Terminator};
+use kanban_hermes::layout::Root;
+use kanban_server::{RunningServer, ServerOptions, WorkerEnder};
+use kanban_store::dispatch_ops::DispatchStore;
+use kanban_store::{EndedWorker, NewTask};
 use serde_json::Value;
 use tokio::net::TcpListener;
+
+/// The dispatcher's identity-checked ending (recorded pid, start time and
+/// boot), as `kanban gateway` plugs it in.
+pub struct IdentityEnder {
+    liveness: Arc<ProcLiveness>,
+    terminator: Terminator,
+}
+
+impl IdentityEnder {
+    pub fn new() -> IdentityEnder {
+        let liveness = Arc::new(ProcLiveness::new());
+        IdentityEnder {
+            terminator: Terminator::new(liveness.clone()),
+            liveness,
+        }
+    }
+}
+
+impl WorkerEnder for IdentityEnder {
+    fn end_worker(
+        &self,
+        store: &Arc<dyn DispatchStore>,
+        run_id: Option<i64>,
+        worker: &EndedWorker,
+    ) {
+        let ended = kanban_dispatch::end_worker(
+            store.as_ref(),
+            self.liveness.as_ref(),
+            &self.terminator,
+            run_id,
+            worker,
+        );
+        if let Err(e) = ended {
+            eprintln!("cannot end worker {}: {e}", worker.pid);
+        }
+    }
+}
 
 pub struct TestServer {
     pub dir: tempfile::TempDir,
@@ -32,6 +71,7 @@ impl TestServer {
         let root = Root::at(dir.path());
         let mut opts = ServerOptions::new(root.clone());
         opts.poll_interval = Duration::from_millis(10);
+        opts.workers = Some(Arc::new(IdentityEnder::new()));
         f(&mut opts);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = RunningServer::spawn(opts, listener).unwrap();
@@ -55,9 +95,8 @@ impl TestServer {
 
     /// A second, independent connection to the default board, like
     /// another process (CLI, worker, Python) would have.
-    pub fn other_store(&self) -> SqliteStore {
-        let db = self.root.board_paths("default").db;
-        SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap()
+    pub fn other_store(&self) -> Arc<dyn DispatchStore> {
+        kanban_testkit::open_board_at(self.dir.path(), "default").dispatch()
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
@@ -118,7 +157,7 @@ pub fn new_task(title: &str) -> NewTask {
     }
 }
 
-pub fn claim(store: &dyn Store, id: &str) -> i64 {
+pub fn claim(store: &dyn DispatchStore, id: &str) -> i64 {
     let req = kanban_store::ClaimRequest {
         task_id: id.into(),
         claim_lock: "elsewhere-host:1".into(),

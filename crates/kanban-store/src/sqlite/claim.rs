@@ -5,27 +5,22 @@
 use std::collections::HashMap;
 
 use kanban_core::defaults::CLAIM_TTL_SECONDS;
+use kanban_core::payload;
+use kanban_core::transitions::ceilings::{self, FullCeiling, Running};
 use kanban_core::transitions::{Action, Refusal, TaskFacts, decide};
-use kanban_core::{BlockKind, EventKind, Status, Task};
+use kanban_core::{EventKind, Status, Task};
 use rusqlite::{OptionalExtension, params};
-use serde_json::json;
 
 use super::lifecycle::{check_run, status_hint};
-use super::txn::{DbResult, Tx};
+use super::txn::{DbResult, Tx, facts_of};
 use crate::StoreError;
 use crate::params::*;
 
-/// Environment override of the claim TTL (reference `HERMES_KANBAN_CLAIM_TTL_SECONDS`).
-pub(crate) const CLAIM_TTL_ENV: &str = "HERMES_KANBAN_CLAIM_TTL_SECONDS";
-/// Claim TTL: a positive request value › env › default.
+/// Claim TTL: a positive request value, else the default. The store reads
+/// no environment: adapters resolve `HERMES_KANBAN_CLAIM_TTL_SECONDS` and
+/// put it in the request.
 pub(crate) fn claim_ttl(requested: Option<i64>) -> i64 {
-    requested.filter(|t| *t > 0).unwrap_or_else(|| {
-        std::env::var(CLAIM_TTL_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<i64>().ok())
-            .filter(|t| *t > 0)
-            .unwrap_or(CLAIM_TTL_SECONDS)
-    })
+    requested.filter(|t| *t > 0).unwrap_or(CLAIM_TTL_SECONDS)
 }
 
 /// ready → running (review → running with `req.review`), atomically.
@@ -85,19 +80,15 @@ pub(crate) fn claim_tallied(
         Action::Claim
     };
     let facts = claim_facts(tx, &task)?;
-    match decide(action, &facts) {
-        Ok(_) => {}
+    let d = match decide(action, &facts) {
+        Ok(d) => d,
         Err(Refusal::Demote { to, event }) => {
+            // Only a ready task is demoted (the rule's precondition).
             tx.conn.execute(
                 "UPDATE tasks SET status = ?1 WHERE id = ?2 AND status = 'ready'",
                 params![to.as_str(), task.id],
             )?;
-            tx.append_event(
-                &task.id,
-                event,
-                Some(json!({"reason": "parents_not_done"})),
-                None,
-            )?;
+            tx.append_event(&task.id, event, Some(payload::claim_rejected()), None)?;
             return Ok(ClaimOutcome::ParentsPending);
         }
         Err(_) => {
@@ -106,9 +97,9 @@ pub(crate) fn claim_tallied(
                 claim_lock: task.claim_lock,
             });
         }
-    }
-    if let Some(ceiling) = ceiling_reached(tx, &task, &req.ceilings, tally)? {
-        return Ok(ClaimOutcome::CeilingReached(ceiling));
+    };
+    if let Some(full) = ceiling_reached(tx, &task, &req.ceilings, tally)? {
+        return Ok(ClaimOutcome::CeilingReached(full.to_string()));
     }
     if let Some(leaked) = task.current_run_id {
         tx.close_leaked_run(leaked, "invariant recovery on re-claim")?;
@@ -117,11 +108,12 @@ pub(crate) fn claim_tallied(
     let n = tx
         .conn
         .prepare_cached(
-            "UPDATE tasks SET status = 'running', claim_lock = ?1, claim_expires = ?2, \
-             started_at = COALESCE(started_at, ?3), current_run_id = NULL \
-             WHERE id = ?4 AND status = ?5 AND claim_lock IS NULL",
+            "UPDATE tasks SET status = ?1, claim_lock = ?2, claim_expires = ?3, \
+             started_at = COALESCE(started_at, ?4), current_run_id = NULL \
+             WHERE id = ?5 AND status = ?6 AND claim_lock IS NULL",
         )?
         .execute(params![
+            d.to.as_str(),
             req.claim_lock,
             expires,
             tx.now,
@@ -135,15 +127,12 @@ pub(crate) fn claim_tallied(
         });
     }
     let run_id = tx.open_run(&task, &req.claim_lock, expires)?;
-    let mut payload = json!({"lock": req.claim_lock, "expires": expires, "run_id": run_id});
-    if req.review {
-        payload["source_status"] = json!("review");
-    }
-    tx.append_event(&task.id, EventKind::Claimed, Some(payload), Some(run_id))?;
+    let payload = payload::claimed(&req.claim_lock, expires, run_id, req.review);
+    tx.append_event(&task.id, d.event, Some(payload), Some(run_id))?;
     tally.claimed(task.assignee.as_deref());
     // Exactly what the two writes above changed (no re-read needed).
     let mut task = task;
-    task.status = Status::Running;
+    task.status = d.to;
     task.claim_lock = Some(req.claim_lock.clone());
     task.claim_expires = Some(expires);
     task.started_at = task.started_at.or(Some(tx.now));
@@ -168,16 +157,7 @@ fn claim_facts(tx: &Tx<'_>, task: &Task) -> DbResult<TaskFacts> {
         .query_row([&task.id], |_| Ok(()))
         .optional()?
         .is_some();
-    Ok(TaskFacts {
-        status: task.status,
-        parents_satisfied: !pending,
-        claimed: task.claim_lock.is_some(),
-        block_kind: task
-            .block_kind
-            .as_deref()
-            .and_then(|k| k.parse::<BlockKind>().ok()),
-        block_recurrences: task.block_recurrences,
-    })
+    Ok(facts_of(task, !pending))
 }
 
 fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
@@ -195,46 +175,19 @@ fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
     })
 }
 
-/// The first full ceiling, named, or `None`. Counted inside the claim
-/// transaction, so concurrent claimers can never overshoot a cap.
+/// The first full ceiling, or `None` (rule: `transitions::ceilings`).
+/// Counted inside the claim transaction, so concurrent claimers can never
+/// overshoot a cap.
 fn ceiling_reached(
     tx: &Tx<'_>,
     task: &Task,
     c: &Ceilings,
     tally: &mut RunningTally,
-) -> DbResult<Option<String>> {
-    let globals = [
-        ("max_running", c.max_running),
-        ("max_in_progress", c.max_in_progress),
-    ];
-    if globals.iter().any(|g| g.1.is_some()) {
-        let running = tally.total(tx)?;
-        for (name, cap) in globals {
-            if let Some(cap) = cap
-                && running >= cap
-            {
-                return Ok(Some(format!("{name} ({running} running, cap {cap})")));
-            }
-        }
-    }
-    let Some(assignee) = task.assignee.as_deref() else {
-        return Ok(None);
-    };
-    let per_profile = match c.profile_limits.get(assignee).filter(|n| **n >= 0) {
-        Some(n) => Some((format!("profile_limits[{assignee}]"), *n)),
-        // As in the reference, a non-positive per-profile cap means "no cap".
-        None => c
-            .max_per_profile
-            .filter(|n| *n > 0)
-            .map(|n| (format!("max_per_profile[{assignee}]"), n)),
-    };
-    if let Some((name, cap)) = per_profile {
-        let running = tally.of(tx, assignee)?;
-        if running >= cap {
-            return Ok(Some(format!("{name} ({running} running, cap {cap})")));
-        }
-    }
-    Ok(None)
+) -> DbResult<Option<FullCeiling>> {
+    ceilings::first_full(c, task.assignee.as_deref(), |count| match count {
+        Running::Total => tally.total(tx),
+        Running::Of(assignee) => tally.of(tx, assignee),
+    })
 }
 
 /// Record a heartbeat; with `run_id`/`claim_lock` it is fenced to that
@@ -291,11 +244,7 @@ pub(crate) fn heartbeat(tx: &Tx<'_>, req: &HeartbeatRequest) -> DbResult<()> {
             params![tx.now, r],
         )?;
     }
-    let payload = req
-        .note
-        .as_deref()
-        .filter(|n| !n.is_empty())
-        .map(|n| json!({"note": n}));
+    let payload = payload::heartbeat(req.note.as_deref());
     tx.append_event(&task.id, EventKind::Heartbeat, payload, run_id)?;
     Ok(())
 }

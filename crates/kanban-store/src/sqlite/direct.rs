@@ -3,43 +3,29 @@
 //! SPEC §4 fix that archived parents satisfy too) and recording the
 //! workspace a hand claim resolved.
 
+use kanban_core::payload;
+use kanban_core::transitions::{Action, Refusal, check_direct_target, decide};
 use kanban_core::validate::{normalize_branch, require_absolute_dir};
-use kanban_core::{EventKind, Status, Task};
+use kanban_core::{Status, Task};
 use rusqlite::params;
-use serde_json::json;
 
-use super::lifecycle::ended_worker;
-use super::txn::{DbResult, RunEnd, Tx};
+use super::lifecycle::{ended_worker, refusal};
+use super::txn::{DbResult, RunEnd, Tx, facts_of};
 use crate::StoreError;
 use crate::params::Transitioned;
 
-/// Columns a direct move may target. Everything else has its own verb
-/// (complete, block, archive) or belongs to the dispatcher (running).
-pub(crate) const DIRECT_TARGETS: &[Status] = &[
-    Status::Triage,
-    Status::Todo,
-    Status::Scheduled,
-    Status::Ready,
-];
-
-/// Reason recorded on children a reopened parent pushes back to todo.
-const PARENT_REOPENED: &str = "parent_reopened";
-
-fn check_target(to: Status) -> DbResult<()> {
+/// The refusal of a target no direct move may have, worded for the UI.
+fn invalid_target(to: Status) -> StoreError {
     if to == Status::Running {
-        return Err(StoreError::invalid(
+        StoreError::invalid(
             "Cannot set status to 'running' directly; use the dispatcher/claim path",
         )
-        .into());
-    }
-    if !DIRECT_TARGETS.contains(&to) {
-        return Err(StoreError::invalid(format!(
+    } else {
+        StoreError::invalid(format!(
             "status '{to}' cannot be set directly; use complete (done), block (blocked) or \
              archive (archived)"
         ))
-        .into());
     }
-    Ok(())
 }
 
 /// `'title' (id, status=s)` of each parent that is neither done nor archived.
@@ -63,15 +49,23 @@ fn blocking_parents(tx: &Tx<'_>, task_id: &str) -> DbResult<Vec<String>> {
 /// with a `status` event naming the reopened parent.
 fn demote_ready_children(tx: &Tx<'_>, parent: &Task) -> DbResult<()> {
     for child in tx.children(&parent.id)? {
+        let Some(task) = tx.task(&child)? else {
+            continue;
+        };
+        // The parent is unfinished now, so the child's parents are too.
+        let Ok(d) = decide(Action::ParentReopened, &facts_of(&task, false)) else {
+            continue;
+        };
+        // The rule demotes ready children only.
         let n = tx.conn.execute(
-            "UPDATE tasks SET status = 'todo' WHERE id = ?1 AND status = 'ready'",
-            [&child],
+            "UPDATE tasks SET status = ?1 WHERE id = ?2 AND status = 'ready'",
+            params![d.to.as_str(), child],
         )?;
         if n == 1 {
             tx.append_event(
                 &child,
-                EventKind::StatusChanged,
-                Some(json!({"status": "todo", "reason": PARENT_REOPENED, "parent": parent.id})),
+                d.event,
+                Some(payload::parent_reopened(d.to, &parent.id)),
                 None,
             )?;
         }
@@ -88,9 +82,26 @@ fn demote_ready_children(tx: &Tx<'_>, parent: &Task) -> DbResult<()> {
 /// this task. One `status{status}` event. Moving to the current status of
 /// an unclaimed task changes nothing.
 pub(crate) fn set_status_direct(tx: &Tx<'_>, task_id: &str, to: Status) -> DbResult<Transitioned> {
-    check_target(to)?;
+    check_direct_target(to).map_err(|_| invalid_target(to))?;
     let task = tx.require_task(task_id)?;
-    if task.status == to && task.claim_lock.is_none() && task.current_run_id.is_none() {
+    let action = Action::Move(to);
+    let d = match decide(action, &tx.facts(&task)?) {
+        Ok(d) => d,
+        Err(Refusal::ParentsPending) => {
+            return Err(StoreError::Refused {
+                action: "move",
+                task_id: task.id.clone(),
+                reason: format!(
+                    "to 'ready': blocked by parent(s) not done — {}",
+                    blocking_parents(tx, &task.id)?.join(", ")
+                ),
+            }
+            .into());
+        }
+        Err(Refusal::NotDirectTarget) => return Err(invalid_target(to).into()),
+        Err(why) => return Err(refusal(tx, action, &task, why)?.into()),
+    };
+    if d.effects.unchanged {
         return Ok(Transitioned {
             from: task.status,
             to,
@@ -99,26 +110,12 @@ pub(crate) fn set_status_direct(tx: &Tx<'_>, task_id: &str, to: Status) -> DbRes
             ended_worker: None,
         });
     }
-    if to == Status::Ready {
-        let blockers = blocking_parents(tx, &task.id)?;
-        if !blockers.is_empty() {
-            return Err(StoreError::Refused {
-                action: "move",
-                task_id: task.id.clone(),
-                reason: format!(
-                    "to 'ready': blocked by parent(s) not done — {}",
-                    blockers.join(", ")
-                ),
-            }
-            .into());
-        }
-    }
     tx.conn.execute(
         "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL \
          WHERE id = ?2",
-        params![to.as_str(), task.id],
+        params![d.to.as_str(), task.id],
     )?;
-    let summary = format!("status changed to {to} (dashboard/direct)");
+    let summary = payload::status_changed_run_summary(d.to);
     let end = RunEnd {
         summary: Some(&summary),
         ..RunEnd::new("reclaimed")
@@ -126,16 +123,16 @@ pub(crate) fn set_status_direct(tx: &Tx<'_>, task_id: &str, to: Status) -> DbRes
     let run_id = tx.end_run(&task.id, &end)?;
     tx.append_event(
         &task.id,
-        EventKind::StatusChanged,
-        Some(json!({"status": to.as_str()})),
+        d.event,
+        Some(payload::status_changed(d.to)),
         run_id,
     )?;
-    if task.status.satisfies_children() {
+    if d.effects.demote_ready_children {
         demote_ready_children(tx, &task)?;
     }
     Ok(Transitioned {
         from: task.status,
-        to,
+        to: d.to,
         task: tx.require_task(&task.id)?,
         run_id,
         ended_worker: ended_worker(&task),

@@ -6,10 +6,15 @@
 //! Python implementation): one row per run we spawned, so liveness can
 //! check the process start time and boot id, not just a reusable pid.
 
-use kanban_core::defaults::{FAILURE_ERROR_MAX_CHARS, PROTOCOL_VIOLATION_SCAN_RUNS};
-use kanban_core::{EventKind, Status};
+use kanban_core::defaults::PROTOCOL_VIOLATION_SCAN_RUNS;
+use kanban_core::payload::{self, ClaimExtension};
+use kanban_core::transitions::breaker::{
+    self, Counting, EndedRun, FailureFacts, Trip, Verdict, failure_error,
+};
+use kanban_core::transitions::{Action, TaskFacts, decide};
+use kanban_core::{EventKind, RunOutcome, Status};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::SqliteStore;
 use super::lifecycle::{Scope, recompute_ready};
@@ -33,13 +38,14 @@ pub(super) const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_worke
 
 #[path = "dispatch_batch.rs"]
 mod batch;
+#[path = "dispatch_recovery.rs"]
+mod recovery;
+
+/// `source` of the `assigned` event of `kanban.default_assignee`.
+const DEFAULT_ASSIGNEE_SOURCE: &str = "kanban.default_assignee";
 
 /// Events after which a task or its children may need re-gating.
 const REGATE_KINDS: &str = "'completed', 'archived', 'status', 'unlinked', 'unblocked', 'created'";
-
-pub(super) fn truncate(s: &str) -> String {
-    s.chars().take(FAILURE_ERROR_MAX_CHARS).collect()
-}
 
 /// SQLite's answer when one of our own tables is not created yet.
 pub(super) fn is_missing_table(e: &rusqlite::Error) -> bool {
@@ -57,29 +63,46 @@ pub(super) fn table_exists(conn: &Connection, name: &str) -> DbResult<bool> {
 const RUNNING_SQL: &str = "SELECT t.id, t.assignee, t.claim_lock, t.claim_expires, t.worker_pid, \
      t.last_heartbeat_at, t.current_run_id, COALESCE(r.started_at, t.started_at), t.max_runtime_seconds";
 
+/// Our tables joined to the running tasks, by alias, with their columns.
+const RUNNING_JOINS: [(&str, &str, &str); 4] = [
+    (
+        "kanban_rs_workers",
+        "w",
+        "w.pid, w.start_time, w.boot_id, w.host",
+    ),
+    (
+        "kanban_rs_launches",
+        "l",
+        "l.pid, l.start_time, l.boot_id, l.host",
+    ),
+    (
+        "kanban_rs_supervisors",
+        "s",
+        "s.pid, s.start_time, s.boot_id, s.host",
+    ),
+    ("kanban_rs_intents", "i", "i.kind, i.detail, i.decided_at"),
+];
+
 /// The running-tasks query joining whichever of our tables exist.
-fn running_sql(workers: bool, launches: bool) -> String {
-    let w = if workers {
-        "w.pid, w.start_time, w.boot_id, w.host"
-    } else {
-        "NULL, NULL, NULL, NULL"
-    };
-    let l = if launches {
-        "l.pid, l.start_time, l.boot_id, l.host"
-    } else {
-        "NULL, NULL, NULL, NULL"
-    };
-    let mut sql = format!(
-        "{RUNNING_SQL}, {w}, {l} FROM tasks t LEFT JOIN task_runs r ON r.id = t.current_run_id"
-    );
-    if workers {
-        sql.push_str(" LEFT JOIN kanban_rs_workers w ON w.run_id = t.current_run_id");
+fn running_sql(present: [bool; 4]) -> String {
+    let mut cols = String::from(RUNNING_SQL);
+    let mut joins = String::new();
+    for ((table, alias, columns), here) in RUNNING_JOINS.iter().zip(present) {
+        cols.push_str(", ");
+        if here {
+            cols.push_str(columns);
+            joins.push_str(&format!(
+                " LEFT JOIN {table} {alias} ON {alias}.run_id = t.current_run_id"
+            ));
+        } else {
+            let n = columns.split(',').count();
+            cols.push_str(&vec!["NULL"; n].join(", "));
+        }
     }
-    if launches {
-        sql.push_str(" LEFT JOIN kanban_rs_launches l ON l.run_id = t.current_run_id");
-    }
-    sql.push_str(" WHERE t.status = 'running'");
-    sql
+    format!(
+        "{cols} FROM tasks t LEFT JOIN task_runs r ON r.id = t.current_run_id{joins} \
+         WHERE t.status = 'running'"
+    )
 }
 
 /// A [`WorkerRecord`] from four columns starting at `at` (NULL pid = none).
@@ -98,69 +121,65 @@ fn record_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Worker
 fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
     // Fast path: both tables exist (the dispatcher creates them); a board
     // without them takes the sqlite_master look-up.
-    let mut st = match conn.prepare_cached(&running_sql(true, true)) {
+    let mut st = match conn.prepare_cached(&running_sql([true; 4])) {
         Ok(st) => st,
         Err(e) if is_missing_table(&e) => {
-            let sql = running_sql(
-                table_exists(conn, "kanban_rs_workers")?,
-                table_exists(conn, "kanban_rs_launches")?,
-            );
-            conn.prepare_cached(&sql)?
+            let mut present = [false; 4];
+            for (p, (table, _, _)) in present.iter_mut().zip(RUNNING_JOINS) {
+                *p = table_exists(conn, table)?;
+            }
+            conn.prepare_cached(&running_sql(present))?
         }
         Err(e) => return Err(e.into()),
     };
     let rows = st.query_map([], |r| {
+        let id: String = r.get(0)?;
+        let run_id: Option<i64> = r.get(6)?;
         Ok(RunningTask {
-            id: r.get(0)?,
+            intent: recovery::intent_at(r, 21, run_id, &id)?,
+            id,
             assignee: r.get(1)?,
             claim_lock: r.get(2)?,
             claim_expires: r.get(3)?,
             worker_pid: r.get(4)?,
             last_heartbeat_at: r.get(5)?,
-            run_id: r.get(6)?,
+            run_id,
             attempt_started_at: r.get(7)?,
             max_runtime_seconds: r.get(8)?,
             worker: record_at(r, 9)?,
             launcher: record_at(r, 13)?,
+            supervisor: record_at(r, 17)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Trailing streak of protocol-violation runs (rate-limited runs skipped,
-/// anything else breaks it), newest first over the last runs.
-fn violation_streak(tx: &Tx<'_>, task_id: &str) -> DbResult<i64> {
-    let mut st = tx.conn.prepare_cached(
+/// `(outcome, error, metadata)` of an ended run.
+pub(super) type EndedRunRow = (Option<String>, Option<String>, Option<String>);
+
+/// The task's ended runs, newest first, as the streak rules read them.
+pub(super) fn ended_runs_newest_first(
+    conn: &Connection,
+    task_id: &str,
+    limit: i64,
+) -> DbResult<Vec<EndedRunRow>> {
+    let mut st = conn.prepare_cached(
         "SELECT outcome, error, metadata FROM task_runs WHERE task_id = ?1 AND ended_at IS NOT NULL \
          ORDER BY id DESC LIMIT ?2",
     )?;
-    let rows = st.query_map(params![task_id, PROTOCOL_VIOLATION_SCAN_RUNS], |r| {
-        Ok((
-            r.get::<_, Option<String>>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-        ))
+    let rows = st.query_map(params![task_id, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
     })?;
-    let mut streak = 0;
-    for row in rows {
-        let (outcome, error, meta) = row?;
-        match outcome.as_deref() {
-            Some("rate_limited") => continue,
-            Some("crashed") => {
-                let marked = meta
-                    .and_then(|m| serde_json::from_str::<Value>(&m).ok())
-                    .and_then(|m| m.get("protocol_violation").and_then(Value::as_bool))
-                    .unwrap_or(false);
-                if marked || error.unwrap_or_default().contains("protocol violation") {
-                    streak += 1;
-                    continue;
-                }
-                break;
-            }
-            _ => break,
-        }
-    }
-    Ok(streak)
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// [`EndedRun`] views of [`ended_runs_newest_first`] rows.
+pub(super) fn as_ended(rows: &[EndedRunRow]) -> impl Iterator<Item = EndedRun<'_>> {
+    rows.iter().map(|(outcome, error, metadata)| EndedRun {
+        outcome: outcome.as_deref(),
+        error: error.as_deref(),
+        metadata: metadata.as_deref(),
+    })
 }
 
 /// `(consecutive_failures, max_retries)` of a task.
@@ -173,35 +192,65 @@ fn failure_state(tx: &Tx<'_>, task_id: &str) -> DbResult<(i64, Option<i64>)> {
         })?)
 }
 
+/// The breaker's view of a release's failure policy.
+fn counting(policy: &FailurePolicy) -> (Counting, Option<&Value>) {
+    match policy {
+        FailurePolicy::NotCounted => (Counting::NotCounted, None),
+        FailurePolicy::Counted {
+            dispatcher_limit,
+            forced_limit,
+            extra,
+        } => (
+            Counting::Counted {
+                dispatcher_limit: *dispatcher_limit,
+                forced_limit: *forced_limit,
+            },
+            Some(extra),
+        ),
+        FailurePolicy::ViolationStreak {
+            default_limit,
+            extra,
+        } => (
+            Counting::ViolationStreak {
+                default_limit: *default_limit,
+            },
+            Some(extra),
+        ),
+    }
+}
+
 /// Trip the breaker on a task already released to ready: blocked, counter
 /// stored, `gave_up` event.
-fn trip(tx: &Tx<'_>, task_id: &str, failures: i64, error: &str, payload: Value) -> DbResult<()> {
+fn trip(tx: &Tx<'_>, task_id: &str, trip: &Trip, error: &str, payload: Value) -> DbResult<()> {
+    // Decided on the released task (ready), which the CAS below requires.
+    let Ok(d) = decide(Action::GiveUp, &TaskFacts::new(Status::Ready)) else {
+        return Ok(());
+    };
     tx.conn.execute(
-        "UPDATE tasks SET status = 'blocked', consecutive_failures = ?1, last_failure_error = ?2 \
-         WHERE id = ?3 AND status IN ('ready', 'running')",
-        params![failures, truncate(error), task_id],
+        "UPDATE tasks SET status = ?1, consecutive_failures = ?2, last_failure_error = ?3 \
+         WHERE id = ?4 AND status = 'ready'",
+        params![d.to.as_str(), trip.failures, error, task_id],
     )?;
-    tx.append_event(task_id, EventKind::GaveUp, Some(payload), None)?;
+    tx.append_event(task_id, d.event, Some(payload), None)?;
     Ok(())
 }
 
-fn merge(mut base: Value, extra: &Value) -> Value {
-    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            b.insert(k.clone(), v.clone());
-        }
-    }
-    base
-}
-
-/// running → ready with every CAS the request asks for (inert when unset).
-const RELEASE_SQL: &str = "UPDATE tasks SET status = 'ready', claim_lock = NULL, claim_expires = NULL, \
+/// A running attempt released to the decided status (?8), with every CAS
+/// the request asks for (inert when unset). The status compared is spelled
+/// out, not bound: a bound value on the indexed `status` column has SQLite
+/// (STAT4) re-prepare the cached statement on every call.
+const RELEASE_SQL: &str = "UPDATE tasks SET status = ?8, claim_lock = NULL, claim_expires = NULL, \
      worker_pid = NULL, last_heartbeat_at = CASE WHEN ?4 THEN NULL ELSE last_heartbeat_at END \
      WHERE id = ?1 AND status = 'running' AND claim_lock IS ?2 AND current_run_id IS ?3 \
      AND (?5 IS NULL OR worker_pid = ?5) \
      AND (NOT ?6 OR (claim_expires IS NOT NULL AND claim_expires < ?7))";
 
 fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
+    // Decided on the state the compare-and-swap below requires (a running
+    // attempt): when the CAS loses, nothing is written.
+    let Ok(d) = decide(Action::Release(req.event), &TaskFacts::new(Status::Running)) else {
+        return Ok(Released::default());
+    };
     let n = tx.conn.prepare_cached(RELEASE_SQL)?.execute(params![
         req.task_id,
         req.claim_lock,
@@ -209,7 +258,8 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
         req.clear_heartbeat,
         req.worker_pid,
         req.require_expired,
-        tx.now
+        tx.now,
+        d.to.as_str(),
     ])?;
     if n != 1 {
         return Ok(Released::default());
@@ -222,81 +272,54 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
     };
     let run_id = tx.end_run(&req.task_id, &end)?;
     batch::forget_launch(tx, run_id)?;
-    tx.append_event(&req.task_id, req.event, Some(req.payload.clone()), run_id)?;
+    recovery::forget_run_records(tx, run_id)?;
+    tx.append_event(&req.task_id, d.event, Some(req.payload.clone()), run_id)?;
+    let error = failure_error(&req.error);
     if req.stamp_error {
         tx.conn.execute(
             "UPDATE tasks SET last_failure_error = ?1 WHERE id = ?2",
-            params![truncate(&req.error), req.task_id],
+            params![error, req.task_id],
         )?;
     }
     let (before, max_retries) = failure_state(tx, &req.task_id)?;
-    let mut out = Released {
-        released: true,
-        auto_blocked: false,
-        run_id,
-        failures: before,
+    let (counting, extra) = counting(&req.failure);
+    let violation_streak = if matches!(counting, Counting::ViolationStreak { .. }) {
+        let runs = ended_runs_newest_first(tx.conn, &req.task_id, PROTOCOL_VIOLATION_SCAN_RUNS)?;
+        breaker::violation_streak(as_ended(&runs))
+    } else {
+        0
     };
-    match &req.failure {
-        FailurePolicy::NotCounted => {}
-        FailurePolicy::Counted {
-            dispatcher_limit,
-            forced_limit,
-            extra,
-        } => {
-            let failures = before + 1;
-            let (limit, source) = match (forced_limit, max_retries) {
-                (Some(f), _) => (*f, "systemic"),
-                (None, Some(t)) => (t, "task"),
-                (None, None) => (*dispatcher_limit, "dispatcher"),
-            };
-            out.failures = failures;
-            if failures >= limit {
-                let payload = json!({
-                    "failures": failures, "effective_limit": limit, "limit_source": source,
-                    "error": truncate(&req.error), "trigger_outcome": req.outcome.as_str(),
-                });
-                trip(
-                    tx,
-                    &req.task_id,
-                    failures,
-                    &req.error,
-                    merge(payload, extra),
-                )?;
-                out.auto_blocked = true;
-            } else {
-                tx.conn.execute(
-                    "UPDATE tasks SET consecutive_failures = ?1, last_failure_error = ?2 WHERE id = ?3",
-                    params![failures, truncate(&req.error), req.task_id],
-                )?;
-            }
+    let verdict = breaker::judge(
+        counting,
+        &FailureFacts {
+            failures: before,
+            max_retries,
+            violation_streak,
+        },
+    );
+    match verdict {
+        Verdict::Unchanged => {}
+        Verdict::Counted { failures } => {
+            tx.conn.execute(
+                "UPDATE tasks SET consecutive_failures = ?1, last_failure_error = ?2 WHERE id = ?3",
+                params![failures, error, req.task_id],
+            )?;
         }
-        FailurePolicy::ViolationStreak {
-            default_limit,
-            extra,
-        } => {
-            let streak = violation_streak(tx, &req.task_id)?;
-            let limit = max_retries.unwrap_or(*default_limit);
-            if streak >= limit {
-                let failures = before + 1;
-                let payload = json!({
-                    "failures": failures, "effective_limit": limit,
-                    "limit_source": if max_retries.is_some() { "task" } else { "dispatcher" },
-                    "error": truncate(&req.error), "trigger_outcome": req.outcome.as_str(),
-                    "protocol_violations": streak, "protocol_violation_limit": limit,
-                });
-                trip(
-                    tx,
-                    &req.task_id,
-                    failures,
-                    &req.error,
-                    merge(payload, extra),
-                )?;
-                out.failures = failures;
-                out.auto_blocked = true;
-            }
+        Verdict::Trip(t) => {
+            let payload = t.gave_up_payload(&error, req.outcome.as_str());
+            let payload = match extra {
+                Some(extra) => payload::merge(payload, extra),
+                None => payload,
+            };
+            trip(tx, &req.task_id, &t, &error, payload)?;
         }
     }
-    Ok(out)
+    Ok(Released {
+        released: true,
+        auto_blocked: matches!(verdict, Verdict::Trip(_)),
+        run_id,
+        failures: verdict.failures(before),
+    })
 }
 
 fn guard_facts(
@@ -327,13 +350,18 @@ fn guard_facts(
             ..GuardFacts::default()
         });
     }
-    let latest_run: Option<(String, i64)> = conn
+    let latest: Option<(String, i64, Option<String>)> = conn
         .prepare_cached(
-            "SELECT COALESCE(outcome, ''), ended_at FROM task_runs WHERE task_id = ?1 \
+            "SELECT COALESCE(outcome, ''), ended_at, metadata FROM task_runs WHERE task_id = ?1 \
              AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
         )?
-        .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([task_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
+    let spawn_retry_at = latest
+        .as_ref()
+        .filter(|(outcome, _, _)| outcome == RunOutcome::SpawnFailed.as_str())
+        .and_then(|(_, _, meta)| recovery::spawn_retry_at(meta.as_deref()));
+    let latest_run = latest.map(|(outcome, ended, _)| (outcome, ended));
     let recent_completion: Option<i64> = conn
         .prepare_cached(
             "SELECT ended_at FROM task_runs WHERE task_id = ?1 AND outcome = 'completed' \
@@ -367,6 +395,7 @@ fn guard_facts(
         recent_completion,
         requeued_after_completion,
         recent_comments,
+        spawn_retry_at,
     })
 }
 
@@ -400,6 +429,10 @@ fn regate_read(conn: &Connection, req: &Regate) -> DbResult<(i64, Vec<String>)> 
 }
 
 impl DispatchStore for SqliteStore {
+    fn dispatch_lock(&self) -> std::sync::Arc<dyn DispatchLock> {
+        super::dispatch_lock::file_dispatch_lock(self.path())
+    }
+
     fn now(&self) -> i64 {
         SqliteStore::now(self)
     }
@@ -461,8 +494,15 @@ impl DispatchStore for SqliteStore {
         self.write(|tx| {
             let n = tx.conn.execute(
                 "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2 AND status = 'running' \
-                 AND claim_lock IS ?3 AND claim_expires IS NOT NULL AND claim_expires < ?4",
-                params![req.new_expires, req.task_id, req.claim_lock, tx.now],
+                 AND claim_lock IS ?3 AND claim_expires IS NOT NULL AND claim_expires < ?4 \
+                 AND (?5 IS NULL OR current_run_id IS ?5)",
+                params![
+                    req.new_expires,
+                    req.task_id,
+                    req.claim_lock,
+                    tx.now,
+                    req.run_id
+                ],
             )?;
             if n != 1 {
                 return Ok(false);
@@ -474,10 +514,12 @@ impl DispatchStore for SqliteStore {
                     params![req.new_expires, run],
                 )?;
             }
-            let payload = json!({
-                "reason": "pid_alive", "worker_pid": req.worker_pid, "claim_lock": req.claim_lock,
-                "claim_expires_was": req.claim_expires_was, "claim_expires_now": req.new_expires,
-                "last_heartbeat_at": req.last_heartbeat_at,
+            let payload = payload::claim_extended(&ClaimExtension {
+                worker_pid: req.worker_pid,
+                claim_lock: req.claim_lock.as_deref(),
+                claim_expires_was: req.claim_expires_was,
+                claim_expires_now: req.new_expires,
+                last_heartbeat_at: req.last_heartbeat_at,
             });
             tx.append_event(
                 &req.task_id,
@@ -492,8 +534,9 @@ impl DispatchStore for SqliteStore {
     fn defer_reclaim(&self, req: &DeferReclaim) -> Result<bool> {
         self.write(|tx| {
             let n = tx.conn.execute(
-                "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2 AND status = 'running' AND claim_lock IS ?3",
-                params![req.until, req.task_id, req.claim_lock],
+                "UPDATE tasks SET claim_expires = ?1 WHERE id = ?2 AND status = 'running' AND claim_lock IS ?3 \
+                 AND (?4 IS NULL OR current_run_id IS ?4)",
+                params![req.until, req.task_id, req.claim_lock, req.run_id],
             )?;
             if n != 1 {
                 return Ok(false);
@@ -502,8 +545,13 @@ impl DispatchStore for SqliteStore {
             if let Some(run) = run_id {
                 tx.conn.execute("UPDATE task_runs SET claim_expires = ?1 WHERE id = ?2", params![req.until, run])?;
             }
-            let payload = json!({"reason": req.reason, "claim_lock": req.claim_lock, "claim_expires_now": req.until});
-            tx.append_event(&req.task_id, EventKind::ReclaimDeferred, Some(merge(payload, &req.extra)), run_id)?;
+            let payload = payload::reclaim_deferred(
+                &req.reason,
+                req.claim_lock.as_deref(),
+                req.until,
+                &req.extra,
+            );
+            tx.append_event(&req.task_id, EventKind::ReclaimDeferred, Some(payload), run_id)?;
             Ok(true)
         })
     }
@@ -534,7 +582,7 @@ impl DispatchStore for SqliteStore {
                 params![assignee, task_id],
             )?;
             if n == 1 {
-                let payload = json!({"assignee": assignee, "source": "kanban.default_assignee"});
+                let payload = payload::assigned(Some(assignee), Some(DEFAULT_ASSIGNEE_SOURCE));
                 tx.append_event(task_id, EventKind::Assigned, Some(payload), None)?;
             }
             Ok(n == 1)
@@ -542,11 +590,20 @@ impl DispatchStore for SqliteStore {
     }
 
     fn note_respawn_guarded(&self, task_id: &str, reason: &str) -> Result<()> {
+        // Once per hold: while nothing else happened to the task since the
+        // same note, another one would only repeat it (and wake every
+        // watcher, the gateway's dispatcher included, for nothing).
+        if self.read(|c| recovery::last_event_is_guard(c, task_id, reason))? {
+            return Ok(());
+        }
         self.write(|tx| {
+            if recovery::last_event_is_guard(tx.conn, task_id, reason)? {
+                return Ok(());
+            }
             tx.append_event(
                 task_id,
                 EventKind::RespawnGuarded,
-                Some(json!({"reason": reason})),
+                Some(payload::respawn_guarded(reason)),
                 None,
             )?;
             Ok(())
@@ -603,10 +660,39 @@ impl DispatchStore for SqliteStore {
                 .conn
                 .execute("DELETE FROM kanban_rs_workers WHERE run_id = ?1", [run_id])
             {
-                Err(e) if is_missing_table(&e) => Ok(()),
-                other => other.map(|_| ()).map_err(Into::into),
+                Err(e) if is_missing_table(&e) => {}
+                other => {
+                    other?;
+                }
             }
+            recovery::forget_run_records(tx, Some(run_id))
         })
+    }
+
+    fn pending_spawn_retries(&self) -> Result<Vec<PendingSpawnRetry>> {
+        self.read(recovery::pending_spawn_retries)
+    }
+
+    fn schedule_spawn_retries(&self, retries: &[SpawnRetry]) -> Result<usize> {
+        if retries.is_empty() {
+            return Ok(0);
+        }
+        self.write(|tx| recovery::schedule_spawn_retries(tx, retries))
+    }
+
+    fn record_intent(&self, intent: &TerminationIntent) -> Result<bool> {
+        self.write(|tx| recovery::record_intent(tx, intent))
+    }
+
+    fn excused_death_streak(&self, task_id: &str) -> Result<i64> {
+        self.read(|c| recovery::excused_death_streak(c, task_id))
+    }
+
+    fn release_supervision(&self, task_ids: &[String]) -> Result<()> {
+        if task_ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|tx| recovery::release_supervision(tx, task_ids))
     }
 
     fn prepare_dispatch(&self) -> Result<()> {
@@ -637,7 +723,3 @@ impl DispatchStore for SqliteStore {
         Ok(Regated { promoted, cursor })
     }
 }
-
-#[cfg(test)]
-#[path = "dispatch_tests.rs"]
-mod tests;

@@ -11,13 +11,16 @@
 //! launcher (the dispatcher died between the two transactions) is released
 //! by the next pass at once, not after the claim TTL.
 
+use kanban_core::payload;
+use kanban_core::transitions::breaker::{self, Counting, FailureFacts, Verdict, failure_error};
+use kanban_core::transitions::ceilings::is_per_profile;
+use kanban_core::transitions::{Action, TaskFacts, decide};
 use kanban_core::{EventKind, RunOutcome, Status};
 use rusqlite::{Connection, params};
-use serde_json::json;
 
 use super::super::claim::{RunningTally, claim_tallied};
 use super::super::txn::{DbError, DbResult, RunEnd, Tx};
-use super::{WORKERS_SQL, is_missing_table, truncate};
+use super::{WORKERS_SQL, is_missing_table};
 use crate::dispatch_ops::*;
 use crate::{ClaimOutcome, StoreError};
 
@@ -38,15 +41,18 @@ pub(super) fn prepare(conn: &Connection) -> DbResult<bool> {
     let n: i64 = conn
         .prepare_cached(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
-             AND name IN ('kanban_rs_workers', 'kanban_rs_launches')",
+             AND name IN ('kanban_rs_workers', 'kanban_rs_launches', 'kanban_rs_supervisors', \
+             'kanban_rs_intents')",
         )?
         .query_row([], |r| r.get(0))?;
-    Ok(n == 2)
+    Ok(n == 4)
 }
 
 pub(super) fn create_tables(tx: &Tx<'_>) -> DbResult<()> {
     tx.conn.execute_batch(WORKERS_SQL)?;
     tx.conn.execute_batch(LAUNCHES_SQL)?;
+    tx.conn.execute_batch(super::recovery::SUPERVISORS_SQL)?;
+    tx.conn.execute_batch(super::recovery::INTENTS_SQL)?;
     Ok(())
 }
 
@@ -90,12 +96,6 @@ fn insert_launch(tx: &Tx<'_>, run_id: i64, task_id: &str, l: &WorkerRecord) -> D
     Ok(())
 }
 
-/// A board-wide ceiling (every later claim of the batch would hit it too),
-/// as opposed to a per-profile one.
-fn is_global_ceiling(name: &str) -> bool {
-    !(name.starts_with("profile_limits[") || name.starts_with("max_per_profile["))
-}
-
 pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<ClaimOutcome>> {
     let mut tally = RunningTally::default();
     let mut full: Option<String> = None;
@@ -118,7 +118,8 @@ pub(super) fn claim_batch(tx: &Tx<'_>, batch: &ClaimBatch) -> DbResult<Vec<Claim
             (ClaimOutcome::Claimed { run_id, .. }, Some(l)) => {
                 insert_launch(tx, *run_id, &c.task_id, l)?;
             }
-            (ClaimOutcome::CeilingReached(name), _) if is_global_ceiling(name) => {
+            // A board-wide ceiling: every later claim would hit it too.
+            (ClaimOutcome::CeilingReached(name), _) if !is_per_profile(name) => {
                 full = Some(name.clone());
             }
             _ => {}
@@ -142,7 +143,7 @@ pub(super) fn set_workspace(tx: &Tx<'_>, req: &SetWorkspace) -> DbResult<bool> {
         tx.append_event(
             &req.task_id,
             EventKind::TipScratchWorkspace,
-            Some(json!({"message": msg})),
+            Some(payload::tip_scratch_workspace(msg)),
             None,
         )?;
     }
@@ -182,12 +183,15 @@ pub(super) fn set_worker(tx: &Tx<'_>, req: &SetWorker) -> DbResult<bool> {
                 w.host,
                 tx.now
             ])?;
+        // The launcher watches the worker it started (a gateway does; a
+        // one-shot `kanban dispatch` releases this right after its pass).
+        super::recovery::keep_supervisor(tx, run)?;
         forget_launch(tx, Some(run))?;
     }
     tx.append_event(
         &req.task_id,
         EventKind::Spawned,
-        Some(json!({"pid": w.pid})),
+        Some(payload::spawned(w.pid)),
         req.run_id,
     )?;
     Ok(true)
@@ -220,53 +224,69 @@ pub(super) fn spawn_failure(tx: &Tx<'_>, req: &SpawnFailure) -> DbResult<Release
     if task.status != Status::Running || task.current_run_id != req.run_id {
         return Ok(Released::default());
     }
-    let failures = task.consecutive_failures + 1;
-    let (limit, source) = match task.max_retries {
-        Some(t) => (t, "task"),
-        None => (req.failure_limit, "dispatcher"),
+    let verdict = breaker::judge(
+        Counting::Counted {
+            dispatcher_limit: req.failure_limit,
+            forced_limit: None,
+        },
+        &FailureFacts {
+            failures: task.consecutive_failures,
+            max_retries: task.max_retries,
+            violation_streak: 0,
+        },
+    );
+    let failures = verdict.failures(task.consecutive_failures);
+    // Released to ready, and blocked at once when the breaker trips.
+    let released = decide(
+        Action::Release(EventKind::SpawnFailed),
+        &TaskFacts::new(task.status),
+    );
+    let Ok(mut d) = released else {
+        return Ok(Released::default());
     };
-    let error = truncate(&req.error);
-    let trips = failures >= limit;
+    if let Verdict::Trip(_) = verdict
+        && let Ok(blocked) = decide(Action::GiveUp, &TaskFacts::new(d.to))
+    {
+        d = blocked;
+    }
+    let error = failure_error(&req.error);
     tx.conn.execute(
         "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
          consecutive_failures = ?2, last_failure_error = ?3 WHERE id = ?4",
-        params![
-            if trips { "blocked" } else { "ready" },
-            failures,
-            error,
-            task.id
-        ],
+        params![d.to.as_str(), failures, error, task.id],
     )?;
-    let (run_id, kind, payload) = if trips {
-        let meta = json!({"failures": failures, "trigger_outcome": "spawn_failed", "effective_limit": limit, "limit_source": source});
-        let end = RunEnd {
-            error: Some(&error),
-            metadata: Some(&meta),
-            ..RunEnd::new(RunOutcome::GaveUp.as_str())
-        };
-        let payload = json!({
-            "failures": failures, "effective_limit": limit, "limit_source": source,
-            "error": error, "trigger_outcome": "spawn_failed",
-        });
-        (tx.end_run(&task.id, &end)?, EventKind::GaveUp, payload)
-    } else {
-        let meta = json!({"failures": failures});
-        let end = RunEnd {
-            error: Some(&error),
-            metadata: Some(&meta),
-            ..RunEnd::new(RunOutcome::SpawnFailed.as_str())
-        };
-        (
-            tx.end_run(&task.id, &end)?,
-            EventKind::SpawnFailed,
-            json!({"error": error, "failures": failures}),
-        )
+    let trigger = RunOutcome::SpawnFailed.as_str();
+    let (run_id, payload) = match verdict {
+        Verdict::Trip(t) => {
+            let meta = t.run_metadata(trigger);
+            let end = RunEnd {
+                error: Some(&error),
+                metadata: Some(&meta),
+                ..RunEnd::new(RunOutcome::GaveUp.as_str())
+            };
+            (
+                tx.end_run(&task.id, &end)?,
+                t.gave_up_payload(&error, trigger),
+            )
+        }
+        _ => {
+            let meta = payload::spawn_failed_run_metadata(failures);
+            let end = RunEnd {
+                error: Some(&error),
+                metadata: Some(&meta),
+                ..RunEnd::new(trigger)
+            };
+            (
+                tx.end_run(&task.id, &end)?,
+                payload::spawn_failed(&error, failures),
+            )
+        }
     };
-    tx.append_event(&task.id, kind, Some(payload), run_id)?;
+    tx.append_event(&task.id, d.event, Some(payload), run_id)?;
     forget_launch(tx, run_id)?;
     Ok(Released {
         released: true,
-        auto_blocked: trips,
+        auto_blocked: matches!(verdict, Verdict::Trip(_)),
         run_id,
         failures,
     })

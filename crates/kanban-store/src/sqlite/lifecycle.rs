@@ -6,76 +6,24 @@
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use kanban_core::defaults::{BLOCK_RECURRENCE_LIMIT, COMPLETED_EVENT_SUMMARY_CHARS};
+use kanban_core::payload::{self, CompletedFacts, ManualReclaim};
 use kanban_core::transitions::{Action, Decision, Refusal, decide};
 use kanban_core::{EventKind, Status, Task};
 use regex::Regex;
 use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub(crate) use super::claim::{claim, heartbeat};
+#[path = "complete_files.rs"]
+mod complete_files;
 pub(crate) use super::recompute::{Scope, recompute_ready};
 use super::txn::{DbResult, RunEnd, Tx};
 use crate::StoreError;
 use crate::params::*;
 
-/// Characters of the summary kept in `completion_blocked_hallucination`.
-const HALLUCINATION_PREVIEW_CHARS: usize = 200;
-
 /// Task ids mentioned in prose (reference `_TASK_ID_PROSE_RE`).
 static TASK_ID_PROSE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\bt_[a-f0-9]{8,}\b").expect("static regex"));
-
-/// This machine's host name, the prefix of claim locks taken here.
-pub(crate) fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname
-    // NUL-terminates within it or truncates.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
-    if name.is_empty() {
-        "unknown".into()
-    } else {
-        name
-    }
-}
-
-/// Python's `str.splitlines()` separators, so the first line matches.
-fn is_line_break(c: char) -> bool {
-    matches!(
-        c,
-        '\n' | '\r'
-            | '\x0b'
-            | '\x0c'
-            | '\x1c'
-            | '\x1d'
-            | '\x1e'
-            | '\u{85}'
-            | '\u{2028}'
-            | '\u{2029}'
-    )
-}
-
-/// First line of the stripped text, at most `max` characters; `None` if blank.
-pub(crate) fn first_line_n(text: &str, max: usize) -> Option<String> {
-    let line: String = text
-        .trim()
-        .split(is_line_break)
-        .next()?
-        .chars()
-        .take(max)
-        .collect();
-    if line.is_empty() { None } else { Some(line) }
-}
-
-/// First line for event payloads (400 characters).
-pub(crate) fn first_line(text: &str) -> Option<String> {
-    first_line_n(text, COMPLETED_EVENT_SUMMARY_CHARS)
-}
 
 fn nonempty(s: Option<&str>) -> bool {
     s.is_some_and(|s| !s.is_empty())
@@ -146,6 +94,9 @@ pub(crate) fn refusal(
             task.id
         ),
         Refusal::Demote { .. } => format!("task is {}; its parents are not done", task.status),
+        Refusal::NotDirectTarget => {
+            format!("{} does not apply to a {} task", action.verb(), task.status)
+        }
     };
     Ok(StoreError::Refused {
         action: action.verb(),
@@ -154,7 +105,7 @@ pub(crate) fn refusal(
     })
 }
 
-fn decide_or_refuse(tx: &Tx<'_>, action: Action, task: &Task) -> DbResult<Decision> {
+pub(crate) fn decide_or_refuse(tx: &Tx<'_>, action: Action, task: &Task) -> DbResult<Decision> {
     let facts = tx.facts(task)?;
     match decide(action, &facts) {
         Ok(d) => Ok(d),
@@ -273,25 +224,20 @@ fn phantom_refs(tx: &Tx<'_>, text: &str) -> DbResult<Vec<String>> {
 
 pub(crate) fn complete(tx: &Tx<'_>, req: &CompleteRequest) -> DbResult<CompleteStep> {
     let task = tx.require_task(&req.task_id)?;
-    let metadata = match &req.metadata {
-        Some(v) if !v.is_object() => {
-            return Err(StoreError::invalid("metadata must be a JSON object").into());
-        }
-        other => other.as_ref(),
-    };
+    if req.metadata.as_ref().is_some_and(|v| !v.is_object()) {
+        return Err(StoreError::invalid("metadata must be a JSON object").into());
+    }
     let mut verified = Vec::new();
     if !req.created_cards.is_empty() {
         let (ok, phantom) = verify_created_cards(tx, &task, &req.created_cards)?;
         if !phantom.is_empty() {
-            let preview = req
-                .summary
-                .as_deref()
-                .or(req.result.as_deref())
-                .and_then(|s| first_line_n(s, HALLUCINATION_PREVIEW_CHARS));
+            let summary = req.summary.as_deref().or(req.result.as_deref());
             tx.append_event(
                 &task.id,
                 EventKind::CompletionBlockedHallucination,
-                Some(json!({"phantom_cards": phantom, "verified_cards": ok, "summary_preview": preview})),
+                Some(payload::completion_blocked_hallucination(
+                    &phantom, &ok, summary,
+                )),
                 None,
             )?;
             return Ok(CompleteStep::Rejected(StoreError::Refused {
@@ -307,14 +253,19 @@ pub(crate) fn complete(tx: &Tx<'_>, req: &CompleteRequest) -> DbResult<CompleteS
         }
         verified = ok;
     }
-    decide_or_refuse(tx, Action::Complete, &task)?;
+    // Scratch deliverables (reference §5.4): the ones prose names are
+    // declared too, and all are copied before the workspace goes.
+    let mut declared = complete_files::declared_metadata(&task, req);
+    let d = decide_or_refuse(tx, Action::Complete, &task)?;
     check_run("complete", &task, req.expected_run_id)?;
     tx.conn.execute(
-        "UPDATE tasks SET status = 'done', result = ?1, completed_at = ?2, claim_lock = NULL, \
+        "UPDATE tasks SET status = ?1, result = ?2, completed_at = ?3, claim_lock = NULL, \
          claim_expires = NULL, worker_pid = NULL, block_kind = NULL, block_recurrences = 0, \
-         consecutive_failures = 0, last_failure_error = NULL WHERE id = ?3",
-        params![req.result, tx.now, task.id],
+         consecutive_failures = 0, last_failure_error = NULL WHERE id = ?4",
+        params![d.to.as_str(), req.result, tx.now, task.id],
     )?;
+    complete_files::keep_artifacts(tx, &task, req, &mut declared)?;
+    let metadata = declared.as_ref();
     let summary = req.summary.as_deref().or(req.result.as_deref());
     let keep = nonempty(req.summary.as_deref())
         || nonempty(req.result.as_deref())
@@ -328,25 +279,13 @@ pub(crate) fn complete(tx: &Tx<'_>, req: &CompleteRequest) -> DbResult<CompleteS
         ..RunEnd::new("completed")
     };
     let run_id = tx.end_or_synthesize_run(&task.id, &end, keep)?;
-    let mut payload = json!({
-        "result_len": req.result.as_deref().map_or(0, |r| r.chars().count()),
-        "summary": summary.and_then(first_line),
+    let payload = payload::completed(&CompletedFacts {
+        result: req.result.as_deref(),
+        summary,
+        verified_cards: &verified,
+        metadata,
     });
-    if !verified.is_empty() {
-        payload["verified_cards"] = json!(verified);
-    }
-    if let Some(Value::Array(items)) = metadata.and_then(|m| m.get("artifacts")) {
-        let artifacts: Vec<&str> = items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
-        if !artifacts.is_empty() {
-            payload["artifacts"] = json!(artifacts);
-        }
-    }
-    tx.append_event(&task.id, EventKind::Completed, Some(payload), run_id)?;
+    tx.append_event(&task.id, d.event, Some(payload), run_id)?;
     let scan: Vec<&str> = [req.summary.as_deref(), req.result.as_deref()]
         .into_iter()
         .flatten()
@@ -358,16 +297,19 @@ pub(crate) fn complete(tx: &Tx<'_>, req: &CompleteRequest) -> DbResult<CompleteS
         tx.append_event(
             &task.id,
             EventKind::SuspectedHallucinatedReferences,
-            Some(json!({"phantom_refs": suspected, "source": "completion_summary"})),
+            Some(payload::suspected_hallucinated_references(&suspected)),
             run_id,
         )?;
     }
-    recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    if d.effects.regate_children {
+        recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    }
     Ok(CompleteStep::Done(Box::new(Completion {
         task: tx.require_task(&task.id)?,
         run_id,
         ended_worker: ended_worker(&task),
         suspected_phantoms: suspected,
+        release_scratch: complete_files::released_scratch(tx, &task, req)?,
     })))
 }
 
@@ -391,14 +333,7 @@ pub(crate) fn block(tx: &Tx<'_>, req: &BlockRequest) -> DbResult<Transitioned> {
         ..RunEnd::new("blocked")
     };
     let run_id = tx.end_or_synthesize_run(&task.id, &end, nonempty(reason))?;
-    let payload = match d.event {
-        EventKind::DependencyWait => json!({"reason": reason, "kind": kind}),
-        EventKind::BlockLoopDetected => json!({
-            "reason": reason, "kind": kind, "recurrences": d.block_recurrences,
-            "limit": BLOCK_RECURRENCE_LIMIT,
-        }),
-        _ => json!({"reason": reason, "kind": kind, "recurrences": d.block_recurrences}),
-    };
+    let payload = payload::blocked(d.event, reason, kind, d.block_recurrences);
     tx.append_event(&task.id, d.event, Some(payload), run_id)?;
     transitioned(tx, &task, run_id, ended_worker(&task))
 }
@@ -417,17 +352,10 @@ pub(crate) fn unblock(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbRes
          last_failure_error = NULL WHERE id = ?2",
         params![d.to.as_str(), task.id],
     )?;
-    let mut payload = serde_json::Map::new();
-    if d.to != Status::Ready {
-        payload.insert("status".into(), json!(d.to.as_str()));
-    }
-    if let Some(r) = reason.filter(|r| !r.is_empty()) {
-        payload.insert("reason".into(), json!(r));
-    }
     tx.append_event(
         &task.id,
-        EventKind::Unblocked,
-        Some(Value::Object(payload)),
+        d.event,
+        Some(payload::unblocked(d.to, reason)),
         None,
     )?;
     transitioned(tx, &task, None, None)
@@ -435,23 +363,18 @@ pub(crate) fn unblock(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbRes
 
 pub(crate) fn schedule(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbResult<Transitioned> {
     let task = tx.require_task(task_id)?;
-    decide_or_refuse(tx, Action::Schedule, &task)?;
+    let d = decide_or_refuse(tx, Action::Schedule, &task)?;
     tx.conn.execute(
-        "UPDATE tasks SET status = 'scheduled', claim_lock = NULL, claim_expires = NULL, \
-         worker_pid = NULL WHERE id = ?1",
-        [&task.id],
+        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, \
+         worker_pid = NULL WHERE id = ?2",
+        params![d.to.as_str(), task.id],
     )?;
     let end = RunEnd {
         summary: reason,
         ..RunEnd::new("scheduled")
     };
     let run_id = tx.end_or_synthesize_run(&task.id, &end, nonempty(reason))?;
-    tx.append_event(
-        &task.id,
-        EventKind::Scheduled,
-        Some(json!({"reason": reason})),
-        run_id,
-    )?;
+    tx.append_event(&task.id, d.event, Some(payload::scheduled(reason)), run_id)?;
     transitioned(tx, &task, run_id, ended_worker(&task))
 }
 
@@ -471,16 +394,8 @@ pub(crate) fn promote(tx: &Tx<'_>, req: &PromoteRequest) -> DbResult<Transitione
         "UPDATE tasks SET status = ?1 WHERE id = ?2",
         params![d.to.as_str(), task.id],
     )?;
-    tx.append_event(
-        &task.id,
-        d.event,
-        Some(json!({
-            "actor": req.actor.as_deref().unwrap_or("user"),
-            "reason": req.reason,
-            "forced": req.force,
-        })),
-        None,
-    )?;
+    let payload = payload::promoted_manual(req.actor.as_deref(), req.reason.as_deref(), req.force);
+    tx.append_event(&task.id, d.event, Some(payload), None)?;
     transitioned(tx, &task, None, None)
 }
 
@@ -497,45 +412,41 @@ pub(crate) fn reclaim(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbRes
         params![d.to.as_str(), task.id],
     )?;
     let prev_lock = task.claim_lock.as_deref();
-    let host_local = prev_lock.is_some_and(|l| l.starts_with(&format!("{}:", hostname())));
-    let error = match reason {
-        Some(r) if !r.is_empty() => format!("manual_reclaim: {r}"),
-        _ => format!("manual_reclaim lock={}", prev_lock.unwrap_or("None")),
+    let facts = ManualReclaim {
+        reason,
+        prev_lock,
+        prev_pid: task.worker_pid,
+        host_local: prev_lock.is_some_and(crate::host_identity::lock_is_local),
     };
-    let termination = json!({"prev_pid": task.worker_pid, "host_local": host_local});
+    let error = facts.run_error();
+    let termination = facts.run_metadata();
     let end = RunEnd {
         error: Some(&error),
         metadata: Some(&termination),
         ..RunEnd::new("reclaimed")
     };
     let run_id = tx.end_run(&task.id, &end)?;
-    tx.append_event(
-        &task.id,
-        EventKind::Reclaimed,
-        Some(json!({
-            "manual": true, "reason": reason, "prev_lock": prev_lock,
-            "prev_pid": task.worker_pid, "host_local": host_local,
-        })),
-        run_id,
-    )?;
+    tx.append_event(&task.id, d.event, Some(facts.event()), run_id)?;
     transitioned(tx, &task, run_id, ended_worker(&task))
 }
 
 pub(crate) fn archive(tx: &Tx<'_>, task_id: &str) -> DbResult<Transitioned> {
     let task = tx.require_task(task_id)?;
-    decide_or_refuse(tx, Action::Archive, &task)?;
+    let d = decide_or_refuse(tx, Action::Archive, &task)?;
     tx.conn.execute(
-        "UPDATE tasks SET status = 'archived', claim_lock = NULL, claim_expires = NULL, \
-         worker_pid = NULL WHERE id = ?1",
-        [&task.id],
+        "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, \
+         worker_pid = NULL WHERE id = ?2",
+        params![d.to.as_str(), task.id],
     )?;
     let end = RunEnd {
         summary: Some("task archived with run still active"),
         ..RunEnd::new("reclaimed")
     };
     let run_id = tx.end_run(&task.id, &end)?;
-    tx.append_event(&task.id, EventKind::Archived, None, run_id)?;
-    recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    tx.append_event(&task.id, d.event, None, run_id)?;
+    if d.effects.regate_children {
+        recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    }
     transitioned(tx, &task, run_id, ended_worker(&task))
 }
 

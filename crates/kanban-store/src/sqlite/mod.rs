@@ -22,9 +22,12 @@
 
 mod board;
 mod claim;
+mod corrupt;
 mod direct;
 mod dispatch;
+pub(crate) mod dispatch_lock;
 mod lifecycle;
+mod migrate;
 mod notify_claim;
 pub(crate) mod open;
 pub(crate) mod recompute;
@@ -52,7 +55,9 @@ use crate::{Clock, Result, Store};
 pub struct OpenOptions {
     /// Create the file (and parent directory) when missing.
     pub create: bool,
-    /// Busy timeout override in milliseconds.
+    /// Busy timeout in milliseconds (`None` or 0: the default). Adapters
+    /// pass `HERMES_KANBAN_BUSY_TIMEOUT_MS` here; the store reads no
+    /// environment.
     pub busy_timeout_ms: Option<u64>,
 }
 
@@ -71,6 +76,8 @@ impl OpenOptions {
 /// store per thread when threads must write concurrently.
 pub struct SqliteStore {
     path: PathBuf,
+    /// Busy timeout of this store's connections (ms), for its change probe.
+    busy_timeout_ms: u64,
     conn: Mutex<Connection>,
     clock: Arc<dyn Clock>,
 }
@@ -91,6 +98,7 @@ impl SqliteStore {
         let conn = open::open_board(path, &opts, clock.now())?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            busy_timeout_ms: open::busy_timeout_ms(&opts),
             conn: Mutex::new(conn),
             clock,
         })
@@ -145,10 +153,6 @@ impl Store for SqliteStore {
 
     fn edit_task(&self, req: &EditTask) -> Result<Task> {
         self.write(|tx| tasks::edit(tx, req))
-    }
-
-    fn assign_task(&self, req: &AssignTask) -> Result<Task> {
-        Ok(self.reassign_task(req)?.task)
     }
 
     fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {

@@ -11,16 +11,20 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kanban_core::defaults::BUSY_TIMEOUT_MS;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
 
 use super::OpenOptions;
+use super::corrupt::{corrupt_error, sidecar};
+pub(crate) use super::migrate::migrate;
+use super::migrate::table_columns;
 use super::schema::*;
-use super::txn::{DbError, DbResult, is_busy, is_corrupt, write_txn};
-use crate::{Result, StoreError};
+use super::txn::{DbError, is_busy, is_corrupt};
+use crate::lockfile::FileLock;
+use crate::private_fs::{PRIVATE_DIR_MODE, PRIVATE_FILE_MODE};
+use crate::{BackendError, Result, StoreError};
 
 /// First 16 bytes of every SQLite 3 database file.
 pub(crate) const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -28,8 +32,6 @@ pub(crate) const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 /// migration is idempotent, so a wedged holder must not block us forever).
 pub(crate) const INIT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const INIT_LOCK_POLL: Duration = Duration::from_millis(50);
-/// Environment override of the busy timeout.
-pub(crate) const BUSY_TIMEOUT_ENV: &str = "HERMES_KANBAN_BUSY_TIMEOUT_MS";
 /// Prepared statements kept per connection.
 const STATEMENT_CACHE: usize = 64;
 /// Journal-mode errors that mean "this filesystem cannot do WAL".
@@ -39,23 +41,13 @@ const WAL_INCOMPAT_MARKERS: &[&str] = &["locking protocol", "not authorized"];
 const SESSION_PRAGMAS: &str = "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=100; \
      PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON; PRAGMA cell_size_check=ON;";
 
-/// Busy timeout: explicit option › `HERMES_KANBAN_BUSY_TIMEOUT_MS` (> 0) › default.
+/// Busy timeout: a positive option, else the default. The store reads no
+/// environment: adapters resolve `HERMES_KANBAN_BUSY_TIMEOUT_MS` and pass
+/// it in [`OpenOptions::busy_timeout_ms`].
 pub(crate) fn busy_timeout_ms(opts: &OpenOptions) -> u64 {
     opts.busy_timeout_ms
         .filter(|ms| *ms > 0)
-        .unwrap_or_else(|| {
-            std::env::var(BUSY_TIMEOUT_ENV)
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|ms| *ms > 0)
-                .unwrap_or(BUSY_TIMEOUT_MS)
-        })
-}
-
-fn sidecar(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_os_string();
-    s.push(suffix);
-    PathBuf::from(s)
+        .unwrap_or(BUSY_TIMEOUT_MS)
 }
 
 /// Boards whose header this process has verified. POSIX record locks are
@@ -150,6 +142,11 @@ fn fast_open(path: &Path, busy: u64) -> Result<Option<Connection>> {
 /// `raw_reads_allowed` is false when this process may already hold a
 /// connection to the file (see [`VERIFIED_BOARDS`]).
 fn slow_open(path: &Path, busy: u64, now: i64, raw_reads_allowed: bool) -> Result<Connection> {
+    // Before the lock file: refusing another program's database must add
+    // nothing next to it either.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        refuse_foreign(path, busy)?;
+    }
     let _lock = InitLock::acquire(path)?;
     let created = match std::fs::metadata(path) {
         Ok(m) if m.len() > 0 => {
@@ -178,13 +175,77 @@ fn slow_open(path: &Path, busy: u64, now: i64, raw_reads_allowed: bool) -> Resul
     Ok(conn)
 }
 
+/// Columns every version of the reference's `tasks` table has: a SQLite
+/// file is a kanban board when its `tasks` table has them.
+const KANBAN_TASK_COLUMNS: [&str; 3] = ["id", "title", "status"];
+/// Table names quoted in a refusal, at most.
+const FOREIGN_TABLES_SHOWN: usize = 8;
+
+/// Refuse a SQLite file that holds tables but no kanban schema (another
+/// program's database): the migration would add our tables to it. A file
+/// without tables is a new board and is initialised, as the reference does.
+/// Read-only; errors other than busy are left to the integrity check.
+fn refuse_foreign(path: &Path, busy: u64) -> Result<()> {
+    let conn = connect(path, busy)?;
+    let tables: Vec<String> = match conn
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' \
+             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+    {
+        Ok(t) => t,
+        Err(e) if is_busy(&e) => return Err(StoreError::Busy(e.to_string())),
+        Err(_) => return Ok(()),
+    };
+    if tables.is_empty() {
+        return Ok(());
+    }
+    if !tables.iter().any(|t| t == "tasks") {
+        return Err(foreign_error(path, &tables));
+    }
+    let cols: Vec<String> = match table_columns(&conn, "tasks") {
+        Ok(c) => c.into_iter().map(|c| c.0).collect(),
+        Err(e) if is_busy(&e) => return Err(StoreError::Busy(e.to_string())),
+        Err(_) => return Ok(()),
+    };
+    if KANBAN_TASK_COLUMNS
+        .iter()
+        .all(|c| cols.iter().any(|have| have == c))
+    {
+        Ok(())
+    } else {
+        Err(foreign_error(path, &tables))
+    }
+}
+
+fn foreign_error(path: &Path, tables: &[String]) -> StoreError {
+    let mut shown: Vec<&str> = tables
+        .iter()
+        .take(FOREIGN_TABLES_SHOWN)
+        .map(String::as_str)
+        .collect();
+    if tables.len() > FOREIGN_TABLES_SHOWN {
+        shown.push("...");
+    }
+    StoreError::NotADatabase {
+        path: path.to_path_buf(),
+        detail: format!(
+            "not a kanban board: it is a SQLite database of another program (tables: {}) \
+             without the kanban schema; the file was left untouched. Point \
+             HERMES_KANBAN_DB, HERMES_KANBAN_HOME or --board at a kanban board",
+            shown.join(", ")
+        ),
+    }
+}
+
 fn sql_err(path: &Path, e: rusqlite::Error) -> StoreError {
     if is_corrupt(&e) {
         corrupt_error(path, &e.to_string())
     } else if is_busy(&e) {
         StoreError::Busy(e.to_string())
     } else {
-        StoreError::Backend(format!("{}: {e}", path.display()))
+        StoreError::Backend(BackendError::context(path.display().to_string(), e))
     }
 }
 
@@ -302,57 +363,6 @@ fn integrity_check(path: &Path, busy: u64) -> Result<()> {
     }
 }
 
-/// Copy the corrupt file (and its `-wal`/`-shm`) to a content-addressed
-/// `<db>.corrupt.<sha256[:16]>.bak` next to it, then describe the refusal.
-/// Repeated failures on the same bytes reuse one backup.
-pub(crate) fn corrupt_error(path: &Path, detail: &str) -> StoreError {
-    match backup_corrupt(path) {
-        Ok(backup) => StoreError::Corrupt {
-            path: path.to_path_buf(),
-            backup,
-            detail: detail.to_string(),
-        },
-        Err(e) => StoreError::io(
-            format!(
-                "{}: database is corrupt ({detail}) and could not be backed up; the original was left untouched",
-                path.display()
-            ),
-            e,
-        ),
-    }
-}
-
-fn backup_corrupt(path: &Path) -> std::io::Result<PathBuf> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let digest = hex::encode(hasher.finalize());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let backup = path.with_file_name(format!("{name}.corrupt.{}.bak", &digest[..16]));
-    if !backup.exists() {
-        std::fs::copy(path, &backup)?;
-    }
-    for suffix in ["-wal", "-shm"] {
-        let side = sidecar(path, suffix);
-        let side_backup = sidecar(&backup, suffix);
-        if side.exists() && !side_backup.exists() {
-            // Best effort, like the reference: the main copy is what matters.
-            let _ = std::fs::copy(&side, &side_backup);
-        }
-    }
-    Ok(backup)
-}
-
 /// Create missing directories with mode 0700; existing ones are left as
 /// they are (they may be shared, e.g. `/tmp`).
 fn create_private_dirs(dir: &Path) -> Result<()> {
@@ -362,7 +372,7 @@ fn create_private_dirs(dir: &Path) -> Result<()> {
     let mut b = std::fs::DirBuilder::new();
     b.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, PRIVATE_DIR_MODE);
     b.create(dir)
         .map_err(|e| StoreError::io(format!("cannot create {}", dir.display()), e))
 }
@@ -373,7 +383,7 @@ fn create_private_file(path: &Path) -> Result<()> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create(true).truncate(false);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, PRIVATE_FILE_MODE);
     o.open(path)
         .map(drop)
         .map_err(|e| StoreError::io(format!("cannot create {}", path.display()), e))
@@ -381,260 +391,33 @@ fn create_private_file(path: &Path) -> Result<()> {
 
 /// `<db>.init.lock`, the same flock the reference takes around first-open
 /// work, so Python and Rust processes never migrate a board concurrently.
+/// Released when dropped.
 struct InitLock {
-    file: Option<File>,
+    /// `None` when it was not acquired in time.
+    _held: Option<FileLock>,
 }
 
 impl InitLock {
     fn acquire(db: &Path) -> Result<InitLock> {
         let lock_path = sidecar(db, ".init.lock");
-        let mut o = std::fs::OpenOptions::new();
-        o.read(true).append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let file = o
-            .open(&lock_path)
-            .map_err(|e| StoreError::io(format!("cannot open {}", lock_path.display()), e))?;
-        let deadline = Instant::now() + INIT_LOCK_TIMEOUT;
-        loop {
-            match fs4::FileExt::try_lock(&file) {
-                Ok(()) => return Ok(InitLock { file: Some(file) }),
-                Err(_) if Instant::now() < deadline => std::thread::sleep(INIT_LOCK_POLL),
-                Err(e) => {
-                    tracing::warn!(
-                        lock = %lock_path.display(),
-                        error = %e,
-                        "init lock not acquired within {}s; proceeding without it (migration is idempotent)",
-                        INIT_LOCK_TIMEOUT.as_secs()
-                    );
-                    return Ok(InitLock { file: None });
-                }
+        let held = FileLock::acquire_within(
+            &lock_path,
+            PRIVATE_FILE_MODE,
+            INIT_LOCK_TIMEOUT,
+            INIT_LOCK_POLL,
+        )
+        .map_err(|e| StoreError::io(format!("cannot open {}", lock_path.display()), e))?;
+        match held {
+            Ok(lock) => Ok(InitLock { _held: Some(lock) }),
+            Err(e) => {
+                tracing::warn!(
+                    lock = %lock_path.display(),
+                    error = %e,
+                    "init lock not acquired within {}s; proceeding without it (migration is idempotent)",
+                    INIT_LOCK_TIMEOUT.as_secs()
+                );
+                Ok(InitLock { _held: None })
             }
         }
     }
-}
-
-impl Drop for InitLock {
-    fn drop(&mut self) {
-        if let Some(f) = self.file.take() {
-            let _ = fs4::FileExt::unlock(&f);
-        }
-    }
-}
-
-fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<(String, String, bool)>> {
-    let mut st = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-    let rows = st.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            r.get::<_, i64>(5)? != 0,
-        ))
-    })?;
-    rows.collect()
-}
-
-/// `ALTER TABLE ADD COLUMN`, tolerating a concurrent migrator that added
-/// it first. Returns whether this call added it.
-fn add_column(conn: &Connection, table: &str, def: &str) -> rusqlite::Result<bool> {
-    match conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {def}")) {
-        Ok(()) => Ok(true),
-        Err(e) if e.to_string().to_lowercase().contains("duplicate column") => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// The idempotent migration pass: reference schema, additive columns and
-/// indexes, run back-fill, event renames, drifted-table rebuild, then our
-/// meta row. Safe to run any number of times, by any number of processes.
-pub(crate) fn migrate(conn: &Connection, now: i64) -> DbResult<()> {
-    conn.execute_batch(SCHEMA_SQL)?;
-    let cols: Vec<String> = table_columns(conn, "tasks")?
-        .into_iter()
-        .map(|c| c.0)
-        .collect();
-    let has = |n: &str| cols.iter().any(|c| c == n);
-    for (name, def) in ADDITIVE_TASK_COLUMNS {
-        if has(name) {
-            continue;
-        }
-        let added = add_column(conn, "tasks", def)?;
-        // Legacy counters are carried over, never renamed in place.
-        if added && *name == "consecutive_failures" && has("spawn_failures") {
-            conn.execute_batch(
-                "UPDATE tasks SET consecutive_failures = COALESCE(spawn_failures, 0)",
-            )?;
-        }
-        if added && *name == "last_failure_error" && has("last_spawn_error") {
-            conn.execute_batch("UPDATE tasks SET last_failure_error = last_spawn_error")?;
-        }
-    }
-    conn.execute_batch(ADDITIVE_INDEXES_SQL)?;
-    if !table_columns(conn, "task_events")?
-        .iter()
-        .any(|c| c.0 == "run_id")
-    {
-        add_column(conn, "task_events", "run_id INTEGER")?;
-    }
-    conn.execute_batch(EVENTS_RUN_INDEX_SQL)?;
-    if !table_columns(conn, "kanban_notify_subs")?
-        .iter()
-        .any(|c| c.0 == "notifier_profile")
-    {
-        add_column(conn, "kanban_notify_subs", "notifier_profile TEXT")?;
-    }
-    backfill_running_runs(conn, now)?;
-    for (old, new) in EVENT_RENAMES {
-        conn.execute(
-            "UPDATE task_events SET kind = ?1 WHERE kind = ?2",
-            [new, old],
-        )?;
-    }
-    rebuild_drifted_tables(conn, now)?;
-    conn.execute_batch(LIST_INDEX_SQL)?;
-    conn.execute_batch(META_SQL)?;
-    conn.execute(META_VERSION_UPSERT, [SCHEMA_VERSION.to_string()])?;
-    Ok(())
-}
-
-/// A `running` task from before runs existed gets a matching open run.
-fn backfill_running_runs(conn: &Connection, now: i64) -> DbResult<()> {
-    write_txn(conn, now, |tx| {
-        let mut st = tx.conn.prepare(
-            "SELECT id, assignee, claim_lock, claim_expires, worker_pid, max_runtime_seconds, \
-             last_heartbeat_at, started_at FROM tasks \
-             WHERE status = 'running' AND current_run_id IS NULL",
-        )?;
-        type Inflight = (
-            String,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        );
-        let rows: Vec<Inflight> = st
-            .query_map([], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        for (id, assignee, lock, expires, pid, max_rt, hb, started) in rows {
-            tx.conn.execute(
-                "INSERT INTO task_runs (task_id, profile, status, claim_lock, claim_expires, \
-                 worker_pid, max_runtime_seconds, last_heartbeat_at, started_at) \
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8)",
-                rusqlite::params![
-                    id,
-                    assignee,
-                    lock,
-                    expires,
-                    pid,
-                    max_rt,
-                    hb,
-                    started.unwrap_or(now)
-                ],
-            )?;
-            let run_id = tx.conn.last_insert_rowid();
-            let n = tx.conn.execute(
-                "UPDATE tasks SET current_run_id = ?1 WHERE id = ?2 AND current_run_id IS NULL",
-                rusqlite::params![run_id, id],
-            )?;
-            if n != 1 {
-                tx.conn.execute(
-                    "UPDATE task_runs SET status = 'reclaimed', outcome = 'reclaimed', ended_at = ?1 WHERE id = ?2",
-                    rusqlite::params![now, run_id],
-                )?;
-            }
-        }
-        Ok(())
-    })
-}
-
-fn table_has_drifted(conn: &Connection, table: &str) -> rusqlite::Result<bool> {
-    let info = table_columns(conn, table)?;
-    if info.is_empty() {
-        return Ok(false);
-    }
-    if table == "kanban_notify_subs" {
-        return Ok(info
-            .iter()
-            .find(|c| c.0 == "last_event_id")
-            .is_some_and(|c| !c.1.eq_ignore_ascii_case("INTEGER")));
-    }
-    Ok(match info.iter().find(|c| c.0 == "id") {
-        None => false,
-        Some((_, ty, pk)) => !(ty.eq_ignore_ascii_case("INTEGER") && *pk),
-    })
-}
-
-/// Legacy tables with TEXT ids (or a TEXT notify cursor) are rebuilt to the
-/// current shape in one transaction; legacy ids are dropped, cursors reset.
-fn rebuild_drifted_tables(conn: &Connection, now: i64) -> DbResult<()> {
-    let mut drifted = Vec::new();
-    for spec in REBUILD_SPECS {
-        if table_has_drifted(conn, spec.0)? {
-            drifted.push(spec);
-        }
-    }
-    if drifted.is_empty() {
-        return Ok(());
-    }
-    write_txn(conn, now, |tx| {
-        for (table, create, indexes) in drifted {
-            tracing::info!(
-                table,
-                "kanban migration: rebuilding table to match the current schema"
-            );
-            let old: Vec<String> = table_columns(tx.conn, table)?
-                .into_iter()
-                .map(|c| c.0)
-                .collect();
-            tx.conn
-                .execute_batch(&format!("ALTER TABLE {table} RENAME TO {table}_legacy"))?;
-            tx.conn.execute_batch(create)?;
-            let new: Vec<String> = table_columns(tx.conn, table)?
-                .into_iter()
-                .map(|c| c.0)
-                .collect();
-            if *table == "kanban_notify_subs" {
-                let shared: Vec<&str> = old
-                    .iter()
-                    .filter(|c| new.contains(c) && *c != "last_event_id")
-                    .map(String::as_str)
-                    .collect();
-                let csv = shared.join(", ");
-                tx.conn.execute_batch(&format!(
-                    "INSERT INTO {table} ({csv}, last_event_id) SELECT {csv}, \
-                     COALESCE(CAST(last_event_id AS INTEGER), 0) FROM {table}_legacy"
-                ))?;
-            } else {
-                let shared: Vec<&str> = old
-                    .iter()
-                    .filter(|c| new.contains(c) && *c != "id")
-                    .map(String::as_str)
-                    .collect();
-                let csv = shared.join(", ");
-                tx.conn.execute_batch(&format!(
-                    "INSERT INTO {table} ({csv}) SELECT {csv} FROM {table}_legacy"
-                ))?;
-            }
-            tx.conn
-                .execute_batch(&format!("DROP TABLE {table}_legacy"))?;
-            for ix in *indexes {
-                tx.conn.execute_batch(ix)?;
-            }
-        }
-        Ok(())
-    })
 }

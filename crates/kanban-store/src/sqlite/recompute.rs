@@ -1,9 +1,11 @@
-//! Dependency promotion (`recompute_ready`): set-based, one query for the
-//! candidates, the rule itself from `kanban_core::transitions`.
+//! Dependency promotion (`recompute_ready`): set-based, one query gathers
+//! the facts of every candidate, and the rule itself is
+//! `kanban_core::transitions::promotion::auto_promotion`.
 
-use kanban_core::EventKind;
 use kanban_core::defaults::FAILURE_LIMIT;
-use kanban_core::transitions::auto_promotes;
+use kanban_core::transitions::Decision;
+use kanban_core::transitions::breaker::FailureLimit;
+use kanban_core::transitions::promotion::{BlockHistory, PromotionFacts, auto_promotion};
 use rusqlite::{Connection, params};
 
 use super::row::status_of;
@@ -17,29 +19,59 @@ pub(crate) enum Scope<'a> {
     Ids(&'a [String]),
 }
 
-/// Candidates whose parents are all done/archived, with what the
-/// auto-promotion rule needs: one set-based query, no per-task lookups.
+/// Todo and blocked tasks whose parents are all done/archived, with the
+/// facts the promotion rule needs: one set-based query, no per-task
+/// lookups. For a blocked task, the newest of its block-related events
+/// (`promotion::BLOCK_HISTORY_KINDS`) and, when that is `created`, whether
+/// it was created with status `blocked`.
 const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.max_retries, \
-     CASE WHEN t.status = 'blocked' THEN (SELECT e.kind FROM task_events e WHERE e.task_id = t.id \
-       AND e.kind IN ('blocked', 'gave_up', 'unblocked') ORDER BY e.id DESC LIMIT 1) END \
-     FROM tasks t WHERE t.status IN ('todo', 'blocked') \
+     b.kind, CASE WHEN b.kind = 'created' AND json_valid(b.payload) \
+       THEN COALESCE(json_extract(b.payload, '$.status') = 'blocked', 0) ELSE 0 END \
+     FROM tasks t LEFT JOIN task_events b ON b.id = CASE WHEN t.status = 'blocked' THEN \
+       (SELECT e.id FROM task_events e WHERE e.task_id = t.id \
+        AND e.kind IN ('blocked', 'gave_up', 'unblocked', 'created') ORDER BY e.id DESC LIMIT 1) END \
+     WHERE t.status IN ('todo', 'blocked') \
      AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
        WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))";
 
-type Cand = (String, String, i64, Option<i64>, Option<String>);
+/// One candidate: its id, the status read, and the rule's facts.
+struct Candidate {
+    id: String,
+    status: String,
+    facts: PromotionFacts,
+}
+
+impl Candidate {
+    fn decision(&self) -> Option<Decision> {
+        auto_promotion(&self.facts)
+    }
+}
 
 /// The candidates of `scope` whose parents are all done/archived.
-fn candidates(conn: &Connection, scope: Option<Scope<'_>>) -> DbResult<Vec<Cand>> {
-    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Cand> {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get::<_, Option<i64>>(2)?.unwrap_or(0),
-            r.get(3)?,
-            r.get(4)?,
-        ))
+fn candidates(
+    conn: &Connection,
+    dispatcher_limit: i64,
+    scope: Option<Scope<'_>>,
+) -> DbResult<Vec<Candidate>> {
+    let map = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Candidate> {
+        let status: String = r.get(1)?;
+        let kind: Option<String> = r.get(4)?;
+        let created_blocked: bool = r.get(5)?;
+        Ok(Candidate {
+            id: r.get(0)?,
+            facts: PromotionFacts {
+                status: status_of(&status),
+                parents_satisfied: true,
+                block_history: kind
+                    .as_deref()
+                    .and_then(|k| BlockHistory::from_event(k, created_blocked)),
+                failures: r.get::<_, Option<i64>>(2)?.unwrap_or(0),
+                failure_limit: FailureLimit::effective(r.get(3)?, dispatcher_limit),
+            },
+            status,
+        })
     };
-    let mut cands: Vec<Cand> = Vec::new();
+    let mut cands: Vec<Candidate> = Vec::new();
     match scope {
         None => {
             let mut st = conn.prepare_cached(RECOMPUTE_SQL)?;
@@ -66,23 +98,6 @@ fn candidates(conn: &Connection, scope: Option<Scope<'_>>) -> DbResult<Vec<Cand>
     Ok(cands)
 }
 
-/// The auto-promotion rule on one candidate.
-fn promotes(c: &Cand, default_limit: i64) -> bool {
-    let (_, status, failures, max_retries, last_block) = c;
-    // A human/worker block and a circuit-breaker trip both hold until an
-    // explicit unblock: the reference re-queues a tripped task as soon as
-    // its counter looks low (a raised limit, a protocol-violation streak),
-    // which respawns work the breaker just stopped (SPEC §4).
-    let sticky = matches!(last_block.as_deref(), Some("blocked" | "gave_up"));
-    auto_promotes(
-        status_of(status),
-        true,
-        sticky,
-        *failures,
-        max_retries.unwrap_or(default_limit),
-    )
-}
-
 /// Ids `recompute_ready` would promote in `scope`, read-only: lets a
 /// caller skip the write transaction when nothing is promotable (the
 /// write re-checks, so a change in between is harmless).
@@ -91,11 +106,11 @@ pub(crate) fn promotable(
     failure_limit: Option<i64>,
     scope: Option<Scope<'_>>,
 ) -> DbResult<Vec<String>> {
-    let default_limit = failure_limit.unwrap_or(FAILURE_LIMIT);
-    Ok(candidates(conn, scope)?
+    let limit = failure_limit.unwrap_or(FAILURE_LIMIT);
+    Ok(candidates(conn, limit, scope)?
         .into_iter()
-        .filter(|c| promotes(c, default_limit))
-        .map(|c| c.0)
+        .filter(|c| c.decision().is_some())
+        .map(|c| c.id)
         .collect())
 }
 
@@ -107,18 +122,17 @@ pub(crate) fn recompute_ready(
     failure_limit: Option<i64>,
     scope: Option<Scope<'_>>,
 ) -> DbResult<usize> {
-    let default_limit = failure_limit.unwrap_or(FAILURE_LIMIT);
+    let limit = failure_limit.unwrap_or(FAILURE_LIMIT);
     let mut promoted = 0;
     let mut upd = tx
         .conn
-        .prepare_cached("UPDATE tasks SET status = 'ready' WHERE id = ?1 AND status = ?2")?;
-    for c in candidates(tx.conn, scope)? {
-        if !promotes(&c, default_limit) {
+        .prepare_cached("UPDATE tasks SET status = ?1 WHERE id = ?2 AND status = ?3")?;
+    for c in candidates(tx.conn, limit, scope)? {
+        let Some(d) = c.decision() else {
             continue;
-        }
-        let (id, status, ..) = c;
-        if upd.execute(params![id, status])? == 1 {
-            tx.append_event(&id, EventKind::Promoted, None, None)?;
+        };
+        if upd.execute(params![d.to.as_str(), c.id, c.status])? == 1 {
+            tx.append_event(&c.id, d.event, None, None)?;
             promoted += 1;
         }
     }

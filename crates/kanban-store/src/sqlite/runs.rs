@@ -5,16 +5,15 @@
 use std::collections::HashMap;
 
 use kanban_core::context::RecentWork;
-use kanban_core::{Attachment, EventKind, Run};
+use kanban_core::{Attachment, EventKind, Run, payload};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::json;
 
 use super::row::{i64_or, opt_str, run_from_row, str_or_empty};
 use super::schema::RUN_COLUMNS;
 use super::txn::{DbResult, Tx};
-use crate::StoreError;
 use crate::attachments::safe_attachment_name;
 use crate::params::{CardFacts, NewAttachment};
+use crate::{BackendError, StoreError};
 
 pub(crate) fn get_run(conn: &Connection, run_id: i64) -> DbResult<Option<Run>> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM task_runs WHERE id = ?1");
@@ -170,11 +169,16 @@ pub(crate) fn add_attachment(tx: &Tx<'_>, req: &NewAttachment) -> DbResult<Attac
     tx.append_event(
         &req.task_id,
         EventKind::Attached,
-        Some(json!({"filename": filename, "size": req.size, "by": req.uploaded_by})),
+        Some(payload::attached(
+            &filename,
+            req.size,
+            req.uploaded_by.as_deref(),
+        )),
         None,
     )?;
-    get_attachment(tx.conn, id)?
-        .ok_or_else(|| StoreError::Backend(format!("attachment {id} vanished")).into())
+    get_attachment(tx.conn, id)?.ok_or_else(|| {
+        StoreError::Backend(BackendError::msg(format!("attachment {id} vanished"))).into()
+    })
 }
 
 /// Delete the row (event `attachment_removed{filename}`); returns it so
@@ -188,7 +192,7 @@ pub(crate) fn remove_attachment(tx: &Tx<'_>, id: i64) -> DbResult<Option<Attachm
     tx.append_event(
         &att.task_id,
         EventKind::AttachmentRemoved,
-        Some(json!({"filename": att.filename})),
+        Some(payload::attachment_removed(&att.filename)),
         None,
     )?;
     Ok(Some(att))

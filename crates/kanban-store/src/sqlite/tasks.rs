@@ -1,41 +1,32 @@
 //! Tasks, links, comments, events and runs: everything that is not a
 //! status transition. Writes take a [`Tx`]; reads a bare connection.
 
-use kanban_core::transitions::{Action, Refusal, TaskFacts, creation_status, decide};
-use kanban_core::validate::{
-    WORKSPACE_KINDS, normalize_assignee, normalize_branch, normalize_skills, normalize_title,
-    require_absolute_dir,
-};
+use kanban_core::payload::{self, CreatedFacts};
+use kanban_core::transitions::{Action, Refusal, creation_events, creation_status, decide};
+use kanban_core::validate::new_task::{TaskDraft, validate_new_task};
+use kanban_core::validate::{normalize_assignee, normalize_title};
 use kanban_core::{Comment, Event, EventKind, Run, Status, Task, ids};
 use std::borrow::Cow;
 
 use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::lifecycle::{self, first_line};
+use super::lifecycle;
 use super::row::{
     comment_from_row, event_from_row, i64_or, opt_str, run_from_row, status_of, status_of_ref,
     str_or_empty, task_from_row,
 };
 use super::schema::{EVENT_COLUMNS, RUN_COLUMNS, TASK_COLUMNS};
-use super::txn::{DbResult, RunEnd, Tx};
-use crate::StoreError;
+use super::txn::{DbResult, RunEnd, Tx, facts_of};
 use crate::params::*;
+use crate::{BackendError, StoreError};
 
 /// Attempts at drawing an unused random task id before giving up.
 const ID_ATTEMPTS: usize = 8;
-/// Reason recorded in the `blocked` event of a task created blocked.
-const CREATED_BLOCKED_REASON: &str = "created blocked (initial_status=blocked)";
 
 fn invalid(msg: impl Into<String>) -> StoreError {
     StoreError::invalid(msg)
-}
-
-fn trimmed(s: Option<&str>) -> Option<String> {
-    s.map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }
 
 /// Ids among `ids` that are not tasks, in the given order.
@@ -53,46 +44,23 @@ pub(crate) fn missing_ids(tx: &Tx<'_>, ids: &[&str]) -> DbResult<Vec<String>> {
 }
 
 pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
-    let title = normalize_title(&req.title)?;
-    let assignee = normalize_assignee(req.assignee.as_deref());
-    let kind = trimmed(req.workspace_kind.as_deref()).unwrap_or_else(|| "scratch".into());
-    if !WORKSPACE_KINDS.contains(&kind.as_str()) {
-        return Err(invalid(format!(
-            "workspace_kind must be one of ['dir', 'scratch', 'worktree'], got '{kind}'"
-        ))
-        .into());
-    }
-    let branch = match trimmed(req.branch_name.as_deref()) {
-        Some(b) => Some(normalize_branch(&b)?),
-        None => None,
-    };
-    if branch.is_some() && kind != "worktree" {
-        return Err(invalid("branch_name is only valid for worktree workspaces").into());
-    }
-    let mut workspace_path = trimmed(req.workspace_path.as_deref());
-    // Only persistent kinds inherit the board's workdir: a scratch dir is
-    // deleted on completion and must never point at a user's tree.
-    if workspace_path.is_none() && (kind == "dir" || kind == "worktree") {
-        workspace_path = trimmed(req.default_workdir.as_deref());
-    }
-    if kind == "dir"
-        && let Some(p) = &workspace_path
-    {
-        require_absolute_dir(p)?;
-    }
-    let skills = match &req.skills {
-        Some(s) => Some(normalize_skills(s)?),
-        None => None,
-    };
-    let parents: Vec<&str> = req
-        .parents
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .collect();
+    let t = validate_new_task(&TaskDraft {
+        title: &req.title,
+        assignee: req.assignee.as_deref(),
+        workspace_kind: req.workspace_kind.as_deref(),
+        workspace_path: req.workspace_path.as_deref(),
+        default_workdir: req.default_workdir.as_deref(),
+        branch_name: req.branch_name.as_deref(),
+        skills: req.skills.as_deref(),
+        parents: &req.parents,
+        project_id: req.project_id.as_deref(),
+        model_override: req.model_override.as_deref(),
+        idempotency_key: req.idempotency_key.as_deref(),
+    })?;
+    let parents: Vec<&str> = t.parents.iter().map(String::as_str).collect();
 
     // Inside the write lock: two creators with one key cannot both miss.
-    if let Some(key) = req.idempotency_key.as_deref().filter(|k| !k.is_empty()) {
+    if let Some(key) = t.idempotency_key.as_deref() {
         let existing: Option<String> = tx
             .conn
             .prepare_cached(
@@ -117,7 +85,10 @@ pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
     let status = creation_status(req.initial_blocked, req.triage, &parent_statuses);
 
     let id = fresh_task_id(tx)?;
-    let skills_json = skills.as_ref().map(|s| Value::from(s.clone()).to_string());
+    let skills_json = t
+        .skills
+        .as_ref()
+        .map(|s| Value::from(s.clone()).to_string());
     tx.conn
         .prepare_cached(
             "INSERT INTO tasks (id, title, body, assignee, status, priority, created_by, \
@@ -129,26 +100,26 @@ pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
         )?
         .execute(params![
             id,
-            title,
+            t.title,
             req.body,
-            assignee,
+            t.assignee,
             status.as_str(),
             req.priority,
             req.created_by,
             tx.now,
-            kind,
-            workspace_path,
-            branch,
-            trimmed(req.project_id.as_deref()),
+            t.workspace_kind,
+            t.workspace_path,
+            t.branch_name,
+            t.project_id,
             req.tenant,
-            req.idempotency_key.as_deref().filter(|k| !k.is_empty()),
+            t.idempotency_key,
             req.max_runtime_seconds,
             skills_json,
             req.max_retries,
             req.goal_mode as i64,
             req.goal_max_turns,
             req.session_id,
-            trimmed(req.model_override.as_deref()),
+            t.model_override,
         ])?;
     {
         let mut link = tx.conn.prepare_cached(
@@ -158,30 +129,21 @@ pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
             link.execute(params![p, id])?;
         }
     }
-    tx.append_event(
-        &id,
-        EventKind::Created,
-        Some(json!({
-            "assignee": assignee,
-            "status": status.as_str(),
-            "parents": parents,
-            "tenant": req.tenant,
-            "branch_name": branch,
-            "skills": skills.as_ref().filter(|s| !s.is_empty()),
-            "goal_mode": if req.goal_mode { Some(true) } else { None },
-        })),
-        None,
-    )?;
-    if status == Status::Blocked {
-        // The reference writes no event here, so its recompute silently
-        // re-queues the task (#39609). A `blocked` event makes the block
-        // sticky for both implementations' sticky-block rule.
-        tx.append_event(
-            &id,
-            EventKind::Blocked,
-            Some(json!({"reason": CREATED_BLOCKED_REASON, "kind": null, "recurrences": 0})),
-            None,
-        )?;
+    for kind in creation_events(status) {
+        let payload = match kind {
+            EventKind::Created => payload::created(&CreatedFacts {
+                assignee: t.assignee.as_deref(),
+                status,
+                parents: &t.parents,
+                tenant: req.tenant.as_deref(),
+                branch_name: t.branch_name.as_deref(),
+                skills: t.skills.as_deref(),
+                goal_mode: req.goal_mode,
+            }),
+            // The `blocked` event that makes a task created blocked stick.
+            _ => payload::created_blocked(),
+        };
+        tx.append_event(&id, *kind, Some(payload), None)?;
     }
     Ok(Created {
         task: tx.require_task(&id)?,
@@ -212,7 +174,7 @@ fn fresh_task_id(tx: &Tx<'_>) -> DbResult<String> {
             return Ok(id);
         }
     }
-    Err(StoreError::Backend("could not draw an unused task id".into()).into())
+    Err(StoreError::Backend(BackendError::msg("could not draw an unused task id")).into())
 }
 
 fn order_sql(order: TaskOrder) -> &'static str {
@@ -398,7 +360,7 @@ pub(crate) fn edit(tx: &Tx<'_>, req: &EditTask) -> DbResult<Task> {
         tx.append_event(
             &task.id,
             EventKind::Reprioritized,
-            Some(json!({"priority": p})),
+            Some(payload::reprioritized(p)),
             None,
         )?;
     }
@@ -441,18 +403,14 @@ pub(crate) fn edit(tx: &Tx<'_>, req: &EditTask) -> DbResult<Task> {
                 },
             )?,
         };
-        let mut fields = vec!["result", "summary"];
-        if metadata.is_some() {
-            fields.push("metadata");
-        }
         tx.append_event(
             &task.id,
             EventKind::Edited,
-            Some(json!({
-                "fields": fields,
-                "result_len": result.as_deref().map_or(0, |r| r.chars().count()),
-                "summary": summary.as_deref().and_then(first_line),
-            })),
+            Some(payload::edited_handoff(
+                metadata.is_some(),
+                result.as_deref(),
+                summary.as_deref(),
+            )),
             Some(run_id),
         )?;
     }
@@ -473,20 +431,21 @@ pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
         )?);
         task = tx.require_task(&req.task_id)?;
     }
-    let facts = TaskFacts {
-        claimed: task.claim_lock.is_some(),
-        ..TaskFacts::new(task.status)
-    };
-    if let Err(Refusal::Claimed) = decide(Action::Assign, &facts) {
-        return Err(StoreError::Refused {
-            action: "reassign",
-            task_id: task.id.clone(),
-            reason: "currently running (claimed). Wait for completion or reclaim the stale lock \
-                     first (`kanban reclaim`, or reassign with --reclaim)"
-                .into(),
+    // Whether its parents are finished does not matter to an assignment.
+    let d = match decide(Action::Assign, &facts_of(&task, true)) {
+        Ok(d) => d,
+        Err(Refusal::Claimed) => {
+            return Err(StoreError::Refused {
+                action: "reassign",
+                task_id: task.id.clone(),
+                reason: "currently running (claimed). Wait for completion or reclaim the stale \
+                         lock first (`kanban reclaim`, or reassign with --reclaim)"
+                    .into(),
+            }
+            .into());
         }
-        .into());
-    }
+        Err(why) => return Err(lifecycle::refusal(tx, Action::Assign, &task, why)?.into()),
+    };
     if task.assignee != assignee {
         // A human moving the task to another profile is a recovery action:
         // the new profile does not inherit the old one's failure streak.
@@ -496,11 +455,8 @@ pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
             params![assignee, task.id],
         )?;
     }
-    let mut payload = json!({"assignee": assignee});
-    if let Some(src) = &req.source {
-        payload["source"] = json!(src);
-    }
-    tx.append_event(&task.id, EventKind::Assigned, Some(payload), None)?;
+    let payload = payload::assigned(assignee.as_deref(), req.source.as_deref());
+    tx.append_event(&task.id, d.event, Some(payload), None)?;
     Ok(Reassigned {
         task: tx.require_task(&task.id)?,
         reclaimed_run_id: reclaimed.as_ref().and_then(|r| r.run_id),
@@ -533,27 +489,37 @@ pub(crate) fn link(tx: &Tx<'_>, parent: &str, child: &str) -> DbResult<()> {
     if would_cycle(tx, parent, child)? {
         return Err(invalid(format!("linking {parent} -> {child} would create a cycle")).into());
     }
-    tx.conn.execute(
+    let added = tx.conn.execute(
         "INSERT OR IGNORE INTO task_links (parent_id, child_id) VALUES (?1, ?2)",
         params![parent, child],
     )?;
+    // Linking an existing pair again changes nothing, so it records nothing
+    // (the reference appends a second `linked` event).
+    if added == 0 {
+        return Ok(());
+    }
     let parent_status: String =
         tx.conn
             .query_row("SELECT status FROM tasks WHERE id = ?1", [parent], |r| {
                 r.get(0)
             })?;
-    if !status_of(&parent_status).satisfies_children() {
+    let task = tx.require_task(child)?;
+    let action = Action::Link {
+        parent_finished: status_of(&parent_status).satisfies_children(),
+    };
+    // The rule looks at the new parent only.
+    let d = match decide(action, &facts_of(&task, true)) {
+        Ok(d) => d,
+        Err(why) => return Err(lifecycle::refusal(tx, action, &task, why)?.into()),
+    };
+    if d.to != task.status {
+        // Only a ready child is demoted (the rule's precondition).
         tx.conn.execute(
-            "UPDATE tasks SET status = 'todo' WHERE id = ?1 AND status = 'ready'",
-            [child],
+            "UPDATE tasks SET status = ?1 WHERE id = ?2 AND status = 'ready'",
+            params![d.to.as_str(), child],
         )?;
     }
-    tx.append_event(
-        child,
-        EventKind::Linked,
-        Some(json!({"parent": parent, "child": child})),
-        None,
-    )?;
+    tx.append_event(child, d.event, Some(payload::link(parent, child)), None)?;
     Ok(())
 }
 
@@ -568,7 +534,7 @@ pub(crate) fn unlink(tx: &Tx<'_>, parent: &str, child: &str) -> DbResult<bool> {
     tx.append_event(
         child,
         EventKind::Unlinked,
-        Some(json!({"parent": parent, "child": child})),
+        Some(payload::link(parent, child)),
         None,
     )?;
     // The child may be free now (#22459): re-gate it at once.
@@ -598,7 +564,7 @@ pub(crate) fn add_comment(
     tx.append_event(
         task_id,
         EventKind::Commented,
-        Some(json!({"author": author, "len": body.chars().count()})),
+        Some(payload::commented(author, body)),
         None,
     )?;
     Ok(Comment {

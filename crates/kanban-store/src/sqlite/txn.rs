@@ -22,9 +22,10 @@ use rand::RngExt;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use serde_json::Value;
 
+use super::SqliteStore;
+use super::corrupt::corrupt_error;
 use super::row::task_from_row;
 use super::schema::TASK_COLUMNS;
-use super::{SqliteStore, open};
 use crate::{Result, StoreError};
 
 /// Retries of `BEGIN IMMEDIATE` / `COMMIT` on an immediate busy answer.
@@ -314,16 +315,7 @@ impl<'c> Tx<'c> {
 
     /// What `transitions::decide` needs to know about `task`.
     pub(crate) fn facts(&self, task: &Task) -> DbResult<TaskFacts> {
-        Ok(TaskFacts {
-            status: task.status,
-            parents_satisfied: self.parents_satisfied(&task.id)?,
-            claimed: task.claim_lock.is_some(),
-            block_kind: task
-                .block_kind
-                .as_deref()
-                .and_then(|k| k.parse::<BlockKind>().ok()),
-            block_recurrences: task.block_recurrences,
-        })
+        Ok(facts_of(task, self.parents_satisfied(&task.id)?))
     }
 
     /// Child ids of a task.
@@ -333,6 +325,22 @@ impl<'c> Tx<'c> {
         )?;
         let rows = st.query_map([task_id], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// The facts of `task` for `transitions::decide`, its parents' state
+/// already known.
+pub(crate) fn facts_of(task: &Task, parents_satisfied: bool) -> TaskFacts {
+    TaskFacts {
+        status: task.status,
+        parents_satisfied,
+        claimed: task.claim_lock.is_some(),
+        open_run: task.current_run_id.is_some(),
+        block_kind: task
+            .block_kind
+            .as_deref()
+            .and_then(|k| k.parse::<BlockKind>().ok()),
+        block_recurrences: task.block_recurrences,
     }
 }
 
@@ -363,8 +371,21 @@ impl SqliteStore {
         conn
     }
 
-    /// Run read-only statements on the connection.
+    /// Run read-only statements on the connection, in one deferred read
+    /// transaction: a read made of several queries (card facts, stats)
+    /// sees one snapshot, never half of a concurrent commit (the store's
+    /// concurrency contract).
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
+        let conn = self.lock_conn();
+        let out = read_txn(&conn, f);
+        drop(conn);
+        out.map_err(|e| self.classify(e))
+    }
+
+    /// The connection without a transaction around `f`, for tests that
+    /// drive `open`/`migrate` (which open their own) on a live store.
+    #[cfg(test)]
+    pub(crate) fn raw<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
         let conn = self.lock_conn();
         f(&conn).map_err(|e| self.classify(e))
     }
@@ -382,11 +403,29 @@ impl SqliteStore {
     pub(crate) fn classify(&self, e: DbError) -> StoreError {
         match e {
             DbError::Store(s) => s,
-            DbError::Sql(e) if is_corrupt(&e) => open::corrupt_error(&self.path, &e.to_string()),
+            DbError::Sql(e) if is_corrupt(&e) => corrupt_error(&self.path, &e.to_string()),
             DbError::Sql(e) if is_busy(&e) => StoreError::Busy(e.to_string()),
-            DbError::Sql(e) => StoreError::Backend(e.to_string()),
+            DbError::Sql(e) => StoreError::backend(e),
         }
     }
+}
+
+/// A read transaction on a bare connection. `BEGIN` (deferred) takes no
+/// lock until the first query, and the snapshot it then pins lasts until
+/// `COMMIT`; the statements are cached, so a read pays two cheap steps.
+fn read_txn<T>(conn: &Connection, f: impl FnOnce(&Connection) -> DbResult<T>) -> DbResult<T> {
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let out = f(conn);
+    // Ending a read transaction cannot lose data; if COMMIT fails, roll
+    // back so the connection is usable for the next one.
+    if conn
+        .prepare_cached("COMMIT")
+        .and_then(|mut c| c.execute([]))
+        .is_err()
+    {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    out
 }
 
 /// The transaction itself, usable on a bare connection (open/migrate).

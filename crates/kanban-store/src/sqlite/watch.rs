@@ -10,10 +10,12 @@
 use std::path::Path;
 
 use super::SqliteStore;
-use super::open::{busy_timeout_ms, connect};
+use kanban_core::defaults::BUSY_TIMEOUT_MS;
+
+use super::open::connect;
 use super::txn::is_busy;
 use crate::watch::ChangeProbe;
-use crate::{Result, StoreError};
+use crate::{BackendError, Result, StoreError};
 
 const DATA_VERSION_QUERY: &str = "PRAGMA data_version";
 
@@ -32,15 +34,21 @@ impl std::fmt::Debug for SqliteChangeProbe {
 }
 
 impl SqliteChangeProbe {
-    /// Probe the existing board at `path` (never creates or migrates it).
+    /// Probe the existing board at `path` (never creates or migrates it),
+    /// with the default busy timeout.
     pub fn open(path: &Path) -> Result<SqliteChangeProbe> {
+        SqliteChangeProbe::open_with(path, BUSY_TIMEOUT_MS)
+    }
+
+    /// [`SqliteChangeProbe::open`] with this busy timeout (milliseconds).
+    pub fn open_with(path: &Path, busy_timeout_ms: u64) -> Result<SqliteChangeProbe> {
         if !path.exists() {
             return Err(StoreError::io(
                 format!("no board database at {}", path.display()),
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
-        let conn = connect(path, busy_timeout_ms(&Default::default()))?;
+        let conn = connect(path, busy_timeout_ms)?;
         Ok(SqliteChangeProbe {
             conn,
             path: path.to_path_buf(),
@@ -62,7 +70,7 @@ fn probe_err(path: &Path, e: rusqlite::Error) -> StoreError {
     if is_busy(&e) {
         StoreError::Busy(e.to_string())
     } else {
-        StoreError::Backend(format!("{}: {e}", path.display()))
+        StoreError::Backend(BackendError::context(path.display().to_string(), e))
     }
 }
 
@@ -70,7 +78,7 @@ impl SqliteStore {
     /// A probe on its own connection that sees every commit to this board,
     /// including the ones made through this store.
     pub fn change_probe(&self) -> Result<SqliteChangeProbe> {
-        SqliteChangeProbe::open(self.path())
+        SqliteChangeProbe::open_with(self.path(), self.busy_timeout_ms)
     }
 }
 

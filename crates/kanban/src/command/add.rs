@@ -45,7 +45,7 @@ pub fn warn_without_dispatcher(ctx: &Ctx) {
     } else if gateway_dispatch_enabled(ctx) == Some(false) {
         "Gateway is running but its dispatcher is off (kanban.dispatch_in_gateway=false in \
          config.yaml, or HERMES_KANBAN_DISPATCH_IN_GATEWAY=0) — the task will sit in 'ready' \
-         until you turn it back on and restart the gateway, or run `kanban dispatch` \
+         until you turn it back on (the gateway picks the change up within a second), or run `kanban dispatch` \
          (e.g. from cron)."
     } else {
         return;
@@ -62,13 +62,7 @@ fn gateway_dispatch_enabled(ctx: &Ctx) -> Option<bool> {
 }
 
 /// A gateway holds `<root>/kanban/.dispatcher.lock` exclusively while it
-/// dispatches; if we can take a shared lock, nobody does.
+/// dispatches (ours or a Hermes one).
 fn dispatcher_running(ctx: &Ctx) -> bool {
-    use std::os::fd::AsRawFd;
-    let Ok(file) = std::fs::File::open(ctx.root.gateway_lock()) else {
-        return false;
-    };
-    // SAFETY: flock on a descriptor we own; released when `file` drops.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    rc != 0
+    kanban_server::lock::dispatcher_lock_held(&ctx.root)
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::Profiles;
+use kanban_hermes::config::KanbanConfig;
+use kanban_hermes::profiles::Profiles;
 use serde::Serialize;
 
 use crate::cli::JsonArgs;

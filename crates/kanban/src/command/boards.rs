@@ -16,8 +16,6 @@
 //! only unexpected I/O failures come back as `Err`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -25,13 +23,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use kanban_core::Status;
-use kanban_store::layout::{
-    self, BoardMeta, Env, LayoutError, MetaUpdate, ProcessEnv, RemoveAction, Root,
-};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
-use kanban_store::{Store, SystemClock, TaskQuery};
+use kanban_hermes::catalogue::HermesCatalogue;
+use kanban_hermes::config::open_request;
+use kanban_hermes::layout::{self, BoardMeta, Env, MetaUpdate, ProcessEnv, RemoveAction, Root};
+use kanban_store::TaskQuery;
+use kanban_store::backend::{BoardCatalogue, BoardLocation, CatalogueError, open_board};
 
-use crate::output::py_repr;
+use crate::output::{block, line, py_repr};
 
 /// `kanban boards [<action>]`; no action lists the boards.
 #[derive(Debug, Clone, Args)]
@@ -176,8 +174,9 @@ pub fn run_with_env(cmd: BoardsCommand, root: &Root, json: bool, env: &dyn Env) 
 
 /// Print a refusal the way the reference does and pick its exit code;
 /// unexpected I/O failures propagate.
-fn refuse(verb: &str, err: LayoutError) -> Result<i32> {
-    if let LayoutError::Io { .. } = err {
+fn refuse(verb: &str, err: impl Into<CatalogueError>) -> Result<i32> {
+    let err = err.into();
+    if !matches!(err, CatalogueError::Refused { .. }) {
         return Err(err.into());
     }
     eprintln!("kanban boards {verb}: {err}");
@@ -199,17 +198,11 @@ fn q(s: &str) -> String {
 /// `{status: count}` of a board, archived included (as the reference
 /// counts every row); empty when it has no DB yet or cannot be read
 /// (listing must never fail because one board is broken).
-fn board_counts(db: &Path) -> BTreeMap<String, i64> {
-    if !db.exists() {
-        return BTreeMap::new();
-    }
-    let opts = OpenOptions {
-        create: false,
-        ..OpenOptions::default()
-    };
-    let Ok(store) = SqliteStore::open(db, opts, Arc::new(SystemClock)) else {
+fn board_counts(location: &BoardLocation) -> BTreeMap<String, i64> {
+    let Ok(board) = open_board(location, &open_request(false)) else {
         return BTreeMap::new();
     };
+    let store = board.store();
     let Ok(stats) = store.stats() else {
         return BTreeMap::new();
     };
@@ -250,8 +243,8 @@ struct Listed {
     total: i64,
 }
 
-fn listed(meta: BoardMeta, current: &str) -> Listed {
-    let counts = board_counts(&meta.db_path);
+fn listed(root: &Root, meta: BoardMeta, current: &str) -> Listed {
+    let counts = board_counts(&root.board_paths(&meta.slug).location());
     Listed {
         is_current: meta.slug == current,
         total: counts.values().sum(),
@@ -264,7 +257,7 @@ fn list(root: &Root, env: &dyn Env, all: bool, json: bool) -> Result<i32> {
     let current = root.current_board(env);
     let boards: Vec<Listed> = layout::list_boards(root, all)
         .into_iter()
-        .map(|m| listed(m, &current))
+        .map(|m| listed(root, m, &current))
         .collect();
     if json {
         print_ordered(&boards)?;
@@ -273,7 +266,7 @@ fn list(root: &Root, env: &dyn Env, all: bool, json: bool) -> Result<i32> {
     println!("{:2}  {:24}  {:28}  COUNTS", "", "SLUG", "NAME");
     for b in &boards {
         let marker = if b.is_current { "●" } else { " " };
-        let mut name = b.meta.name.clone();
+        let mut name = line(&b.meta.name).into_owned();
         if b.meta.archived {
             name.push_str(" [archived]");
         }
@@ -308,13 +301,7 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
     let meta = created.meta;
     // Create the DB now (schema included) so the board is complete and
     // listed by the reference too, as its create_board does.
-    let paths = root.board_paths(&meta.slug);
-    paths.ensure_dirs()?;
-    let opts = OpenOptions {
-        create: true,
-        ..OpenOptions::default()
-    };
-    SqliteStore::open(&paths.db, opts, Arc::new(SystemClock))?;
+    HermesCatalogue::new(root.clone()).create(&meta.slug, &open_request(true))?;
     if a.switch {
         layout::set_current_board(root, &meta.slug)?;
     }
@@ -340,7 +327,7 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
         "created"
     };
     println!("Board {} {verb}.", q(&meta.slug));
-    println!("  Display name: {}", meta.name);
+    println!("  Display name: {}", line(&meta.name));
     println!("  DB path:      {}", meta.db_path.display());
     if a.switch {
         println!("  Switched to {}.", q(&meta.slug));
@@ -354,7 +341,7 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
 }
 
 fn remove(root: &Root, slug: &str, delete: bool, json: bool) -> Result<i32> {
-    let removed = match layout::remove_board(root, slug, !delete) {
+    let removed = match HermesCatalogue::new(root.clone()).remove(slug, !delete) {
         Ok(r) => r,
         Err(e) => return refuse("rm", e),
     };
@@ -389,15 +376,15 @@ fn switch(root: &Root, slug: &str, json: bool) -> Result<i32> {
 
 fn show(root: &Root, env: &dyn Env, json: bool) -> Result<i32> {
     let current = root.current_board(env);
-    let b = listed(layout::read_board_metadata(root, &current), &current);
+    let b = listed(root, layout::read_board_metadata(root, &current), &current);
     if json {
         print_ordered(&b)?;
         return Ok(0);
     }
     println!("Current board: {current}");
-    println!("  Display name: {}", b.meta.name);
+    println!("  Display name: {}", line(&b.meta.name));
     if !b.meta.description.is_empty() {
-        println!("  Description:  {}", b.meta.description);
+        println!("  Description:  {}", block(&b.meta.description));
     }
     println!("  DB path:      {}", b.meta.db_path.display());
     let detail = if b.counts.is_empty() {

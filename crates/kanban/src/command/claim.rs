@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use kanban_core::Task;
-use kanban_store::{ClaimOutcome, ClaimRequest, layout::BoardPaths};
+use kanban_hermes::layout::BoardPaths;
+use kanban_store::{ClaimOutcome, ClaimRequest};
 
 use crate::cli::ClaimArgs;
 use crate::context::Ctx;
@@ -34,7 +35,7 @@ pub fn run(args: ClaimArgs, ctx: &Ctx) -> Result<i32> {
         ClaimOutcome::Claimed { task, .. } => {
             let ws = workspace_for(&task, &ctx.board);
             if task.workspace_kind == "scratch" {
-                kanban_store::layout::create_private_dir(&ws)?;
+                kanban_hermes::layout::create_private_dir(&ws)?;
             }
             // Record where the work happens, as the reference does, so
             // `show` and the worker context name the same directory.

@@ -1,6 +1,7 @@
 //! `kanban complete <id>...`: mark tasks done, ending their workers.
 
 use anyhow::Result;
+use kanban_hermes::scratch::{board_files, complete_with_files};
 use kanban_store::{CompleteRequest, StoreError};
 
 use crate::cli::CompleteArgs;
@@ -36,6 +37,8 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
     }
     let metadata = super::parse_metadata(args.metadata.as_deref())?;
     let store = ctx.store()?;
+    // Declared scratch artifacts are kept, then the scratch dir goes.
+    let files = board_files(&ctx.board, Some(&ctx.root));
     let mut failed = 0;
     for id in &task_ids {
         let req = CompleteRequest {
@@ -45,8 +48,9 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
             metadata: metadata.clone(),
             created_cards: Vec::new(),
             expected_run_id: env.run_id_for(id),
+            files: None,
         };
-        match store.complete_task(&req) {
+        match complete_with_files(store, &req, &files) {
             Ok(done) => {
                 if let Some(w) = &done.ended_worker {
                     end_worker(store, done.run_id, w, is_own_task(id));

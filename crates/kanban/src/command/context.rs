@@ -6,7 +6,7 @@ use kanban_store::Store;
 
 use crate::cli::OptTaskIdArg;
 use crate::context::Ctx;
-use crate::output::fmt_ts;
+use crate::output::{block, fmt_ts};
 use crate::worker_env::WorkerEnv;
 
 /// Gather the rows and render the worker context of `task_id`.
@@ -26,6 +26,7 @@ pub fn run(args: OptTaskIdArg, ctx: &Ctx) -> Result<i32> {
     // Inside a worker the id defaults to the worker's own task.
     let task_id = crate::command::task_arg(&WorkerEnv::from_env(), args.task_id.as_deref())?;
     // println like the reference's print(): the text ends in a newline too.
-    println!("{}", render(ctx, &task_id)?);
+    // The MCP tool returns the text exact; a terminal gets it escaped.
+    println!("{}", block(&render(ctx, &task_id)?));
     Ok(0)
 }

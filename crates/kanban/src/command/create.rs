@@ -2,27 +2,24 @@
 
 use anyhow::{Context as _, Result};
 use kanban_core::validate::{normalize_branch, parse_duration_seconds, parse_workspace_flag};
+use kanban_hermes::layout::{ProcessEnv, expand_tilde, read_board_metadata};
 use kanban_store::NewTask;
-use kanban_store::layout::{ProcessEnv, expand_tilde, read_board_metadata};
 
 use crate::cli::{CreateArgs, InitialStatus};
 use crate::context::Ctx;
 use crate::error::usage;
 use crate::output::{CliTask, print_json};
 
-/// `(kind, path)` of `--workspace`, with `~` expanded and `dir:` required
-/// to be absolute (a relative path would depend on the dispatcher's cwd).
+/// `(kind, path)` of `--workspace`, with `~` expanded and the path
+/// required to be absolute (a relative path would depend on the
+/// dispatcher's cwd).
 pub fn workspace_from_flag(value: &str) -> Result<(String, Option<String>)> {
     let (kind, path) = parse_workspace_flag(value).map_err(|e| usage(e.to_string()))?;
     let path = path.map(|p| expand_tilde(&p, &ProcessEnv).to_string_lossy().into_owned());
-    if kind == "dir"
-        && let Some(p) = &path
-        && !p.starts_with('/')
-    {
-        return Err(usage(format!(
-            "--workspace dir:{p}: relative paths are not allowed; use an absolute path \
-             (e.g. dir:/srv/project)"
-        )));
+    // The store checks again for every surface; here it is a usage error.
+    if let Some(p) = &path {
+        kanban_core::validate::validate_workspace_path(&kind, p)
+            .map_err(|e| usage(format!("--workspace {value}: {e}")))?;
     }
     Ok((kind, path))
 }
@@ -92,8 +89,33 @@ pub fn run(args: CreateArgs, ctx: &Ctx) -> Result<i32> {
             task.assignee.as_deref().unwrap_or("-")
         );
         if task.status == kanban_core::Status::Ready && task.assignee.is_some() {
+            await_starting_gateway(ctx);
             crate::command::add::warn_without_dispatcher(ctx);
         }
     }
     Ok(0)
+}
+
+/// Longest `create` waits for a starting gateway to publish its state.
+const STARTING_GATEWAY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const STARTING_GATEWAY_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Issue 9 item 14: a gateway of ours that holds the lock but has not
+/// published its `gateway.json` yet is starting (binding its port): wait
+/// for it briefly, so the warning reads its real dispatch state rather
+/// than a missing or stale record.
+fn await_starting_gateway(ctx: &Ctx) {
+    use kanban_server::lock::{current_record, dispatcher_lock_held, read_pid};
+    // A pidfile naming a dead process is stale (a killed gateway; the lock
+    // is someone else's): nothing of ours is starting then.
+    let pid_alive = |p: u32| std::path::Path::new(&format!("/proc/{p}")).exists();
+    let starting = || {
+        dispatcher_lock_held(&ctx.root)
+            && read_pid(&ctx.root).is_some_and(pid_alive)
+            && current_record(&ctx.root).is_none()
+    };
+    let deadline = std::time::Instant::now() + STARTING_GATEWAY_WAIT;
+    while starting() && std::time::Instant::now() < deadline {
+        std::thread::sleep(STARTING_GATEWAY_POLL);
+    }
 }

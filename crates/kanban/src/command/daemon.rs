@@ -20,6 +20,8 @@ use crate::context::Ctx;
 pub const DEFAULT_INTERVAL_SECONDS: f64 = 60.0;
 /// Shortest interval accepted (reference floor).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest wait a pass can ask for before the next one.
+const MIN_WAKE: Duration = Duration::from_millis(100);
 /// How often the sleep checks for a stop signal.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
@@ -154,8 +156,13 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
             config.clone()
         });
         let opts = options(&config, args.max, args.failure_limit);
+        let mut sleep = interval;
         match dispatcher.dispatch_once(&opts) {
             Ok(res) => {
+                // A cooldown or backoff that ends before the next tick.
+                if let Some(ms) = res.next_pass_in_ms {
+                    sleep = sleep.min(Duration::from_millis(ms).max(MIN_WAKE));
+                }
                 if let Some(w) = stuck.observe(&res.health, Instant::now()) {
                     eprintln!("[{}] WARN {w}", crate::output::fmt_ts(Some(ctx.now())));
                 }
@@ -180,7 +187,7 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
             }
             Err(e) => eprintln!("warning: dispatch pass failed: {e}"),
         }
-        sleep_unless_stopped(interval);
+        sleep_unless_stopped(sleep);
     }
     println!("(dispatcher stopped)");
     Ok(0)

@@ -19,9 +19,9 @@ use kanban_dispatch::{
     BoardContext, DispatchOptions, DispatchResult, Dispatcher, DispatcherParts, ProcLiveness,
     ProcessSpawner, RecordingSpawner, Spawner, StoreContextSource,
 };
-use kanban_store::config::{EnvTunables, KanbanConfig};
-use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::layout::{ProcessEnv, Profiles, read_board_metadata};
+use kanban_hermes::config::{EnvTunables, KanbanConfig};
+use kanban_hermes::layout::{ProcessEnv, read_board_metadata};
+use kanban_hermes::profiles::Profiles;
 
 use crate::context::Ctx;
 use crate::output::fmt_ts;
@@ -61,13 +61,14 @@ pub(crate) fn load_config(ctx: &Ctx) -> Result<KanbanConfig> {
 
 /// A dispatcher for the context's board with the real process spawner.
 pub(crate) fn build_dispatcher(ctx: &Ctx, config: &KanbanConfig) -> Result<Dispatcher> {
-    let store = Arc::new(crate::context::open_store(&ctx.board, ctx.clock.clone())?);
+    // A connection of its own, apart from the verb's store.
+    let board = crate::context::open_board(&ctx.board, ctx.clock.clone())?;
     let workdir = read_board_metadata(&ctx.root, &ctx.board.slug).default_workdir;
     // Template profiles get the full context as `{prompt}` (reference §5.3).
-    let context = StoreContextSource::new(store.clone(), ctx.clock.clone())
+    let context = StoreContextSource::new(board.store(), ctx.clock.clone())
         .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));
     let parts = DispatcherParts {
-        store: store as Arc<dyn DispatchStore>,
+        store: board.dispatch(),
         spawner: worker_spawner(&ctx.board.logs_dir),
         liveness: Arc::new(ProcLiveness::new()),
         profiles: Arc::new(Profiles::new(&ctx.root, config)),
@@ -112,6 +113,9 @@ pub fn run(args: DispatchArgs, ctx: &Ctx) -> Result<i32> {
     let mut opts = options(&config, args.max, args.failure_limit);
     opts.dry_run = args.dry_run;
     opts.settle_terminations = Some(ONE_SHOT_SETTLE);
+    // This process ends with the pass: it does not watch the workers it
+    // starts, so their deaths are never blamed on it going away.
+    opts.supervises_workers = false;
     let dispatcher = build_dispatcher(ctx, &config)?;
     let result = dispatcher.dispatch_once(&opts)?;
     if args.json {
@@ -125,6 +129,30 @@ pub fn run(args: DispatchArgs, ctx: &Ctx) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// When the dispatcher tries a task whose worker could not be started
+/// again: the retry time recorded with its latest (`spawn_failed`) run,
+/// while it waits in ready. For `kanban show`.
+pub(crate) fn next_spawn_attempt(
+    task: &kanban_core::Task,
+    runs: &[kanban_core::Run],
+) -> Option<i64> {
+    if task.status != kanban_core::Status::Ready {
+        return None;
+    }
+    let latest = runs
+        .iter()
+        .filter(|r| r.ended_at.is_some())
+        .max_by_key(|r| (r.ended_at, r.id))?;
+    if latest.outcome.as_deref() != Some(kanban_core::RunOutcome::SpawnFailed.as_str()) {
+        return None;
+    }
+    latest
+        .metadata
+        .as_ref()?
+        .get(kanban_store::dispatch_ops::NEXT_ATTEMPT_KEY)?
+        .as_i64()
 }
 
 fn join(ids: &[String]) -> String {

@@ -4,10 +4,12 @@
 //! `run` serves in the foreground until SIGTERM/SIGINT; `start` re-executes
 //! this binary with `gateway run` in the background (output appended to
 //! `<root>/kanban/logs/gateway.log`) and waits until it listens; `stop`
-//! sends SIGTERM to the pid in `<root>/kanban/gateway.pid`; `status` reports
-//! whether a gateway holds the root's dispatcher lock.
+//! sends SIGTERM to the pid in `<root>/kanban/gateway.pid` and waits until
+//! that process has exited; `status` reports the gateway holding the root's
+//! dispatcher lock once its `gateway.json` is published.
 
 use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::OpenOptionsExt;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -16,23 +18,33 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use kanban_dispatch::{
     BoardContext, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness, ProcessSpawner,
-    ProfileSource, RecordingSpawner, Spawner, StoreContextSource, StuckDetector,
+    ProfileSource, RecordingSpawner, Spawner, StoreContextSource, StuckDetector, Terminator,
 };
+use kanban_hermes::config::{EnvTunables, KanbanConfig, ProfileSpec};
+use kanban_hermes::layout::{ProcessEnv, Root, read_board_metadata};
+use kanban_hermes::profiles::{ProfileKind, Profiles};
 use kanban_server::demo;
-use kanban_server::lock::{dispatcher_lock_held, log_path, read_pid, read_record};
-use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest};
-use kanban_store::config::{EnvTunables, KanbanConfig, ProfileSpec};
-use kanban_store::layout::{ProcessEnv, ProfileKind, Profiles, Root, read_board_metadata};
+use kanban_server::lock::{current_record, dispatcher_lock_held, log_path, read_pid, read_record};
+use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest, WorkerEnder};
+use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{Clock, Store, SystemClock};
 use serde_json::{Value, json};
 
 use crate::output::fmt_ts;
 
+/// `gateway.log` is private like every file under the root (SPEC §4).
+const PRIVATE_LOG_MODE: u32 = 0o600;
 /// How long `start` waits for the background gateway to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long `stop` waits for the gateway to release the lock.
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long `stop` waits for the gateway process to exit (its own grace
+/// for open requests and the current pass is far shorter).
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long `status` waits for a gateway that holds the lock but has not
+/// published its `gateway.json` yet (it is binding its port).
+const STATUS_SETTLE: Duration = Duration::from_secs(2);
 const WAIT_POLL: Duration = Duration::from_millis(50);
+/// `stop` polls the process this often (short: the exit is usually quick).
+const STOP_POLL: Duration = Duration::from_millis(10);
 
 /// Run the API server and the embedded dispatcher.
 #[derive(Debug, Subcommand)]
@@ -60,6 +72,12 @@ pub struct RunArgs {
     /// else kanban.gateway.token).
     #[arg(long)]
     pub token: Option<String>,
+    /// Without a token, requests whose Host is not a loopback name or
+    /// address get 403 (a DNS-rebinding guard). Serve this host name too
+    /// (`name` = any port, `name:port` = that port); repeatable, added to
+    /// kanban.gateway.allowed_hosts.
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    pub allowed_hosts: Vec<String>,
     /// Also run a live demo: creates (once) a `demo` board with a small task
     /// graph (design → implement ×2 → test → release) whose workers are shell
     /// scripts in <root>/kanban/demo/ that heartbeat, comment and complete
@@ -106,6 +124,8 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     let config = KanbanConfig::load(root, &ProcessEnv)?;
     let mut cfg = GatewayConfig::resolve(root.clone(), args.host, args.port, args.token, &config);
     cfg.dispatch = Some(Arc::new(pass));
+    cfg.allowed_hosts = args.allowed_hosts;
+    cfg.workers = Some(Arc::new(IdentityEnder::new()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kanban-gateway")
@@ -184,13 +204,16 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     }
     let log = log_path(root);
     if let Some(dir) = log.parent() {
-        kanban_store::layout::create_private_dir(dir)?;
+        kanban_hermes::layout::create_private_dir(dir)?;
     }
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(PRIVATE_LOG_MODE)
         .open(&log)
         .with_context(|| format!("cannot open {}", log.display()))?;
+    // Where this child's output starts, to quote it if it fails.
+    let log_start = out.metadata().map(|m| m.len()).unwrap_or(0);
     let exe = std::env::current_exe().context("cannot locate the kanban executable")?;
     let mut cmd = Command::new(exe);
     cmd.args(["gateway", "run"]);
@@ -200,6 +223,9 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     if let Some(p) = args.port {
         cmd.args(["--port", &p.to_string()]);
     }
+    for h in &args.allowed_hosts {
+        cmd.args(["--allowed-host", h]);
+    }
     if args.demo {
         cmd.arg("--demo");
     }
@@ -208,7 +234,7 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
         cmd.env(kanban_server::ENV_GATEWAY_TOKEN, t);
     }
     // The child must resolve the same root whatever our env says.
-    cmd.env(kanban_store::layout::ENV_KANBAN_HOME, root.path());
+    cmd.env(kanban_hermes::layout::ENV_KANBAN_HOME, root.path());
     {
         use std::os::unix::process::CommandExt;
         // Own process group: a Ctrl-C in this terminal must not reach it.
@@ -237,8 +263,9 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
         }
         if let Some(code) = child.try_wait()? {
             bail!(
-                "the gateway exited at start-up ({code}); see {}",
-                log.display()
+                "the gateway exited at start-up ({code}); see {}{}",
+                log.display(),
+                output_since(&log, log_start)
             );
         }
         if Instant::now() > deadline {
@@ -249,6 +276,23 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
         }
         std::thread::sleep(WAIT_POLL);
     }
+}
+
+/// What a failed start wrote to its log (last lines), to quote it.
+fn output_since(log: &std::path::Path, start: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    const MAX_LINES: usize = 20;
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        let _ = f.seek(SeekFrom::Start(start));
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let tail = &lines[lines.len().saturating_sub(MAX_LINES)..];
+    format!(":\n{}", tail.join("\n"))
 }
 
 fn stop(root: &Root) -> Result<i32> {
@@ -273,30 +317,86 @@ fn stop(root: &Root) -> Result<i32> {
         );
     };
     use nix::sys::signal::{Signal, kill};
-    let target = nix::unistd::Pid::from_raw(i32::try_from(pid).context("bad pid in pidfile")?);
-    kill(target, Signal::SIGTERM).with_context(|| format!("cannot signal pid {pid}"))?;
+    let raw = i32::try_from(pid).context("bad pid in pidfile")?;
+    // Remember which process we signal: once it is gone its pid may be
+    // reused, and "still running" must not mean "a new process".
+    let started = process_start_time(raw);
+    kill(nix::unistd::Pid::from_raw(raw), Signal::SIGTERM)
+        .with_context(|| format!("cannot signal pid {pid}"))?;
     let deadline = Instant::now() + STOP_TIMEOUT;
-    while dispatcher_lock_held(root) {
+    // "Stopped" means the process has exited, not only that it let go of
+    // the lock: it may still be finishing its shutdown after that.
+    let exited = || match started {
+        Some(_) => !process_running(raw, started),
+        // No /proc entry to follow (already a zombie): the lock tells.
+        None => !dispatcher_lock_held(root),
+    };
+    while !exited() {
         if Instant::now() > deadline {
-            bail!(
-                "gateway pid {pid} did not stop within {}s",
-                STOP_TIMEOUT.as_secs()
+            eprintln!(
+                "kanban: gateway pid {pid} did not exit within {}s of SIGTERM; it is still \
+                 running. See {} and, if it is stuck, end it with `kill -9 {pid}`",
+                STOP_TIMEOUT.as_secs(),
+                log_path(root).display()
             );
+            return Ok(1);
         }
-        std::thread::sleep(WAIT_POLL);
+        std::thread::sleep(STOP_POLL);
     }
     println!("kanban gateway stopped (pid {pid})");
     Ok(0)
 }
 
+/// Start time (clock ticks after boot, `/proc/<pid>/stat` field 22) of a
+/// live, non-zombie process; `None` when there is none.
+fn process_start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name (which may hold spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+        return None;
+    }
+    fields.get(19)?.parse().ok()
+}
+
+/// Whether the process we signalled still runs (a zombie has exited).
+fn process_running(pid: i32, started: Option<u64>) -> bool {
+    match (process_start_time(pid), started) {
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 fn status(args: StatusArgs, root: &Root) -> Result<i32> {
-    let running = dispatcher_lock_held(root);
-    let record = read_record(root).filter(|_| running);
-    let pid = read_pid(root).filter(|_| running);
+    let held = dispatcher_lock_held(root);
+    let deadline = Instant::now() + STATUS_SETTLE;
+    let mut pid = read_pid(root).filter(|_| held);
+    // Our gateway writes its pidfile right after taking the lock: a holder
+    // without one is a Hermes gateway only if none appears meanwhile.
+    while held && pid.is_none() && Instant::now() < deadline && dispatcher_lock_held(root) {
+        std::thread::sleep(WAIT_POLL);
+        pid = read_pid(root);
+    }
+    let mut record = current_record(root);
+    if held && pid.is_some() && record.is_none() {
+        // Ours, still starting: its record comes before it serves.
+        while record.is_none() && Instant::now() < deadline && dispatcher_lock_held(root) {
+            std::thread::sleep(WAIT_POLL);
+            record = current_record(root);
+        }
+    }
+    // Running = serving with a current gateway.json, or a lock holder
+    // that is not ours (no pidfile: a Hermes gateway).
+    let hermes = held && pid.is_none();
+    let running = record.is_some() || hermes;
+    let starting = held && pid.is_some() && record.is_none();
     if args.json {
         let v = json!({
             "running": running,
-            "pid": pid,
+            "starting": starting,
+            "pid": record.as_ref().map(|r| r.pid).or(pid),
             "url": record.as_ref().map(|r| r.url.clone()),
             "host": record.as_ref().map(|r| r.host.clone()),
             "port": record.as_ref().map(|r| r.port),
@@ -306,24 +406,63 @@ fn status(args: StatusArgs, root: &Root) -> Result<i32> {
             "log": log_path(root).display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
-    } else if running {
-        match (&record, pid) {
-            (Some(r), _) => println!(
-                "kanban gateway running (pid {}) at {}, dispatcher {}",
-                r.pid,
-                r.url,
-                if r.dispatch { "on" } else { "off" }
-            ),
-            (None, Some(p)) => println!("kanban gateway running (pid {p})"),
-            (None, None) => println!(
-                "a gateway holds the lock of {} (a Hermes gateway?)",
-                root.path().display()
-            ),
-        }
+    } else if let Some(r) = &record {
+        println!(
+            "kanban gateway running (pid {}) at {}, dispatcher {}",
+            r.pid,
+            r.url,
+            if r.dispatch { "on" } else { "off" }
+        );
+    } else if hermes {
+        println!(
+            "a gateway holds the lock of {} (a Hermes gateway?)",
+            root.path().display()
+        );
+    } else if let (true, Some(p)) = (starting, pid) {
+        println!("kanban gateway starting (pid {p}), not serving yet");
     } else {
         println!("kanban gateway not running (start it with `kanban gateway start`)");
     }
     Ok(if running { 0 } else { 1 })
+}
+
+/// The dispatcher's identity-checked ending of a worker (the run's recorded
+/// pid, start time and boot) for every worker the API detaches (complete,
+/// block, reclaim, reassign, archive, delete, ...): the same ending the CLI
+/// uses, escalating to SIGKILL on its own thread.
+struct IdentityEnder {
+    liveness: Arc<ProcLiveness>,
+    terminator: Terminator,
+}
+
+impl IdentityEnder {
+    fn new() -> IdentityEnder {
+        let liveness = Arc::new(ProcLiveness::new());
+        IdentityEnder {
+            terminator: Terminator::new(liveness.clone()),
+            liveness,
+        }
+    }
+}
+
+impl WorkerEnder for IdentityEnder {
+    fn end_worker(
+        &self,
+        store: &Arc<dyn DispatchStore>,
+        run_id: Option<i64>,
+        worker: &kanban_store::EndedWorker,
+    ) {
+        let ended = kanban_dispatch::end_worker(
+            store.as_ref(),
+            self.liveness.as_ref(),
+            &self.terminator,
+            run_id,
+            worker,
+        );
+        if let Err(e) = ended {
+            tracing::warn!(pid = worker.pid, error = %e, "cannot end a detached worker");
+        }
+    }
 }
 
 /// Profiles re-read every pass (hot reload of `kanban.profiles`).

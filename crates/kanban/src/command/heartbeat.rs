@@ -3,6 +3,8 @@
 //! fence the call, so a reclaimed worker cannot keep a new attempt alive.
 
 use anyhow::Result;
+use kanban_hermes::config::EnvTunables;
+use kanban_hermes::layout::ProcessEnv;
 use kanban_store::{HeartbeatRequest, StoreError};
 
 use crate::cli::HeartbeatArgs;
@@ -18,7 +20,8 @@ pub fn run(args: HeartbeatArgs, ctx: &Ctx) -> Result<i32> {
         note: args.note.filter(|n| !n.trim().is_empty()),
         run_id: env.run_id_for(&task_id),
         claim_lock: env.claim_lock_for(&task_id),
-        ttl_seconds: None,
+        // The claim is extended by `HERMES_KANBAN_CLAIM_TTL_SECONDS`.
+        ttl_seconds: Some(EnvTunables::from_env(&ProcessEnv).claim_ttl_seconds),
     };
     match ctx.store()?.heartbeat(&req) {
         Ok(()) => {

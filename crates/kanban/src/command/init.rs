@@ -3,14 +3,14 @@
 //!
 //! Wiring: `Command::Init => init::run_init(&ctx.root, &ctx.board)`.
 
-use std::sync::Arc;
-
 use anyhow::Result;
 
-use kanban_store::SystemClock;
-use kanban_store::config::KanbanConfig;
-use kanban_store::layout::{BoardPaths, Env, ProcessEnv, ProfileKind, Profiles, Root};
-use kanban_store::sqlite::{OpenOptions, SqliteStore};
+use kanban_hermes::config::{KanbanConfig, open_request};
+use kanban_hermes::layout::{BoardPaths, Env, ProcessEnv, Root};
+use kanban_hermes::profiles::{ProfileKind, Profiles};
+use kanban_store::backend::open_board;
+
+use crate::output::line;
 
 /// Initialise `board` under `root` and print the getting-started notes.
 pub fn run_init(root: &Root, board: &BoardPaths) -> Result<i32> {
@@ -19,11 +19,7 @@ pub fn run_init(root: &Root, board: &BoardPaths) -> Result<i32> {
 
 fn run_init_with_env(root: &Root, board: &BoardPaths, env: &dyn Env) -> Result<i32> {
     board.ensure_dirs()?;
-    let opts = OpenOptions {
-        create: true,
-        ..OpenOptions::default()
-    };
-    SqliteStore::open(&board.db, opts, Arc::new(SystemClock))?;
+    open_board(&board.location(), &open_request(true))?;
     println!("Kanban DB initialized at {}", board.db.display());
     println!();
 
@@ -54,10 +50,12 @@ fn run_init_with_env(root: &Root, board: &BoardPaths, env: &dyn Env) -> Result<i
         );
         for p in &profiles {
             match &p.kind {
-                ProfileKind::Hermes { .. } => println!("  {}", p.name),
-                ProfileKind::Template { spec } => {
-                    println!("  {}  (command: {})", p.name, spec.command.join(" "))
-                }
+                ProfileKind::Hermes { .. } => println!("  {}", line(&p.name)),
+                ProfileKind::Template { spec } => println!(
+                    "  {}  (command: {})",
+                    line(&p.name),
+                    line(&spec.command.join(" "))
+                ),
             }
         }
     }
@@ -83,9 +81,10 @@ fn print_dispatch_hint(config: &KanbanConfig) {
     println!("  kanban gateway start");
     println!();
     println!(
-        "The gateway hosts an embedded dispatcher that ticks every {} seconds\n\
-         (config: kanban.dispatch_interval_seconds). Without a running\n\
-         gateway, tasks stay in 'ready' forever.",
+        "The gateway hosts an embedded dispatcher that picks ready tasks up at\n\
+         once (and re-checks every {} seconds, config:\n\
+         kanban.dispatch_interval_seconds). Without a running gateway, tasks\n\
+         stay in 'ready' forever.",
         config.dispatch_interval_seconds
     );
 }

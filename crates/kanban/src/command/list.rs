@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use kanban_store::layout::list_boards;
+use kanban_hermes::layout::list_boards;
 use kanban_store::{TaskOrder, TaskQuery};
 
 use crate::cli::{ListArgs, SortOrder};

@@ -1,28 +1,120 @@
-//! `kanban log <id>`: the worker log `<logs_dir>/<id>.log`.
+//! `kanban log <id>`: the worker log `<logs_dir>/<id>.log`, streamed.
+//!
+//! Without `--tail` or `--all` only the latest
+//! [`LOG_VIEW_DEFAULT_TAIL_BYTES`] are shown (the reference prints the whole
+//! file): a log can hold several runs of several megabytes. Whatever the
+//! range, the file is copied in chunks, never read whole into memory.
 
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 
 use anyhow::Result;
+use kanban_core::defaults::LOG_VIEW_DEFAULT_TAIL_BYTES;
 
 use crate::cli::LogArgs;
 use crate::context::Ctx;
 
-/// The last `tail` bytes, starting after the first newline of the window
-/// unless the window has none (one giant line is shown raw).
-pub fn read_tail(path: &std::path::Path, tail: Option<u64>) -> std::io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path)?;
-    let size = f.metadata()?.len();
-    let Some(n) = tail.filter(|n| *n < size) else {
-        let mut all = Vec::new();
-        f.read_to_end(&mut all)?;
-        return Ok(all);
-    };
-    f.seek(SeekFrom::Start(size - n))?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf)?;
-    match buf.iter().position(|b| *b == b'\n') {
-        Some(i) if i + 1 < buf.len() => Ok(buf.split_off(i + 1)),
-        _ => Ok(buf),
+/// Read size of the copy.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Where the shown part of a `size`-byte log starts: the last `tail`
+/// bytes, moved past the first newline of that window unless the window
+/// has none before its last byte (one giant line is shown raw).
+pub fn tail_start(f: &mut File, size: u64, tail: u64) -> std::io::Result<u64> {
+    if tail >= size {
+        return Ok(0);
+    }
+    let start = size - tail;
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut pos = start;
+    while pos < size {
+        let want = ((size - pos) as usize).min(CHUNK_BYTES);
+        let n = f.read(&mut buf[..want])?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().position(|b| *b == b'\n') {
+            let after = pos + i as u64 + 1;
+            return Ok(if after < size { after } else { start });
+        }
+        pos += n as u64;
+    }
+    Ok(start)
+}
+
+/// Lossy UTF-8 over a byte stream: sequences split across chunks are
+/// carried over, invalid bytes become U+FFFD.
+#[derive(Default)]
+struct Utf8Stream {
+    pending: Vec<u8>,
+}
+
+impl Utf8Stream {
+    fn push(&mut self, bytes: &[u8], out: &mut String) {
+        self.pending.extend_from_slice(bytes);
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    out.push_str(s);
+                    rest = &[];
+                    break;
+                }
+                Err(e) => {
+                    let (valid, after) = rest.split_at(e.valid_up_to());
+                    out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                    match e.error_len() {
+                        Some(n) => {
+                            out.push(char::REPLACEMENT_CHARACTER);
+                            rest = &after[n..];
+                        }
+                        // An incomplete sequence at the end: wait for more.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+    }
+
+    fn finish(&mut self, out: &mut String) {
+        if !self.pending.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&self.pending));
+            self.pending.clear();
+        }
+    }
+}
+
+/// Copy `[start, end)` of the log to `out` as text; returns whether the
+/// text ended with a newline.
+fn stream(f: &mut File, start: u64, end: u64, out: &mut dyn Write) -> std::io::Result<bool> {
+    f.seek(SeekFrom::Start(start))?;
+    let mut reader = f.take(end - start);
+    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut utf8 = Utf8Stream::default();
+    let mut text = String::new();
+    let mut ends_with_newline = false;
+    loop {
+        let n = reader.read(&mut buf)?;
+        text.clear();
+        if n == 0 {
+            utf8.finish(&mut text);
+        } else {
+            utf8.push(&buf[..n], &mut text);
+        }
+        if !text.is_empty() {
+            // Worker output may carry terminal escapes: shown visibly,
+            // newlines and tabs kept (issue 9 item 2).
+            out.write_all(crate::output::block(&text).as_bytes())?;
+            ends_with_newline = text.ends_with('\n');
+        }
+        if n == 0 {
+            return Ok(ends_with_newline);
+        }
     }
 }
 
@@ -38,18 +130,69 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> Result<i32> {
         )));
     }
     let path = ctx.board.log_file(&args.task_id);
-    let Ok(data) = read_tail(&path, args.tail) else {
+    let Ok(mut f) = File::open(&path) else {
         eprintln!(
             "(no log for {} — task may not have spawned yet)",
             args.task_id
         );
         return Ok(1);
     };
-    let text = String::from_utf8_lossy(&data);
+    // The size now bounds the copy: a live log keeps growing meanwhile.
+    let size = f.metadata()?.len();
+    let tail = match (args.all, args.tail) {
+        (true, _) => None,
+        (false, Some(t)) => Some(t),
+        (false, None) => Some(LOG_VIEW_DEFAULT_TAIL_BYTES),
+    };
+    let start = match tail {
+        Some(t) => tail_start(&mut f, size, t)?,
+        None => 0,
+    };
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())?;
-    if !text.ends_with('\n') {
+    let ended = stream(&mut f, start, size, &mut out)?;
+    if !ended {
         out.write_all(b"\n")?;
     }
+    out.flush()?;
+    if start > 0 && args.tail.is_none() {
+        eprintln!(
+            "(showing the last {} of {size} bytes; --tail BYTES for more or less, --all for the whole log)",
+            size - start
+        );
+    }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_split_across_chunks_survives_and_bad_bytes_are_replaced() {
+        let mut s = Utf8Stream::default();
+        let mut out = String::new();
+        let e = "é".as_bytes();
+        s.push(&[b'a', e[0]], &mut out);
+        s.push(&[e[1], 0xff, b'b'], &mut out);
+        s.push(&[0xe2, 0x82], &mut out);
+        s.finish(&mut out);
+        assert_eq!(out, "aé\u{fffd}b\u{fffd}");
+    }
+
+    #[test]
+    fn the_tail_starts_after_a_newline_unless_there_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l");
+        std::fs::write(&p, "first line\nsecond line\nthird\n").unwrap();
+        let mut f = File::open(&p).unwrap();
+        let size = f.metadata().unwrap().len();
+        assert_eq!(tail_start(&mut f, size, 100).unwrap(), 0);
+        let start = tail_start(&mut f, size, 15).unwrap();
+        let mut out = Vec::new();
+        stream(&mut f, start, size, &mut out).unwrap();
+        assert_eq!(out, b"third\n");
+        std::fs::write(&p, "x".repeat(100)).unwrap();
+        let mut f = File::open(&p).unwrap();
+        assert_eq!(tail_start(&mut f, 100, 10).unwrap(), 90);
+    }
 }

@@ -43,13 +43,13 @@ pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
     // Board management ignores `--board` and must work even when the
     // current board is broken, so it runs before board resolution.
     if let Command::Boards(args) = command {
-        let root = kanban_store::layout::Root::resolve(&kanban_store::layout::ProcessEnv)
+        let root = kanban_hermes::layout::Root::resolve(&kanban_hermes::layout::ProcessEnv)
             .map_err(crate::context::layout_error)?;
         return boards::run(args.command(), &root, false);
     }
     // The gateway serves every board of the root, so it resolves no board.
     if let Command::Gateway(cmd) = command {
-        let root = kanban_store::layout::Root::resolve(&kanban_store::layout::ProcessEnv)
+        let root = kanban_hermes::layout::Root::resolve(&kanban_hermes::layout::ProcessEnv)
             .map_err(crate::context::layout_error)?;
         return gateway::run(cmd, &root);
     }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::cli::RunsArgs;
 use crate::command::show::{filter_runs, run_filter};
 use crate::context::Ctx;
-use crate::output::{fmt_ts, print_json};
+use crate::output::{fmt_ts, line, print_json};
 
 /// `42s`, `7m`, `1.5h`, as the reference's runs table writes elapsed time.
 pub fn fmt_elapsed(secs: i64) -> String {
@@ -62,7 +62,7 @@ pub fn run(args: RunsArgs, ctx: &Ctx) -> Result<i32> {
         return Ok(0);
     }
     if runs.is_empty() {
-        println!("(no runs yet for {})", task.id);
+        println!("(no runs yet for {})", line(&task.id));
         return Ok(0);
     }
     println!(
@@ -73,22 +73,22 @@ pub fn run(args: RunsArgs, ctx: &Ctx) -> Result<i32> {
     for (i, r) in runs.iter().enumerate() {
         let elapsed = fmt_elapsed(r.ended_at.unwrap_or(now) - r.started_at);
         let outcome = match (&r.outcome, r.ended_at) {
-            (Some(o), _) => o.clone(),
+            (Some(o), _) => line(o).into_owned(),
             (None, None) => "(running)".into(),
-            (None, Some(_)) => r.status.clone(),
+            (None, Some(_)) => line(&r.status).into_owned(),
         };
         println!(
             "{:>3}  {outcome:<12}  {:<16}  {elapsed:>8}  {}",
             i + 1,
-            r.profile.as_deref().unwrap_or("-"),
+            line(r.profile.as_deref().unwrap_or("-")),
             fmt_ts(Some(r.started_at))
         );
         if let Some(s) = r.summary.as_deref().filter(|s| !s.is_empty()) {
             let first: String = s.lines().next().unwrap_or("").chars().take(100).collect();
-            println!("     → {first}");
+            println!("     → {}", line(&first));
         }
         if let Some(e) = r.error.as_deref().filter(|e| !e.is_empty()) {
-            println!("     ✖ {}", e.chars().take(100).collect::<String>());
+            println!("     ✖ {}", line(&e.chars().take(100).collect::<String>()));
         }
     }
     Ok(0)

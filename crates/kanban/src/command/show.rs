@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::cli::{RunFilter, RunStateType, ShowArgs};
 use crate::context::Ctx;
 use crate::error::usage;
-use crate::output::{CliTask, fmt_ts, payload_suffix, print_json};
+use crate::output::{CliTask, block, fmt_ts, line, payload_suffix, print_json};
 use crate::worker_env::WorkerEnv;
 
 /// Events shown in the human view (the JSON carries them all).
@@ -87,6 +87,9 @@ struct ShowJson<'a> {
     comments: Vec<ShowComment<'a>>,
     events: Vec<ShowEvent<'a>>,
     runs: Vec<ShowRun<'a>>,
+    /// Ours: when a task whose worker could not be started is tried again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_spawn_attempt_at: Option<i64>,
 }
 
 pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
@@ -104,6 +107,7 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
     let children = store.children_of(id)?;
     let all_runs = store.runs(id)?;
     let latest = latest_summary(&all_runs);
+    let next_attempt = super::dispatch::next_spawn_attempt(&task, &all_runs);
     let runs = filter_runs(all_runs, &filter);
 
     if args.json {
@@ -145,11 +149,19 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
                     ended_at: r.ended_at,
                 })
                 .collect(),
+            next_spawn_attempt_at: next_attempt,
         });
         return Ok(0);
     }
 
     print_header(&task, ctx.failure_limit());
+    if let Some(at) = next_attempt {
+        println!(
+            "  next attempt: {} (in {}s; its worker could not be started, retried with backoff)",
+            fmt_ts(Some(at)),
+            (at - ctx.now()).max(0)
+        );
+    }
     if task.started_at.is_some() {
         println!("  started:   {}", fmt_ts(task.started_at));
     }
@@ -157,18 +169,18 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
         println!("  completed: {}", fmt_ts(task.completed_at));
     }
     if !parents.is_empty() {
-        println!("  parents:   {}", parents.join(", "));
+        println!("  parents:   {}", line(&parents.join(", ")));
     }
     if !children.is_empty() {
-        println!("  children:  {}", children.join(", "));
+        println!("  children:  {}", line(&children.join(", ")));
     }
     if let Some(body) = task.body.as_deref().filter(|b| !b.is_empty()) {
-        println!("\nBody:\n{body}");
+        println!("\nBody:\n{}", block(body));
     }
     if let Some(result) = task.result.as_deref().filter(|r| !r.is_empty()) {
-        println!("\nResult:\n{result}");
+        println!("\nResult:\n{}", block(result));
     } else if let Some(s) = &latest {
-        println!("\nLatest summary:\n{s}");
+        println!("\nLatest summary:\n{}", block(s));
     }
     if !comments.is_empty() {
         println!("\nComments ({}):", comments.len());
@@ -176,8 +188,8 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
             println!(
                 "  [{}] {}: {}",
                 fmt_ts(Some(c.created_at)),
-                c.author,
-                c.body
+                line(&c.author),
+                block(&c.body)
             );
         }
     }
@@ -188,7 +200,7 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
             println!(
                 "  [{}]{run_tag} {}{}",
                 fmt_ts(Some(e.created_at)),
-                e.kind,
+                line(&e.kind),
                 payload_suffix(&e.payload)
             );
         }
@@ -208,8 +220,8 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
             println!(
                 "  #{:<3} {:<12} @{}  {elapsed}  {}",
                 r.id,
-                outcome,
-                r.profile.as_deref().unwrap_or("-"),
+                line(outcome),
+                line(r.profile.as_deref().unwrap_or("-")),
                 fmt_ts(Some(r.started_at))
             );
             if let Some(line) = first_line(r.summary.as_deref(), 160) {
@@ -224,26 +236,29 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
 }
 
 fn print_header(task: &Task, config_limit: Option<i64>) {
-    println!("Task {}: {}", task.id, task.title);
+    println!("Task {}: {}", line(&task.id), line(&task.title));
     println!("  status:    {}", task.status);
-    println!("  assignee:  {}", task.assignee.as_deref().unwrap_or("-"));
+    println!(
+        "  assignee:  {}",
+        line(task.assignee.as_deref().unwrap_or("-"))
+    );
     if let Some(t) = &task.tenant {
-        println!("  tenant:    {t}");
+        println!("  tenant:    {}", line(t));
     }
     let at = task
         .workspace_path
         .as_deref()
-        .map(|p| format!(" @ {p}"))
+        .map(|p| format!(" @ {}", line(p)))
         .unwrap_or_default();
-    println!("  workspace: {}{at}", task.workspace_kind);
+    println!("  workspace: {}{at}", line(&task.workspace_kind));
     if let Some(b) = &task.branch_name {
-        println!("  branch:    {b}");
+        println!("  branch:    {}", line(b));
     }
     if let Some(skills) = task.skills.as_ref().filter(|s| !s.is_empty()) {
-        println!("  skills:    {}", skills.join(", "));
+        println!("  skills:    {}", line(&skills.join(", ")));
     }
     if let Some(m) = &task.model_override {
-        println!("  model:     {m}");
+        println!("  model:     {}", line(m));
     }
     match task.max_retries {
         Some(n) => println!("  max-retries: {n} (task)"),
@@ -258,11 +273,13 @@ fn print_header(task: &Task, config_limit: Option<i64>) {
     println!(
         "  created:   {} by {}",
         fmt_ts(Some(task.created_at)),
-        task.created_by.as_deref().unwrap_or("-")
+        line(task.created_by.as_deref().unwrap_or("-"))
     );
 }
 
+/// The first line of `s`, at most `max` characters, escaped for one line.
 fn first_line(s: Option<&str>, max: usize) -> Option<String> {
     let s = s.filter(|s| !s.is_empty())?;
-    Some(s.lines().next().unwrap_or("").chars().take(max).collect())
+    let first: String = s.lines().next().unwrap_or("").chars().take(max).collect();
+    Some(line(&first).into_owned())
 }

@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::JsonArgs;
 use crate::context::Ctx;
-use crate::output::print_json;
+use crate::output::{line, print_json};
 
 /// Statuses listed in the human view, in board order (archived excluded).
 const STAT_STATUSES: [&str; 7] = [
@@ -31,7 +31,7 @@ pub fn run(args: JsonArgs, ctx: &Ctx) -> Result<i32> {
         println!("\nBy assignee:");
         for (who, counts) in &stats.by_assignee {
             let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!("  {who:<20}  {}", parts.join(", "));
+            println!("  {:<20}  {}", line(who), line(&parts.join(", ")));
         }
     }
     if let Some(age) = stats.oldest_ready_age_seconds {

@@ -10,7 +10,7 @@ use kanban_store::EventQuery;
 use crate::cli::{FollowBound, TailArgs};
 use crate::context::Ctx;
 use crate::error::usage;
-use crate::output::{fmt_ts, payload_suffix};
+use crate::output::{fmt_ts, line, payload_suffix};
 
 /// Shortest poll interval accepted (as the reference clamps it).
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -86,7 +86,7 @@ pub fn run(args: TailArgs, ctx: &Ctx) -> Result<i32> {
     let follow = Follow::new(&args.follow, TAIL_INTERVAL_SECONDS)?;
     let task = crate::command::require_task(ctx, &args.task_id)?;
     let store = ctx.store()?;
-    println!("Tailing events for {}. Ctrl-C to stop.", task.id);
+    println!("Tailing events for {}. Ctrl-C to stop.", line(&task.id));
     let mut cursor = 0;
     loop {
         let events = store.events(&EventQuery {
@@ -98,7 +98,7 @@ pub fn run(args: TailArgs, ctx: &Ctx) -> Result<i32> {
             println!(
                 "[{}] {}{}",
                 fmt_ts(Some(e.created_at)),
-                e.kind,
+                line(&e.kind),
                 payload_suffix(&e.payload)
             );
             cursor = cursor.max(e.id);

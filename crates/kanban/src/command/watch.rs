@@ -10,7 +10,7 @@ use kanban_store::EventQuery;
 use crate::cli::WatchArgs;
 use crate::command::tail::Follow;
 use crate::context::Ctx;
-use crate::output::{fmt_ts, payload_suffix};
+use crate::output::{fmt_ts, line, payload_suffix};
 
 /// Default poll interval of `watch`.
 const WATCH_INTERVAL_SECONDS: f64 = 0.5;
@@ -60,9 +60,9 @@ pub fn run(args: WatchArgs, ctx: &Ctx) -> Result<i32> {
             println!(
                 "[{}] {:<10} {:<18} (@{}){}",
                 fmt_ts(Some(e.created_at)),
-                e.task_id,
-                e.kind,
-                who.as_deref().unwrap_or("-"),
+                line(&e.task_id),
+                line(&e.kind),
+                line(who.as_deref().unwrap_or("-")),
                 payload_suffix(&e.payload)
             );
         }

@@ -113,7 +113,11 @@ pub struct CompleteArgs {
     #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub created_cards: Option<Value>,
-    /// Paths of files you produced; recorded in metadata.artifacts.
+    /// Absolute paths of the deliverable files you produced; recorded in
+    /// metadata.artifacts. Files inside your scratch workspace are copied to
+    /// the task's attachments before the workspace is deleted; a declared
+    /// scratch file that does not exist keeps the task in flight so you can
+    /// fix the path and call kanban_complete again.
     #[serde(default)]
     #[schemars(schema_with = "string_list_schema")]
     pub artifacts: Option<Value>,

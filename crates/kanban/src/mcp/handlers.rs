@@ -7,6 +7,9 @@ use std::str::FromStr;
 
 use kanban_core::defaults::{TOOL_LIST_DEFAULT_LIMIT, TOOL_LIST_MAX_LIMIT};
 use kanban_core::{BlockKind, Status, Task};
+use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root};
+use kanban_hermes::scratch::{ARTIFACT_REFUSAL, BoardFiles, complete_with_files};
+use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{
     BlockRequest, CompleteRequest, EventQuery, HeartbeatRequest, NewTask, Store, StoreError,
     TaskQuery,
@@ -44,11 +47,27 @@ fn any_err(tool: &str) -> impl Fn(anyhow::Error) -> ToolError + '_ {
 
 /// What every handler works with.
 pub struct ToolCx<'a> {
-    pub store: &'a dyn Store,
+    pub store: &'a dyn DispatchStore,
     pub env: &'a WorkerEnv,
     pub now: i64,
     /// The board's circuit-breaker limit, for the promotion `list` runs.
     pub failure_limit: Option<i64>,
+    /// The board's `default_workdir`, inherited by dir/worktree creates.
+    pub default_workdir: Option<String>,
+    /// The board's scratch and attachment roots (`kanban_complete` keeps
+    /// declared scratch artifacts, then releases the workspace).
+    pub board_files: BoardFiles,
+}
+
+/// The files of the board a call targets, resolved as the store is:
+/// an explicit board keeps a worker's path pins, else the default board.
+pub fn board_files(root: &Root, board: Option<&str>, default: &BoardPaths) -> BoardFiles {
+    let paths = board
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .and_then(|b| root.resolve_board(Some(b), &ProcessEnv).ok())
+        .unwrap_or_else(|| default.clone());
+    kanban_hermes::scratch::board_files(&paths, Some(root))
 }
 
 fn ok(fields: Value) -> Value {
@@ -326,8 +345,9 @@ pub fn complete(cx: &ToolCx<'_>, a: CompleteArgs) -> ToolResult {
         metadata: metadata.map(Value::Object),
         created_cards: created_cards.unwrap_or_default(),
         expected_run_id: cx.env.run_id_for(&tid),
+        files: None,
     };
-    match cx.store.complete_task(&req) {
+    match complete_with_files(cx.store, &req, &cx.board_files) {
         Ok(done) => {
             if let Some(w) = &done.ended_worker {
                 end_worker(cx.store, done.run_id, w, cx.env.is_own_task(&tid));
@@ -337,6 +357,17 @@ pub fn complete(cx: &ToolCx<'_>, a: CompleteArgs) -> ToolResult {
         Err(StoreError::TaskNotFound(_)) => Err(err(format!(
             "could not complete {tid} (unknown id or already terminal)"
         ))),
+        Err(StoreError::Refused { reason, .. }) if reason.starts_with(ARTIFACT_REFUSAL) => {
+            let detail = reason
+                .trim_start_matches(ARTIFACT_REFUSAL)
+                .trim_start_matches(": ");
+            let detail = detail.split(". The task is still").next().unwrap_or(detail);
+            Err(err(format!(
+                "{TOOL} could not preserve the declared artifacts: {detail}. Your task is still \
+                 in-flight and its scratch workspace was kept. Fix the artifact path or storage \
+                 error, then retry {TOOL} with the same handoff."
+            )))
+        }
         Err(StoreError::Refused { reason, .. }) if reason.contains("created_cards") => {
             Err(err(format!(
                 "{TOOL} blocked: {reason}. Your task is still in flight (no state change): call \
@@ -413,7 +444,10 @@ pub fn heartbeat(cx: &ToolCx<'_>, a: HeartbeatArgs) -> ToolResult {
         note: text(&a.note),
         run_id: cx.env.run_id_for(&tid),
         claim_lock: cx.env.claim_lock_for(&tid),
-        ttl_seconds: None,
+        // The claim is extended by `HERMES_KANBAN_CLAIM_TTL_SECONDS`.
+        ttl_seconds: Some(
+            kanban_hermes::config::EnvTunables::from_env(&ProcessEnv).claim_ttl_seconds,
+        ),
     };
     match cx.store.heartbeat(&req) {
         Ok(()) => Ok(ok(json!({"task_id": tid}))),
@@ -507,6 +541,7 @@ pub fn create(cx: &ToolCx<'_>, a: CreateArgs) -> ToolResult {
         goal_mode,
         goal_max_turns,
         session_id: cx.env.session_id.clone(),
+        default_workdir: cx.default_workdir.clone(),
         ..Default::default()
     };
     let created = cx.store.create_task(&req).map_err(store_err(TOOL))?;

@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         .context("cannot start the MCP server runtime")?;
     runtime.block_on(async move {
         let service = server
-            .serve(rmcp::transport::stdio())
+            .serve(server::stdio_transport())
             .await
             .context("MCP initialization failed")?;
         service.waiting().await.context("MCP server stopped")?;

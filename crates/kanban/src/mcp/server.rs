@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use kanban_store::layout::{BoardPaths, ProcessEnv, Root};
-use kanban_store::{Clock, Store};
+use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root, read_board_metadata};
+use kanban_store::Clock;
+use kanban_store::dispatch_ops::DispatchStore;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
@@ -32,12 +33,13 @@ struct Boards {
     default_board: BoardPaths,
     clock: Arc<dyn Clock>,
     failure_limit: Option<i64>,
-    open: Mutex<HashMap<PathBuf, Arc<dyn Store>>>,
+    open: Mutex<HashMap<PathBuf, Arc<dyn DispatchStore>>>,
 }
 
 impl Boards {
-    /// The store of the requested board (else the default), opened once.
-    fn store(&self, board: Option<&str>) -> Result<Arc<dyn Store>, ToolError> {
+    /// The store of the requested board (else the default), opened once,
+    /// with the board's slug.
+    fn store(&self, board: Option<&str>) -> Result<(Arc<dyn DispatchStore>, String), ToolError> {
         let paths = match board.map(str::trim).filter(|b| !b.is_empty()) {
             Some(slug) => self
                 .root
@@ -47,14 +49,13 @@ impl Boards {
         };
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = open.get(&paths.db) {
-            return Ok(s.clone());
+            return Ok((s.clone(), paths.slug));
         }
-        let store: Arc<dyn Store> = Arc::new(
-            crate::context::open_store(&paths, self.clock.clone())
-                .map_err(|e| ToolError(crate::error::message(&e)))?,
-        );
+        let store = crate::context::open_board(&paths, self.clock.clone())
+            .map_err(|e| ToolError(crate::error::message(&e)))?
+            .dispatch();
         open.insert(paths.db.clone(), store.clone());
-        Ok(store)
+        Ok((store, paths.slug))
     }
 }
 
@@ -103,7 +104,7 @@ impl KanbanMcp {
         board: Option<&str>,
         f: impl FnOnce(&ToolCx<'_>) -> ToolResult,
     ) -> CallToolResult {
-        let store = match self.boards.store(board) {
+        let (store, slug) = match self.boards.store(board) {
             Ok(s) => s,
             Err(e) => return to_result(Err(e)),
         };
@@ -112,6 +113,12 @@ impl KanbanMcp {
             env: &self.env,
             now: self.boards.clock.now(),
             failure_limit: self.boards.failure_limit,
+            default_workdir: read_board_metadata(&self.boards.root, &slug).default_workdir,
+            board_files: super::handlers::board_files(
+                &self.boards.root,
+                board,
+                &self.boards.default_board,
+            ),
         };
         to_result(f(&cx))
     }
@@ -218,6 +225,179 @@ impl KanbanMcp {
         let board = a.board.clone();
         self.call(board.as_deref(), |cx| handlers::link(cx, a))
     }
+}
+
+/// Longest request line read (rmcp's own stdio cap); a longer one is
+/// discarded and answered with a parse error.
+const MAX_LINE_BYTES: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+/// Lines buffered between the filter and rmcp (backpressure beyond it).
+const FILTER_PIPE_BYTES: usize = 64 * 1024;
+/// JSON-RPC 2.0 "Parse error".
+const PARSE_ERROR: i64 = -32700;
+/// UTF-8 byte order mark, which JSON parsers may skip (RFC 8259 §8.1).
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Standard output shared by rmcp and the line filter: every write is one
+/// whole buffer under a lock, so a parse-error reply never lands inside a
+/// response rmcp is writing. Writes block; one client reads them in turn.
+#[derive(Clone)]
+pub struct SharedStdout(Arc<Mutex<std::io::Stdout>>);
+
+impl SharedStdout {
+    fn write_line(&self, line: &str) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+}
+
+impl tokio::io::AsyncWrite for SharedStdout {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::io::Write;
+        let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        std::task::Poll::Ready(out.write_all(buf).map(|()| buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::io::Write;
+        let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        std::task::Poll::Ready(out.flush())
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// The stdio transport of `kanban mcp`: rmcp's line transport behind a
+/// filter. rmcp drops input that is not JSON (or nested deeper than the
+/// parser allows) without a word, which leaves a client waiting forever;
+/// the filter answers each such line with a JSON-RPC parse error (-32700,
+/// id null, as JSON-RPC 2.0 asks) and passes every JSON line on, so rmcp
+/// still answers everything else (invalid requests included). Must be
+/// called inside the runtime: it spawns the filter task.
+pub fn stdio_transport() -> (tokio::io::ReadHalf<tokio::io::SimplexStream>, SharedStdout) {
+    let out = SharedStdout(Arc::new(Mutex::new(std::io::stdout())));
+    let (to_rmcp_read, to_rmcp_write) = tokio::io::simplex(FILTER_PIPE_BYTES);
+    tokio::spawn(filter_lines(tokio::io::stdin(), to_rmcp_write, out.clone()));
+    (to_rmcp_read, out)
+}
+
+/// One input line, as the filter sees it.
+enum Line {
+    Complete,
+    TooLong,
+    End,
+}
+
+/// Read one `\n`-terminated line into `buf` without letting it grow past
+/// [`MAX_LINE_BYTES`] (the rest of a longer line is skipped).
+async fn read_line<R>(reader: &mut R, buf: &mut Vec<u8>) -> std::io::Result<Line>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            // A last line without its newline is still a line.
+            return Ok(match (too_long, buf.is_empty()) {
+                (true, _) => Line::TooLong,
+                (false, true) => Line::End,
+                (false, false) => Line::Complete,
+            });
+        }
+        let newline = available.iter().position(|b| *b == b'\n');
+        let take = newline.map_or(available.len(), |i| i + 1);
+        if !too_long && buf.len() + take <= MAX_LINE_BYTES {
+            buf.extend_from_slice(&available[..take]);
+        } else {
+            too_long = true;
+            buf.clear();
+        }
+        reader.consume(take);
+        if newline.is_some() {
+            return Ok(if too_long {
+                Line::TooLong
+            } else {
+                Line::Complete
+            });
+        }
+    }
+}
+
+/// Why a line is not a JSON document (`None`: it is one).
+fn parse_failure(line: &[u8]) -> Option<String> {
+    // serde_json's recursion limit applies here exactly as in rmcp's parse.
+    serde_json::from_slice::<serde_json::Value>(line)
+        .err()
+        .map(|e| e.to_string())
+}
+
+fn parse_error_reply(detail: &str) -> String {
+    json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {"code": PARSE_ERROR, "message": "Parse error", "data": detail},
+    })
+    .to_string()
+}
+
+async fn filter_lines<R, W>(input: R, mut to_rmcp: W, out: SharedStdout)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::AsyncWriteExt;
+    let mut reader = tokio::io::BufReader::new(input);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let detail = match read_line(&mut reader, &mut buf).await {
+            Err(_) | Ok(Line::End) => break,
+            Ok(Line::TooLong) => format!("message longer than {MAX_LINE_BYTES} bytes"),
+            Ok(Line::Complete) => {
+                let mut line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                line = line.strip_suffix(b"\r").unwrap_or(line);
+                line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                match parse_failure(line) {
+                    None => {
+                        let sent = async {
+                            to_rmcp.write_all(line).await?;
+                            to_rmcp.write_all(b"\n").await?;
+                            to_rmcp.flush().await
+                        };
+                        if sent.await.is_err() {
+                            break; // rmcp has stopped reading
+                        }
+                        continue;
+                    }
+                    Some(detail) => detail,
+                }
+            }
+        };
+        if out.write_line(&parse_error_reply(&detail)).is_err() {
+            break; // nobody reads our answers any more
+        }
+    }
+    // Dropping the pipe tells rmcp the input has ended.
+    let _ = to_rmcp.shutdown().await;
 }
 
 impl ServerHandler for KanbanMcp {

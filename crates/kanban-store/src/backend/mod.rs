@@ -1,0 +1,167 @@
+//! The backend factory: the one place that turns a board location into
+//! everything a process needs from its board. Callers never name a
+//! backend type; they get a [`BoardHandle`] from [`open_board`] (or from a
+//! [`BoardCatalogue`] by slug) and take from it
+//!
+//! - the store, as [`Store`], [`DispatchStore`] or [`NotifyStore`]: one
+//!   object implementing all three, so a verb that ends a worker and the
+//!   dispatcher share one connection;
+//! - a [`ChangeProbe`] for live feeds and the dispatcher's wake-up;
+//! - the board's [`DispatchLock`] (one dispatch pass at a time).
+//!
+//! Adding a backend means a [`BoardLocation`] variant, one arm in
+//! [`open_board`] and a type implementing [`BoardStore`]; nothing above
+//! this module changes.
+
+mod catalogue;
+mod location;
+mod sqlite;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use crate::dispatch_ops::{DispatchLock, HeldDispatchLock};
+pub use crate::sqlite::dispatch_lock::dispatch_lock_path;
+pub use catalogue::{BoardCatalogue, CatalogueEntry, CatalogueError, RemoveAction, RemovedBoard};
+pub use location::{BoardLocation, LocationError, POSTGRES_SCHEMES, SQLITE_SCHEME};
+
+use crate::dispatch_ops::DispatchStore;
+use crate::notify_ops::NotifyStore;
+use crate::watch::ChangeProbe;
+use crate::{Clock, Result, Store, SystemClock};
+
+/// How to open a board. The store reads no environment: whatever the
+/// operator configured (busy timeout, clock for tests) comes in here.
+#[derive(Clone)]
+pub struct OpenRequest {
+    /// Create the board's storage (and schema) when missing; otherwise a
+    /// missing board is an error.
+    pub create: bool,
+    /// Time source of every timestamp the store writes.
+    pub clock: Arc<dyn Clock>,
+    /// How long a write waits for another writer, in milliseconds
+    /// (`None` or 0: the backend's default).
+    pub busy_timeout_ms: Option<u64>,
+}
+
+impl fmt::Debug for OpenRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenRequest")
+            .field("create", &self.create)
+            .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for OpenRequest {
+    fn default() -> Self {
+        OpenRequest::existing()
+    }
+}
+
+impl OpenRequest {
+    /// Open a board that must exist, with the system clock.
+    pub fn existing() -> OpenRequest {
+        OpenRequest {
+            create: false,
+            clock: Arc::new(SystemClock),
+            busy_timeout_ms: None,
+        }
+    }
+
+    /// Open a board, creating (and migrating) it when needed.
+    pub fn create() -> OpenRequest {
+        OpenRequest {
+            create: true,
+            ..OpenRequest::existing()
+        }
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> OpenRequest {
+        self.clock = clock;
+        self
+    }
+
+    pub fn with_busy_timeout_ms(mut self, ms: Option<u64>) -> OpenRequest {
+        self.busy_timeout_ms = ms;
+        self
+    }
+}
+
+/// Everything one backend provides for one open board: the three store
+/// traits on one object, plus the board's change probe and dispatch lock.
+pub trait BoardStore: DispatchStore + NotifyStore {
+    /// A new probe with a connection of its own that sees every commit
+    /// to the board, this store's included (see [`ChangeProbe`]).
+    fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>>;
+}
+
+/// One open board. Cheap to clone: clones share the store.
+#[derive(Clone)]
+pub struct BoardHandle {
+    store: Arc<dyn BoardStore>,
+    location: BoardLocation,
+}
+
+impl fmt::Debug for BoardHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoardHandle")
+            .field("location", &self.location.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BoardHandle {
+    /// A handle on a store a backend opened (backends and test doubles).
+    pub fn new(store: Arc<dyn BoardStore>, location: BoardLocation) -> BoardHandle {
+        BoardHandle { store, location }
+    }
+
+    /// Where the board lives.
+    pub fn location(&self) -> &BoardLocation {
+        &self.location
+    }
+
+    /// The store, for reading and editing the board.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// The same store with the dispatcher's operations.
+    pub fn dispatch(&self) -> Arc<dyn DispatchStore> {
+        self.store.clone()
+    }
+
+    /// The same store with the notifier's operations.
+    pub fn notify(&self) -> Arc<dyn NotifyStore> {
+        self.store.clone()
+    }
+
+    /// The store borrowed as a [`DispatchStore`] (also a [`Store`]).
+    pub fn as_dispatch(&self) -> &dyn DispatchStore {
+        &*self.store
+    }
+
+    /// A new change probe on the board.
+    pub fn change_probe(&self) -> Result<Box<dyn ChangeProbe>> {
+        self.store.open_change_probe()
+    }
+
+    /// The board's dispatch lock (not taken).
+    pub fn dispatch_lock(&self) -> Arc<dyn DispatchLock> {
+        self.store.dispatch_lock()
+    }
+}
+
+/// Open the board at `location`: refuses storage that is not a board or
+/// is damaged, creates a missing one when `req.create`, and migrates a
+/// board not yet migrated by this version.
+pub fn open_board(location: &BoardLocation, req: &OpenRequest) -> Result<BoardHandle> {
+    let store: Arc<dyn BoardStore> = match location {
+        BoardLocation::Sqlite(path) => Arc::new(sqlite::open(path, req)?),
+    };
+    Ok(BoardHandle::new(store, location.clone()))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,23 @@
+//! The SQLite arm of the factory: a board file and its `PRAGMA data_version`
+//! probe (its dispatch lock is `crate::sqlite::dispatch_lock`).
+
+use std::path::Path;
+
+use super::{BoardStore, OpenRequest};
+use crate::Result;
+use crate::sqlite::{OpenOptions, SqliteStore};
+use crate::watch::ChangeProbe;
+
+pub(super) fn open(path: &Path, req: &OpenRequest) -> Result<SqliteStore> {
+    let opts = OpenOptions {
+        create: req.create,
+        busy_timeout_ms: req.busy_timeout_ms,
+    };
+    SqliteStore::open(path, opts, req.clock.clone())
+}
+
+impl BoardStore for SqliteStore {
+    fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>> {
+        Ok(Box::new(self.change_probe()?))
+    }
+}
