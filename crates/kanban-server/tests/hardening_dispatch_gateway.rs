@@ -146,7 +146,17 @@ fn a_rate_limit_cooldown_writes_one_guard_event_and_wakes_at_its_end() {
         outcomes(&home, &id),
         gw.log_text()
     );
-    assert!(events(&home, &id, "respawn_guarded") <= 1);
+    // The second attempt exits 75 too and may already have started a hold
+    // of its own: still at most one note per hold.
+    let holds = outcomes(&home, &id)
+        .iter()
+        .filter(|o| *o == "rate_limited")
+        .count();
+    let guarded = events(&home, &id, "respawn_guarded");
+    assert!(
+        guarded <= holds,
+        "{guarded} respawn_guarded events for {holds} rate-limit holds"
+    );
 }
 
 /// Item 5: a profile whose command does not exist fails to spawn; with a
