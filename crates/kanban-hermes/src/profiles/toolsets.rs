@@ -20,8 +20,10 @@
 //! importing the plugins); a plugin toolset named in the list passes
 //! through like any custom name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::SystemTime;
 
 use regex::Regex;
 use serde_norway::Value as Yaml;
@@ -179,21 +181,25 @@ fn managed_dir(var: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     }
 }
 
+/// `${VAR}` in a config value (compiled once: it is used on every spawn).
+static ENV_REFERENCE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\$\{([^}]+)\}").expect("static regex"));
+
 /// The profile's effective config as far as toolsets go: defaults, then
 /// `<home>/config.yaml` (unreadable or not a mapping = defaults, as Hermes
 /// falls back), `${VAR}` expanded, then the managed config on top.
 fn load_config(home: &Path, var: &dyn Fn(&str) -> Option<String>) -> Yaml {
     let mut config: Yaml =
         serde_norway::from_str("context: {engine: compressor}\nagent: {}\n").expect("static YAML");
-    let re = Regex::new(r"\$\{([^}]+)\}").expect("static regex");
+    let re = &*ENV_REFERENCE;
     if let Some(mut user @ Yaml::Mapping(_)) = read_yaml(&home.join("config.yaml")) {
-        expand_env(&mut user, var, &re);
+        expand_env(&mut user, var, re);
         deep_merge(&mut config, user);
     }
     if let Some(mut managed @ Yaml::Mapping(_)) =
         managed_dir(var).and_then(|d| read_yaml(&d.join("config.yaml")))
     {
-        expand_env(&mut managed, var, &re);
+        expand_env(&mut managed, var, re);
         deep_merge(&mut config, managed);
     }
     config
@@ -210,6 +216,87 @@ pub fn resolve_cli_toolsets(
     home: &Path,
     var: &dyn Fn(&str) -> Option<String>,
 ) -> Option<Vec<String>> {
+    // The answer depends only on the config files and the variables read
+    // while resolving: reuse it while both are unchanged (a dispatcher
+    // resolves it for every spawn, and a full resolution costs more than
+    // the claim itself).
+    let mut cache = RESOLVED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(memo) = cache.get(home).filter(|m| m.still_valid(var)) {
+        return memo.toolsets.clone();
+    }
+    let consulted = std::cell::RefCell::new(Vec::new());
+    let recording = |k: &str| {
+        let v = var(k);
+        consulted.borrow_mut().push((k.to_string(), v.clone()));
+        v
+    };
+    let toolsets = resolve_uncached(home, &recording);
+    let vars = consulted.into_inner();
+    let memo = Memo {
+        files: config_files(home, &vars),
+        vars,
+        toolsets: toolsets.clone(),
+    };
+    if cache.len() >= RESOLVED_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(home.to_path_buf(), memo);
+    toolsets
+}
+
+/// Profiles whose resolution is remembered (a bound, not a tuning knob).
+const RESOLVED_CAPACITY: usize = 256;
+
+static RESOLVED: LazyLock<Mutex<HashMap<PathBuf, Memo>>> = LazyLock::new(Default::default);
+
+/// One remembered resolution and what it was computed from.
+struct Memo {
+    /// Each config file read (or looked for) with its stamp then.
+    files: Vec<(PathBuf, Option<(SystemTime, u64)>)>,
+    /// Each variable consulted with its value then.
+    vars: Vec<(String, Option<String>)>,
+    toolsets: Option<Vec<String>>,
+}
+
+impl Memo {
+    fn still_valid(&self, var: &dyn Fn(&str) -> Option<String>) -> bool {
+        self.vars.iter().all(|(k, v)| var(k) == *v)
+            && self.files.iter().all(|(p, stamp)| file_stamp(p) == *stamp)
+    }
+}
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// The config files a resolution reads: the profile's and the managed one.
+fn config_files(
+    home: &Path,
+    vars: &[(String, Option<String>)],
+) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+    let replay = |k: &str| {
+        vars.iter()
+            .find(|(name, _)| name == k)
+            .and_then(|(_, v)| v.clone())
+    };
+    // The managed config is looked for even when its directory is missing
+    // now, so its appearance invalidates the memo.
+    let managed = match replay(ENV_MANAGED_DIR).map(|v| v.trim().to_string()) {
+        Some(v) if !v.is_empty() => PathBuf::from(v),
+        _ => PathBuf::from(DEFAULT_MANAGED_DIR),
+    };
+    let files = vec![home.join("config.yaml"), managed.join("config.yaml")];
+    files
+        .into_iter()
+        .map(|p| {
+            let stamp = file_stamp(&p);
+            (p, stamp)
+        })
+        .collect()
+}
+
+fn resolve_uncached(home: &Path, var: &dyn Fn(&str) -> Option<String>) -> Option<Vec<String>> {
     let config = load_config(home, var);
     let get = |k: &str| config.get(k).filter(|v| truthy(v));
     let empty = Yaml::Mapping(Default::default());
@@ -385,6 +472,32 @@ mod tests {
         "vision",
         "web",
     ];
+
+    #[test]
+    fn a_remembered_resolution_follows_config_and_environment_changes() {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("config.yaml");
+        std::fs::write(&config, "platform_toolsets:\n  cli: [file]\n").unwrap();
+        let no_env = |_: &str| None;
+        let first = resolve_cli_toolsets(home.path(), &no_env).unwrap();
+        assert_eq!(first, ["file", "kanban"]);
+        assert_eq!(resolve_cli_toolsets(home.path(), &no_env).unwrap(), first);
+        std::fs::write(&config, "platform_toolsets:\n  cli: [file, terminal]\n").unwrap();
+        assert_eq!(
+            resolve_cli_toolsets(home.path(), &no_env).unwrap(),
+            ["file", "kanban", "terminal"]
+        );
+        std::fs::write(&config, "platform_toolsets:\n  cli: [\"${PICK}\"]\n").unwrap();
+        let pick = |v: &'static str| move |k: &str| (k == "PICK").then(|| v.to_string());
+        assert_eq!(
+            resolve_cli_toolsets(home.path(), &pick("web")).unwrap(),
+            ["kanban", "web"]
+        );
+        assert_eq!(
+            resolve_cli_toolsets(home.path(), &pick("file")).unwrap(),
+            ["file", "kanban"]
+        );
+    }
 
     #[test]
     fn a_bare_profile_gets_the_full_cli_surface() {

@@ -487,7 +487,7 @@ impl DispatchStore for SqliteStore {
         success_since: i64,
         comments_since: i64,
     ) -> Result<GuardFacts> {
-        self.read(|c| guard_facts(c, task_id, success_since, comments_since))
+        self.read_snapshot(|c| guard_facts(c, task_id, success_since, comments_since))
     }
 
     fn extend_claim(&self, req: &ExtendClaim) -> Result<bool> {
@@ -711,7 +711,7 @@ impl DispatchStore for SqliteStore {
     }
 
     fn regate(&self, req: &Regate) -> Result<Regated> {
-        let (cursor, ids) = self.read(|c| regate_read(c, req))?;
+        let (cursor, ids) = self.read_snapshot(|c| regate_read(c, req))?;
         let promoted = if ids.is_empty() {
             0
         } else if req.dry_run {

@@ -201,7 +201,7 @@ impl Store for SqliteStore {
     }
 
     fn card_facts(&self, summary_chars: Option<usize>) -> Result<HashMap<String, CardFacts>> {
-        self.read(|c| runs::card_facts(c, summary_chars))
+        self.read_snapshot(|c| runs::card_facts(c, summary_chars))
     }
 
     fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>> {
@@ -274,7 +274,7 @@ impl Store for SqliteStore {
 
     fn stats(&self) -> Result<BoardStats> {
         let now = self.now();
-        self.read(|c| board::stats(c, now))
+        self.read_snapshot(|c| board::stats(c, now))
     }
 
     fn assignee_counts(&self) -> Result<Vec<(String, String, i64)>> {

@@ -371,11 +371,19 @@ impl SqliteStore {
         conn
     }
 
-    /// Run read-only statements on the connection, in one deferred read
-    /// transaction: a read made of several queries (card facts, stats)
-    /// sees one snapshot, never half of a concurrent commit (the store's
-    /// concurrency contract).
+    /// Run one read-only statement (or reads that need no common snapshot)
+    /// on the connection. A single statement always sees one snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
+        let conn = self.lock_conn();
+        f(&conn).map_err(|e| self.classify(e))
+    }
+
+    /// Run several read-only statements in one deferred read transaction,
+    /// so a read made of several queries (card facts, stats) sees one
+    /// snapshot, never half of a concurrent commit (the store's
+    /// concurrency contract). Costs two cached statements more than
+    /// [`SqliteStore::read`], which the hot single-query reads avoid.
+    pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
         let conn = self.lock_conn();
         let out = read_txn(&conn, f);
         drop(conn);
