@@ -13,7 +13,7 @@ use std::time::Instant;
 use kanban_core::Task;
 use kanban_hermes::layout::{BoardPaths, Env, Root};
 use kanban_hermes::profiles::{ProfileKind, Profiles};
-use kanban_store::dispatch_ops::DispatchStore;
+use kanban_store::dispatch_ops::{DispatchLock, DispatchStore};
 
 use crate::liveness::Liveness;
 use crate::release::PendingRelease;
@@ -52,6 +52,10 @@ impl ContextSource for TitleBodyContext {
 pub struct BoardContext {
     pub slug: String,
     pub db_path: PathBuf,
+    /// The board's PostgreSQL database URL (password included: it reaches
+    /// workers through their environment, never their command line);
+    /// `None` for a SQLite board.
+    pub database_url: Option<String>,
     pub workspaces_root: PathBuf,
     pub logs_dir: PathBuf,
     /// Anchor of worktree tasks without a path (`board.json`).
@@ -65,6 +69,10 @@ impl BoardContext {
         BoardContext {
             slug: paths.slug.clone(),
             db_path: paths.db.clone(),
+            database_url: paths
+                .database
+                .as_ref()
+                .map(|pg| pg.connection_url().to_string()),
             workspaces_root: paths.workspaces_root.clone(),
             logs_dir: paths.logs_dir.clone(),
             default_workdir,
@@ -108,6 +116,9 @@ pub struct Dispatcher {
     pub(crate) board: BoardContext,
     pub(crate) terminator: Terminator,
     pub(crate) state: Mutex<PassState>,
+    /// The board's dispatch lock, kept: its handle may keep the lock's
+    /// file open between passes.
+    pub(crate) dispatch_lock: Arc<dyn DispatchLock>,
 }
 
 impl Dispatcher {
@@ -119,6 +130,7 @@ impl Dispatcher {
     /// With a terminator of custom timing (tests).
     pub fn with_terminator(parts: DispatcherParts, terminator: Terminator) -> Self {
         Dispatcher {
+            dispatch_lock: parts.store.dispatch_lock(),
             store: parts.store,
             spawner: parts.spawner,
             liveness: parts.liveness,

@@ -20,6 +20,8 @@ pub const ENV_GOAL_MAX_TURNS: &str = "HERMES_KANBAN_GOAL_MAX_TURNS";
 pub const ENV_TERMINAL_TIMEOUT: &str = "TERMINAL_TIMEOUT";
 pub const ENV_TERMINAL_MAX_FOREGROUND_TIMEOUT: &str = "TERMINAL_MAX_FOREGROUND_TIMEOUT";
 pub const ENV_DB: &str = "HERMES_KANBAN_DB";
+/// The board's PostgreSQL database (`kanban_hermes::layout::ENV_KANBAN_DATABASE_URL`).
+pub const ENV_DATABASE_URL: &str = "HERMES_KANBAN_DATABASE_URL";
 pub const ENV_WORKSPACES_ROOT: &str = "HERMES_KANBAN_WORKSPACES_ROOT";
 pub const ENV_BOARD: &str = "HERMES_KANBAN_BOARD";
 pub const ENV_PROFILE: &str = "HERMES_PROFILE";
@@ -75,6 +77,8 @@ pub struct WorkerEnvInput<'a> {
     pub hermes_home: Option<&'a Path>,
     pub board: &'a str,
     pub db_path: &'a Path,
+    /// The PostgreSQL database of the board, if it lives in one.
+    pub database_url: Option<&'a str>,
     pub workspaces_root: &'a Path,
 }
 
@@ -118,6 +122,12 @@ pub fn worker_env(input: &WorkerEnvInput<'_>, parent: &dyn Fn(&str) -> Option<St
         }
     }
     plan.set(ENV_DB, input.db_path.to_string_lossy());
+    // In the environment, not argv: the URL may hold a password. A worker
+    // of a SQLite board must not inherit some other database.
+    match input.database_url {
+        Some(url) => plan.set(ENV_DATABASE_URL, url),
+        None => plan.remove(ENV_DATABASE_URL),
+    }
     plan.set(ENV_WORKSPACES_ROOT, input.workspaces_root.to_string_lossy());
     plan.set(ENV_BOARD, input.board);
     plan.set(ENV_PROFILE, input.profile);
@@ -181,8 +191,23 @@ pub(crate) mod tests {
             hermes_home: home,
             board: "ops",
             db_path: Path::new("/r/kanban/boards/ops/kanban.db"),
+            database_url: None,
             workspaces_root: Path::new("/r/kanban/boards/ops/workspaces"),
         }
+    }
+
+    #[test]
+    fn a_postgres_board_reaches_workers_through_the_environment_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = task("t_0000abcd");
+        let url = "postgres://kanban:s3cret@db/kb";
+        let mut with_db = input(&t, dir.path(), None);
+        with_db.database_url = Some(url);
+        let plan = worker_env(&with_db, &|_| None);
+        assert_eq!(plan.get(ENV_DATABASE_URL), Some(url));
+        let plan = worker_env(&input(&t, dir.path(), None), &|_| None);
+        assert_eq!(plan.get(ENV_DATABASE_URL), None);
+        assert!(plan.remove.iter().any(|k| k == ENV_DATABASE_URL));
     }
 
     #[test]
@@ -217,7 +242,11 @@ pub(crate) mod tests {
         ] {
             assert_eq!(plan.get(k), Some(v), "{k}");
         }
-        assert_eq!(plan.remove, vec!["HERMES_TUI".to_string()]);
+        // A SQLite board's worker never inherits a database URL.
+        assert_eq!(
+            plan.remove,
+            vec![ENV_DATABASE_URL.to_string(), "HERMES_TUI".to_string()]
+        );
         assert_eq!(plan.get("TERMINAL_TIMEOUT"), None);
     }
 

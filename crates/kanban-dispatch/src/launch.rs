@@ -12,8 +12,8 @@ use kanban_hermes::config::TemplateVars;
 use kanban_hermes::profiles::ProfileKind;
 use kanban_store::ClaimOutcome;
 use kanban_store::dispatch_ops::{
-    BatchClaim, ClaimBatch, LaunchBatch, Released, SetWorker, SetWorkspace, SpawnFailure,
-    WorkerRecord,
+    BatchClaim, ClaimBatch, LaunchBatch, ReadScope, Released, SetWorker, SetWorkspace,
+    SpawnFailure, WorkerRecord,
 };
 
 use crate::command::{
@@ -80,11 +80,14 @@ impl Capacity {
 }
 
 impl Dispatcher {
+    /// `reads` is the pass's shared read transaction: it ends before the
+    /// first claim, so everything from the claims on reads fresh state.
     pub(crate) fn dispatch_candidates(
         &self,
         opts: &DispatchOptions,
         now: i64,
         result: &mut DispatchResult,
+        reads: &mut Option<ReadScope<'_>>,
     ) -> Result<()> {
         let counts = self.store.running_counts()?;
         let mut cap = Capacity {
@@ -110,7 +113,14 @@ impl Dispatcher {
                 if cap.full(picks.len()) {
                     // Some picks may lose their race: claim them, then look again.
                     let hit = !picks.is_empty()
-                        && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?;
+                        && self.launch_batch(
+                            opts,
+                            &mut picks,
+                            &mut cap,
+                            &mut health,
+                            result,
+                            reads,
+                        )?;
                     if hit || cap.full(0) {
                         health.capacity_full = true;
                         break 'statuses;
@@ -181,7 +191,7 @@ impl Dispatcher {
                     current,
                 });
                 if picks.len() >= CLAIM_BATCH_MAX
-                    && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?
+                    && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result, reads)?
                 {
                     health.capacity_full = true;
                     break 'statuses;
@@ -189,7 +199,7 @@ impl Dispatcher {
             }
             // Every ready pick is claimed before the review candidates are read.
             if !picks.is_empty()
-                && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result)?
+                && self.launch_batch(opts, &mut picks, &mut cap, &mut health, result, reads)?
             {
                 health.capacity_full = true;
                 break 'statuses;
@@ -224,7 +234,9 @@ impl Dispatcher {
         cap: &mut Capacity,
         health: &mut TickSummary,
         result: &mut DispatchResult,
+        reads: &mut Option<ReadScope<'_>>,
     ) -> Result<bool> {
+        drop(reads.take());
         let picks = std::mem::take(picks);
         let launcher = self.launcher();
         let batch = ClaimBatch {
@@ -510,6 +522,7 @@ impl Dispatcher {
                 hermes_home: hermes_home.as_deref(),
                 board: &self.board.slug,
                 db_path: &self.board.db_path,
+                database_url: self.board.database_url.as_deref(),
                 workspaces_root: &self.board.workspaces_root,
             },
             &var,

@@ -55,7 +55,7 @@ impl Dispatcher {
         let _lock = if opts.dry_run {
             None
         } else {
-            match self.store.dispatch_lock().try_acquire() {
+            match self.dispatch_lock.try_acquire() {
                 Ok(Some(lock)) => Some(lock),
                 Ok(None) => return Ok(DispatchResult::locked(None)),
                 Err(e) => {
@@ -68,6 +68,10 @@ impl Dispatcher {
             dry_run: opts.dry_run,
             ..Default::default()
         };
+        // The reads that decide what to do share one read transaction (one
+        // read lock instead of one per read): each write ends it and the
+        // next read starts a fresh one; it ends for good at the first claim.
+        let mut reads = Some(self.store.read_scope());
         let now = self.store.now();
         if !opts.dry_run {
             if !self.state().prepared {
@@ -89,13 +93,19 @@ impl Dispatcher {
         result.promoted = self.promote(opts)?;
         // Failures left by another dispatcher first, then our own.
         self.schedule_spawn_retries(opts, now, &mut result)?;
-        self.dispatch_candidates(opts, now, &mut result)?;
-        self.schedule_spawn_retries(opts, now, &mut result)?;
+        self.dispatch_candidates(opts, now, &mut result, &mut reads)?;
+        // Spawn failures are recorded only for tasks this pass claimed
+        // (another dispatcher waits for our lock).
+        if !result.claim_durations.is_empty() {
+            self.schedule_spawn_retries(opts, now, &mut result)?;
+        }
         if !opts.dry_run && !opts.supervises_workers && !result.spawned.is_empty() {
             let ids: Vec<String> = result.spawned.iter().map(|s| s.task_id.clone()).collect();
             self.store.release_supervision(&ids)?;
         }
         self.wake_for_guards(opts, now, &mut result)?;
+        // Before the terminations, which may wait.
+        drop(reads);
         if !opts.dry_run {
             // Workers that died at once on SIGTERM are released now.
             self.terminator.poll();

@@ -80,6 +80,7 @@ impl Fixture {
         BoardContext {
             slug: "default".into(),
             db_path: self.root().join("kanban.db"),
+            database_url: None,
             workspaces_root: self.root().join("kanban/workspaces"),
             logs_dir: self.root().join("kanban/logs"),
             default_workdir: None,

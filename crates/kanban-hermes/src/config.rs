@@ -149,6 +149,10 @@ pub struct KanbanConfig {
     pub profiles: BTreeMap<String, ProfileSpec>,
     /// Ours: gateway listener.
     pub gateway: GatewayConfig,
+    /// Ours: a `postgres://` URL; boards then live in that database
+    /// (`HERMES_KANBAN_DATABASE_URL` and `--db` override it).
+    #[serde(deserialize_with = "opt_name")]
+    pub database_url: Option<String>,
     /// Set when `HERMES_KANBAN_DISPATCH_IN_GATEWAY` turned dispatch off.
     #[serde(skip)]
     pub dispatch_disabled_by_env: bool,
@@ -178,6 +182,7 @@ impl Default for KanbanConfig {
             profile_limits: BTreeMap::new(),
             profiles: BTreeMap::new(),
             gateway: GatewayConfig::default(),
+            database_url: None,
             dispatch_disabled_by_env: false,
         }
     }

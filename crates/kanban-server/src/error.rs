@@ -134,7 +134,10 @@ impl From<LayoutError> for ApiError {
             | LayoutError::BadWorkdir { .. }
             | LayoutError::DefaultNotRemovable => StatusCode::BAD_REQUEST,
             LayoutError::BoardNotFound(_) => StatusCode::NOT_FOUND,
-            LayoutError::NoHome | LayoutError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            // The gateway's own configuration, not the request, is wrong.
+            LayoutError::NoHome | LayoutError::Io { .. } | LayoutError::BadDatabaseUrl { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError::new(status, e.to_string())
     }

@@ -439,6 +439,16 @@ pub trait DispatchStore: Store {
     /// board, across processes and hosts (see [`DispatchLock`]).
     fn dispatch_lock(&self) -> std::sync::Arc<dyn DispatchLock>;
 
+    /// Let this thread's reads share one read transaction until the guard
+    /// drops: a pass makes many small reads, and each one on its own pays
+    /// for taking and releasing the backend's read lock. A write of this
+    /// store ends the shared transaction first (it always sees the latest
+    /// state), and the next read starts a fresh one. Other threads read as
+    /// usual. The default reads as usual.
+    fn read_scope(&self) -> ReadScope<'_> {
+        ReadScope::default()
+    }
+
     /// Record a batch of launches (see [`LaunchBatch`]).
     fn record_launches(&self, batch: &LaunchBatch) -> Result<LaunchesRecorded> {
         for w in &batch.workspaces {
@@ -456,6 +466,38 @@ pub trait DispatchStore: Store {
                 .map(|f| self.record_spawn_failure(f))
                 .collect::<Result<_>>()?,
         })
+    }
+}
+
+/// Guard of [`DispatchStore::read_scope`]: ends the shared read
+/// transaction when dropped.
+#[derive(Default)]
+pub struct ReadScope<'a> {
+    end: Option<Box<dyn FnOnce() + 'a>>,
+}
+
+impl<'a> ReadScope<'a> {
+    /// A scope that runs `end` when dropped.
+    pub fn new(end: impl FnOnce() + 'a) -> ReadScope<'a> {
+        ReadScope {
+            end: Some(Box::new(end)),
+        }
+    }
+}
+
+impl Drop for ReadScope<'_> {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            end();
+        }
+    }
+}
+
+impl std::fmt::Debug for ReadScope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadScope")
+            .field("shared", &self.end.is_some())
+            .finish()
     }
 }
 

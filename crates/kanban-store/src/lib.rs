@@ -16,6 +16,7 @@ pub mod attachments;
 pub mod backend;
 pub mod clock;
 pub mod dispatch_ops;
+pub mod dump;
 pub mod error;
 pub mod host_identity;
 pub mod lockfile;

@@ -90,7 +90,8 @@ pub fn is_held(path: &Path) -> bool {
     file.try_lock_shared().is_err()
 }
 
-fn open(path: &Path, mode: u32) -> io::Result<File> {
+/// Open (creating with `mode`) a lock file, without locking it.
+pub(crate) fn open(path: &Path, mode: u32) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .append(true)

@@ -11,6 +11,8 @@
 //!   board, failing loudly when it is required and missing.
 //! - [`process`]: liveness of pids and process groups, polling helpers.
 //! - [`mcp`]: a minimal MCP client for `kanban mcp`.
+//! - [`postgres`]: a real PostgreSQL server on a Unix socket, one per test
+//!   process, removed when the process ends.
 //!
 //! The binary is [`kanban_bin`]: `$KANBAN_BIN`, else the `kanban` cargo
 //! built next to the running test (`cargo test -p kanban` builds it; tests
@@ -21,6 +23,7 @@
 
 pub mod gateway;
 pub mod mcp;
+pub mod postgres;
 pub mod process;
 pub mod reference;
 pub mod sandbox;

@@ -25,6 +25,13 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SLUG")]
     pub board: Option<String>,
 
+    /// Keep the boards in this PostgreSQL database (`postgres://…`) instead
+    /// of SQLite files (default: $HERMES_KANBAN_DATABASE_URL, then
+    /// `kanban.database_url` in config.yaml). Prefer the variable or the
+    /// config for URLs with a password: arguments are visible to every user.
+    #[arg(long, global = true, value_name = "URL")]
+    pub db: Option<String>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }

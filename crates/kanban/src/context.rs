@@ -43,11 +43,29 @@ pub fn open_board(board: &BoardPaths, clock: Arc<dyn Clock>) -> Result<BoardHand
     backend::open_board(&board.location(), &req).context("could not initialize database")
 }
 
+/// Resolve the root and where its boards live: `--db` ›
+/// `HERMES_KANBAN_DATABASE_URL` › `kanban.database_url` in config.yaml ›
+/// the SQLite files under the root.
+pub fn resolve_root(database_url: Option<&str>) -> Result<Root> {
+    let mut root = Root::resolve(&ProcessEnv).map_err(layout_error)?;
+    if let Some(url) = database_url {
+        root.use_database(url, "--db").map_err(layout_error)?;
+    } else if root.database().is_none()
+        && let Ok(cfg) = KanbanConfig::load(&root, &ProcessEnv)
+        && let Some(url) = cfg.database_url
+    {
+        let origin = format!("kanban.database_url in {}", root.config_file().display());
+        root.use_database(&url, &origin).map_err(layout_error)?;
+    }
+    Ok(root)
+}
+
 impl Ctx {
-    /// Resolve root and board (`--board` › env › pointer › default).
-    pub fn resolve(explicit_board: Option<&str>) -> Result<Ctx> {
+    /// Resolve root and board (`--board` › env › pointer › default), and
+    /// the backend (see [`resolve_root`]).
+    pub fn resolve(explicit_board: Option<&str>, database_url: Option<&str>) -> Result<Ctx> {
         let env = ProcessEnv;
-        let root = Root::resolve(&env).map_err(layout_error)?;
+        let root = resolve_root(database_url)?;
         let board = root.resolve_board(explicit_board, &env).map_err(|e| {
             // A slug error without `--board` came from the variable: say so,
             // since nothing on the command line names that board.

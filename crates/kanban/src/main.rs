@@ -27,7 +27,8 @@ fn main() -> ExitCode {
     if command.is_one_shot() {
         restore_default_sigpipe();
     }
-    match command::run(command, cli.board.as_deref()) {
+    kanban_store_postgres::register();
+    match command::run(command, cli.board.as_deref(), cli.db.as_deref()) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             eprintln!("{}", error::render(&err));

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use kanban_core::CoreError;
 use kanban_core::validate::normalize_board_slug;
-use kanban_store::backend::BoardLocation;
+use kanban_store::backend::{BoardLocation, PostgresLocation};
 use thiserror::Error;
 
 pub use boards::{
@@ -56,6 +56,9 @@ pub const ENV_KANBAN_WORKSPACES_ROOT: &str = "HERMES_KANBAN_WORKSPACES_ROOT";
 pub const ENV_KANBAN_ATTACHMENTS_ROOT: &str = "HERMES_KANBAN_ATTACHMENTS_ROOT";
 /// Set in a worker's environment: marks the caller as a fenced worker.
 pub const ENV_KANBAN_TASK: &str = "HERMES_KANBAN_TASK";
+/// A `postgres://` URL: boards live in that database instead of SQLite
+/// files (overrides `kanban.database_url` in config.yaml; `--db` sets it).
+pub const ENV_KANBAN_DATABASE_URL: &str = "HERMES_KANBAN_DATABASE_URL";
 
 /// File name of a board database.
 pub const DB_FILE_NAME: &str = "kanban.db";
@@ -91,6 +94,10 @@ pub enum LayoutError {
         context: String,
         source: std::io::Error,
     },
+    /// The configured database URL is not a `postgres://` URL (message
+    /// redacted).
+    #[error("{origin} must be a postgres:// URL: {detail}")]
+    BadDatabaseUrl { origin: String, detail: String },
 }
 
 impl LayoutError {
@@ -107,7 +114,8 @@ impl LayoutError {
         match self {
             LayoutError::InvalidSlug(_)
             | LayoutError::SlugRequired
-            | LayoutError::BadWorkdir { .. } => 2,
+            | LayoutError::BadWorkdir { .. }
+            | LayoutError::BadDatabaseUrl { .. } => 2,
             _ => 1,
         }
     }
@@ -122,18 +130,59 @@ pub fn require_slug(slug: &str) -> Result<String, LayoutError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Root {
     dir: PathBuf,
+    /// The PostgreSQL database holding this installation's boards, when
+    /// one is configured (its `default` board; each board is a schema).
+    database: Option<PostgresLocation>,
 }
 
 impl Root {
     /// A root at a known directory (tests, `--root`-style overrides).
     pub fn at(dir: impl Into<PathBuf>) -> Root {
-        Root { dir: dir.into() }
+        Root {
+            dir: dir.into(),
+            database: None,
+        }
+    }
+
+    /// Keep the boards in the PostgreSQL database at `url` (a `board`
+    /// parameter in it is ignored: each board gets its own schema).
+    /// `origin` names where the URL came from, for the error, which never
+    /// repeats a password.
+    pub fn use_database(&mut self, url: &str, origin: &str) -> Result<(), LayoutError> {
+        let bad = |detail: String| LayoutError::BadDatabaseUrl {
+            origin: origin.to_string(),
+            detail,
+        };
+        match BoardLocation::parse(url) {
+            Ok(BoardLocation::Postgres(pg)) => {
+                self.database = Some(
+                    pg.with_board(DEFAULT_BOARD)
+                        .map_err(|e| bad(e.to_string()))?,
+                );
+                Ok(())
+            }
+            Ok(other) => Err(bad(format!("{other} is a file path"))),
+            Err(e) => Err(bad(e.to_string())),
+        }
+    }
+
+    /// The configured database, if any (its `default` board).
+    pub fn database(&self) -> Option<&PostgresLocation> {
+        self.database.as_ref()
     }
 
     /// `HERMES_KANBAN_HOME` (blank ignored, `~` expanded) › `HERMES_HOME`
     /// (a profile home `<root>/profiles/<name>` and anything under `~/.hermes`
     /// map to the shared root) › `~/.hermes`.
     pub fn resolve(env: &dyn Env) -> Result<Root, LayoutError> {
+        let mut root = Root::resolve_dir(env)?;
+        if let Some(url) = env.non_blank(ENV_KANBAN_DATABASE_URL) {
+            root.use_database(&url, ENV_KANBAN_DATABASE_URL)?;
+        }
+        Ok(root)
+    }
+
+    fn resolve_dir(env: &dyn Env) -> Result<Root, LayoutError> {
         if let Some(over) = env.non_blank(ENV_KANBAN_HOME) {
             return Ok(Root::at(absolute(&expand_tilde(&over, env))));
         }
@@ -236,6 +285,10 @@ impl Root {
             attachments_root: files_dir.join("attachments"),
             board_json: meta_dir.join(BOARD_JSON_FILE_NAME),
             source: BoardSource::Default,
+            database: self
+                .database
+                .as_ref()
+                .and_then(|pg| pg.with_board(slug).ok()),
         }
     }
 
@@ -357,13 +410,22 @@ pub struct BoardPaths {
     /// `<db>.dispatch.lock`: held for one dispatch pass.
     pub dispatch_lock: PathBuf,
     pub source: BoardSource,
+    /// The board in a PostgreSQL database, when one is configured; the
+    /// SQLite file is then unused (workspaces, logs and attachments stay
+    /// under the root of this host).
+    pub database: Option<PostgresLocation>,
 }
 
 impl BoardPaths {
-    /// Where the board's store lives: its SQLite file (env pin included).
+    /// Where the board's store lives: the configured database, else its
+    /// SQLite file (env pin included).
     pub fn location(&self) -> BoardLocation {
-        BoardLocation::sqlite(&self.db)
+        match &self.database {
+            Some(pg) => BoardLocation::Postgres(pg.clone()),
+            None => BoardLocation::sqlite(&self.db),
+        }
     }
+
     /// `<logs_dir>/<task_id>.log`
     pub fn log_file(&self, task_id: &str) -> PathBuf {
         self.logs_dir.join(format!("{task_id}.log"))

@@ -20,9 +20,10 @@ const REDACTED: &str = "***";
 pub enum LocationError {
     #[error("board location is empty")]
     Empty,
-    /// A `postgres://` URL (redacted).
-    #[error("PostgreSQL backend not built yet: cannot open {0}")]
-    PostgresNotBuilt(String),
+    /// A `postgres://` URL whose `board` parameter is not a board name
+    /// (redacted URL).
+    #[error("bad board name in {0}: use lowercase letters, digits, '-' and '_' (at most 64)")]
+    BadPostgresBoard(String),
     /// Some other `scheme://` (redacted).
     #[error("unsupported board location {0}: expected a file path, sqlite:<path> or postgres://…")]
     UnknownScheme(String),
@@ -33,6 +34,103 @@ pub enum LocationError {
 pub enum BoardLocation {
     /// A SQLite database file.
     Sqlite(PathBuf),
+    /// A board inside a PostgreSQL database.
+    Postgres(PostgresLocation),
+}
+
+/// Query parameter of a `postgres://` location naming the board; the rest
+/// of the URL is handed to the PostgreSQL client as it is.
+pub const POSTGRES_BOARD_PARAM: &str = "board";
+/// Board of a `postgres://` location without a `board` parameter.
+pub const POSTGRES_DEFAULT_BOARD: &str = "default";
+/// Longest board name: a board slug's limit (the backend shortens long
+/// names to fit PostgreSQL's 63-byte identifiers).
+const POSTGRES_BOARD_MAX: usize = 64;
+
+/// One board in a PostgreSQL database: the connection URL (which may hold
+/// a password: never print it, use [`BoardLocation::redacted`]) and the
+/// board's name, which selects its schema.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct PostgresLocation {
+    url: String,
+    board: String,
+}
+
+impl fmt::Debug for PostgresLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresLocation")
+            .field("url", &redact_url(&self.url))
+            .field("board", &self.board)
+            .finish()
+    }
+}
+
+impl PostgresLocation {
+    /// Board `board` of the database at `url` (without a `board` parameter).
+    pub fn new(url: &str, board: &str) -> Result<PostgresLocation, LocationError> {
+        if !valid_board_name(board) {
+            return Err(LocationError::BadPostgresBoard(redact_url(url)));
+        }
+        Ok(PostgresLocation {
+            url: url.to_string(),
+            board: board.to_string(),
+        })
+    }
+
+    /// The connection URL, secrets included: for the PostgreSQL client only.
+    pub fn connection_url(&self) -> &str {
+        &self.url
+    }
+
+    /// The board's name.
+    pub fn board(&self) -> &str {
+        &self.board
+    }
+
+    /// The same database, another board.
+    pub fn with_board(&self, board: &str) -> Result<PostgresLocation, LocationError> {
+        PostgresLocation::new(&self.url, board)
+    }
+
+    /// `url?board=<name>` (or `&board=`), the form [`BoardLocation::parse`] reads back.
+    pub fn to_url_with_board(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}{POSTGRES_BOARD_PARAM}={}", self.url, self.board)
+    }
+}
+
+/// Lowercase letters, digits, `-`, `_`; starts with a letter or digit.
+fn valid_board_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= POSTGRES_BOARD_MAX
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// Split the `board` parameter off a `postgres://` URL.
+fn split_board_param(raw: &str) -> (String, Option<String>) {
+    let Some((base, query)) = raw.split_once('?') else {
+        return (raw.to_string(), None);
+    };
+    let mut board = None;
+    let rest: Vec<&str> = query
+        .split('&')
+        .filter(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == POSTGRES_BOARD_PARAM => {
+                board = Some(v.to_string());
+                false
+            }
+            _ => !pair.is_empty(),
+        })
+        .collect();
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    (url, board)
 }
 
 impl BoardLocation {
@@ -42,7 +140,8 @@ impl BoardLocation {
     }
 
     /// Parse an operator-given location: `sqlite:<path>` or a plain path is
-    /// a SQLite file; `postgres://…` is refused until that backend exists.
+    /// a SQLite file; `postgres://…` (optionally `?board=<name>`) is a
+    /// board in a PostgreSQL database.
     pub fn parse(raw: &str) -> Result<BoardLocation, LocationError> {
         let raw = raw.trim();
         if raw.is_empty() {
@@ -58,7 +157,9 @@ impl BoardLocation {
         }
         let lower = raw.to_ascii_lowercase();
         if POSTGRES_SCHEMES.iter().any(|s| lower.starts_with(s)) {
-            return Err(LocationError::PostgresNotBuilt(redact_url(raw)));
+            let (url, board) = split_board_param(raw);
+            let board = board.unwrap_or_else(|| POSTGRES_DEFAULT_BOARD.to_string());
+            return PostgresLocation::new(&url, &board).map(BoardLocation::Postgres);
         }
         if has_url_scheme(raw) {
             return Err(LocationError::UnknownScheme(redact_url(raw)));
@@ -70,6 +171,7 @@ impl BoardLocation {
     pub fn backend(&self) -> &'static str {
         match self {
             BoardLocation::Sqlite(_) => "sqlite",
+            BoardLocation::Postgres(_) => "postgres",
         }
     }
 
@@ -77,6 +179,7 @@ impl BoardLocation {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {
             BoardLocation::Sqlite(p) => Some(p),
+            BoardLocation::Postgres(_) => None,
         }
     }
 
@@ -84,6 +187,9 @@ impl BoardLocation {
     pub fn redacted(&self) -> String {
         match self {
             BoardLocation::Sqlite(p) => p.display().to_string(),
+            BoardLocation::Postgres(pg) => {
+                format!("{} (board {})", redact_url(&pg.url), pg.board)
+            }
         }
     }
 
@@ -96,6 +202,7 @@ impl BoardLocation {
                 .canonicalize()
                 .ok()
                 .map(|c| format!("sqlite:{}", c.display())),
+            BoardLocation::Postgres(pg) => Some(format!("{}#{}", redact_url(&pg.url), pg.board)),
         }
     }
 }
@@ -169,26 +276,41 @@ mod tests {
     }
 
     #[test]
-    fn postgres_is_refused_clearly_without_leaking_the_password() {
-        let err = BoardLocation::parse(
-            "postgres://kanban:s3cret@db.example:5432/board?sslmode=require&password=x",
+    fn postgres_urls_name_a_board_and_never_print_the_password() {
+        let loc = BoardLocation::parse(
+            "postgres://kanban:s3cret@db.example:5432/kb?sslmode=require&board=ops&password=x",
         )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.starts_with("PostgreSQL backend not built yet"), "{msg}");
-        assert!(
-            !msg.contains("s3cret") && !msg.contains("password=x"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("postgres://kanban:***@db.example:5432/board?***"),
-            "{msg}"
-        );
-        let err = BoardLocation::parse("POSTGRESQL://u@h/b").unwrap_err();
+        .unwrap();
+        let BoardLocation::Postgres(pg) = &loc else {
+            panic!("{loc:?}")
+        };
+        assert_eq!(pg.board(), "ops");
         assert_eq!(
-            err,
-            LocationError::PostgresNotBuilt("POSTGRESQL://u@h/b".into())
+            pg.connection_url(),
+            "postgres://kanban:s3cret@db.example:5432/kb?sslmode=require&password=x"
         );
+        assert_eq!(loc.backend(), "postgres");
+        for shown in [loc.to_string(), format!("{loc:?}")] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("password=x"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            loc.to_string(),
+            "postgres://kanban:***@db.example:5432/kb?*** (board ops)"
+        );
+        let plain = BoardLocation::parse("POSTGRESQL://u@h/b").unwrap();
+        let BoardLocation::Postgres(pg) = &plain else {
+            panic!()
+        };
+        assert_eq!(pg.board(), POSTGRES_DEFAULT_BOARD);
+        assert_eq!(
+            BoardLocation::parse(&pg.with_board("x-1").unwrap().to_url_with_board()).unwrap(),
+            BoardLocation::Postgres(pg.with_board("x-1").unwrap())
+        );
+        let err = BoardLocation::parse("postgres://u:pw@h/b?board=Bad!").unwrap_err();
+        assert!(matches!(err, LocationError::BadPostgresBoard(ref r) if !r.contains("pw")));
         let err = BoardLocation::parse("mysql://root:pw@h/b").unwrap_err();
         assert!(matches!(err, LocationError::UnknownScheme(ref r) if r == "mysql://root:***@h/b"));
     }

@@ -18,14 +18,18 @@ mod location;
 mod sqlite;
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use crate::dispatch_ops::{DispatchLock, HeldDispatchLock};
 pub use crate::sqlite::dispatch_lock::dispatch_lock_path;
 pub use catalogue::{BoardCatalogue, CatalogueEntry, CatalogueError, RemoveAction, RemovedBoard};
-pub use location::{BoardLocation, LocationError, POSTGRES_SCHEMES, SQLITE_SCHEME};
+pub use location::{
+    BoardLocation, LocationError, POSTGRES_BOARD_PARAM, POSTGRES_DEFAULT_BOARD, POSTGRES_SCHEMES,
+    PostgresLocation, SQLITE_SCHEME,
+};
 
 use crate::dispatch_ops::DispatchStore;
+use crate::dump::BoardDump;
 use crate::notify_ops::NotifyStore;
 use crate::watch::ChangeProbe;
 use crate::{Clock, Result, Store, SystemClock};
@@ -94,6 +98,12 @@ pub trait BoardStore: DispatchStore + NotifyStore {
     /// A new probe with a connection of its own that sees every commit
     /// to the board, this store's included (see [`ChangeProbe`]).
     fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>>;
+    /// Every table of the board (see [`crate::dump`]), read in one snapshot.
+    fn dump_board(&self) -> Result<BoardDump>;
+    /// Write `dump` into this board in one transaction (all or nothing),
+    /// keeping ids and continuing the id counters after them. Refuses
+    /// (`StoreError::Refused`, nothing written) a board holding any row.
+    fn load_board(&self, dump: &BoardDump) -> Result<()>;
 }
 
 /// One open board. Cheap to clone: clones share the store.
@@ -151,6 +161,34 @@ impl BoardHandle {
     pub fn dispatch_lock(&self) -> Arc<dyn DispatchLock> {
         self.store.dispatch_lock()
     }
+
+    /// Every table of the board, read in one snapshot.
+    pub fn dump_board(&self) -> Result<BoardDump> {
+        self.store.dump_board()
+    }
+
+    /// Copy `dump` into this (empty) board in one transaction.
+    pub fn load_board(&self, dump: &BoardDump) -> Result<()> {
+        self.store.load_board(dump)
+    }
+}
+
+/// A backend that lives in a crate of its own (it depends on this one, so
+/// this crate cannot name it): the binary registers it at start-up with
+/// [`register_postgres_backend`], and [`open_board`] hands it the
+/// locations of its kind.
+pub trait BackendOpener: Send + Sync {
+    /// Open (and with `req.create`, create and migrate) the board.
+    fn open(&self, location: &PostgresLocation, req: &OpenRequest) -> Result<Arc<dyn BoardStore>>;
+}
+
+static POSTGRES_BACKEND: OnceLock<Box<dyn BackendOpener>> = OnceLock::new();
+
+/// Make `postgres://` locations openable in this process. The first
+/// registration wins; later ones are ignored (tests register from many
+/// threads).
+pub fn register_postgres_backend(opener: Box<dyn BackendOpener>) {
+    let _ = POSTGRES_BACKEND.set(opener);
 }
 
 /// Open the board at `location`: refuses storage that is not a board or
@@ -159,6 +197,16 @@ impl BoardHandle {
 pub fn open_board(location: &BoardLocation, req: &OpenRequest) -> Result<BoardHandle> {
     let store: Arc<dyn BoardStore> = match location {
         BoardLocation::Sqlite(path) => Arc::new(sqlite::open(path, req)?),
+        BoardLocation::Postgres(pg) => match POSTGRES_BACKEND.get() {
+            Some(opener) => opener.open(pg, req)?,
+            None => {
+                return Err(crate::StoreError::Backend(crate::BackendError::msg(
+                    format!(
+                        "cannot open {location}: this program was built without the PostgreSQL backend"
+                    ),
+                )));
+            }
+        },
     };
     Ok(BoardHandle::new(store, location.clone()))
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::{BoardStore, OpenRequest};
 use crate::Result;
+use crate::dump::BoardDump;
 use crate::sqlite::{OpenOptions, SqliteStore};
 use crate::watch::ChangeProbe;
 
@@ -19,5 +20,13 @@ pub(super) fn open(path: &Path, req: &OpenRequest) -> Result<SqliteStore> {
 impl BoardStore for SqliteStore {
     fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>> {
         Ok(Box::new(self.change_probe()?))
+    }
+
+    fn dump_board(&self) -> Result<BoardDump> {
+        self.dump_all()
+    }
+
+    fn load_board(&self, dump: &BoardDump) -> Result<()> {
+        self.load_all(dump)
     }
 }

@@ -6,6 +6,8 @@
 //! Python implementation): one row per run we spawned, so liveness can
 //! check the process start time and boot id, not just a reusable pid.
 
+use std::sync::LazyLock;
+
 use kanban_core::defaults::PROTOCOL_VIOLATION_SCAN_RUNS;
 use kanban_core::payload::{self, ClaimExtension};
 use kanban_core::transitions::breaker::{
@@ -118,10 +120,14 @@ fn record_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Option<Worker
     }))
 }
 
+/// The running-tasks query with every table of ours, built once (every
+/// pass runs it; formatting it per call cost more than the idle query).
+static RUNNING_ALL_SQL: LazyLock<String> = LazyLock::new(|| running_sql([true; 4]));
+
 fn running_tasks(conn: &Connection) -> DbResult<Vec<RunningTask>> {
     // Fast path: both tables exist (the dispatcher creates them); a board
     // without them takes the sqlite_master look-up.
-    let mut st = match conn.prepare_cached(&running_sql([true; 4])) {
+    let mut st = match conn.prepare_cached(&RUNNING_ALL_SQL) {
         Ok(st) => st,
         Err(e) if is_missing_table(&e) => {
             let mut present = [false; 4];
@@ -399,6 +405,21 @@ fn guard_facts(
     })
 }
 
+/// Unclaimed tasks of `status`, best first. The status is spelled out, not
+/// bound: with `status = ?1` the statement was re-prepared on every call
+/// with a new binding.
+fn candidates_sql(status: Status) -> String {
+    format!(
+        "SELECT id, assignee, status FROM tasks WHERE status = '{}' \
+         AND claim_lock IS NULL ORDER BY priority DESC, created_at ASC",
+        status.as_str()
+    )
+}
+
+/// The two candidate queries of every pass, built once.
+static CANDIDATES_READY_SQL: LazyLock<String> = LazyLock::new(|| candidates_sql(Status::Ready));
+static CANDIDATES_REVIEW_SQL: LazyLock<String> = LazyLock::new(|| candidates_sql(Status::Review));
+
 /// The cursor (highest event id) and what `req` would promote, read-only:
 /// an idle pass costs one index look-up and never takes the write lock.
 fn regate_read(conn: &Connection, req: &Regate) -> DbResult<(i64, Vec<String>)> {
@@ -441,6 +462,10 @@ impl DispatchStore for SqliteStore {
         self.read(running_tasks)
     }
 
+    fn read_scope(&self) -> ReadScope<'_> {
+        self.begin_read_scope()
+    }
+
     fn running_counts(&self) -> Result<RunningCounts> {
         self.read(|c| {
             let mut st = c.prepare_cached(
@@ -460,14 +485,16 @@ impl DispatchStore for SqliteStore {
 
     fn dispatch_candidates(&self, status: Status) -> Result<Vec<Candidate>> {
         self.read(|c| {
-            // The status is spelled out, not bound: with `status = ?1` this
-            // statement was re-prepared on every call with a new binding.
-            let sql = format!(
-                "SELECT id, assignee, status FROM tasks WHERE status = '{}' \
-                 AND claim_lock IS NULL ORDER BY priority DESC, created_at ASC",
-                status.as_str()
-            );
-            let mut st = c.prepare_cached(&sql)?;
+            let owned;
+            let sql: &str = match status {
+                Status::Ready => &CANDIDATES_READY_SQL,
+                Status::Review => &CANDIDATES_REVIEW_SQL,
+                other => {
+                    owned = candidates_sql(other);
+                    &owned
+                }
+            };
+            let mut st = c.prepare_cached(sql)?;
             let rows = st.query_map([], |r| {
                 Ok(Candidate {
                     id: r.get(0)?,

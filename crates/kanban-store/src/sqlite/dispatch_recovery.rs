@@ -6,6 +6,8 @@
 //! Our tables (`kanban_rs_supervisors`, `kanban_rs_intents`) are ignored by
 //! the Python implementation; every read works without them.
 
+use std::sync::LazyLock;
+
 use kanban_core::transitions::dispatcher;
 use kanban_core::{EventKind, RunOutcome};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -105,16 +107,21 @@ pub(super) fn spawn_retry_at(metadata: Option<&str>) -> Option<i64> {
 const LATEST_RUN_SQL: &str = "SELECT id FROM task_runs WHERE task_id = ?1 AND ended_at IS NOT NULL \
      ORDER BY ended_at DESC, id DESC LIMIT 1";
 
-pub(super) fn pending_spawn_retries(conn: &Connection) -> DbResult<Vec<PendingSpawnRetry>> {
-    let sql = format!(
+/// Ready tasks whose latest ended run failed to spawn. Built once: every
+/// pass asks, and formatting it per call cost more than the idle query.
+static PENDING_SPAWN_RETRIES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT t.id, t.consecutive_failures, r.id, r.ended_at, r.metadata FROM tasks t \
          JOIN task_runs r ON r.id = ({}) \
          WHERE t.status = 'ready' AND t.claim_lock IS NULL AND COALESCE(t.consecutive_failures, 0) > 0 \
          AND r.outcome = '{}'",
         LATEST_RUN_SQL.replace("?1", "t.id"),
         RunOutcome::SpawnFailed.as_str()
-    );
-    let mut st = conn.prepare_cached(&sql)?;
+    )
+});
+
+pub(super) fn pending_spawn_retries(conn: &Connection) -> DbResult<Vec<PendingSpawnRetry>> {
+    let mut st = conn.prepare_cached(&PENDING_SPAWN_RETRIES_SQL)?;
     let rows = st.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,

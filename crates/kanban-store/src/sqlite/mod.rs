@@ -26,6 +26,7 @@ mod corrupt;
 mod direct;
 mod dispatch;
 pub(crate) mod dispatch_lock;
+mod dump;
 mod lifecycle;
 mod migrate;
 mod notify_claim;

@@ -14,12 +14,13 @@
 //! [`StoreError`]s. At the boundary SQLite errors are classified once:
 //! corruption → backup + `StoreError::Corrupt`, busy → `StoreError::Busy`.
 
+use std::cell::Cell;
 use std::time::Duration;
 
 use kanban_core::transitions::TaskFacts;
 use kanban_core::{BlockKind, CoreError, EventKind, Status, Task};
 use rand::RngExt;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionState, params};
 use serde_json::Value;
 
 use super::SqliteStore;
@@ -359,14 +360,18 @@ impl SqliteStore {
         self.clock.now()
     }
 
-    fn lock_conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// The connection, outside any transaction unless `keep_shared_read`
+    /// and the open one is this thread's shared read transaction.
+    fn lock_conn(&self, keep_shared_read: bool) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite itself consistent
         // (the transaction is rolled back below or on the next BEGIN), so a
         // poisoned mutex is safe to keep using.
         let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if !conn.is_autocommit() {
-            // Only a panic inside a transaction closure leaves one open.
-            let _ = conn.execute_batch("ROLLBACK");
+        let keep = conn.is_autocommit() || (keep_shared_read && only_reading(&conn));
+        if !keep {
+            // A panic inside a transaction closure leaves one open, and a
+            // read scope its read-only one: ending that loses nothing.
+            rollback(&conn);
         }
         conn
     }
@@ -374,8 +379,46 @@ impl SqliteStore {
     /// Run one read-only statement (or reads that need no common snapshot)
     /// on the connection. A single statement always sees one snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
-        let conn = self.lock_conn();
+        if self.in_read_scope() {
+            return self.shared_read(f);
+        }
+        let conn = self.lock_conn(false);
         f(&conn).map_err(|e| self.classify(e))
+    }
+
+    /// Let this thread's reads share one read transaction until the guard
+    /// drops (see `DispatchStore::read_scope`): one read lock instead of
+    /// one per statement. A write ends it first, and so does a read of
+    /// another thread (it must not see an old snapshot).
+    pub(crate) fn begin_read_scope(&self) -> crate::dispatch_ops::ReadScope<'_> {
+        let outer = READ_SCOPE.replace(self.scope_key());
+        crate::dispatch_ops::ReadScope::new(move || {
+            READ_SCOPE.set(outer);
+            drop(self.lock_conn(false));
+        })
+    }
+
+    fn scope_key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    fn in_read_scope(&self) -> bool {
+        READ_SCOPE.get() == self.scope_key()
+    }
+
+    /// `f` inside this thread's shared read transaction, begun if needed.
+    fn shared_read<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
+        let conn = self.lock_conn(true);
+        let out = if conn.is_autocommit() {
+            conn.prepare_cached("BEGIN")
+                .and_then(|mut st| st.execute([]))
+                .map_err(DbError::from)
+                .and_then(|_| f(&conn))
+        } else {
+            f(&conn)
+        };
+        drop(conn);
+        out.map_err(|e| self.classify(e))
     }
 
     /// Run several read-only statements in one deferred read transaction,
@@ -384,7 +427,10 @@ impl SqliteStore {
     /// concurrency contract). Costs two cached statements more than
     /// [`SqliteStore::read`], which the hot single-query reads avoid.
     pub(crate) fn read_snapshot<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
-        let conn = self.lock_conn();
+        if self.in_read_scope() {
+            return self.shared_read(f);
+        }
+        let conn = self.lock_conn(false);
         let out = read_txn(&conn, f);
         drop(conn);
         out.map_err(|e| self.classify(e))
@@ -394,14 +440,15 @@ impl SqliteStore {
     /// drive `open`/`migrate` (which open their own) on a live store.
     #[cfg(test)]
     pub(crate) fn raw<T>(&self, f: impl FnOnce(&Connection) -> DbResult<T>) -> Result<T> {
-        let conn = self.lock_conn();
+        let conn = self.lock_conn(false);
         f(&conn).map_err(|e| self.classify(e))
     }
 
     /// Run `f` in one `BEGIN IMMEDIATE` transaction: commit on `Ok`,
     /// roll back on `Err`. Every state change of the board goes through here.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> DbResult<T>) -> Result<T> {
-        let conn = self.lock_conn();
+        // Ends a shared read transaction: the write sees the latest state.
+        let conn = self.lock_conn(false);
         let out = write_txn(&conn, self.now(), f);
         drop(conn);
         out.map_err(|e| self.classify(e))
@@ -415,6 +462,30 @@ impl SqliteStore {
             DbError::Sql(e) if is_busy(&e) => StoreError::Busy(e.to_string()),
             DbError::Sql(e) => StoreError::backend(e),
         }
+    }
+}
+
+thread_local! {
+    // The store (by address) whose reads on this thread share one read
+    // transaction (`SqliteStore::begin_read_scope`); 0 = none.
+    static READ_SCOPE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The open transaction has only read (a shared read one, begun or not).
+fn only_reading(conn: &Connection) -> bool {
+    matches!(
+        conn.transaction_state(None::<&str>),
+        Ok(TransactionState::None | TransactionState::Read)
+    )
+}
+
+fn rollback(conn: &Connection) {
+    if conn
+        .prepare_cached("ROLLBACK")
+        .and_then(|mut st| st.execute([]))
+        .is_err()
+    {
+        let _ = conn.execute_batch("ROLLBACK");
     }
 }
 
@@ -459,5 +530,87 @@ pub(crate) fn write_txn<T>(
             let _ = conn.execute_batch("ROLLBACK");
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod read_scope_tests {
+    use std::sync::Arc;
+
+    use super::super::{OpenOptions, SqliteStore};
+    use crate::clock::ManualClock;
+    use crate::{NewTask, Store};
+
+    fn store_at(path: &std::path::Path) -> SqliteStore {
+        SqliteStore::open(
+            path,
+            OpenOptions::create(),
+            Arc::new(ManualClock::new(1_700_000_000)),
+        )
+        .unwrap()
+    }
+
+    fn count(s: &SqliteStore) -> i64 {
+        s.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM tasks", [], |r| r.get(0))?))
+            .unwrap()
+    }
+
+    fn in_txn(s: &SqliteStore) -> bool {
+        s.conn
+            .lock()
+            .unwrap()
+            .is_autocommit()
+            .then_some(())
+            .is_none()
+    }
+
+    fn task(title: &str) -> NewTask {
+        NewTask {
+            title: title.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn scoped_reads_share_a_snapshot_until_a_write_or_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kanban.db");
+        let ours = store_at(&path);
+        let other = store_at(&path);
+        let scope = ours.begin_read_scope();
+        assert_eq!(count(&ours), 0);
+        assert!(in_txn(&ours), "the scope keeps its read transaction");
+        other.create_task(&task("elsewhere")).unwrap();
+        assert_eq!(count(&ours), 0, "one snapshot for the scope's reads");
+        // Another thread reads the latest state, ending the shared one.
+        std::thread::scope(|t| {
+            t.spawn(|| assert_eq!(count(&ours), 1)).join().unwrap();
+        });
+        assert_eq!(count(&ours), 1);
+        other.create_task(&task("again")).unwrap();
+        // Our own write sees the latest state, and so do the reads after it.
+        ours.create_task(&task("ours")).unwrap();
+        assert_eq!(count(&ours), 3);
+        other.create_task(&task("and again")).unwrap();
+        assert_eq!(count(&ours), 3);
+        drop(scope);
+        assert!(!in_txn(&ours), "the scope's end ends its transaction");
+        assert_eq!(count(&ours), 4);
+    }
+
+    #[test]
+    fn a_write_left_open_by_a_panic_is_rolled_back_in_a_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store_at(&dir.path().join("kanban.db"));
+        let _scope = s.begin_read_scope();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = s.write(|tx| -> super::DbResult<()> {
+                tx.conn
+                    .execute_batch("INSERT INTO tasks (id, title, status, created_at) VALUES ('t_x', 'x', 'todo', 0)")?;
+                panic!("boom");
+            });
+        }));
+        assert!(r.is_err());
+        assert_eq!(count(&s), 0, "the half-done write is not read");
     }
 }

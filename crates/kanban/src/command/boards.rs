@@ -11,6 +11,9 @@
 //! // broken), with `root = Root::resolve(&ProcessEnv)`:
 //! Command::Boards(a) => boards::run(a.command(), &root, false),
 //! ```
+//! `boards migrate` is the one action that obeys `--board` (its source):
+//! command/mod.rs hands the slug to `migrate::run`.
+//!
 //! Every handler prints its own `kanban boards <verb>: <message>` for
 //! expected refusals and returns the exit code (bad slug 2, unknown board 1);
 //! only unexpected I/O failures come back as `Err`.
@@ -30,6 +33,9 @@ use kanban_store::TaskQuery;
 use kanban_store::backend::{BoardCatalogue, BoardLocation, CatalogueError, open_board};
 
 use crate::output::{block, line, py_repr};
+
+#[path = "boards_migrate.rs"]
+pub(crate) mod migrate;
 
 /// `kanban boards [<action>]`; no action lists the boards.
 #[derive(Debug, Clone, Args)]
@@ -69,6 +75,9 @@ pub enum BoardsCommand {
     Rename(RenameArgs),
     /// Set, or clear when PATH is omitted, a board's default workspace directory.
     SetDefaultWorkdir(WorkdirArgs),
+    /// Copy a board, every table and id, to PostgreSQL or back to a SQLite
+    /// file (a new or empty board), verified row for row.
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -168,6 +177,12 @@ pub fn run_with_env(cmd: BoardsCommand, root: &Root, json: bool, env: &dyn Env) 
         BoardsCommand::Rename(a) => rename(root, &a.slug, &a.name, json || a.json),
         BoardsCommand::SetDefaultWorkdir(a) => {
             set_workdir(root, &a.slug, a.path.as_deref(), json || a.json)
+        }
+        // The current board; `kanban --board <slug> boards migrate` goes
+        // through `migrate::run` with the slug (see command/mod.rs).
+        BoardsCommand::Migrate(mut a) => {
+            a.json |= json;
+            migrate::run(a, root, None, env)
         }
     }
 }

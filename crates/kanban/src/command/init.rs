@@ -20,7 +20,11 @@ pub fn run_init(root: &Root, board: &BoardPaths) -> Result<i32> {
 fn run_init_with_env(root: &Root, board: &BoardPaths, env: &dyn Env) -> Result<i32> {
     board.ensure_dirs()?;
     open_board(&board.location(), &open_request(true))?;
-    println!("Kanban DB initialized at {}", board.db.display());
+    match &board.database {
+        // Schema created or migrated; the URL is printed redacted.
+        Some(_) => println!("Kanban board initialized in {}", board.location()),
+        None => println!("Kanban DB initialized at {}", board.db.display()),
+    }
     println!();
 
     // A broken config must not stop init: say so and carry on with defaults.

@@ -39,25 +39,28 @@ use anyhow::Result;
 use crate::cli::Command;
 use crate::context::Ctx;
 
-pub fn run(command: Command, board: Option<&str>) -> Result<i32> {
+pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) -> Result<i32> {
     // Board management ignores `--board` and must work even when the
     // current board is broken, so it runs before board resolution.
     if let Command::Boards(args) = command {
-        let root = kanban_hermes::layout::Root::resolve(&kanban_hermes::layout::ProcessEnv)
-            .map_err(crate::context::layout_error)?;
+        let root = crate::context::resolve_root(database_url)?;
+        if let Some(boards::BoardsCommand::Migrate(a)) = args.action {
+            // Its source is the board `--board` names.
+            let env = kanban_hermes::layout::ProcessEnv;
+            return boards::migrate::run(a, &root, board, &env);
+        }
         return boards::run(args.command(), &root, false);
     }
     // The gateway serves every board of the root, so it resolves no board.
     if let Command::Gateway(cmd) = command {
-        let root = kanban_hermes::layout::Root::resolve(&kanban_hermes::layout::ProcessEnv)
-            .map_err(crate::context::layout_error)?;
+        let root = crate::context::resolve_root(database_url)?;
         return gateway::run(cmd, &root);
     }
     // The worker wrapper needs no board (the worker resolves its own).
     if let Command::WorkerExec(args) = command {
         return crate::worker_process::run_worker_exec(args);
     }
-    let ctx = Ctx::resolve(board)?;
+    let ctx = Ctx::resolve(board, database_url)?;
     match command {
         Command::Boards(_) | Command::Gateway(_) | Command::WorkerExec(_) => {
             unreachable!("handled above")

@@ -1,0 +1,354 @@
+//! The PostgreSQL backend of the kanban store: one board shared by
+//! gateways, CLIs and workers on several hosts.
+//!
+//! A board is a PostgreSQL schema (`kanban_<board>`) with the Hermes
+//! tables column for column (see `schema`), so boards copy between SQLite
+//! and PostgreSQL row for row. The SQL mirrors the SQLite backend module
+//! by module; what differs is how concurrency is kept (see `db`): every
+//! write transaction takes the board's advisory lock first, so writes
+//! commit one at a time across hosts, which keeps ceilings, idempotency
+//! keys and event order exactly as on SQLite.
+//!
+//! Layout:
+//! - `connect`: URL → connections with the board's `search_path`;
+//! - `schema`: DDL and the versioned migrations;
+//! - `db`: statement cache, read / snapshot / write transactions, errors;
+//! - `txn`: the row/event/run helpers of a write transaction;
+//! - `row`: row → domain struct mapping;
+//! - `tasks`, `runs`, `board`, `direct`: task CRUD, runs, attachments,
+//!   board-wide reads, the dashboard's direct moves;
+//! - `claim`, `lifecycle`, `recompute`: claims, transitions, promotion;
+//! - `dispatch*`, `notify_claim`: the dispatcher's and notifier's stores;
+//! - `lock`: the dispatch lock (a session advisory lock);
+//! - `watch`: the change probe (the board's version row).
+//!
+//! Use it through `kanban_store::backend`: call [`register`] once at
+//! start-up, then `open_board` opens `postgres://` locations.
+
+mod board;
+mod claim;
+mod conn;
+mod connect;
+mod db;
+mod direct;
+mod dispatch;
+mod dispatch_batch;
+mod dispatch_recovery;
+mod dump;
+mod ended_runs;
+mod lifecycle;
+mod lock;
+mod notify_claim;
+mod recompute;
+mod row;
+mod runs;
+mod schema;
+mod tasks;
+mod txn;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kanban_core::context::RecentWork;
+use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
+use kanban_store::backend::{
+    BackendOpener, BoardLocation, BoardStore, OpenRequest, PostgresLocation,
+    register_postgres_backend,
+};
+use kanban_store::params::*;
+use kanban_store::watch::ChangeProbe;
+use kanban_store::{BackendError, Clock, Result, Store, StoreError};
+
+use crate::conn::Conn;
+use crate::connect::Connector;
+
+pub use crate::schema::SCHEMA_VERSION;
+
+/// Make `postgres://` board locations openable through
+/// `kanban_store::backend::open_board` in this process.
+pub fn register() {
+    register_postgres_backend(Box::new(PostgresOpener));
+}
+
+struct PostgresOpener;
+
+impl BackendOpener for PostgresOpener {
+    fn open(&self, location: &PostgresLocation, req: &OpenRequest) -> Result<Arc<dyn BoardStore>> {
+        Ok(Arc::new(PgStore::open(location, req)?))
+    }
+}
+
+/// One board in a PostgreSQL database. `Send + Sync`; it holds one
+/// connection behind a mutex (reconnected when it breaks), so open one
+/// store per thread when threads must work concurrently.
+pub struct PgStore {
+    connector: Arc<Connector>,
+    schema: schema::BoardSchema,
+    conn: Mutex<Option<Conn>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("location", &self.connector.redacted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Open the board at `location`: with `req.create`, creates its schema
+    /// and applies every pending migration (safe from several hosts at
+    /// once); otherwise a board that does not exist is an error naming
+    /// `kanban init`. A board migrated by a newer version is refused.
+    pub fn open(location: &PostgresLocation, req: &OpenRequest) -> Result<PgStore> {
+        let redacted = BoardLocation::Postgres(location.clone()).redacted();
+        let connector = Arc::new(Connector::new(location, redacted)?);
+        let store = PgStore {
+            schema: connector.schema().clone(),
+            connector,
+            conn: Mutex::new(None),
+            clock: req.clock.clone(),
+        };
+        let mut conn = store.connect().map_err(|e| store.classify(e))?;
+        let applied =
+            schema::applied_version(&mut conn, &store.schema).map_err(|e| store.classify(e))?;
+        if applied > SCHEMA_VERSION {
+            return Err(StoreError::Backend(BackendError::msg(format!(
+                "{}: board schema version {applied} is newer than this kanban knows \
+                 ({SCHEMA_VERSION}); upgrade kanban",
+                store.connector.redacted()
+            ))));
+        }
+        if applied == 0 && !req.create {
+            return Err(StoreError::Backend(BackendError::msg(format!(
+                "{}: no such board; create it with `kanban init`",
+                store.connector.redacted()
+            ))));
+        }
+        if applied < SCHEMA_VERSION {
+            schema::migrate(&mut conn, &store.schema, store.clock.now())
+                .map_err(|e| store.classify(e))?;
+        }
+        *store.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
+        Ok(store)
+    }
+
+    /// A new connection to the board.
+    pub(crate) fn connect(&self) -> conn::DbResult<Conn> {
+        self.connector.connect()
+    }
+
+    /// The board's name.
+    pub fn board(&self) -> &str {
+        self.schema.board()
+    }
+
+    /// A change probe with a connection of its own.
+    pub fn change_probe(&self) -> Result<watch::PgChangeProbe> {
+        watch::PgChangeProbe::open(&self.connector)
+    }
+}
+
+impl BoardStore for PgStore {
+    fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>> {
+        Ok(Box::new(self.change_probe()?))
+    }
+
+    fn dump_board(&self) -> Result<kanban_store::dump::BoardDump> {
+        self.dump_all()
+    }
+
+    fn load_board(&self, dump: &kanban_store::dump::BoardDump) -> Result<()> {
+        self.load_all(dump)
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn location(&self) -> String {
+        self.connector.redacted().to_string()
+    }
+
+    fn create_task(&self, req: &NewTask) -> Result<Created> {
+        self.write(|tx| tasks::create(tx, req))
+    }
+
+    fn get_task(&self, id: &str) -> Result<Option<Task>> {
+        self.read(|c| txn::load_task(c, id))
+    }
+
+    fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>> {
+        self.read(|c| tasks::list(c, query))
+    }
+
+    fn list_task_lines(&self, query: &TaskQuery) -> Result<Vec<TaskLine>> {
+        self.read(|c| tasks::list_lines(c, query))
+    }
+
+    fn for_each_task_line(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
+    ) -> Result<()> {
+        self.read(|c| tasks::visit_lines(c, query, visit))
+    }
+
+    fn parents_of(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|c| tasks::linked(c, id, tasks::Direction::Parents))
+    }
+
+    fn children_of(&self, id: &str) -> Result<Vec<String>> {
+        self.read(|c| tasks::linked(c, id, tasks::Direction::Children))
+    }
+
+    fn edit_task(&self, req: &EditTask) -> Result<Task> {
+        self.write(|tx| tasks::edit(tx, req))
+    }
+
+    fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
+        self.write(|tx| tasks::assign(tx, req))
+    }
+
+    fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()> {
+        self.write(|tx| tasks::link(tx, parent_id, child_id))
+    }
+
+    fn unlink_tasks(&self, parent_id: &str, child_id: &str) -> Result<bool> {
+        self.write(|tx| tasks::unlink(tx, parent_id, child_id))
+    }
+
+    fn add_comment(&self, task_id: &str, author: &str, body: &str) -> Result<Comment> {
+        self.write(|tx| tasks::add_comment(tx, task_id, author, body))
+    }
+
+    fn comments(&self, task_id: &str) -> Result<Vec<Comment>> {
+        self.read(|c| tasks::comments(c, task_id))
+    }
+
+    fn events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        self.read(|c| tasks::events(c, query))
+    }
+
+    fn latest_event_id(&self) -> Result<i64> {
+        self.read(tasks::latest_event_id)
+    }
+
+    fn runs(&self, task_id: &str) -> Result<Vec<Run>> {
+        self.read(|c| tasks::runs(c, task_id))
+    }
+
+    fn get_run(&self, run_id: i64) -> Result<Option<Run>> {
+        self.read(|c| runs::get_run(c, run_id))
+    }
+
+    fn recent_completed_runs(
+        &self,
+        profile: &str,
+        exclude_task: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<RecentWork>> {
+        self.read(|c| runs::recent_completed_runs(c, profile, exclude_task, limit))
+    }
+
+    fn card_facts(&self, summary_chars: Option<usize>) -> Result<HashMap<String, CardFacts>> {
+        self.read_snapshot(|c| runs::card_facts(c, summary_chars))
+    }
+
+    fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>> {
+        self.read(|c| runs::attachments(c, task_id))
+    }
+
+    fn get_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        self.read(|c| runs::get_attachment(c, id))
+    }
+
+    fn add_attachment(&self, req: &NewAttachment) -> Result<Attachment> {
+        self.write(|tx| runs::add_attachment(tx, req))
+    }
+
+    fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>> {
+        self.write(|tx| runs::remove_attachment(tx, id))
+    }
+
+    fn claim_task(&self, req: &ClaimRequest) -> Result<ClaimOutcome> {
+        self.write(|tx| lifecycle::claim(tx, req))
+    }
+
+    fn heartbeat(&self, req: &HeartbeatRequest) -> Result<()> {
+        self.write(|tx| lifecycle::heartbeat(tx, req))
+    }
+
+    fn complete_task(&self, req: &CompleteRequest) -> Result<Completion> {
+        self.write(|tx| lifecycle::complete(tx, req))?.into_result()
+    }
+
+    fn block_task(&self, req: &BlockRequest) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::block(tx, req))
+    }
+
+    fn unblock_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::unblock(tx, task_id, reason))
+    }
+
+    fn schedule_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::schedule(tx, task_id, reason))
+    }
+
+    fn promote_task(&self, req: &PromoteRequest) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::promote(tx, req))
+    }
+
+    fn reclaim_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::reclaim(tx, task_id, reason))
+    }
+
+    fn archive_task(&self, task_id: &str) -> Result<Transitioned> {
+        self.write(|tx| lifecycle::archive(tx, task_id))
+    }
+
+    fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
+        self.write(|tx| direct::set_status_direct(tx, task_id, status))
+    }
+
+    fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {
+        self.write(|tx| direct::set_task_workspace(tx, task_id, path, branch))
+    }
+
+    fn delete_task(&self, task_id: &str, require_archived: bool) -> Result<()> {
+        self.write(|tx| lifecycle::delete(tx, task_id, require_archived))
+    }
+
+    fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
+        self.write(|tx| lifecycle::recompute_ready(tx, failure_limit, None))
+    }
+
+    fn stats(&self) -> Result<BoardStats> {
+        let now = self.now();
+        self.read_snapshot(|c| board::stats(c, now))
+    }
+
+    fn assignee_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        self.read(board::assignee_counts)
+    }
+
+    fn notify_subscribe(&self, sub: &NewNotifySub) -> Result<bool> {
+        self.write(|tx| board::notify_subscribe(tx, sub))
+    }
+
+    fn notify_list(&self, task_id: Option<&str>) -> Result<Vec<NotifySub>> {
+        self.read(|c| board::notify_list(c, task_id))
+    }
+
+    fn notify_unsubscribe(&self, key: &NotifyKey) -> Result<bool> {
+        self.write(|tx| board::notify_unsubscribe(tx, key))
+    }
+
+    fn gc_events(&self, older_than: i64) -> Result<usize> {
+        self.write(|tx| board::gc_events(tx, older_than))
+    }
+}

@@ -1,0 +1,63 @@
+//! The change probe of a PostgreSQL board: the board's version row, which
+//! every write transaction bumps in the same commit. One indexed
+//! single-row read per call, on a connection of the probe's own, sees
+//! commits of every process on every host.
+//!
+//! The connection is reopened on the next call after it broke (a database
+//! restart), so one probe outlives any number of outages; while the
+//! database is away every call fails, which is how its caller (the
+//! gateway's watcher) learns of the outage.
+
+use std::sync::Arc;
+
+use kanban_store::Result;
+use kanban_store::watch::ChangeProbe;
+
+use crate::connect::Connector;
+use crate::db::{Conn, DbError, classify_sql};
+use crate::schema::VERSION_QUERY;
+
+pub struct PgChangeProbe {
+    connector: Arc<Connector>,
+    /// `None` after the connection broke, until the next call reconnects.
+    conn: Option<Conn>,
+}
+
+fn connect(connector: &Connector) -> Result<Conn> {
+    connector.connect().map_err(|e| match e {
+        DbError::Store(s) => s,
+        DbError::Sql(e) => classify_sql(e),
+    })
+}
+
+impl PgChangeProbe {
+    /// A probe connected now: an unreachable database is an error here.
+    pub(crate) fn open(connector: &Arc<Connector>) -> Result<PgChangeProbe> {
+        let conn = connect(connector)?;
+        Ok(PgChangeProbe {
+            connector: connector.clone(),
+            conn: Some(conn),
+        })
+    }
+}
+
+impl ChangeProbe for PgChangeProbe {
+    fn version(&mut self) -> Result<u64> {
+        if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+            self.conn = None;
+            self.conn = Some(connect(&self.connector)?);
+        }
+        let conn = self.conn.as_mut().expect("connected above");
+        match conn.client.query_one(VERSION_QUERY, &[]) {
+            Ok(row) => Ok(row.get::<_, i64>(0) as u64),
+            Err(e) => {
+                // A broken session is replaced on the next call; an error
+                // on a live one (a statement timeout) keeps it.
+                if conn.client.is_closed() {
+                    self.conn = None;
+                }
+                Err(classify_sql(e))
+            }
+        }
+    }
+}

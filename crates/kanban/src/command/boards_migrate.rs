@@ -1,0 +1,182 @@
+//! `kanban boards migrate --to <location>`: copy a board, every table and
+//! id, to another backend (SQLite ⇄ PostgreSQL), then verify the copy row
+//! for row.
+//!
+//! The source is the board `--board` (default: the current one) resolves
+//! to, on the backend `--db` / the configuration selects; it is read in
+//! one snapshot. The destination must be new or empty and is written in
+//! one transaction. Afterwards both sides are read again and compared with
+//! what was copied; any difference is an error naming table and row.
+//! Locations are printed redacted: a password never shows.
+
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+use kanban_hermes::config::open_request;
+use kanban_hermes::layout::{Env, Root};
+use kanban_store::StoreError;
+use kanban_store::backend::{BoardHandle, BoardLocation, POSTGRES_BOARD_PARAM, open_board};
+use kanban_store::dump::{BoardDump, TableCount, compare};
+
+use crate::context::layout_error;
+use crate::error::usage;
+
+/// Where the messages of this verb start.
+const VERB: &str = "kanban boards migrate";
+
+#[derive(Debug, Clone, Args)]
+#[command(after_help = "\
+Examples:
+  kanban boards migrate --to 'postgres://kanban@db.example/kanban'
+  kanban boards migrate --board ops --to 'postgres://kanban@db/kb?board=ops-team'
+  kanban --db \"$URL\" boards migrate --to sqlite:$HOME/.hermes/kanban.db
+
+The source is the board --board names (default: the current board), on the
+backend --db, $HERMES_KANBAN_DATABASE_URL or kanban.database_url selects.
+A PostgreSQL destination without ?board= gets the source board's slug.
+The destination must not hold any row; it is written in one transaction
+and verified row for row afterwards. Put a password in ~/.pgpass or
+PGPASSWORD rather than in the URL: arguments are visible to every user.
+Attachment files stay where they are; only their rows are copied.")]
+pub struct MigrateArgs {
+    /// Destination: `postgres://…[?board=<name>]` or `sqlite:<path>` (a new
+    /// or empty board).
+    #[arg(long, value_name = "LOCATION")]
+    pub to: String,
+    /// Print JSON (tables and row counts) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The `--json` report.
+#[derive(Serialize)]
+struct Report<'a> {
+    board: &'a str,
+    source: String,
+    destination: String,
+    tables: Vec<TableCount>,
+    total_rows: usize,
+    verified: bool,
+}
+
+/// Run the copy from board `board` (`None`: the current one) of `root`.
+pub fn run(args: MigrateArgs, root: &Root, board: Option<&str>, env: &dyn Env) -> Result<i32> {
+    let to = BoardLocation::parse(&args.to).map_err(|e| usage(format!("--to: {e}")))?;
+    let source = root.resolve_board(board, env).map_err(layout_error)?;
+    let from = source.location();
+    let to = match to {
+        // Without `?board=` the board keeps its slug.
+        BoardLocation::Postgres(pg) if !names_board(&args.to) => BoardLocation::Postgres(
+            pg.with_board(&source.slug)
+                .map_err(|e| usage(format!("--to: {e}")))?,
+        ),
+        other => other,
+    };
+    if to == from || (to.identity().is_some() && to.identity() == from.identity()) {
+        return Err(usage(format!("--to: {to} is the source board itself")));
+    }
+    let src = open_board(&from, &open_request(false))?;
+    let created_file = to
+        .sqlite_path()
+        .filter(|p| !p.exists())
+        .map(|p| p.to_path_buf());
+    let outcome = open_board(&to, &open_request(true)).and_then(|dst| copy(&src, &dst));
+    let failed = !matches!(outcome, Ok(Ok(_)));
+    if failed && let Some(path) = &created_file {
+        // Leave nothing behind where there was nothing.
+        remove_sqlite_file(path);
+    }
+    let dump = match outcome {
+        Ok(Ok(dump)) => dump,
+        Ok(Err(refusal)) => {
+            eprintln!("{VERB}: {refusal}");
+            return Ok(1);
+        }
+        Err(e @ StoreError::Refused { .. }) => {
+            eprintln!("{VERB}: {e}");
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let report = Report {
+        board: &source.slug,
+        source: from.to_string(),
+        destination: to.to_string(),
+        tables: dump.counts(),
+        total_rows: dump.total_rows(),
+        verified: true,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(0);
+    }
+    println!(
+        "Board '{}' copied from {} to {}.",
+        report.board, report.source, report.destination
+    );
+    for t in &report.tables {
+        println!("  {:28} {:>8}", t.table, t.rows);
+    }
+    println!(
+        "Verified: {} rows in {} tables match row for row.",
+        report.total_rows,
+        report.tables.len()
+    );
+    Ok(0)
+}
+
+/// Does a `postgres://` URL carry a `board` parameter?
+fn names_board(raw: &str) -> bool {
+    raw.split_once('?').is_some_and(|(_, q)| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some(POSTGRES_BOARD_PARAM))
+    })
+}
+
+/// Copy `src` into `dst` and verify both sides. `Ok(Err(msg))` is an
+/// expected failure to report (a mismatch); store refusals come back as
+/// `Err(StoreError::Refused)`.
+fn copy(src: &BoardHandle, dst: &BoardHandle) -> Result<Result<BoardDump, String>, StoreError> {
+    let dump = src.dump_board()?;
+    dst.load_board(&dump)?;
+    let written = dst.dump_board()?;
+    if let Err(m) = compare(&dump, &written) {
+        return Ok(Err(format!(
+            "verification failed, the copy in {} differs from the source: {m}",
+            dst.location()
+        )));
+    }
+    let again = src.dump_board()?;
+    if let Err(m) = compare(&dump, &again) {
+        return Ok(Err(format!(
+            "the source board changed during the copy ({m}); {} holds the earlier state: \
+             stop the gateways and workers of the board and copy again into an empty board",
+            dst.location()
+        )));
+    }
+    Ok(Ok(dump))
+}
+
+/// Remove a SQLite file this command created (and its WAL companions).
+fn remove_sqlite_file(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm", "-journal", ".init.lock"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_board;
+
+    #[test]
+    fn board_parameter_is_detected() {
+        assert!(names_board("postgres://h/db?board=x"));
+        assert!(names_board("postgres://h/db?sslmode=disable&board=x"));
+        assert!(!names_board("postgres://h/db?sslmode=disable"));
+        assert!(!names_board("postgres://h/db?boards=x"));
+        assert!(!names_board("postgres://h/db"));
+    }
+}
