@@ -29,6 +29,19 @@ use crate::metrics as m;
 pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest delay honoured from a pass's `next_pass_in_ms` (no spinning).
 pub const MIN_PASS_WAKE: Duration = Duration::from_millis(100);
+/// Wait before running a board's pass again after it failed (its database
+/// is unreachable, say); doubled on every further failure.
+pub const PASS_RETRY_MIN: Duration = Duration::from_millis(250);
+/// Longest wait between the passes of a board that keep failing.
+pub const PASS_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The retry delay after `failures` passes of a board failed in a row.
+pub fn pass_retry_delay(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    PASS_RETRY_MIN
+        .saturating_mul(1 << doublings)
+        .min(PASS_RETRY_MAX)
+}
 
 /// Everything one pass over one board needs.
 pub struct PassRequest<'a> {
@@ -107,6 +120,8 @@ pub async fn run_loop(
     let mut seen: HashMap<String, u64> = HashMap::new();
     // Boards whose last pass asked to run again at a given moment.
     let mut due: HashMap<String, Instant> = HashMap::new();
+    // Passes failed in a row, per board (the retry backoff).
+    let mut failures: HashMap<String, u32> = HashMap::new();
     let mut next_tick = Instant::now();
     let mut next_rescan = Instant::now();
     loop {
@@ -154,6 +169,12 @@ pub async fn run_loop(
                 .await;
                 match res {
                     Ok(Ok(result)) => {
+                        if let Some(n) = failures.remove(&board.slug) {
+                            crate::hub::log_warning(&format!(
+                                "kanban dispatcher: board '{}' dispatches again after {n} failed pass(es)",
+                                board.slug
+                            ));
+                        }
                         if let Some(ms) = result.get("next_pass_in_ms").and_then(Value::as_u64) {
                             let wait = Duration::from_millis(ms).max(MIN_PASS_WAKE);
                             due.insert(board.slug.clone(), Instant::now() + wait);
@@ -164,7 +185,21 @@ pub async fn run_loop(
                         log_result(&board.slug, &result)
                     }
                     Ok(Err(e)) => {
-                        tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed")
+                        // Keep going (the database may be restarting): retry
+                        // this board with a growing delay.
+                        let n = failures.entry(board.slug.clone()).or_default();
+                        *n += 1;
+                        let wait = pass_retry_delay(*n);
+                        due.insert(board.slug.clone(), Instant::now() + wait);
+                        tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed");
+                        if *n == 1 {
+                            crate::hub::log_warning(&format!(
+                                "kanban dispatcher: a pass on board '{}' failed, retrying with \
+                                 backoff (at most every {}s): {e}",
+                                board.slug,
+                                PASS_RETRY_MAX.as_secs()
+                            ));
+                        }
                     }
                     Err(e) => {
                         tracing::error!(board = %board.slug, error = %e, "kanban dispatcher: pass panicked")
@@ -219,5 +254,19 @@ fn log_result(slug: &str, result: &Value) {
             auto_blocked = result_count(result, "auto_blocked"),
             "kanban dispatcher: pass"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_passes_back_off_up_to_the_cap() {
+        assert_eq!(pass_retry_delay(1), PASS_RETRY_MIN);
+        assert_eq!(pass_retry_delay(2), PASS_RETRY_MIN * 2);
+        assert_eq!(pass_retry_delay(3), PASS_RETRY_MIN * 4);
+        assert_eq!(pass_retry_delay(50), PASS_RETRY_MAX);
+        assert!((1..50).all(|n| pass_retry_delay(n) <= pass_retry_delay(n + 1)));
     }
 }

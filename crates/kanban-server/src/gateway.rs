@@ -148,7 +148,8 @@ async fn check_boards(hub: &Arc<BoardHub>) -> Result<(), GatewayError> {
         let default = root.current_board(&ProcessEnv);
         if let Err(e) = hub.open(&default) {
             return Err(GatewayError::BrokenDefaultBoard {
-                db: root.board_paths(&default).db.display().to_string(),
+                // Redacted: a PostgreSQL URL without its password.
+                db: root.board_paths(&default).location().to_string(),
                 detail: e.detail,
             });
         }

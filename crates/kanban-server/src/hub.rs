@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kanban_core::Event;
 use kanban_core::defaults::EVENT_BATCH_LIMIT;
@@ -32,8 +32,11 @@ use crate::error::{ApiError, ApiResult};
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Batches kept for slow WebSocket clients before they must re-read the store.
 const EVENT_CHANNEL_CAPACITY: usize = 256;
-/// Minimum spacing of "probe failed" warnings per board.
-const PROBE_WARN_INTERVAL: Duration = Duration::from_secs(60);
+/// First wait after a failed change probe (the database went away);
+/// doubled on every further failure up to [`PROBE_RETRY_MAX`].
+pub const PROBE_RETRY_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between two probes of an unreachable database.
+pub const PROBE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// One message of the event feed: events in id order and the new cursor.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -44,16 +47,21 @@ pub struct EventBatch {
     pub cursor: i64,
 }
 
-/// A board whose database cannot be opened (`/healthz` lists it).
+/// A board whose database cannot be opened, or an open board whose
+/// database is unreachable right now (`/healthz` lists both).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct BoardFault {
     /// The board's slug.
     pub board: String,
-    /// Its database file.
+    /// Its database: the SQLite file, or the PostgreSQL URL with its
+    /// password redacted.
     pub db: String,
-    /// Why it cannot be opened.
+    /// What is wrong.
     pub error: String,
 }
+
+/// Open boards whose database their watcher cannot reach, by slug.
+type Outages = Arc<Mutex<BTreeMap<String, BoardFault>>>;
 
 /// What a failed open remembers: the fault and the file it was about, so
 /// the same unchanged file is not re-read (and re-hashed) on every
@@ -133,6 +141,8 @@ pub struct BoardHub {
     dispatching: watch::Sender<bool>,
     /// Boards that failed to open, by slug.
     broken: Mutex<BTreeMap<String, Broken>>,
+    /// Open boards whose database is unreachable (set by their watchers).
+    outages: Outages,
 }
 
 impl BoardHub {
@@ -147,6 +157,7 @@ impl BoardHub {
             any_change: watch::channel(0).0,
             dispatching: watch::channel(false).0,
             broken: Mutex::new(BTreeMap::new()),
+            outages: Arc::default(),
         }
     }
 
@@ -166,12 +177,16 @@ impl BoardHub {
         self.dispatching.subscribe()
     }
 
-    /// Boards that could not be opened, by slug.
+    /// Boards that could not be opened, then open boards whose database
+    /// is unreachable right now, each by slug.
     pub fn unhealthy_boards(&self) -> Vec<BoardFault> {
-        self.broken_lock()
+        let mut faults: Vec<BoardFault> = self
+            .broken_lock()
             .values()
             .map(|b| b.fault.clone())
-            .collect()
+            .collect();
+        faults.extend(lock_outages(&self.outages).values().cloned());
+        faults
     }
 
     pub fn root(&self) -> &Root {
@@ -237,7 +252,7 @@ impl BoardHub {
             // Busy is a moment, not a broken board: just retry later.
             Err(e) if e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE => Err(e),
             Err(e) => {
-                self.mark_broken(slug, &paths.db, &e);
+                self.mark_broken(slug, &paths, &e);
                 Err(e)
             }
         }
@@ -277,15 +292,17 @@ impl BoardHub {
             .then(|| ApiError::new(b.status, b.fault.error.clone()))
     }
 
-    fn mark_broken(&self, slug: &str, db: &std::path::Path, err: &ApiError) {
+    fn mark_broken(&self, slug: &str, paths: &BoardPaths, err: &ApiError) {
         let fault = BoardFault {
             board: slug.to_string(),
-            db: db.display().to_string(),
+            // Redacted: a PostgreSQL URL without its password.
+            db: paths.location().to_string(),
             error: err.detail.clone(),
         };
         let entry = Broken {
             fault: fault.clone(),
-            file: FileStamp::of(db),
+            // No file on PostgreSQL: every open tries again.
+            file: FileStamp::of(&paths.db),
             status: err.status,
         };
         let newly = self
@@ -325,8 +342,10 @@ impl BoardHub {
     pub fn forget(&self, slug: &str) {
         if let Some(b) = self.lock().remove(slug) {
             b.closed.store(true, Ordering::SeqCst);
+            drop_off_runtime(b);
         }
         self.broken_lock().remove(slug);
+        lock_outages(&self.outages).remove(slug);
     }
 
     /// Stop every watcher (gateway shutdown).
@@ -349,6 +368,7 @@ impl BoardHub {
             poll: self.poll,
             slug: board.slug.clone(),
             board: board.handle.clone(),
+            outages: self.outages.clone(),
         };
         let name = format!("kanban-watch-{}", board.slug);
         if let Err(e) = std::thread::Builder::new()
@@ -357,6 +377,57 @@ impl BoardHub {
         {
             tracing::error!(board = %board.slug, error = %e, "cannot start the board watcher");
         }
+    }
+}
+
+/// Drop `value` where dropping may block: on a thread of its own when
+/// called from the async runtime, else right here. A PostgreSQL store's
+/// connection closes by blocking on a runtime of its own, which panics on
+/// a thread that drives tokio's (and aborts when already unwinding).
+pub fn drop_off_runtime<T: Send + 'static>(value: T) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        drop(value);
+        return;
+    }
+    let spawned = std::thread::Builder::new()
+        .name("kanban-drop".into())
+        .spawn(move || drop(value));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start a thread to close a board's connections");
+    }
+}
+
+/// A value dropped by [`drop_off_runtime`] whenever it goes: for async
+/// code that may hold the last reference to a board.
+pub struct DropOffRuntime<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> DropOffRuntime<T> {
+    pub fn new(value: T) -> DropOffRuntime<T> {
+        DropOffRuntime(Some(value))
+    }
+}
+
+impl<T: Send + 'static> std::ops::Deref for DropOffRuntime<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl<T: Send + 'static> Drop for DropOffRuntime<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            drop_off_runtime(value);
+        }
+    }
+}
+
+impl Drop for BoardHub {
+    /// The last hub reference often goes away in async code (the
+    /// gateway's stop): its boards' stores must not close there.
+    fn drop(&mut self) {
+        let boards = std::mem::take(self.boards.get_mut().unwrap_or_else(|p| p.into_inner()));
+        drop_off_runtime(boards);
     }
 }
 
@@ -370,8 +441,18 @@ pub fn log_warning(message: &str) {
     }
 }
 
+fn lock_outages(o: &Outages) -> std::sync::MutexGuard<'_, BTreeMap<String, BoardFault>> {
+    o.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The per-board polling loop. A plain thread: the probe is a synchronous
 /// store call and must never stall the async runtime.
+///
+/// A probe that fails means the database is unreachable (a PostgreSQL
+/// restart) or the file was replaced: the board is listed by `/healthz`,
+/// the probe is retried with a growing delay, and once it answers again
+/// the board counts as changed (the dispatcher runs a pass at once and
+/// the events committed meanwhile are published).
 struct Watcher {
     store: Arc<dyn DispatchStore>,
     events: broadcast::Sender<Arc<EventBatch>>,
@@ -383,40 +464,82 @@ struct Watcher {
     slug: String,
     /// For a fresh probe when the old one fails.
     board: BoardHandle,
+    outages: Outages,
 }
 
 impl Watcher {
     fn run(self, mut probe: Box<dyn ChangeProbe>, mut cursor: i64) {
         let mut last = probe.version().ok();
-        let mut last_warn: Option<Instant> = None;
+        let mut retry: Option<Duration> = None;
         while !self.closed.load(Ordering::Relaxed) && !self.shutdown.load(Ordering::Relaxed) {
-            std::thread::sleep(self.poll);
+            std::thread::sleep(retry.unwrap_or(self.poll));
             let version = match probe.version() {
                 Ok(v) => v,
                 Err(e) => {
-                    if last_warn.is_none_or(|t| t.elapsed() > PROBE_WARN_INTERVAL) {
-                        tracing::warn!(board = %self.slug, error = %e, "board change probe failed");
-                        last_warn = Some(Instant::now());
+                    let wait = retry.map_or(PROBE_RETRY_MIN, |w| (w * 2).min(PROBE_RETRY_MAX));
+                    if retry.is_none() {
+                        self.report_outage(&e);
                     }
-                    // The file may have been replaced: probe it afresh.
+                    retry = Some(wait);
+                    // A SQLite file may have been replaced: probe it afresh.
+                    // (A PostgreSQL probe reconnects by itself.)
                     if let Ok(p) = self.board.change_probe() {
                         probe = p;
                     }
+                    // Whatever was committed meanwhile is a change.
+                    last = None;
                     continue;
                 }
             };
+            if retry.take().is_some() {
+                self.report_recovery();
+            }
             if last == Some(version) {
                 continue;
             }
-            last = Some(version);
             self.changed.send_modify(|g| *g += 1);
             self.any_change.send_modify(|g| *g += 1);
-            cursor = self.publish_events_after(cursor);
+            match self.publish_events_after(cursor) {
+                Ok(c) => {
+                    cursor = c;
+                    last = Some(version);
+                }
+                // Not seen yet: the next poll reads them again.
+                Err(c) => cursor = c,
+            }
+        }
+        lock_outages(&self.outages).remove(&self.slug);
+    }
+
+    fn report_outage(&self, e: &kanban_store::StoreError) {
+        let fault = BoardFault {
+            board: self.slug.clone(),
+            db: self.board.location().to_string(),
+            error: format!("the board's database is unreachable: {e}"),
+        };
+        log_warning(&format!(
+            "board '{}': {} ({}); retrying every {}s at most",
+            self.slug,
+            fault.error,
+            fault.db,
+            PROBE_RETRY_MAX.as_secs()
+        ));
+        lock_outages(&self.outages).insert(self.slug.clone(), fault);
+    }
+
+    fn report_recovery(&self) {
+        if lock_outages(&self.outages).remove(&self.slug).is_some() {
+            let message = format!("board '{}': the database is reachable again", self.slug);
+            tracing::info!("{message}");
+            if !tracing::dispatcher::has_been_set() {
+                eprintln!("kanban gateway: {message}");
+            }
         }
     }
 
-    /// Read every event after `cursor` and broadcast it; returns the new cursor.
-    fn publish_events_after(&self, mut cursor: i64) -> i64 {
+    /// Read every event after `cursor` and broadcast it: `Ok` with the new
+    /// cursor, `Err` with the cursor reached when a read failed.
+    fn publish_events_after(&self, mut cursor: i64) -> Result<i64, i64> {
         loop {
             let q = EventQuery {
                 after_id: Some(cursor),
@@ -427,18 +550,18 @@ impl Watcher {
                 Ok(e) => e,
                 Err(e) => {
                     tracing::warn!(board = %self.slug, error = %e, "cannot read new events");
-                    return cursor;
+                    return Err(cursor);
                 }
             };
             let Some(last) = events.last() else {
-                return cursor;
+                return Ok(cursor);
             };
             cursor = last.id;
             let full = events.len() >= EVENT_BATCH_LIMIT;
             // No receiver is fine: nobody is listening right now.
             let _ = self.events.send(Arc::new(EventBatch { events, cursor }));
             if !full {
-                return cursor;
+                return Ok(cursor);
             }
         }
     }

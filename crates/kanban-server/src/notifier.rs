@@ -396,10 +396,22 @@ impl Notifier {
         let opened =
             tokio::task::spawn_blocking(move || open_boards(&hub, &known, open_missing)).await;
         let Ok((opened, live)) = opened else { return };
-        self.boards.retain(|id, _| live.contains(id));
+        let (kept, gone) = std::mem::take(&mut self.boards)
+            .into_iter()
+            .partition(|(id, _)| live.contains(id));
+        self.boards = kept;
+        crate::hub::drop_off_runtime::<HashMap<String, NotifyBoard>>(gone);
         for (id, board) in opened {
             self.boards.entry(id).or_insert(board);
         }
+    }
+}
+
+impl Drop for Notifier {
+    /// Runs in async code (the end of [`Notifier::run`], or an abort):
+    /// the stores' connections close elsewhere.
+    fn drop(&mut self) {
+        crate::hub::drop_off_runtime(std::mem::take(&mut self.boards));
     }
 }
 

@@ -100,6 +100,8 @@ async fn feed(
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
     let _gauge = ClientGauge::new();
+    // Once the board is forgotten this may be its last reference.
+    let board = crate::hub::DropOffRuntime::new(board);
     let mut live = board.subscribe_events();
     let mut cursor = since;
     if !backfill(&mut socket, &board, &mut cursor).await {

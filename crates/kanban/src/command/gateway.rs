@@ -109,12 +109,10 @@ pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
 }
 
 fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
-    let mut pass = KanbanPass {
-        // Exit records let a restarted gateway (after a crash or `kill -9`)
-        // tell a worker's exit 0 / 75 from a crash.
-        worker_wrapper: crate::worker_process::worker_exec_prefix(),
-        ..KanbanPass::default()
-    };
+    let mut pass = KanbanPass::default();
+    // Exit records let a restarted gateway (after a crash or `kill -9`)
+    // tell a worker's exit 0 / 75 from a crash.
+    pass.worker_wrapper = crate::worker_process::worker_exec_prefix();
     if args.demo {
         if refuse_second_gateway(root) {
             return Ok(1);
@@ -235,6 +233,14 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     }
     // The child must resolve the same root whatever our env says.
     cmd.env(kanban_hermes::layout::ENV_KANBAN_HOME, root.path());
+    // And the same database (`--db` included), through its environment:
+    // the URL may hold a password, which argv would show to everyone.
+    if let Some(db) = root.database() {
+        cmd.env(
+            kanban_hermes::layout::ENV_KANBAN_DATABASE_URL,
+            db.connection_url(),
+        );
+    }
     {
         use std::os::unix::process::CommandExt;
         // Own process group: a Ctrl-C in this terminal must not reach it.
@@ -501,6 +507,15 @@ struct KanbanPass {
     worker_wrapper: Option<Vec<String>>,
     /// Profiles added to every config read (`--demo`); config.yaml wins.
     overlay: BTreeMap<String, ProfileSpec>,
+}
+
+impl Drop for KanbanPass {
+    /// The last reference goes away in async code (the server's or the
+    /// dispatcher loop's task): the stores' connections close elsewhere.
+    fn drop(&mut self) {
+        let boards = std::mem::take(self.boards.get_mut().unwrap_or_else(|p| p.into_inner()));
+        kanban_server::hub::drop_off_runtime(boards);
+    }
 }
 
 impl KanbanPass {

@@ -18,6 +18,9 @@ use crate::worker_env::WorkerEnv;
 
 pub use server::KanbanMcp;
 
+/// Worker threads of the MCP server's runtime.
+const MCP_WORKER_THREADS: usize = 1;
+
 /// Serve until the client closes stdin. Stdout carries only protocol
 /// messages; diagnostics go to stderr.
 pub fn run(ctx: &Ctx) -> Result<i32> {
@@ -28,8 +31,11 @@ pub fn run(ctx: &Ctx) -> Result<i32> {
         ctx.failure_limit(),
         WorkerEnv::from_env(),
     );
-    // One client, requests answered in turn: a single-threaded runtime is plenty.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // One client, requests answered in turn: one worker thread is plenty.
+    // Multi-threaded all the same, so a tool call can leave the async
+    // context (`block_in_place`) for the blocking store underneath.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(MCP_WORKER_THREADS)
         .enable_all()
         .build()
         .context("cannot start the MCP server runtime")?;

@@ -434,6 +434,10 @@ impl ServerHandler for KanbanMcp {
             return Ok(to_result(refusal.map(|_| json!({})).map_err(ToolError::from)).into());
         }
         let tcc = ToolCallContext::new(self, request, context);
-        self.tool_router.call(tcc).await
+        // Tools call the store, which blocks (and on PostgreSQL runs a
+        // client with a runtime of its own, which must not be started from
+        // inside this one): run them outside the async context. The tools
+        // are synchronous, so a plain executor drives their futures.
+        tokio::task::block_in_place(|| futures_executor::block_on(self.tool_router.call(tcc)))
     }
 }
