@@ -382,6 +382,10 @@ class CrateGraph:
             return (ctx, True)
         elif first in self.modules[ctx].imports:
             target, _ = self.modules[ctx].imports[first]
+            if target and target[0] == first:
+                # `use anyhow::{anyhow, ...}`: an item of another crate
+                # named like the crate; resolving it again would recurse.
+                return None
             return self.resolve(list(target) + segs[1:], ctx, seen)
         else:
             return None  # another crate, std, a prelude name or a local binding

@@ -6,9 +6,15 @@
 //! in-process figures call the `kanban_store` API directly. The reference runs
 //! through `tests/interop/ref_board.py` (its library calls, and its own
 //! `hermes kanban` CLI via `ref_board.py cli`).
+//!
+//! `--backend postgres|both` measures the same figures on a PostgreSQL
+//! board too (a private server, see `pg.rs`; `kanban --db URL`), in a
+//! column of its own beside SQLite's.
 
 mod board;
+mod fixture;
 mod measure;
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,7 +25,8 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
 use kanban_store::{Ceilings, ClaimOutcome, ClaimRequest, NewTask, Store};
-use measure::{Summary, sample, summarize};
+use measure::{sample, summarize};
+use pg::{Backend, PgServer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Benchmark kanban against the Python reference and print a markdown table")]
@@ -48,6 +55,9 @@ struct Args {
     /// Measure kanban only.
     #[arg(long)]
     skip_reference: bool,
+    /// Which store backends to measure (the reference needs the SQLite board).
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
 }
 
 fn repo_root() -> PathBuf {
@@ -97,6 +107,8 @@ struct Env {
     root: tempfile::TempDir,
     kanban: PathBuf,
     reference: Option<PathBuf>,
+    /// The board is in PostgreSQL (`--db URL`) instead of the root's file.
+    db_url: Option<String>,
 }
 
 impl Env {
@@ -105,7 +117,15 @@ impl Env {
             root: tempfile::Builder::new().prefix("kanban-bench-").tempdir()?,
             kanban: kanban.to_path_buf(),
             reference: reference.map(Path::to_path_buf),
+            db_url: None,
         })
+    }
+
+    /// The same, on the PostgreSQL board of database `db`.
+    fn on_postgres(kanban: &Path, pg: &PgServer, db: &str) -> Result<Env> {
+        let mut env = Env::new(kanban, None)?;
+        env.db_url = Some(pg.url(db));
+        Ok(env)
     }
 
     fn db(&self) -> PathBuf {
@@ -129,6 +149,9 @@ impl Env {
         let mut cmd = Command::new(&self.kanban);
         self.isolate(&mut cmd);
         cmd.args(args);
+        if let Some(url) = &self.db_url {
+            cmd.args(["--db", url]);
+        }
         cmd
     }
 
@@ -156,22 +179,82 @@ impl Env {
     }
 
     fn store(&self) -> Result<Arc<dyn Store>> {
-        let location = BoardLocation::sqlite(self.db());
+        let location = match &self.db_url {
+            Some(url) => BoardLocation::parse(url)?,
+            None => BoardLocation::sqlite(self.db()),
+        };
         Ok(open_board(&location, &OpenRequest::create())?.store())
     }
+}
+
+/// The environments of one figure: SQLite's (also the reference's), and
+/// PostgreSQL's when measured.
+struct Envs {
+    sqlite: Option<Env>,
+    postgres: Option<Env>,
+    /// The PostgreSQL board's database.
+    pg_db: Option<String>,
+}
+
+impl Envs {
+    /// Empty boards: `kanban init` on SQLite, the store's create on PostgreSQL.
+    fn new(
+        args: &Args,
+        kanban: &Path,
+        reference: Option<&Path>,
+        pg: Option<&PgServer>,
+        what: &str,
+    ) -> Result<Envs> {
+        let sqlite = if args.backend.sqlite() {
+            let env = Env::new(kanban, reference)?;
+            measure::run_timed(&mut env.kanban(&["init"]))?;
+            Some(env)
+        } else {
+            None
+        };
+        let (postgres, pg_db) = match pg {
+            Some(pg) => {
+                let db = pg.new_board(what)?;
+                (Some(Env::on_postgres(kanban, pg, &db)?), Some(db))
+            }
+            None => (None, None),
+        };
+        Ok(Envs {
+            sqlite,
+            postgres,
+            pg_db,
+        })
+    }
+
+    /// `f` on each measured backend: (SQLite, PostgreSQL) cells.
+    fn each(&self, mut f: impl FnMut(&Env) -> Result<String>) -> Result<(String, String)> {
+        let mut cell = |e: &Option<Env>| e.as_ref().map_or_else(|| Ok(not_measured()), &mut f);
+        Ok((cell(&self.sqlite)?, cell(&self.postgres)?))
+    }
+}
+
+fn not_measured() -> String {
+    "not measured".into()
 }
 
 struct Row {
     figure: String,
     ours: String,
+    pg: String,
     theirs: String,
     target: String,
 }
 
-fn row(figure: impl Into<String>, ours: String, theirs: String, target: &str) -> Row {
+fn row(
+    figure: impl Into<String>,
+    (ours, pg): (String, String),
+    theirs: String,
+    target: &str,
+) -> Row {
     Row {
         figure: figure.into(),
         ours,
+        pg,
         theirs,
         target: target.to_owned(),
     }
@@ -201,38 +284,49 @@ fn bench_list(
     args: &Args,
     kanban: &Path,
     reference: Option<&Path>,
+    pg: Option<&PgServer>,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     for &n in &args.sizes {
-        let env = Env::new(kanban, reference)?;
-        measure::run_timed(&mut env.kanban(&["init"]))?;
-        board::fill(&env.db(), n)?;
+        let envs = Envs::new(args, kanban, reference, pg, "list")?;
+        let fixture = board::rows(n);
+        if let Some(env) = &envs.sqlite {
+            fixture.write_sqlite(&env.db())?;
+        }
+        if let (Some(pg), Some(db)) = (pg, &envs.pg_db) {
+            fixture.write_postgres(&mut pg.board_client(db)?)?;
+        }
+        drop(fixture);
         eprintln!("list: board of {n} tasks built");
-        let ours = summarize(&sample(&mut || env.kanban(&["list"]), args.runs)?);
-        let ours_json = summarize(&sample(&mut || env.kanban(&["list", "--json"]), args.runs)?);
-        let (theirs, theirs_json) = if reference.is_some() {
-            let t = summarize(&sample(
-                &mut || env.reference(&["cli", "--", "list"]),
-                args.reference_runs,
-            )?);
-            let j = summarize(&sample(
-                &mut || env.reference(&["cli", "--", "list", "--json"]),
-                args.reference_runs,
-            )?);
-            (cell(Some(t)), cell(Some(j)))
-        } else {
-            (cell(None), cell(None))
+        let ours = envs
+            .each(|env| Ok(summarize(&sample(&mut || env.kanban(&["list"]), args.runs)?).cell()))?;
+        let ours_json = envs.each(|env| {
+            Ok(summarize(&sample(&mut || env.kanban(&["list", "--json"]), args.runs)?).cell())
+        })?;
+        let (theirs, theirs_json) = match (&envs.sqlite, reference) {
+            (Some(env), Some(_)) => {
+                let t = summarize(&sample(
+                    &mut || env.reference(&["cli", "--", "list"]),
+                    args.reference_runs,
+                )?);
+                let j = summarize(&sample(
+                    &mut || env.reference(&["cli", "--", "list", "--json"]),
+                    args.reference_runs,
+                )?);
+                (t.cell(), j.cell())
+            }
+            _ => (not_measured(), not_measured()),
         };
         let size = human_size(n);
         rows.push(row(
             format!("`kanban list` whole process, {size}-task board"),
-            ours.cell(),
+            ours,
             theirs,
             list_target(n),
         ));
         rows.push(row(
             format!("`kanban list --json` whole process, {size}-task board"),
-            ours_json.cell(),
+            ours_json,
             theirs_json,
             "—",
         ));
@@ -240,35 +334,34 @@ fn bench_list(
     Ok(())
 }
 
-fn cell(s: Option<Summary>) -> String {
-    s.map_or_else(|| "not measured".to_owned(), |s| s.cell())
-}
-
 fn bench_create(
     args: &Args,
     kanban: &Path,
     reference: Option<&Path>,
+    pg: Option<&PgServer>,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     // In-process: one store, one create per task.
-    let env = Env::new(kanban, reference)?;
-    let store = env.store()?;
-    let started = Instant::now();
-    for i in 0..args.tasks {
-        store.create_task(&NewTask {
-            title: format!("bench {i}"),
-            assignee: Some("worker".into()),
-            ..Default::default()
-        })?;
-    }
-    let ours = rate(args.tasks, started.elapsed().as_secs_f64());
-    let theirs = if reference.is_some() {
+    let envs = Envs::new(args, kanban, reference, pg, "create")?;
+    let ours = envs.each(|env| {
+        let store = env.store()?;
+        let started = Instant::now();
+        for i in 0..args.tasks {
+            store.create_task(&NewTask {
+                title: format!("bench {i}"),
+                assignee: Some("worker".into()),
+                ..Default::default()
+            })?;
+        }
+        Ok(rate(args.tasks, started.elapsed().as_secs_f64()))
+    })?;
+    let theirs = if reference.is_some() && args.backend.sqlite() {
         let env = Env::new(kanban, reference)?;
         let n = args.tasks.to_string();
         let doc = env.reference_json(&["create-many", "--n", &n, "--assignee", "worker"])?;
         rate(args.tasks, doc["seconds"].as_f64().unwrap_or(f64::NAN))
     } else {
-        "not measured".into()
+        not_measured()
     };
     rows.push(row(
         format!(
@@ -281,25 +374,26 @@ fn bench_create(
     ));
 
     // Whole process: one `create` command per task.
-    let env = Env::new(kanban, reference)?;
-    measure::run_timed(&mut env.kanban(&["init"]))?;
-    let samples: Vec<_> = (0..args.cli_creates)
-        .map(|i| {
-            measure::run_timed(&mut env.kanban(&[
-                "create",
-                &format!("cli {i}"),
-                "--assignee",
-                "worker",
-            ]))
-        })
-        .collect::<Result<_>>()?;
-    let total: f64 = samples.iter().map(|s| s.wall.as_secs_f64()).sum();
-    let ours = format!(
-        "{} ({})",
-        rate(samples.len(), total),
-        summarize(&samples).cell()
-    );
-    let theirs = if reference.is_some() {
+    let envs = Envs::new(args, kanban, reference, pg, "cli_create")?;
+    let ours = envs.each(|env| {
+        let samples: Vec<_> = (0..args.cli_creates)
+            .map(|i| {
+                measure::run_timed(&mut env.kanban(&[
+                    "create",
+                    &format!("cli {i}"),
+                    "--assignee",
+                    "worker",
+                ]))
+            })
+            .collect::<Result<_>>()?;
+        let total: f64 = samples.iter().map(|s| s.wall.as_secs_f64()).sum();
+        Ok(format!(
+            "{} ({})",
+            rate(samples.len(), total),
+            summarize(&samples).cell()
+        ))
+    })?;
+    let theirs = if reference.is_some() && args.backend.sqlite() {
         let env = Env::new(kanban, reference)?;
         env.reference_json(&["init"])?;
         let samples: Vec<_> = (0..args.reference_cli_creates)
@@ -321,7 +415,7 @@ fn bench_create(
             summarize(&samples).cell()
         )
     } else {
-        "not measured".into()
+        not_measured()
     };
     rows.push(row(
         "`kanban create` whole process, one task per process",
@@ -336,41 +430,44 @@ fn bench_claim(
     args: &Args,
     kanban: &Path,
     reference: Option<&Path>,
+    pg: Option<&PgServer>,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let env = Env::new(kanban, reference)?;
-    let store = env.store()?;
-    let ids: Vec<String> = (0..args.tasks)
-        .map(|i| {
-            store
-                .create_task(&NewTask {
-                    title: format!("claim {i}"),
-                    assignee: Some("worker".into()),
-                    ..Default::default()
-                })
-                .map(|c| c.task.id)
-        })
-        .collect::<Result<_, _>>()?;
-    let started = Instant::now();
-    let mut won = 0;
-    for id in &ids {
-        let out = store.claim_task(&ClaimRequest {
-            task_id: id.clone(),
-            claim_lock: format!("bench:{}", std::process::id()),
-            ttl_seconds: 900,
-            review: false,
-            ceilings: Ceilings::default(),
-        })?;
-        if matches!(out, ClaimOutcome::Claimed { .. }) {
-            won += 1;
+    let envs = Envs::new(args, kanban, reference, pg, "claim")?;
+    let ours = envs.each(|env| {
+        let store = env.store()?;
+        let ids: Vec<String> = (0..args.tasks)
+            .map(|i| {
+                store
+                    .create_task(&NewTask {
+                        title: format!("claim {i}"),
+                        assignee: Some("worker".into()),
+                        ..Default::default()
+                    })
+                    .map(|c| c.task.id)
+            })
+            .collect::<Result<_, _>>()?;
+        let started = Instant::now();
+        let mut won = 0;
+        for id in &ids {
+            let out = store.claim_task(&ClaimRequest {
+                task_id: id.clone(),
+                claim_lock: format!("bench:{}", std::process::id()),
+                ttl_seconds: 900,
+                review: false,
+                ceilings: Ceilings::default(),
+            })?;
+            if matches!(out, ClaimOutcome::Claimed { .. }) {
+                won += 1;
+            }
         }
-    }
-    let secs = started.elapsed().as_secs_f64();
-    if won != ids.len() {
-        bail!("claimed {won} of {} ready tasks", ids.len());
-    }
-    let ours = rate(won, secs);
-    let theirs = if reference.is_some() {
+        let secs = started.elapsed().as_secs_f64();
+        if won != ids.len() {
+            bail!("claimed {won} of {} ready tasks", ids.len());
+        }
+        Ok(rate(won, secs))
+    })?;
+    let theirs = if reference.is_some() && args.backend.sqlite() {
         let env = Env::new(kanban, reference)?;
         let n = args.tasks.to_string();
         env.reference_json(&["create-many", "--n", &n, "--assignee", "worker"])?;
@@ -380,7 +477,7 @@ fn bench_claim(
             doc["seconds"].as_f64().unwrap_or(f64::NAN),
         )
     } else {
-        "not measured".into()
+        not_measured()
     };
     rows.push(row(
         format!(
@@ -397,38 +494,62 @@ fn bench_claim(
 fn main() -> Result<()> {
     let args = Args::parse();
     let kanban = kanban_binary(&args)?;
-    let reference = if args.skip_reference {
+    let reference = if args.skip_reference || !args.backend.sqlite() {
         None
     } else {
         Some(reference_path()?)
     };
     let reference = reference.as_deref();
+    let pg = if args.backend.postgres() {
+        Some(PgServer::start()?)
+    } else {
+        None
+    };
+    let pg = pg.as_ref();
     let mut rows = Vec::new();
-    bench_list(&args, &kanban, reference, &mut rows)?;
-    bench_create(&args, &kanban, reference, &mut rows)?;
-    bench_claim(&args, &kanban, reference, &mut rows)?;
+    bench_list(&args, &kanban, reference, pg, &mut rows)?;
+    bench_create(&args, &kanban, reference, pg, &mut rows)?;
+    bench_claim(&args, &kanban, reference, pg, &mut rows)?;
 
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "kanban: {} ({} build) | reference: hermes-agent 0.19.0 | {cpus} CPUs | {} runs per kanban figure, {} per reference figure",
+        "kanban: {} ({} build) | reference: hermes-agent 0.19.0 | {cpus} CPUs | load {} | {} runs per kanban figure, {} per reference figure{}",
         kanban.display(),
         if cfg!(debug_assertions) {
             "debug"
         } else {
             "release"
         },
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
         args.runs,
-        args.reference_runs
+        args.reference_runs,
+        pg.map_or_else(String::new, |p| format!(" | PostgreSQL {}", p.version()))
     );
     println!("Cells: median (p95), peak RSS of one process; rates are totals over all operations.");
     println!();
-    println!("| figure | kanban | reference | target |");
-    println!("| --- | --- | --- | --- |");
+    if pg.is_some() {
+        println!("| figure | kanban, SQLite | kanban, PostgreSQL | reference | target |");
+        println!("| --- | --- | --- | --- | --- |");
+    } else {
+        println!("| figure | kanban | reference | target |");
+        println!("| --- | --- | --- | --- |");
+    }
     for r in &rows {
-        println!(
-            "| {} | {} | {} | {} |",
-            r.figure, r.ours, r.theirs, r.target
-        );
+        if pg.is_some() {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.figure, r.ours, r.pg, r.theirs, r.target
+            );
+        } else {
+            println!(
+                "| {} | {} | {} | {} |",
+                r.figure, r.ours, r.theirs, r.target
+            );
+        }
     }
     Ok(())
 }

@@ -108,10 +108,10 @@ impl Dispatcher {
     fn supervisor_gone(&self, s: &WorkerRecord) -> bool {
         let host = self.liveness.hostname();
         let same_host = s.host.as_deref() == Some(host.as_str());
-        let same_boot = match (s.boot_id.as_deref(), self.liveness.boot_id()) {
-            (Some(a), Some(b)) => a == b,
-            _ => same_host,
-        };
+        let same_boot = self
+            .liveness
+            .same_instance(s.boot_id.as_deref())
+            .unwrap_or(same_host);
         if !same_boot {
             return same_host;
         }

@@ -102,6 +102,8 @@ pub(crate) struct PassState {
     pub(crate) pending: HashMap<i32, PendingRelease>,
     /// The store's dispatch tables exist (checked once per dispatcher).
     pub(crate) prepared: bool,
+    /// When this dispatcher last renewed its host's lease.
+    pub(crate) last_lease_renewal: Option<Instant>,
 }
 
 /// A board's dispatcher: one per board per process, reused across passes

@@ -219,7 +219,7 @@ impl Dispatcher {
                 .ok()
                 .and_then(|p| self.liveness.start_time(p))
                 .and_then(|t| i64::try_from(t).ok()),
-            boot_id: self.liveness.boot_id(),
+            boot_id: self.liveness.instance_id(),
             host: Some(self.liveness.hostname()),
         }
     }

@@ -37,10 +37,9 @@ pub enum EndOutcome {
 /// The identity of a recorded worker if it belongs to this machine and boot.
 fn local_identity(liveness: &dyn Liveness, rec: &WorkerRecord) -> Option<WorkerIdentity> {
     let pid = i32::try_from(rec.pid).ok().filter(|p| *p > 1)?;
-    let same_boot = match (rec.boot_id.as_deref(), liveness.boot_id()) {
-        (Some(a), Some(b)) => a == b,
-        _ => rec.host.as_deref() == Some(liveness.hostname().as_str()),
-    };
+    let same_boot = liveness
+        .same_instance(rec.boot_id.as_deref())
+        .unwrap_or_else(|| rec.host.as_deref() == Some(liveness.hostname().as_str()));
     same_boot.then(|| WorkerIdentity {
         pid,
         start_time: rec.start_time.and_then(|t| u64::try_from(t).ok()),

@@ -9,6 +9,13 @@
 //! (`/proc/sys/kernel/random/boot_id`) tells identities of another boot (or
 //! another machine) apart, so locality no longer depends on the hostname.
 //!
+//! Several "hosts" on one kernel (containers, `unshare --pid` namespaces)
+//! share the boot id, the host name and their pid numbers, so a worker is
+//! recorded with an *instance id*: `<host id or machine id>/<boot id>`
+//! ([`Liveness::instance_id`]). Records of earlier versions hold a plain
+//! boot id and are still compared the old way, so an upgrade does not
+//! misjudge the workers it finds running.
+//!
 //! Zombies (exited, not yet reaped) count as dead.
 
 use std::collections::HashMap;
@@ -129,11 +136,33 @@ pub trait Liveness: Send + Sync {
     fn stat(&self, pid: i32) -> Option<ProcStat>;
     /// Live (non-zombie) processes whose process group is `pgid`.
     fn group_members(&self, pgid: i32) -> Vec<i32>;
-    /// This machine's hostname, as `socket.gethostname()` reports it (the
-    /// host part of `host:pid` claim locks).
+    /// The host part of `host:pid` claim locks and of worker records: the
+    /// host id (`KANBAN_HOST_ID`) when set, else the hostname as
+    /// `socket.gethostname()` reports it.
     fn hostname(&self) -> String;
     /// Identifier of the current boot; `None` when the platform has none.
     fn boot_id(&self) -> Option<String>;
+
+    /// This instance (host and boot) as worker records store it in their
+    /// `boot_id` field: `<host id or machine id>/<boot id>`, or the plain
+    /// boot id where no host or machine id is known.
+    fn instance_id(&self) -> Option<String> {
+        self.boot_id()
+    }
+
+    /// Whether a recorded `boot_id` field names this instance; `None` when
+    /// either side is unknown. A record of an earlier version (a plain boot
+    /// id, no [`INSTANCE_SEPARATOR`]) is compared with the boot id, as it
+    /// was then.
+    fn same_instance(&self, recorded: Option<&str>) -> Option<bool> {
+        let recorded = recorded?;
+        let ours = if recorded.contains(INSTANCE_SEPARATOR) {
+            self.instance_id()?
+        } else {
+            self.boot_id()?
+        };
+        Some(ours == recorded)
+    }
 
     /// The pid exists and is not a zombie.
     fn pid_alive(&self, pid: i32) -> bool {
@@ -191,23 +220,52 @@ pub trait Liveness: Send + Sync {
     }
 }
 
+/// Separates the host part from the boot id in an instance id (boot ids
+/// are UUIDs, host ids hold no whitespace or `:`, machine ids are hex).
+pub const INSTANCE_SEPARATOR: char = '/';
+
+/// Where the machine id is read, in order (systemd's, then D-Bus's).
+pub const MACHINE_ID_PATHS: [&str; 2] = ["/etc/machine-id", "/var/lib/dbus/machine-id"];
+
+/// This machine's id (`/etc/machine-id`, else `/var/lib/dbus/machine-id`).
+pub fn machine_id() -> Option<String> {
+    MACHINE_ID_PATHS.iter().find_map(|p| {
+        let raw = std::fs::read_to_string(p).ok()?;
+        let id = raw.trim();
+        (!id.is_empty()).then(|| id.to_string())
+    })
+}
+
 /// The real thing: reads `/proc`.
 #[derive(Debug, Clone)]
 pub struct ProcLiveness {
     proc_root: PathBuf,
+    /// `KANBAN_HOST_ID`, when set.
+    host_id: Option<String>,
+    /// The host part of the instance id: the host id, else the machine id.
+    instance_host: Option<String>,
 }
 
 impl Default for ProcLiveness {
+    /// This process's host: `KANBAN_HOST_ID` when set (binaries refuse an
+    /// invalid one at start), else the host name and machine id.
     fn default() -> Self {
-        ProcLiveness {
-            proc_root: PathBuf::from("/proc"),
-        }
+        ProcLiveness::with_host_id(kanban_hermes::host::process_host_id())
     }
 }
 
 impl ProcLiveness {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Name this host `host_id` (`None`: host name and machine id).
+    pub fn with_host_id(host_id: Option<String>) -> Self {
+        ProcLiveness {
+            proc_root: PathBuf::from("/proc"),
+            instance_host: host_id.clone().or_else(machine_id),
+            host_id,
+        }
     }
 }
 
@@ -260,13 +318,21 @@ impl Liveness for ProcLiveness {
     }
 
     fn hostname(&self) -> String {
-        kanban_store::host_identity::hostname()
+        kanban_store::host_identity::local_host(self.host_id.as_deref())
     }
 
     fn boot_id(&self) -> Option<String> {
         let raw = std::fs::read_to_string(self.proc_root.join("sys/kernel/random/boot_id")).ok()?;
         let id = raw.trim();
         (!id.is_empty()).then(|| id.to_string())
+    }
+
+    fn instance_id(&self) -> Option<String> {
+        let boot = self.boot_id()?;
+        Some(match &self.instance_host {
+            Some(host) => format!("{host}{INSTANCE_SEPARATOR}{boot}"),
+            None => boot,
+        })
     }
 }
 
@@ -276,6 +342,8 @@ pub struct StaticLiveness {
     procs: Mutex<HashMap<i32, ProcStat>>,
     host: String,
     boot: Option<String>,
+    /// When set, instance ids are `<host>/<boot>` as [`ProcLiveness`] writes them.
+    instance_ids: bool,
 }
 
 impl StaticLiveness {
@@ -284,6 +352,17 @@ impl StaticLiveness {
             procs: Mutex::default(),
             host: host.to_string(),
             boot: Some("boot-1".into()),
+            instance_ids: false,
+        }
+    }
+
+    /// A host `host` on a kernel shared with other hosts (boot id
+    /// `boot`), recording `<host>/<boot>` instance ids.
+    pub fn sharing_kernel(host: &str, boot: &str) -> Self {
+        StaticLiveness {
+            boot: Some(boot.into()),
+            instance_ids: true,
+            ..StaticLiveness::new(host)
         }
     }
 
@@ -343,6 +422,14 @@ impl Liveness for StaticLiveness {
     }
     fn boot_id(&self) -> Option<String> {
         self.boot.clone()
+    }
+    fn instance_id(&self) -> Option<String> {
+        let boot = self.boot.clone()?;
+        Some(if self.instance_ids {
+            format!("{}{INSTANCE_SEPARATOR}{boot}", self.host)
+        } else {
+            boot
+        })
     }
 }
 
@@ -472,6 +559,29 @@ mod tests {
         assert!(!l.lock_is_host_local("boxer:123"));
         assert!(!l.lock_is_host_local("other:123"));
         assert!(l.claimer_id().starts_with("box:"));
+    }
+
+    #[test]
+    fn instance_ids_tell_hosts_on_one_kernel_apart_and_keep_old_records() {
+        let a = ProcLiveness::with_host_id(Some("node-a".into()));
+        let b = ProcLiveness::with_host_id(Some("node-b".into()));
+        assert_eq!(a.hostname(), "node-a");
+        assert!(a.claimer_id().starts_with("node-a:"));
+        let boot = a.boot_id().unwrap();
+        let ia = a.instance_id().unwrap();
+        assert_eq!(ia, format!("node-a/{boot}"));
+        assert_eq!(a.same_instance(Some(&ia)), Some(true));
+        assert_eq!(b.same_instance(Some(&ia)), Some(false));
+        // A record of an earlier version: a plain boot id, compared as then.
+        assert_eq!(b.same_instance(Some(&boot)), Some(true));
+        assert_eq!(b.same_instance(Some("another-boot")), Some(false));
+        assert_eq!(b.same_instance(None), None);
+        // Without a host id the machine id names the host.
+        if let Some(m) = machine_id() {
+            let plain = ProcLiveness::with_host_id(None);
+            assert_eq!(plain.instance_id(), Some(format!("{m}/{boot}")));
+            assert_eq!(plain.hostname(), kanban_store::host_identity::hostname());
+        }
     }
 
     #[test]

@@ -112,6 +112,24 @@ impl CappedLog {
         self.cut_total
     }
 
+    /// Length of this run's output in the file now (at most the cap).
+    pub fn run_len(&self) -> u64 {
+        self.end - self.base
+    }
+
+    /// The cap this log keeps.
+    pub fn cap(&self) -> RunLogCap {
+        self.cap
+    }
+
+    /// Bytes `[from, to)` of this run's output as the file holds them.
+    pub fn read_run(&self, from: u64, to: u64) -> io::Result<Vec<u8>> {
+        let to = to.min(self.run_len());
+        let mut buf = vec![0u8; to.saturating_sub(from) as usize];
+        self.file.read_exact_at(&mut buf, self.base + from)?;
+        Ok(buf)
+    }
+
     pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
             let used = self.end - self.base;
@@ -157,7 +175,16 @@ impl CappedLog {
 
 /// Copy `input` into `log` until end of input. A failing write (disk full)
 /// does not stop the copy: the worker must never block on a full pipe.
-pub fn pump(mut input: impl Read, log: &mut CappedLog) -> io::Result<()> {
+pub fn pump(input: impl Read, log: &mut CappedLog) -> io::Result<()> {
+    pump_with(input, |data| log.write_all(data))
+}
+
+/// [`pump`] through a writer closure (a log shared with a mirror, which
+/// locks it per write).
+pub fn pump_with(
+    mut input: impl Read,
+    mut write: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let mut buf = vec![0u8; CHUNK_BYTES];
     let mut first_error = None;
     loop {
@@ -167,7 +194,7 @@ pub fn pump(mut input: impl Read, log: &mut CappedLog) -> io::Result<()> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if let Err(e) = log.write_all(&buf[..n]) {
+        if let Err(e) = write(&buf[..n]) {
             first_error.get_or_insert(e);
         }
     }

@@ -47,6 +47,10 @@ pub struct DispatchOptions {
     /// gateway): if it dies with them, their deaths are not the tasks'
     /// failures. A one-shot `kanban dispatch` does not.
     pub supervises_workers: bool,
+    /// Renew this host's lease on the board for this many seconds (a
+    /// gateway: `host_lease::host_lease_seconds` of its tick); `None`
+    /// registers nothing (a one-shot `kanban dispatch`).
+    pub host_lease_seconds: Option<i64>,
 }
 
 impl Default for DispatchOptions {
@@ -70,6 +74,7 @@ impl Default for DispatchOptions {
             settle_terminations: None,
             spawn_retry: SpawnRetryPolicy::default(),
             supervises_workers: true,
+            host_lease_seconds: None,
         }
     }
 }

@@ -51,6 +51,9 @@ const WAKE_MARGIN: Duration = Duration::from_millis(50);
 impl Dispatcher {
     /// One pass over the board.
     pub fn dispatch_once(&self, opts: &DispatchOptions) -> Result<DispatchResult> {
+        // Before the lock: a pass skipped because another host holds it
+        // still shows this host alive.
+        self.renew_host_lease_if_due(opts);
         // A dry run writes nothing, so it does not need the writer's lock.
         let _lock = if opts.dry_run {
             None

@@ -15,13 +15,14 @@ use kanban_core::defaults::{LIVE_PID_HEARTBEAT_STALE_SECONDS, RECLAIM_DEFER_SECO
 use kanban_core::payload::{self, ClaimRelease};
 use kanban_core::{EventKind, RunOutcome};
 use kanban_store::dispatch_ops::{
-    DeferReclaim, ExtendClaim, FailurePolicy, ReleaseRunning, Released, RunningTask, SetWorker,
-    TerminationIntent, WorkerRecord,
+    DeferReclaim, ExtendClaim, FailurePolicy, HostRecord, ReleaseRunning, Released, RunningTask,
+    SetWorker, TerminationIntent, WorkerRecord,
 };
 use serde_json::{Value, json};
 
 use crate::dispatcher::Dispatcher;
 use crate::error::Result;
+use crate::host_lease::{lease_live, lock_host};
 use crate::liveness::WorkerIdentity;
 use crate::options::DispatchOptions;
 use crate::release::{PendingRelease, ReleaseWhy};
@@ -61,16 +62,17 @@ impl Dispatcher {
                 pid,
                 start_time: w.start_time.and_then(|t| u64::try_from(t).ok()),
             };
-            // The boot id, not the hostname, decides: renaming the host
-            // must not orphan live workers (#73277).
-            return match (w.boot_id.as_deref(), self.liveness.boot_id()) {
-                (Some(a), Some(b)) if a == b => Locality::Local(id),
-                (Some(_), Some(_)) if lock_local || w.host.as_deref() == Some(host.as_str()) => {
+            // The instance (host or machine id and boot id), not the
+            // hostname, decides: renaming the host must not orphan live
+            // workers (#73277), and hosts sharing a kernel share pids.
+            return match self.liveness.same_instance(w.boot_id.as_deref()) {
+                Some(true) => Locality::Local(id),
+                Some(false) if lock_local || w.host.as_deref() == Some(host.as_str()) => {
                     Locality::Rebooted
                 }
-                (Some(_), Some(_)) => Locality::Remote,
-                _ if lock_local => Locality::Local(id),
-                _ => Locality::Remote,
+                Some(false) => Locality::Remote,
+                None if lock_local => Locality::Local(id),
+                None => Locality::Remote,
             };
         }
         if lock_local {
@@ -78,6 +80,26 @@ impl Dispatcher {
         } else {
             Locality::Remote
         }
+    }
+
+    /// The claim is another host's and that host's gateway holds a live
+    /// lease on the board.
+    fn owner_holds_a_lease(
+        &self,
+        rt: &RunningTask,
+        now: i64,
+        hosts: &mut Option<Vec<HostRecord>>,
+    ) -> Result<bool> {
+        if self.locality(rt) != Locality::Remote {
+            return Ok(false);
+        }
+        let Some(owner) = rt.claim_lock.as_deref().and_then(lock_host) else {
+            return Ok(false);
+        };
+        if owner == self.liveness.hostname() {
+            return Ok(false);
+        }
+        Ok(lease_live(self.hosts_once(hosts)?, owner, now))
     }
 
     fn live_identity(&self, rt: &RunningTask) -> Option<WorkerIdentity> {
@@ -96,11 +118,17 @@ impl Dispatcher {
         handled: &mut HashSet<String>,
         result: &mut DispatchResult,
     ) -> Result<()> {
+        let mut hosts = None;
         for rt in running
             .iter()
             .filter(|r| r.claim_expires.is_some_and(|e| e < now))
         {
             handled.insert(rt.id.clone());
+            if self.owner_holds_a_lease(rt, now, &mut hosts)? {
+                // Its gateway is alive: it extends or releases the claim
+                // itself; only it can see whether the worker runs.
+                continue;
+            }
             let heartbeat_stale = rt
                 .last_heartbeat_at
                 .is_some_and(|h| now - h > LIVE_PID_HEARTBEAT_STALE_SECONDS);
@@ -159,7 +187,7 @@ impl Dispatcher {
                         worker: WorkerRecord {
                             pid: i64::from(orphan.pid),
                             start_time: orphan.start_time.and_then(|t| i64::try_from(t).ok()),
-                            boot_id: self.liveness.boot_id(),
+                            boot_id: self.liveness.instance_id(),
                             host: Some(self.liveness.hostname()),
                         },
                     })?;
@@ -202,10 +230,10 @@ impl Dispatcher {
     pub(crate) fn launcher_gone(&self, l: &WorkerRecord) -> bool {
         let host = self.liveness.hostname();
         let same_host = l.host.as_deref() == Some(host.as_str());
-        let same_boot = match (l.boot_id.as_deref(), self.liveness.boot_id()) {
-            (Some(a), Some(b)) => a == b,
-            _ => same_host,
-        };
+        let same_boot = self
+            .liveness
+            .same_instance(l.boot_id.as_deref())
+            .unwrap_or(same_host);
         if !same_boot {
             return same_host;
         }

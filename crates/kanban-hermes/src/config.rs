@@ -321,9 +321,12 @@ impl EnvTunables {
     }
 }
 
-/// [`EnvTunables::open_request`] from this process's environment.
+/// [`EnvTunables::open_request`] from this process's environment, naming
+/// this host by its `KANBAN_HOST_ID` when set.
 pub fn open_request(create: bool) -> OpenRequest {
-    EnvTunables::from_env(&crate::layout::ProcessEnv).open_request(create)
+    EnvTunables::from_env(&crate::layout::ProcessEnv)
+        .open_request(create)
+        .with_local_host(crate::host::process_host_id())
 }
 
 // ---- forgiving coercion of reference keys (Python `int()` / truthiness) ----

@@ -14,6 +14,7 @@
 pub mod attachments;
 pub mod catalogue;
 pub mod config;
+pub mod host;
 pub mod layout;
 pub mod profiles;
 pub mod scratch;

@@ -26,6 +26,7 @@
 //! This crate is a dev-dependency only (`publish = false`); it must not
 //! depend on any backend.
 
+pub mod board_files;
 pub mod concurrency;
 pub mod dashboard;
 pub mod dispatch;
@@ -33,6 +34,7 @@ pub mod dispatch_batch;
 pub mod dispatch_races;
 pub mod dispatch_recovery;
 pub mod feeds;
+pub mod hosts;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
@@ -231,6 +233,8 @@ macro_rules! store_conformance_tests {
             store: dashboard::recent_completed_runs_of_a_profile,
             store: dashboard::card_facts_for_the_whole_board,
             store: dashboard::hand_claim_records_the_workspace,
+            store: board_files::attachment_blobs_are_kept_by_boards_that_keep_logs,
+            store: board_files::worker_logs_are_kept_in_order_under_the_run_cap,
             dispatch: dashboard::detached_workers_are_returned,
             dispatch: dispatch::set_worker_records_identity_and_running_tasks_reads_it_back,
             dispatch: dispatch::complete_reports_the_ended_worker,
@@ -253,6 +257,7 @@ macro_rules! store_conformance_tests {
             dispatch: dispatch_recovery::intents_work_without_prepare_dispatch,
             dispatch: dispatch_recovery::the_launcher_of_a_worker_stays_its_supervisor_unless_released,
             dispatch: dispatch_recovery::excused_deaths_streak_through_crashes_until_anything_else_ends_a_run,
+            dispatch: hosts::host_leases_are_renewed_per_host_without_events,
             notify: notify::claim_moves_cursor_once_and_rewind_is_cas,
             notify: notify::delivered_resets_failures_and_unsubscribes_finished_tasks,
             board: concurrency::claim_race_has_one_winner,

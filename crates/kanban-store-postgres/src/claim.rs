@@ -56,7 +56,7 @@ impl RunningTally {
         Ok(n)
     }
 
-    fn claimed(&mut self, assignee: Option<&str>) {
+    pub(crate) fn claimed(&mut self, assignee: Option<&str>) {
         if let Some(n) = self.total.as_mut() {
             *n += 1;
         }
@@ -151,7 +151,7 @@ fn count_running(tx: &Tx<'_>, assignee: Option<&str>) -> DbResult<i64> {
 /// The first full ceiling, or `None` (rule: `transitions::ceilings`).
 /// Counted inside the claim transaction, under the board's write lock, so
 /// concurrent claimers (on any host) can never overshoot a cap.
-fn ceiling_reached(
+pub(crate) fn ceiling_reached(
     tx: &Tx<'_>,
     task: &Task,
     c: &Ceilings,

@@ -57,19 +57,23 @@ pub(super) fn keep_artifacts(
     for k in kept {
         let size = i64::try_from(k.size).unwrap_or(i64::MAX);
         let stored_path = k.stored_path.to_string_lossy();
-        tx.execute(
-            "INSERT INTO task_attachments \
-             (task_id, filename, stored_path, content_type, size, uploaded_by, created_at) \
-             VALUES ($1, $2, $3, NULL, $4, $5, $6)",
-            &[
-                &task.id,
-                &k.filename,
-                &stored_path.as_ref(),
-                &size,
-                &ARTIFACT_UPLOADER,
-                &tx.now,
-            ],
-        )?;
+        let id: i64 = tx
+            .query_one(
+                "INSERT INTO task_attachments \
+                 (task_id, filename, stored_path, content_type, size, uploaded_by, created_at) \
+                 VALUES ($1, $2, $3, NULL, $4, $5, $6) RETURNING id",
+                &[
+                    &task.id,
+                    &k.filename,
+                    &stored_path.as_ref(),
+                    &size,
+                    &ARTIFACT_UPLOADER,
+                    &tx.now,
+                ],
+            )?
+            .try_get(0)?;
+        // Other hosts serve the kept artifact from the database (ADR 0002).
+        crate::board_files::keep_blob(tx, id, &k.stored_path)?;
         tx.append_event(
             &task.id,
             EventKind::Attached,

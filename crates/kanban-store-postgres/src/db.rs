@@ -90,15 +90,6 @@ impl<'a> Db<'a> {
         })
     }
 
-    /// Several statements without parameters (DDL).
-    pub(crate) fn batch(&self, sql: &str) -> DbResult<()> {
-        match &mut *self.session.borrow_mut() {
-            Session::Plain(c) => c.batch_execute(sql)?,
-            Session::Tx(t) => t.batch_execute(sql)?,
-        }
-        Ok(())
-    }
-
     fn commit(self) -> DbResult<()> {
         match self.session.into_inner() {
             Session::Plain(_) => Ok(()),
@@ -136,24 +127,67 @@ fn begin<'a>(conn: &'a mut Conn, read_only: bool) -> DbResult<Db<'a>> {
     })
 }
 
+/// An open write transaction on a client, rolled back when dropped
+/// before [`WriteTxn::commit`] (an error, or a panic in the closure).
+struct WriteTxn<'c> {
+    client: &'c mut Client,
+    open: bool,
+}
+
+impl<'c> WriteTxn<'c> {
+    /// `BEGIN` and the board's advisory lock: one round trip.
+    fn begin(client: &'c mut Client, schema: &BoardSchema) -> DbResult<WriteTxn<'c>> {
+        client.batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            schema.write_lock_key()
+        ))?;
+        Ok(WriteTxn { client, open: true })
+    }
+
+    /// The version bump, the `NOTIFY` and `COMMIT`: one round trip.
+    fn commit(mut self, schema: &BoardSchema) -> DbResult<()> {
+        let sql = format!(
+            "{}; {}; COMMIT",
+            crate::schema::BUMP_VERSION_SQL,
+            schema.notify_sql()
+        );
+        let out = self.client.batch_execute(&sql);
+        // A failed COMMIT ends the transaction too; a failed bump leaves it
+        // aborted, and the drop below rolls it back.
+        self.open = out.is_err();
+        Ok(out?)
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}
+
 /// Run `f` in one write transaction on `conn`: the board's advisory lock
-/// first, the version bump and `NOTIFY` last; commit on `Ok`.
+/// first, the version bump and `NOTIFY` last; commit on `Ok`. Two round
+/// trips besides `f`'s own statements.
 pub(crate) fn write_txn<T>(
     conn: &mut Conn,
     schema: &BoardSchema,
     now: i64,
     f: impl FnOnce(&Tx<'_>) -> DbResult<T>,
 ) -> DbResult<T> {
-    let db = begin(conn, false)?;
-    db.execute(
-        "SELECT pg_advisory_xact_lock($1)",
-        &[&schema.write_lock_key()],
-    )?;
-    let tx = Tx { conn: db, now };
-    let out = f(&tx)?;
-    tx.conn.execute(crate::schema::BUMP_VERSION_SQL, &[])?;
-    tx.conn.batch(&schema.notify_sql())?;
-    tx.conn.commit()?;
+    let txn = WriteTxn::begin(&mut conn.client, schema)?;
+    let out = {
+        let tx = Tx {
+            conn: Db {
+                session: RefCell::new(Session::Plain(txn.client)),
+                statements: RefCell::new(&mut conn.statements),
+            },
+            now,
+        };
+        f(&tx)?
+    };
+    txn.commit(schema)?;
     Ok(out)
 }
 

@@ -105,7 +105,7 @@ fn load(tx: &Tx<'_>, dump: &BoardDump, location: &str) -> DbResult<()> {
             )?;
         }
     }
-    Ok(())
+    crate::board_files::keep_loaded_blobs(tx)
 }
 
 fn insert_rows(tx: &Tx<'_>, spec: &TableSpec, rows: &[Vec<Cell>]) -> DbResult<()> {

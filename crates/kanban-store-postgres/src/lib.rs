@@ -17,6 +17,7 @@
 //! - `row`: row → domain struct mapping;
 //! - `tasks`, `runs`, `board`, `direct`: task CRUD, runs, attachments,
 //!   board-wide reads, the dashboard's direct moves;
+//! - `board_files`: attachment blobs and worker logs kept for other hosts;
 //! - `claim`, `lifecycle`, `recompute`: claims, transitions, promotion;
 //! - `dispatch*`, `notify_claim`: the dispatcher's and notifier's stores;
 //! - `lock`: the dispatch lock (a session advisory lock);
@@ -26,6 +27,7 @@
 //! start-up, then `open_board` opens `postgres://` locations.
 
 mod board;
+mod board_files;
 mod claim;
 mod conn;
 mod connect;
@@ -33,9 +35,11 @@ mod db;
 mod direct;
 mod dispatch;
 mod dispatch_batch;
+mod dispatch_bulk;
 mod dispatch_recovery;
 mod dump;
 mod ended_runs;
+mod hosts;
 mod lifecycle;
 mod lock;
 mod notify_claim;
@@ -87,6 +91,8 @@ pub struct PgStore {
     schema: schema::BoardSchema,
     conn: Mutex<Option<Conn>>,
     clock: Arc<dyn Clock>,
+    /// The host part of this process's claim locks (the host id or name).
+    local_host: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -110,6 +116,7 @@ impl PgStore {
             connector,
             conn: Mutex::new(None),
             clock: req.clock.clone(),
+            local_host: req.local_host_or_hostname(),
         };
         let mut conn = store.connect().map_err(|e| store.classify(e))?;
         let applied =
@@ -211,7 +218,7 @@ impl Store for PgStore {
     }
 
     fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
-        self.write(|tx| tasks::assign(tx, req))
+        self.write(|tx| tasks::assign(tx, req, &self.local_host))
     }
 
     fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()> {
@@ -275,6 +282,26 @@ impl Store for PgStore {
         self.write(|tx| runs::remove_attachment(tx, id))
     }
 
+    fn attachment_blob(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        self.read(|c| board_files::blob(c, id))
+    }
+
+    fn keeps_worker_logs(&self) -> bool {
+        true
+    }
+
+    fn append_worker_log(&self, req: &kanban_store::board_files::WorkerLogAppend) -> Result<()> {
+        self.read(|c| board_files::append_log(c, req))
+    }
+
+    fn worker_log(
+        &self,
+        task_id: &str,
+        range: kanban_store::board_files::LogRange,
+    ) -> Result<Option<kanban_store::board_files::LogSlice>> {
+        self.read_snapshot(|c| board_files::read_log(c, task_id, range))
+    }
+
     fn claim_task(&self, req: &ClaimRequest) -> Result<ClaimOutcome> {
         self.write(|tx| lifecycle::claim(tx, req))
     }
@@ -304,7 +331,7 @@ impl Store for PgStore {
     }
 
     fn reclaim_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
-        self.write(|tx| lifecycle::reclaim(tx, task_id, reason))
+        self.write(|tx| lifecycle::reclaim(tx, task_id, reason, &self.local_host))
     }
 
     fn archive_task(&self, task_id: &str) -> Result<Transitioned> {

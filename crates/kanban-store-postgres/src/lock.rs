@@ -12,6 +12,24 @@ use kanban_store::dispatch_ops::{DispatchLock, HeldDispatchLock};
 use crate::connect::Connector;
 use crate::db::{Conn, classify_sql};
 
+const TRY_LOCK_SQL: &str = "SELECT pg_try_advisory_lock($1)";
+const UNLOCK_SQL: &str = "SELECT pg_advisory_unlock($1)";
+
+/// Run one of the lock statements, prepared once per connection: a pass
+/// then costs one round trip to lock and one to unlock (a statement given
+/// as text would be parsed, run and closed each time).
+fn lock_call(conn: &mut Conn, sql: &str, key: i64) -> std::result::Result<bool, postgres::Error> {
+    let st = match conn.statements.get(sql) {
+        Some(st) => st.clone(),
+        None => {
+            let st = conn.client.prepare(sql)?;
+            conn.statements.insert(sql.to_string(), st.clone());
+            st
+        }
+    };
+    conn.client.query_one(&st, &[&key])?.try_get(0)
+}
+
 /// One lock object: its connection is opened on first use and kept.
 pub(crate) struct AdvisoryDispatchLock {
     connector: Arc<Connector>,
@@ -54,11 +72,7 @@ impl Drop for Held {
         let Some(mut conn) = taken else {
             return;
         };
-        let unlocked = conn
-            .client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])
-            .map(|r| r.get::<_, bool>(0))
-            .unwrap_or(false);
+        let unlocked = lock_call(&mut conn, UNLOCK_SQL, self.key).unwrap_or(false);
         // A connection that could not unlock is closed, which releases
         // the lock with the session.
         if unlocked && !conn.client.is_closed() {
@@ -82,11 +96,7 @@ impl DispatchLock for AdvisoryDispatchLock {
                 })?
             }
         };
-        let got: bool = conn
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&self.key])
-            .map_err(classify_sql)?
-            .get(0);
+        let got = lock_call(&mut conn, TRY_LOCK_SQL, self.key).map_err(classify_sql)?;
         if !got {
             *self.idle.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
             return Ok(None);

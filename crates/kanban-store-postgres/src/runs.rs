@@ -1,7 +1,7 @@
 //! Reads of runs and attachments by their own ids, the assignee's recent
 //! work, the board cards' aggregates, and attachment rows (the blobs are
-//! the adapter's, see `kanban_store::attachments`). Mirrors the SQLite
-//! backend's `runs.rs`.
+//! the adapter's files, see `kanban_store::attachments`, copied into the
+//! board by `board_files`). Mirrors the SQLite backend's `runs.rs`.
 
 use std::collections::HashMap;
 
@@ -163,6 +163,7 @@ pub(crate) fn add_attachment(tx: &Tx<'_>, req: &NewAttachment) -> DbResult<Attac
             ],
         )?
         .try_get(0)?;
+    crate::board_files::keep_blob(tx, id, std::path::Path::new(&req.stored_path))?;
     tx.append_event(
         &req.task_id,
         EventKind::Attached,

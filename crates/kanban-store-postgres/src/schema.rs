@@ -118,13 +118,25 @@ struct Migration {
 }
 
 /// The steps, oldest first. Never edit a released step; add a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: V1_BOARD_SQL,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: V1_BOARD_SQL,
+    },
+    // Attachment blobs and worker logs in the database (ADR 0002).
+    Migration {
+        version: 2,
+        sql: V2_BOARD_FILES_SQL,
+    },
+    // Host leases of the gateways working the board.
+    Migration {
+        version: 3,
+        sql: V3_HOSTS_SQL,
+    },
+];
 
 /// The newest migration this build knows.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Bumped by every write transaction; change probes read it.
 pub(crate) const BUMP_VERSION_SQL: &str =
@@ -255,7 +267,8 @@ CREATE INDEX idx_runs_status           ON task_runs(status);
 CREATE INDEX idx_attachments_task      ON task_attachments(task_id, created_at);
 CREATE INDEX idx_notify_task           ON kanban_notify_subs(task_id);
 CREATE INDEX kanban_rs_idx_tasks_list
-    ON tasks(priority DESC, created_at, status, id, assignee, tenant, title);
+    ON tasks(priority DESC NULLS LAST, created_at, status COLLATE "C", id COLLATE "C",
+             assignee, tenant, title);
 
 CREATE TABLE kanban_rs_meta (
     key   TEXT PRIMARY KEY,
@@ -317,6 +330,31 @@ CREATE TABLE kanban_rs_notify_failures (
     PRIMARY KEY (task_id, platform, chat_id, thread_id)
 );
 "#;
+
+/// Migration step: the tables of this module.
+const V2_BOARD_FILES_SQL: &str = r#"
+CREATE TABLE kanban_rs_attachment_blobs (
+    attachment_id BIGINT PRIMARY KEY REFERENCES task_attachments(id) ON DELETE CASCADE,
+    content       BYTEA NOT NULL
+);
+
+CREATE TABLE kanban_rs_log_chunks (
+    task_id      TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+    run_id       BIGINT NOT NULL,
+    start_offset BIGINT NOT NULL,
+    bytes        BYTEA NOT NULL,
+    PRIMARY KEY (task_id, run_id, start_offset)
+);
+"#;
+
+/// Migration 3: the host lease table.
+const V3_HOSTS_SQL: &str = "CREATE TABLE kanban_rs_hosts (
+    host_id       TEXT PRIMARY KEY,
+    gateway_pid   BIGINT NOT NULL,
+    started_at    BIGINT NOT NULL,
+    lease_expires BIGINT NOT NULL,
+    last_seen     BIGINT NOT NULL
+);";
 
 /// Every `tasks` column, in the order `row::task_from_row` reads them.
 pub(crate) const TASK_COLUMNS: &str = "id, title, body, assignee, status, priority, created_by, \

@@ -185,15 +185,21 @@ fn fresh_task_id(tx: &Tx<'_>) -> DbResult<String> {
 /// SQLite's orderings: byte-wise text, NULLs first ascending / last
 /// descending (only `priority` and `assignee` are nullable here).
 fn order_sql(order: TaskOrder) -> &'static str {
+    // Ties end on the id, so a listing is deterministic; the default
+    // order breaks them like SQLite's covering list index (status, id).
     match order {
-        TaskOrder::Priority => "priority DESC NULLS LAST, created_at ASC",
-        TaskOrder::PriorityAsc => "priority ASC NULLS FIRST, created_at ASC",
+        TaskOrder::Priority => {
+            "priority DESC NULLS LAST, created_at ASC, status COLLATE \"C\" ASC, id COLLATE \"C\" ASC"
+        }
+        TaskOrder::PriorityAsc => "priority ASC NULLS FIRST, created_at ASC, id COLLATE \"C\" ASC",
         TaskOrder::Created => "created_at ASC, id COLLATE \"C\" ASC",
         TaskOrder::CreatedDesc => "created_at DESC, id COLLATE \"C\" DESC",
-        TaskOrder::Status => "status COLLATE \"C\" ASC, created_at ASC",
-        TaskOrder::Assignee => "assignee COLLATE \"C\" ASC NULLS FIRST, created_at ASC",
+        TaskOrder::Status => "status COLLATE \"C\" ASC, created_at ASC, id COLLATE \"C\" ASC",
+        TaskOrder::Assignee => {
+            "assignee COLLATE \"C\" ASC NULLS FIRST, created_at ASC, id COLLATE \"C\" ASC"
+        }
         TaskOrder::Title => "title COLLATE \"C\" ASC, id COLLATE \"C\" ASC",
-        TaskOrder::Updated => "started_at DESC NULLS LAST, created_at DESC",
+        TaskOrder::Updated => "started_at DESC NULLS LAST, created_at DESC, id COLLATE \"C\" DESC",
     }
 }
 
@@ -411,7 +417,8 @@ pub(crate) fn edit(tx: &Tx<'_>, req: &EditTask) -> DbResult<Task> {
 
 /// Reassign; with `reclaim_first`, a running attempt is reclaimed in the
 /// same transaction and its worker returned for the caller to end.
-pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
+/// `local_host` names this process's host in claim locks.
+pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask, local_host: &str) -> DbResult<Reassigned> {
     let mut task = tx.require_task(&req.task_id)?;
     let assignee = normalize_assignee(req.assignee.as_deref());
     let mut reclaimed = None;
@@ -420,6 +427,7 @@ pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
             tx,
             &task.id,
             Some(req.reason.as_deref().unwrap_or("reassign")),
+            local_host,
         )?);
         task = tx.require_task(&req.task_id)?;
     }
@@ -630,7 +638,11 @@ mod tests {
     fn default_list_orders_like_sqlite() {
         let (sql, args) = list_query(LINE_COLUMNS, &TaskQuery::default());
         assert!(args.is_empty());
-        assert!(sql.ends_with("ORDER BY priority DESC NULLS LAST, created_at ASC"));
+        // SQLite's covering list index orders ties by status, then id.
+        assert!(sql.ends_with(
+            "ORDER BY priority DESC NULLS LAST, created_at ASC, status COLLATE \"C\" ASC, \
+             id COLLATE \"C\" ASC"
+        ));
         assert!(sql.contains("status != 'archived'"));
     }
 

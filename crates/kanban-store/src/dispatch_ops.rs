@@ -364,6 +364,38 @@ pub struct FinishedWorker {
     pub worker: WorkerRecord,
 }
 
+/// A gateway's renewal of its host's lease on a board (table
+/// `kanban_rs_hosts`, one row per host id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostLease {
+    /// The host part of the gateway's claim locks (`KANBAN_HOST_ID` or
+    /// the host name).
+    pub host_id: String,
+    pub gateway_pid: i64,
+    /// When this gateway started (a restarted gateway replaces the row).
+    pub started_at: i64,
+    /// The lease runs until the store's now plus this.
+    pub lease_seconds: i64,
+}
+
+/// A host as the board knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    pub host_id: String,
+    pub gateway_pid: i64,
+    pub started_at: i64,
+    pub lease_expires: i64,
+    /// The last renewal.
+    pub last_seen: i64,
+}
+
+impl HostRecord {
+    /// The lease still runs at `now`: its gateway is presumed alive.
+    pub fn lease_live(&self, now: i64) -> bool {
+        self.lease_expires >= now
+    }
+}
+
 /// The dispatcher's store capability.
 pub trait DispatchStore: Store {
     /// The store clock's "now" (integer Unix seconds).
@@ -420,6 +452,13 @@ pub trait DispatchStore: Store {
     /// Forget who supervises the current attempts of these tasks (their
     /// dispatcher is short-lived and does not watch them).
     fn release_supervision(&self, task_ids: &[String]) -> Result<()>;
+    /// Register or renew a host's lease in one atomic upsert: `last_seen`
+    /// is now and `lease_expires` now plus `lease_seconds`. Bookkeeping
+    /// only (no event). Returns the row as written.
+    fn renew_host_lease(&self, lease: &HostLease) -> Result<HostRecord>;
+    /// Every host registered on the board, by host id (expired leases
+    /// included: a reader decides what an expired lease means).
+    fn hosts(&self) -> Result<Vec<HostRecord>>;
 
     /// Create the dispatcher's own tables and indexes when missing (once
     /// per dispatcher; every query also works without them).

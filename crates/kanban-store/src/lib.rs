@@ -14,6 +14,7 @@
 
 pub mod attachments;
 pub mod backend;
+pub mod board_files;
 pub mod clock;
 pub mod dispatch_ops;
 pub mod dump;
@@ -240,6 +241,29 @@ pub trait Store: Send + Sync {
     /// Delete the row (+ `attachment_removed` event) and return it, so the
     /// caller removes the blob; `None` when there was no such attachment.
     fn remove_attachment(&self, id: i64) -> Result<Option<Attachment>>;
+
+    // ---- copies kept in the board for other hosts (`board_files`) -------
+    /// The content of attachment `id` when the board keeps blobs itself
+    /// (a database shared by hosts: copied from `stored_path` by
+    /// `add_attachment` and by a completion's kept artifacts, in their
+    /// transaction, under `ATTACHMENT_MAX_BYTES`). `None` when the blob is
+    /// only the file at `stored_path` (SQLite, the Hermes layout) or the
+    /// attachment is unknown.
+    fn attachment_blob(&self, id: i64) -> Result<Option<Vec<u8>>>;
+    /// Whether worker logs should be copied into the board
+    /// ([`Store::append_worker_log`]): true when hosts that do not share a
+    /// disk share the board.
+    fn keeps_worker_logs(&self) -> bool;
+    /// Add a run's new log output (a no-op on a board that does not keep
+    /// logs). Not a state change: no event, no change notification.
+    fn append_worker_log(&self, req: &board_files::WorkerLogAppend) -> Result<()>;
+    /// A window of the task's log as the board keeps it (the kept runs,
+    /// oldest first); `None` when the board holds none for the task.
+    fn worker_log(
+        &self,
+        task_id: &str,
+        range: board_files::LogRange,
+    ) -> Result<Option<board_files::LogSlice>>;
 
     // ---- lifecycle -------------------------------------------------------
     /// ready → running (or review → running), atomically: exactly one

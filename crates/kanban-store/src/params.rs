@@ -311,7 +311,9 @@ pub struct Reassigned {
 }
 
 /// Input of [`crate::Store::add_attachment`]. The caller has already
-/// written the blob at `stored_path` (see [`crate::attachments`]).
+/// written the blob at `stored_path` (see [`crate::attachments`]); a
+/// board that keeps blobs itself copies that file into its transaction
+/// (see [`crate::Store::attachment_blob`]).
 #[derive(Debug, Clone, Default)]
 pub struct NewAttachment {
     pub task_id: String,

@@ -28,6 +28,12 @@ fn main() -> ExitCode {
         restore_default_sigpipe();
     }
     kanban_store_postgres::register();
+    // Every verb names this host in claim locks and worker records: refuse
+    // a malformed host id before anything is written with it.
+    if let Err(msg) = kanban_hermes::host::check_process_host_id() {
+        eprintln!("kanban: {msg}");
+        return ExitCode::from(error::EXIT_USAGE);
+    }
     match command::run(command, cli.board.as_deref(), cli.db.as_deref()) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {

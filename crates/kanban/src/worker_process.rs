@@ -17,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use kanban_dispatch::log_cap::{self, CappedLog, ENV_LOG_MAX_RUN_BYTES, RunLogCap};
+use kanban_dispatch::log_mirror::{LOG_MIRROR_BATCH_BYTES, LOG_MIRROR_INTERVAL, LogMirror};
 use kanban_dispatch::recording::write_exit_record;
 use kanban_dispatch::terminate::{KILL_WAIT, TERMINATE_GRACE};
 use kanban_dispatch::{EndOutcome, Liveness, ProcLiveness, Terminator, WorkerExit, WorkerIdentity};
@@ -28,7 +29,14 @@ use nix::unistd::{ForkResult, fork};
 /// SIGKILL escalation to a detached reaper (most workers exit on SIGTERM).
 const QUICK_EXIT_WAIT: Duration = Duration::from_millis(300);
 
-pub use kanban_store::host_identity::claimer_id;
+/// The claim lock this process takes: `<host>:<pid>`, the host being
+/// `KANBAN_HOST_ID` when set, else the host name (as the reference writes).
+pub fn claimer_id() -> String {
+    use kanban_store::host_identity::{claimer_id, local_host};
+    claimer_id(&local_host(
+        kanban_hermes::host::process_host_id().as_deref(),
+    ))
+}
 
 /// End the worker a transition detached from its task. `run_id` is the run
 /// the transition closed (its recorded identity is checked); `own_task` is
@@ -205,15 +213,127 @@ fn pipe_output(cmd: &mut std::process::Command) -> Option<std::io::PipeReader> {
 }
 
 /// Copy the pipe into the log on a thread; the receiver hears when the
-/// pipe reached its end (every writer gone).
-fn start_pump(reader: std::io::PipeReader, mut log: CappedLog) -> std::sync::mpsc::Receiver<()> {
+/// pipe reached its end (every writer gone). With a mirror, the log is
+/// also copied into the board (`kanban_dispatch::log_mirror`).
+fn start_pump(
+    reader: std::io::PipeReader,
+    log: CappedLog,
+    mirror: Option<MirrorTarget>,
+) -> (std::sync::mpsc::Receiver<()>, Option<MirrorHandle>) {
     let (tx, rx) = std::sync::mpsc::channel();
+    let Some(target) = mirror else {
+        let mut log = log;
+        std::thread::spawn(move || {
+            let _ = log_cap::pump(reader, &mut log);
+            let _ = tx.send(());
+        });
+        return (rx, None);
+    };
+    let log = Arc::new(std::sync::Mutex::new(log));
+    // `false`: a batch waits; `true`: the run is over, flush and stop.
+    let (wake, wakes) = std::sync::mpsc::channel::<bool>();
+    let (finished_tx, finished) = std::sync::mpsc::channel();
+    let shared = log.clone();
+    let pump_wake = wake.clone();
+    let mut signalled_at = 0u64;
     std::thread::spawn(move || {
-        let _ = log_cap::pump(reader, &mut log);
+        let _ = log_cap::pump_with(reader, |data| {
+            let mut log = shared.lock().unwrap_or_else(|p| p.into_inner());
+            let out = log.write_all(data);
+            // Early flush once a batch waits (one wake per batch).
+            if log.run_len() >= signalled_at + LOG_MIRROR_BATCH_BYTES {
+                signalled_at = log.run_len();
+                let _ = pump_wake.send(false);
+            }
+            out
+        });
         let _ = tx.send(());
     });
-    rx
+    std::thread::spawn(move || {
+        target.run(&log, &wakes);
+        let _ = finished_tx.send(());
+    });
+    (
+        rx,
+        Some(MirrorHandle {
+            wake: Some(wake),
+            finished,
+        }),
+    )
 }
+
+/// The run whose log is copied into the board, and how to reach it.
+struct MirrorTarget {
+    task_id: String,
+    run_id: i64,
+}
+
+impl MirrorTarget {
+    /// For a worker of a board that keeps logs (a database board: the
+    /// worker environment names the database); `None` otherwise.
+    fn from_env() -> Option<MirrorTarget> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        env(kanban_dispatch::env::ENV_DATABASE_URL)?;
+        Some(MirrorTarget {
+            task_id: env(kanban_dispatch::env::ENV_TASK)?,
+            run_id: env(kanban_dispatch::env::ENV_RUN_ID)?.trim().parse().ok()?,
+        })
+    }
+
+    /// The board, opened as the worker's own verbs open it (on the mirror
+    /// thread: the worker never waits for the connection).
+    fn open(&self) -> Option<kanban_store::backend::BoardHandle> {
+        let ctx = crate::context::Ctx::resolve(None, None).ok()?;
+        crate::context::open_board(&ctx.board, Arc::new(kanban_store::SystemClock)).ok()
+    }
+
+    /// Flush every interval, on a batch, and once more at the end. A board
+    /// that cannot be opened yet is tried again at the next flush; errors
+    /// are never reported: the wrapper's stderr is this very log.
+    fn run(self, log: &std::sync::Mutex<CappedLog>, wakes: &std::sync::mpsc::Receiver<bool>) {
+        let mut mirror = LogMirror::new(self.task_id.clone(), self.run_id);
+        let mut board = None;
+        loop {
+            let last = match wakes.recv_timeout(LOG_MIRROR_INTERVAL) {
+                Ok(finish) => finish,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => true,
+            };
+            if board.is_none() {
+                board = self.open();
+            }
+            if let Some(handle) = &board {
+                let store = handle.store();
+                if !store.keeps_worker_logs() {
+                    return;
+                }
+                let _ = mirror.flush(log, &*store);
+            }
+            if last {
+                return;
+            }
+        }
+    }
+}
+
+/// The running mirror.
+struct MirrorHandle {
+    wake: Option<std::sync::mpsc::Sender<bool>>,
+    finished: std::sync::mpsc::Receiver<()>,
+}
+
+impl MirrorHandle {
+    /// Flush what is left and wait for it, at most `LOG_MIRROR_FINAL_WAIT`.
+    fn finish(mut self) {
+        if let Some(w) = self.wake.take() {
+            let _ = w.send(true);
+        }
+        let _ = self.finished.recv_timeout(LOG_MIRROR_FINAL_WAIT);
+    }
+}
+
+/// How long the wrapper waits for the log's last copy into the board.
+const LOG_MIRROR_FINAL_WAIT: Duration = Duration::from_secs(3);
 
 /// The wrapper process (`kanban __worker-exec`): the session leader the
 /// dispatcher records. It runs the worker as its child in the same process
@@ -248,13 +368,17 @@ pub fn run_worker_exec(args: WorkerExecArgs) -> anyhow::Result<i32> {
     drop(cmd);
     let exit = match spawned {
         Ok(mut child) => {
-            let drained = pump.map(|(reader, log)| start_pump(reader, log));
+            let drained =
+                pump.map(|(reader, log)| start_pump(reader, log, MirrorTarget::from_env()));
             let exit = child
                 .wait()
                 .map(WorkerExit::from_status)
                 .unwrap_or(WorkerExit::Signaled(0));
-            if let Some(done) = drained {
+            if let Some((done, mirror)) = drained {
                 let _ = done.recv_timeout(LOG_DRAIN_GRACE);
+                if let Some(m) = mirror {
+                    m.finish();
+                }
             }
             exit
         }

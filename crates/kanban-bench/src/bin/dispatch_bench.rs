@@ -18,6 +18,16 @@
 //! The reference runs the same operations through `hermes_cli.kanban_db`
 //! (`connect`, then `dispatch_once(conn, spawn_fn=stub)`), with
 //! `HERMES_HOME` set to a copy of the board's root.
+//!
+//! `--backend postgres|both`: the same figures on PostgreSQL, in a column
+//! beside SQLite's. A private server (`pg.rs`); the same fixture rows
+//! bulk-inserted into a board database, copied per measurement with
+//! `CREATE DATABASE … TEMPLATE` (the analogue of copying the file).
+
+#[path = "../fixture.rs"]
+mod fixture;
+#[path = "../pg.rs"]
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +36,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use fixture::{Rows, RunRow, TaskRow, task_id};
 use kanban_dispatch::{
     BoardContext, DispatchOptions, Dispatcher, DispatcherParts, StaticLiveness, StubSpawner,
     TitleBodyContext,
@@ -35,7 +46,7 @@ use kanban_hermes::layout::{Env, MapEnv, Root};
 use kanban_hermes::profiles::Profiles;
 use kanban_store::backend::{OpenRequest, open_board};
 use kanban_store::dispatch_ops::DispatchStore;
-use rusqlite::{Connection, params};
+use pg::{Backend, PgServer};
 
 #[derive(Parser, Debug)]
 #[command(about = "Dispatcher benchmarks beside the Python reference (markdown table)")]
@@ -76,6 +87,9 @@ struct Args {
     /// Only these figures (claims, claims-tmpfs, idle, pairs); all when empty.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Which store backends to measure (the reference needs the SQLite board).
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
 }
 
 impl Args {
@@ -110,14 +124,6 @@ fn reference_path(args: &Args) -> Result<PathBuf> {
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-/// Distinct `t_` + 8 hex ids (an odd multiplier is a bijection mod 2^32).
-fn task_id(i: usize) -> String {
-    format!(
-        "t_{:08x}",
-        (i as u64).wrapping_mul(2_654_435_761) & 0xffff_ffff
-    )
-}
-
 /// What a generated board holds.
 #[derive(Debug, Clone, Copy)]
 enum Fixture {
@@ -127,90 +133,94 @@ enum Fixture {
     Pairs(usize),
 }
 
-/// A board built once, copied per measurement.
-struct Master {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
+impl Fixture {
+    fn rows(self) -> Rows {
+        let mut rows = Rows::default();
+        let add = |rows: &mut Rows, i: usize, status: &'static str| {
+            let at = BASE_TIME + i as i64;
+            let done = status == "done";
+            rows.task(TaskRow {
+                id: task_id(i),
+                title: format!("Benchmark task {i}"),
+                body: format!("Body of task {i}: do the thing, then report."),
+                assignee: ASSIGNEE.into(),
+                status,
+                priority: 0,
+                created_at: at,
+                started_at: done.then_some(at + 5),
+                completed_at: done.then_some(at + 60),
+            });
+            task_id(i)
+        };
+        match self {
+            Fixture::Ready(n) => {
+                for i in 0..n {
+                    add(&mut rows, i, "ready");
+                }
+            }
+            Fixture::Done(n) => {
+                for i in 0..n {
+                    let id = add(&mut rows, i, "done");
+                    let at = BASE_TIME + i as i64;
+                    rows.completed_run(RunRow {
+                        task_id: id,
+                        profile: ASSIGNEE.into(),
+                        started_at: at + 5,
+                        ended_at: at + 60,
+                        summary: "done".into(),
+                    });
+                }
+            }
+            Fixture::Pairs(n) => {
+                let reason = serde_json::json!({"reason": "waiting on a human"}).to_string();
+                for i in 0..n {
+                    let parent = add(&mut rows, 2 * i, "blocked");
+                    rows.events.push(fixture::EventRow {
+                        task_id: parent.clone(),
+                        run: None,
+                        kind: "blocked",
+                        payload: reason.clone(),
+                        created_at: BASE_TIME,
+                    });
+                    let child = add(&mut rows, 2 * i + 1, "todo");
+                    rows.links.push((parent, child));
+                }
+            }
+        }
+        rows
+    }
 }
 
-fn build(fixture: Fixture) -> Result<Master> {
+/// A board built once, copied per measurement.
+enum Master<'a> {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        db: PathBuf,
+    },
+    Postgres {
+        pg: &'a PgServer,
+        db: String,
+    },
+}
+
+/// The master board of `fixture` on SQLite: schema by the store, rows by
+/// SQL in one transaction, WAL checkpointed.
+fn build(fixture: Fixture) -> Result<Master<'static>> {
     let dir = tempfile::Builder::new()
         .prefix("kanban-dbench-master-")
         .tempdir()?;
     let paths = Root::at(dir.path()).board_paths("default");
     drop(open_board(&paths.location(), &OpenRequest::create())?);
     let db = paths.db;
-    let mut conn = Connection::open(&db)?;
-    let tx = conn.transaction()?;
-    let event = |id: &str, run: Option<i64>, kind: &str, payload: &str, at: i64| {
-        tx.prepare_cached(
-            "INSERT INTO task_events (task_id, run_id, kind, payload, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![id, run, kind, payload, at])
-    };
-    let add = |i: usize, status: &str| -> Result<String> {
-        let id = task_id(i);
-        let at = BASE_TIME + i as i64;
-        let done = status == "done";
-        tx.prepare_cached(
-            "INSERT INTO tasks (id, title, body, assignee, status, priority, created_by, created_at, \
-             started_at, completed_at, workspace_kind) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, 'bench', ?6, ?7, ?8, 'scratch')",
-        )?
-        .execute(params![
-            id,
-            format!("Benchmark task {i}"),
-            format!("Body of task {i}: do the thing, then report."),
-            ASSIGNEE,
-            status,
-            at,
-            done.then_some(at + 5),
-            done.then_some(at + 60),
-        ])?;
-        let payload = serde_json::json!({"assignee": ASSIGNEE, "status": status}).to_string();
-        event(&id, None, "created", &payload, at)?;
-        Ok(id)
-    };
-    match fixture {
-        Fixture::Ready(n) => {
-            for i in 0..n {
-                add(i, "ready")?;
-            }
-        }
-        Fixture::Done(n) => {
-            for i in 0..n {
-                let id = add(i, "done")?;
-                let at = BASE_TIME + i as i64;
-                tx.prepare_cached(
-                    "INSERT INTO task_runs (task_id, profile, status, started_at, ended_at, outcome, \
-                     summary) VALUES (?1, ?2, 'done', ?3, ?4, 'completed', 'done')",
-                )?
-                .execute(params![id, ASSIGNEE, at + 5, at + 60])?;
-                event(
-                    &id,
-                    Some(tx.last_insert_rowid()),
-                    "completed",
-                    "{}",
-                    at + 60,
-                )?;
-            }
-        }
-        Fixture::Pairs(n) => {
-            let reason = serde_json::json!({"reason": "waiting on a human"}).to_string();
-            for i in 0..n {
-                let parent = add(2 * i, "blocked")?;
-                event(&parent, None, "blocked", &reason, BASE_TIME)?;
-                let child = add(2 * i + 1, "todo")?;
-                tx.prepare_cached("INSERT INTO task_links (parent_id, child_id) VALUES (?1, ?2)")?
-                    .execute(params![parent, child])?;
-            }
-        }
-    }
-    tx.commit()?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-    drop(conn);
-    Ok(Master { _dir: dir, db })
+    fixture.rows().write_sqlite(&db)?;
+    Ok(Master::Sqlite { _dir: dir, db })
+}
+
+/// The master board of `fixture` on PostgreSQL (same rows).
+fn build_pg(pg: &PgServer, fixture: Fixture) -> Result<Master<'_>> {
+    let db = pg.new_board("master")?;
+    fixture.rows().write_postgres(&mut pg.board_client(&db)?)?;
+    Ok(Master::Postgres { pg, db })
 }
 
 /// A private copy of a master board, in its own Hermes root.
@@ -218,6 +228,8 @@ struct Copy {
     root: tempfile::TempDir,
     /// Scratch workspaces elsewhere (e.g. tmpfs), for both implementations.
     workspaces: Option<tempfile::TempDir>,
+    /// The copy's PostgreSQL board, when the master is one.
+    database: Option<kanban_store::backend::PostgresLocation>,
 }
 
 impl Copy {
@@ -225,10 +237,17 @@ impl Copy {
         let root = tempfile::Builder::new()
             .prefix("kanban-dbench-")
             .tempdir()?;
-        std::fs::copy(&master.db, root.path().join("kanban.db"))?;
+        let database = match master {
+            Master::Sqlite { db, .. } => {
+                std::fs::copy(db, root.path().join("kanban.db"))?;
+                None
+            }
+            Master::Postgres { pg, db } => Some(pg.pg_location(&pg.copy(db, "copy")?)?),
+        };
         Ok(Copy {
             root,
             workspaces: None,
+            database,
         })
     }
 
@@ -249,14 +268,19 @@ impl Copy {
         self.root.path().join("kanban.db")
     }
 
+    fn paths(&self) -> kanban_hermes::layout::BoardPaths {
+        let mut paths = Root::at(self.root.path()).board_paths("default");
+        paths.database = self.database.clone();
+        paths
+    }
+
     fn open(&self) -> Result<Arc<dyn DispatchStore>> {
-        let paths = Root::at(self.root.path()).board_paths("default");
-        Ok(open_board(&paths.location(), &OpenRequest::existing())?.dispatch())
+        Ok(open_board(&self.paths().location(), &OpenRequest::existing())?.dispatch())
     }
 
     fn dispatcher(&self, store: Arc<dyn DispatchStore>) -> Dispatcher {
         let root = Root::at(self.root.path());
-        let mut paths = root.board_paths("default");
+        let mut paths = self.paths();
         if let Some(ws) = &self.workspaces {
             paths.workspaces_root = ws.path().to_path_buf();
         }
@@ -403,12 +427,52 @@ fn ref_seconds(doc: &serde_json::Value) -> Vec<f64> {
 struct Row {
     figure: String,
     ours: String,
+    pg: String,
     theirs: String,
     target: &'static str,
 }
 
-fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
-    let master = build(Fixture::Ready(args.claims))?;
+/// The master boards of one fixture, one per measured backend.
+struct Masters<'a> {
+    sqlite: Option<Master<'static>>,
+    postgres: Option<Master<'a>>,
+}
+
+impl<'a> Masters<'a> {
+    fn build(args: &Args, pg: Option<&'a PgServer>, fixture: Fixture) -> Result<Masters<'a>> {
+        Ok(Masters {
+            sqlite: if args.backend.sqlite() {
+                Some(build(fixture)?)
+            } else {
+                None
+            },
+            postgres: pg.map(|pg| build_pg(pg, fixture)).transpose()?,
+        })
+    }
+
+    /// `f` on each master: the (SQLite, PostgreSQL) results.
+    fn each<T>(&self, mut f: impl FnMut(&Master) -> Result<T>) -> Result<(Option<T>, Option<T>)> {
+        let sqlite = self.sqlite.as_ref().map(&mut f).transpose()?;
+        let postgres = self.postgres.as_ref().map(&mut f).transpose()?;
+        Ok((sqlite, postgres))
+    }
+}
+
+fn cells<T>(
+    (sqlite, postgres): (Option<T>, Option<T>),
+    cell: impl Fn(T) -> String,
+) -> (String, String) {
+    let show = |v: Option<T>| v.map_or_else(|| "not measured".to_string(), &cell);
+    (show(sqlite), show(postgres))
+}
+
+fn bench_claims(
+    args: &Args,
+    wheel: Option<&Path>,
+    pg: Option<&PgServer>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let masters = Masters::build(args, pg, Fixture::Ready(args.claims))?;
     let shm = Path::new(TMPFS);
     let variants: &[(&str, Option<&Path>, &str, &str)] = &[
         ("claims", None, "", "> 10,000/s"),
@@ -427,24 +491,27 @@ fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Resul
         if !args.wants(name) || ws.is_some_and(|d| !d.is_dir()) {
             continue;
         }
-        let mut ours = Vec::new();
-        for _ in 0..args.claim_runs {
-            let copy = Copy::with_workspaces_in(&master, *ws)?;
-            let d = copy.dispatcher(copy.open()?);
-            let t0 = Instant::now();
-            let r = d.dispatch_once(&DispatchOptions::default())?;
-            let el = t0.elapsed().as_secs_f64();
-            if r.spawned.len() != args.claims {
-                bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
+        let ours = masters.each(|master| {
+            let mut secs = Vec::new();
+            for _ in 0..args.claim_runs {
+                let copy = Copy::with_workspaces_in(master, *ws)?;
+                let d = copy.dispatcher(copy.open()?);
+                let t0 = Instant::now();
+                let r = d.dispatch_once(&DispatchOptions::default())?;
+                let el = t0.elapsed().as_secs_f64();
+                if r.spawned.len() != args.claims {
+                    bail!("spawned {} of {} ready tasks", r.spawned.len(), args.claims);
+                }
+                secs.push(el);
+                keep.push(copy);
             }
-            ours.push(el);
-            keep.push(copy);
-        }
-        let theirs = match wheel {
-            Some(w) => {
+            Ok(secs)
+        })?;
+        let theirs = match (wheel, &masters.sqlite) {
+            (Some(w), Some(master)) => {
                 let mut secs = Vec::new();
                 for _ in 0..args.reference_claim_runs {
-                    let copy = Copy::with_workspaces_in(&master, *ws)?;
+                    let copy = Copy::with_workspaces_in(master, *ws)?;
                     let doc = copy.reference(w, "claims", 0)?;
                     keep.push(copy);
                     if doc["spawned"].as_u64() != Some(args.claims as u64) {
@@ -454,14 +521,16 @@ fn bench_claims(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Resul
                 }
                 rate_cell(args.claims, secs)
             }
-            None => "not measured".into(),
+            _ => "not measured".into(),
         };
+        let (ours, pg) = cells(ours, |s| rate_cell(args.claims, s));
         rows.push(Row {
             figure: format!(
                 "claims per second, stub spawner, {} ready tasks (one pass{label})",
                 args.claims
             ),
-            ours: rate_cell(args.claims, ours),
+            ours,
+            pg,
             theirs,
             target,
         });
@@ -486,38 +555,47 @@ fn steady_passes(d: &Dispatcher, n: usize) -> Result<Vec<f64>> {
         .collect()
 }
 
-fn bench_idle(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
-    let master = build(Fixture::Done(args.done))?;
-    let copy = Copy::of(&master)?;
-    let d = copy.dispatcher(copy.open()?);
-    let ours = steady_passes(&d, args.passes)?;
-    let theirs = match wheel {
-        Some(w) => time_cell(ref_seconds(&Copy::of(&master)?.reference(
+fn bench_idle(
+    args: &Args,
+    wheel: Option<&Path>,
+    pg: Option<&PgServer>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let masters = Masters::build(args, pg, Fixture::Done(args.done))?;
+    let ours = masters.each(|master| {
+        let copy = Copy::of(master)?;
+        let d = copy.dispatcher(copy.open()?);
+        steady_passes(&d, args.passes)
+    })?;
+    let theirs = match (wheel, &masters.sqlite) {
+        (Some(w), Some(master)) => time_cell(ref_seconds(&Copy::of(master)?.reference(
             w,
             "idle",
             args.reference_passes,
         )?)),
-        None => "not measured".into(),
+        _ => "not measured".into(),
     };
+    let (ours, pg) = cells(ours, time_cell);
     rows.push(Row {
         figure: format!(
             "one idle dispatch pass in-process, board with {}k done tasks",
             args.done / 1000
         ),
-        ours: time_cell(ours),
+        ours,
+        pg,
         theirs,
         target: "< 40 µs",
     });
     Ok(())
 }
 
-fn bench_pairs(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result<()> {
-    let master = build(Fixture::Pairs(args.pairs))?;
-    let k = args.pairs / 1000;
+/// Steady passes, first passes of new dispatchers, and passes right after
+/// one parent was archived, on one dependency board.
+fn pair_passes(args: &Args, master: &Master) -> Result<[Vec<f64>; 3]> {
     // Steady state: nothing changed since the last pass.
-    let copy = Copy::of(&master)?;
+    let copy = Copy::of(master)?;
     let store = copy.open()?;
-    let ours = steady_passes(&copy.dispatcher(store.clone()), args.passes)?;
+    let steady = steady_passes(&copy.dispatcher(store.clone()), args.passes)?;
     // First pass of a fresh dispatcher: the full promotion sweep.
     let first: Vec<f64> = (0..args.first_passes)
         .map(|_| {
@@ -529,7 +607,7 @@ fn bench_pairs(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result
         .collect::<Result<_>>()?;
     // One parent archived between passes: its child is promoted.
     let changes = args.first_passes.min(args.pairs);
-    let copy2 = Copy::of(&master)?;
+    let copy2 = Copy::of(master)?;
     let store2 = copy2.open()?;
     let d = copy2.dispatcher(store2.clone());
     d.dispatch_once(&DispatchOptions::default())?;
@@ -545,65 +623,93 @@ fn bench_pairs(args: &Args, wheel: Option<&Path>, rows: &mut Vec<Row>) -> Result
     if spawned != changes {
         bail!("spawned {spawned} children after {changes} archives");
     }
-    let (theirs, theirs_change) = match wheel {
-        Some(w) => {
-            let steady = Copy::of(&master)?.reference(w, "pairs", args.reference_pair_passes)?;
-            let change = Copy::of(&master)?.reference(w, "archive", args.reference_pair_passes)?;
+    Ok([steady, after_change, first])
+}
+
+fn bench_pairs(
+    args: &Args,
+    wheel: Option<&Path>,
+    pg: Option<&PgServer>,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    let masters = Masters::build(args, pg, Fixture::Pairs(args.pairs))?;
+    let k = args.pairs / 1000;
+    let (sqlite, postgres) = masters.each(|m| pair_passes(args, m))?;
+    let (mut sqlite, mut postgres) = (sqlite.map(Vec::from), postgres.map(Vec::from));
+    let (theirs, theirs_change) = match (wheel, &masters.sqlite) {
+        (Some(w), Some(master)) => {
+            let steady = Copy::of(master)?.reference(w, "pairs", args.reference_pair_passes)?;
+            let change = Copy::of(master)?.reference(w, "archive", args.reference_pair_passes)?;
             (
                 time_cell(ref_seconds(&steady)),
                 time_cell(ref_seconds(&change)),
             )
         }
-        None => ("not measured".into(), "not measured".into()),
+        _ => ("not measured".into(), "not measured".into()),
     };
-    rows.push(Row {
-        figure: format!("one pass, {k}k todo children waiting on {k}k blocked parents"),
-        ours: time_cell(ours),
-        theirs: theirs.clone(),
-        target: "< 1 ms",
-    });
-    rows.push(Row {
-        figure:
+    let figures = [
+        (
+            format!("one pass, {k}k todo children waiting on {k}k blocked parents"),
+            theirs.clone(),
+            "< 1 ms",
+        ),
+        (
             "same board, pass right after one parent was archived (its child promoted and spawned)"
                 .into(),
-        ours: time_cell(after_change),
-        theirs: theirs_change,
-        target: "—",
-    });
-    rows.push(Row {
-        figure: "same board, first pass of a new dispatcher (full promotion sweep)".into(),
-        ours: time_cell(first),
-        theirs,
-        target: "—",
-    });
+            theirs_change,
+            "—",
+        ),
+        (
+            "same board, first pass of a new dispatcher (full promotion sweep)".into(),
+            theirs,
+            "—",
+        ),
+    ];
+    for (figure, theirs, target) in figures {
+        let take = |v: &mut Option<Vec<Vec<f64>>>| v.as_mut().map(|v| v.remove(0));
+        let (ours, pg) = cells((take(&mut sqlite), take(&mut postgres)), time_cell);
+        rows.push(Row {
+            figure,
+            ours,
+            pg,
+            theirs,
+            target,
+        });
+    }
     Ok(())
 }
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let wheel = if args.skip_reference {
+    let wheel = if args.skip_reference || !args.backend.sqlite() {
         None
     } else {
         Some(reference_path(&args)?)
     };
     let wheel = wheel.as_deref();
+    let pg = if args.backend.postgres() {
+        Some(PgServer::start()?)
+    } else {
+        None
+    };
+    let pg = pg.as_ref();
     let mut rows = Vec::new();
     if args.wants("claims") || args.wants("claims-tmpfs") {
-        bench_claims(&args, wheel, &mut rows)?;
+        bench_claims(&args, wheel, pg, &mut rows)?;
         eprintln!("claims measured");
     }
     if args.wants("idle") {
-        bench_idle(&args, wheel, &mut rows)?;
+        bench_idle(&args, wheel, pg, &mut rows)?;
         eprintln!("idle measured");
     }
     if args.wants("pairs") {
-        bench_pairs(&args, wheel, &mut rows)?;
+        bench_pairs(&args, wheel, pg, &mut rows)?;
         eprintln!("pairs measured");
     }
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "dispatch_bench ({} build) | reference: hermes-agent 0.19.0 | {cpus} CPUs | load {}",
+        "dispatch_bench ({} build) | reference: hermes-agent 0.19.0 | {cpus} CPUs | load {}{}",
         if cfg!(debug_assertions) {
             "debug"
         } else {
@@ -612,17 +718,30 @@ fn main() -> Result<()> {
         load.split_whitespace()
             .take(3)
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(" "),
+        pg.map_or_else(String::new, |p| format!(" | PostgreSQL {}", p.version()))
     );
     println!("Cells: median (p95, n = samples); rates: tasks / pass wall time.");
     println!();
-    println!("| figure | kanban | reference | target |");
-    println!("| --- | --- | --- | --- |");
+    if pg.is_some() {
+        println!("| figure | kanban, SQLite | kanban, PostgreSQL | reference | target |");
+        println!("| --- | --- | --- | --- | --- |");
+    } else {
+        println!("| figure | kanban | reference | target |");
+        println!("| --- | --- | --- | --- |");
+    }
     for r in &rows {
-        println!(
-            "| {} | {} | {} | {} |",
-            r.figure, r.ours, r.theirs, r.target
-        );
+        if pg.is_some() {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.figure, r.ours, r.pg, r.theirs, r.target
+            );
+        } else {
+            println!(
+                "| {} | {} | {} | {} |",
+                r.figure, r.ours, r.theirs, r.target
+            );
+        }
     }
     Ok(())
 }

@@ -11,7 +11,14 @@
 //! * Idle RSS: `VmRSS` of the gateway after it has been idle a few seconds,
 //!   freshly started (the figure) and after the latency run (for context).
 //!
+//! `--backend postgres|both`: the same on a PostgreSQL board (a private
+//! server, see `pg.rs`; the gateway and its workers reach it through
+//! `HERMES_KANBAN_DATABASE_URL`, the bench creates through its own store).
+//!
 //! `cargo run --release -p kanban-bench --bin gateway_bench`
+
+#[path = "../pg.rs"]
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,6 +28,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
 use kanban_store::{NewTask, Store};
+use pg::{Backend, PgServer};
 
 /// SPEC §5 targets.
 const PICKUP_P99_TARGET_MS: f64 = 250.0;
@@ -50,6 +58,9 @@ struct Args {
     /// The kanban binary (default: `kanban` next to this executable, built if missing).
     #[arg(long)]
     kanban: Option<PathBuf>,
+    /// Which store backends to measure.
+    #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
+    backend: Backend,
 }
 
 fn repo_root() -> PathBuf {
@@ -114,10 +125,12 @@ struct Bench {
     root: tempfile::TempDir,
     kanban: PathBuf,
     marks: PathBuf,
+    /// The board's PostgreSQL URL; `None`: the root's SQLite file.
+    db_url: Option<String>,
 }
 
 impl Bench {
-    fn new(kanban: PathBuf) -> Result<Bench> {
+    fn new(kanban: PathBuf, db_url: Option<String>) -> Result<Bench> {
         let root = tempfile::Builder::new()
             .prefix("kanban-gw-bench-")
             .tempdir()?;
@@ -141,6 +154,14 @@ impl Bench {
             root,
             kanban,
             marks,
+            db_url,
+        })
+    }
+
+    fn location(&self) -> Result<BoardLocation> {
+        Ok(match &self.db_url {
+            Some(url) => BoardLocation::parse(url)?,
+            None => BoardLocation::sqlite(self.root.path().join("kanban.db")),
         })
     }
 
@@ -156,6 +177,10 @@ impl Bench {
         }
         cmd.env("HERMES_HOME", self.root.path())
             .stdin(Stdio::null());
+        match &self.db_url {
+            Some(url) => cmd.env("HERMES_KANBAN_DATABASE_URL", url),
+            None => cmd.env_remove("HERMES_KANBAN_DATABASE_URL"),
+        };
         cmd
     }
 
@@ -242,18 +267,26 @@ fn mark(ok: bool) -> &'static str {
     if ok { "✅" } else { "❌" }
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    if args.tasks == 0 {
-        bail!("--tasks must be at least 1");
+/// The figures of one backend.
+struct Figures {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    idle_mb: f64,
+    after_mb: f64,
+}
+
+fn measure(args: &Args, kanban: &Path, db_url: Option<String>) -> Result<Figures> {
+    let bench = Bench::new(kanban.to_path_buf(), db_url)?;
+    if bench.db_url.is_some() {
+        // The board exists before the gateway starts, as after `kanban init`.
+        drop(open_board(&bench.location()?, &OpenRequest::create())?);
     }
-    let bench = Bench::new(kanban_binary(&args)?)?;
     let gw = bench.start_gateway()?;
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let idle_mb = gw.rss_kb()? as f64 / 1024.0;
 
-    let db = BoardLocation::sqlite(bench.root.path().join("kanban.db"));
-    let store = open_board(&db, &OpenRequest::create())?.store();
+    let store = open_board(&bench.location()?, &OpenRequest::create())?.store();
     let mut ms = Vec::with_capacity(args.tasks);
     for i in 0..args.tasks {
         let (id, created) = bench.create(&*store, args.via_cli, i)?;
@@ -264,12 +297,40 @@ fn main() -> Result<()> {
     ms.sort_by(f64::total_cmp);
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let after_mb = gw.rss_kb()? as f64 / 1024.0;
+    drop(gw);
+    Ok(Figures {
+        p50: percentile(&ms, 50.0),
+        p99: percentile(&ms, 99.0),
+        max: ms[ms.len() - 1],
+        idle_mb,
+        after_mb,
+    })
+}
 
-    let (p50, p99, max) = (
-        percentile(&ms, 50.0),
-        percentile(&ms, 99.0),
-        ms[ms.len() - 1],
-    );
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.tasks == 0 {
+        bail!("--tasks must be at least 1");
+    }
+    let kanban = kanban_binary(&args)?;
+    let sqlite = if args.backend.sqlite() {
+        Some(measure(&args, &kanban, None)?)
+    } else {
+        None
+    };
+    let server = if args.backend.postgres() {
+        Some(PgServer::start()?)
+    } else {
+        None
+    };
+    let postgres = match &server {
+        Some(pg) => Some(measure(
+            &args,
+            &kanban,
+            Some(pg.url(&pg.new_board("gateway")?)),
+        )?),
+        None => None,
+    };
     let how = if args.via_cli {
         "`kanban create` process"
     } else {
@@ -277,28 +338,61 @@ fn main() -> Result<()> {
     };
     println!(
         "gateway_bench: {} tasks created one at a time by {how}; \
-         dispatch_interval_seconds: 60; {}",
+         dispatch_interval_seconds: 60; {}{}",
         args.tasks,
-        bench.kanban.display()
+        kanban.display(),
+        server
+            .as_ref()
+            .map_or_else(String::new, |p| format!("; PostgreSQL {}", p.version()))
     );
     println!();
-    println!("| figure | kanban | target |");
-    println!("| --- | --- | --- |");
-    println!("| ready → worker started, p50 | {p50:.1} ms | |");
-    println!(
-        "| ready → worker started, p99 | {p99:.1} ms {} | p99 < {PICKUP_P99_TARGET_MS:.0} ms |",
-        mark(p99 < PICKUP_P99_TARGET_MS)
+    let columns: Vec<(&str, &Figures)> = [("SQLite", &sqlite), ("PostgreSQL", &postgres)]
+        .into_iter()
+        .filter_map(|(name, f)| f.as_ref().map(|f| (name, f)))
+        .collect();
+    let head: Vec<String> = columns
+        .iter()
+        .map(|(n, _)| format!("kanban, {n}"))
+        .collect();
+    println!("| figure | {} | target |", head.join(" | "));
+    println!("| --- |{} --- |", " --- |".repeat(columns.len()));
+    let line = |figure: &str, cell: &dyn Fn(&Figures) -> String, target: &str| {
+        let cells: Vec<String> = columns.iter().map(|(_, f)| cell(f)).collect();
+        println!("| {figure} | {} | {target} |", cells.join(" | "));
+    };
+    line(
+        "ready → worker started, p50",
+        &|f| format!("{:.1} ms", f.p50),
+        "",
     );
-    println!("| ready → worker started, max | {max:.1} ms | |");
-    println!(
-        "| gateway idle RSS (fresh, {} s idle) | {idle_mb:.1} MiB {} | < {IDLE_RSS_TARGET_MB:.0} MB |",
-        args.idle_seconds,
-        mark(idle_mb < IDLE_RSS_TARGET_MB)
+    line(
+        "ready → worker started, p99",
+        &|f| format!("{:.1} ms {}", f.p99, mark(f.p99 < PICKUP_P99_TARGET_MS)),
+        &format!("p99 < {PICKUP_P99_TARGET_MS:.0} ms"),
     );
-    println!(
-        "| gateway idle RSS (after {} tasks, {} s idle) | {after_mb:.1} MiB | |",
-        args.tasks, args.idle_seconds
+    line(
+        "ready → worker started, max",
+        &|f| format!("{:.1} ms", f.max),
+        "",
     );
-    drop(gw);
+    line(
+        &format!("gateway idle RSS (fresh, {} s idle)", args.idle_seconds),
+        &|f| {
+            format!(
+                "{:.1} MiB {}",
+                f.idle_mb,
+                mark(f.idle_mb < IDLE_RSS_TARGET_MB)
+            )
+        },
+        &format!("< {IDLE_RSS_TARGET_MB:.0} MB"),
+    );
+    line(
+        &format!(
+            "gateway idle RSS (after {} tasks, {} s idle)",
+            args.tasks, args.idle_seconds
+        ),
+        &|f| format!("{:.1} MiB", f.after_mb),
+        "",
+    );
     Ok(())
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use kanban_core::defaults::LOG_VIEW_DEFAULT_TAIL_BYTES;
 use kanban_core::{Run, Status};
 use kanban_hermes::profiles::Profiles;
+use kanban_store::board_files::LogRange as LogWindow;
 use kanban_store::{AssignTask, BoardStats, Store, TaskQuery};
 use serde_json::{Value, json};
 
@@ -241,15 +242,18 @@ pub async fn task_log(
         let board = st.hub.board(q.board.as_deref())?;
         require_task(board.store.as_ref(), &task_id)?;
         let path = board.paths.log_file(&task_id);
-        let (exists, size, offset, content) = match std::fs::File::open(&path) {
-            Ok(mut f) => {
+        // A board shared by hosts keeps a copy of every run's log: the same
+        // answer on every gateway, wherever the worker ran (ADR 0002).
+        let kept = if board.store.keeps_worker_logs() {
+            board.store.worker_log(&task_id, window)?
+        } else {
+            None
+        };
+        let (exists, size, offset, content) = match (kept, std::fs::File::open(&path)) {
+            (Some(slice), _) => (true, slice.size, slice.offset, slice.bytes),
+            (None, Ok(mut f)) => {
                 let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-                let (start, len) = match window {
-                    LogWindow::Tail(t) => (size.saturating_sub(t), t.min(size)),
-                    LogWindow::Page { offset, limit } => {
-                        (offset.min(size), limit.min(size.saturating_sub(offset)))
-                    }
-                };
+                let (start, len) = window.bounds(size);
                 let mut buf = Vec::with_capacity(len as usize);
                 f.seek(SeekFrom::Start(start))
                     .and_then(|_| f.take(len).read_to_end(&mut buf))
@@ -258,7 +262,7 @@ pub async fn task_log(
                     })?;
                 (true, size, start, buf)
             }
-            Err(_) => (false, 0, 0, Vec::new()),
+            (None, Err(_)) => (false, 0, 0, Vec::new()),
         };
         let next_offset = offset + content.len() as u64;
         Ok(Json(LogView {
@@ -273,12 +277,6 @@ pub async fn task_log(
         }))
     })
     .await
-}
-
-/// Which bytes of a log to return.
-enum LogWindow {
-    Tail(u64),
-    Page { offset: u64, limit: u64 },
 }
 
 fn log_window(q: &LogQuery) -> ApiResult<LogWindow> {

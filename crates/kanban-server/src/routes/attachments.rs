@@ -3,7 +3,9 @@
 //!
 //! Blobs live in `<attachments_root>/<task_id>/<name>` exactly as the
 //! reference lays them out, so Python workers find them; names that try
-//! to leave that directory are refused, not rewritten.
+//! to leave that directory are refused, not rewritten. A board shared by
+//! hosts also copies each blob into itself (`Store::attachment_blob`), and
+//! downloads are served from that copy on every gateway.
 
 use std::path::{Path as FsPath, PathBuf};
 
@@ -208,10 +210,18 @@ pub async fn download(
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let att = require_attachment(board.store.as_ref(), attachment_id)?;
-        let file = resolved_under(&board.paths.attachments_root, FsPath::new(&att.stored_path))
-            .ok_or_else(|| ApiError::not_found("attachment file unavailable"))?;
-        let data = std::fs::read(&file)
-            .map_err(|e| ApiError::not_found(format!("attachment file unreadable: {e}")))?;
+        // A board shared by hosts keeps the blob itself (ADR 0002); else
+        // it is the file, wherever this host keeps it.
+        let data = match board.store.attachment_blob(attachment_id)? {
+            Some(data) => data,
+            None => {
+                let file =
+                    resolved_under(&board.paths.attachments_root, FsPath::new(&att.stored_path))
+                        .ok_or_else(|| ApiError::not_found("attachment file unavailable"))?;
+                std::fs::read(&file)
+                    .map_err(|e| ApiError::not_found(format!("attachment file unreadable: {e}")))?
+            }
+        };
         let mut resp = data.into_response();
         let h = resp.headers_mut();
         let ctype = att

@@ -46,6 +46,10 @@ pub struct OpenRequest {
     /// How long a write waits for another writer, in milliseconds
     /// (`None` or 0: the backend's default).
     pub busy_timeout_ms: Option<u64>,
+    /// The host part of this process's claim locks (`KANBAN_HOST_ID`, read
+    /// by the caller); `None`: the host name. The store only uses it to
+    /// tell whether a lock it releases was taken here.
+    pub local_host: Option<String>,
 }
 
 impl fmt::Debug for OpenRequest {
@@ -53,6 +57,7 @@ impl fmt::Debug for OpenRequest {
         f.debug_struct("OpenRequest")
             .field("create", &self.create)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
+            .field("local_host", &self.local_host)
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +75,7 @@ impl OpenRequest {
             create: false,
             clock: Arc::new(SystemClock),
             busy_timeout_ms: None,
+            local_host: None,
         }
     }
 
@@ -89,6 +95,17 @@ impl OpenRequest {
     pub fn with_busy_timeout_ms(mut self, ms: Option<u64>) -> OpenRequest {
         self.busy_timeout_ms = ms;
         self
+    }
+
+    /// The host part of this process's claim locks (see [`OpenRequest::local_host`]).
+    pub fn with_local_host(mut self, host: Option<String>) -> OpenRequest {
+        self.local_host = host;
+        self
+    }
+
+    /// [`OpenRequest::local_host`], or the host name when none was given.
+    pub fn local_host_or_hostname(&self) -> String {
+        crate::host_identity::local_host(self.local_host.as_deref())
     }
 }
 

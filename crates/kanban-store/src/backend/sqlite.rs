@@ -14,7 +14,8 @@ pub(super) fn open(path: &Path, req: &OpenRequest) -> Result<SqliteStore> {
         create: req.create,
         busy_timeout_ms: req.busy_timeout_ms,
     };
-    SqliteStore::open(path, opts, req.clock.clone())
+    Ok(SqliteStore::open(path, opts, req.clock.clone())?
+        .with_local_host(req.local_host_or_hostname()))
 }
 
 impl BoardStore for SqliteStore {

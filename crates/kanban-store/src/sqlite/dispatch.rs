@@ -40,6 +40,8 @@ pub(super) const WORKERS_SQL: &str = "CREATE TABLE IF NOT EXISTS kanban_rs_worke
 
 #[path = "dispatch_batch.rs"]
 mod batch;
+#[path = "dispatch_hosts.rs"]
+mod hosts;
 #[path = "dispatch_recovery.rs"]
 mod recovery;
 
@@ -720,6 +722,14 @@ impl DispatchStore for SqliteStore {
             return Ok(());
         }
         self.write(|tx| recovery::release_supervision(tx, task_ids))
+    }
+
+    fn renew_host_lease(&self, lease: &HostLease) -> Result<HostRecord> {
+        self.write(|tx| hosts::renew(tx, lease))
+    }
+
+    fn hosts(&self) -> Result<Vec<HostRecord>> {
+        self.read(hosts::hosts)
     }
 
     fn prepare_dispatch(&self) -> Result<()> {

@@ -42,10 +42,10 @@ pub(super) fn prepare(conn: &Connection) -> DbResult<bool> {
         .prepare_cached(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
              AND name IN ('kanban_rs_workers', 'kanban_rs_launches', 'kanban_rs_supervisors', \
-             'kanban_rs_intents')",
+             'kanban_rs_intents', 'kanban_rs_hosts')",
         )?
         .query_row([], |r| r.get(0))?;
-    Ok(n == 4)
+    Ok(n == 5)
 }
 
 pub(super) fn create_tables(tx: &Tx<'_>) -> DbResult<()> {
@@ -53,6 +53,7 @@ pub(super) fn create_tables(tx: &Tx<'_>) -> DbResult<()> {
     tx.conn.execute_batch(LAUNCHES_SQL)?;
     tx.conn.execute_batch(super::recovery::SUPERVISORS_SQL)?;
     tx.conn.execute_batch(super::recovery::INTENTS_SQL)?;
+    tx.conn.execute_batch(super::hosts::HOSTS_SQL)?;
     Ok(())
 }
 

@@ -403,7 +403,12 @@ pub(crate) fn promote(tx: &Tx<'_>, req: &PromoteRequest) -> DbResult<Transitione
 
 /// Operator reclaim: back to ready, claim cleared, failure budget reset.
 /// The store cannot signal the worker; the caller ends `ended_worker`.
-pub(crate) fn reclaim(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbResult<Transitioned> {
+pub(crate) fn reclaim(
+    tx: &Tx<'_>,
+    task_id: &str,
+    reason: Option<&str>,
+    local_host: &str,
+) -> DbResult<Transitioned> {
     let task = tx.require_task(task_id)?;
     let d = decide_or_refuse(tx, Action::Reclaim, &task)?;
     tx.conn.execute(
@@ -416,7 +421,7 @@ pub(crate) fn reclaim(tx: &Tx<'_>, task_id: &str, reason: Option<&str>) -> DbRes
         reason,
         prev_lock,
         prev_pid: task.worker_pid,
-        host_local: prev_lock.is_some_and(crate::host_identity::lock_is_local),
+        host_local: prev_lock.is_some_and(|l| crate::host_identity::lock_is_local(l, local_host)),
     };
     let error = facts.run_error();
     let termination = facts.run_metadata();

@@ -81,6 +81,8 @@ pub struct SqliteStore {
     busy_timeout_ms: u64,
     conn: Mutex<Connection>,
     clock: Arc<dyn Clock>,
+    /// The host part of this process's claim locks (the host id or name).
+    local_host: String,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -102,7 +104,15 @@ impl SqliteStore {
             busy_timeout_ms: open::busy_timeout_ms(&opts),
             conn: Mutex::new(conn),
             clock,
+            local_host: crate::host_identity::hostname(),
         })
+    }
+
+    /// Name this process's host as `host` (its `KANBAN_HOST_ID`) rather
+    /// than by the host name.
+    pub fn with_local_host(mut self, host: String) -> SqliteStore {
+        self.local_host = host;
+        self
     }
 
     /// The database file.
@@ -157,7 +167,7 @@ impl Store for SqliteStore {
     }
 
     fn reassign_task(&self, req: &AssignTask) -> Result<Reassigned> {
-        self.write(|tx| tasks::assign(tx, req))
+        self.write(|tx| tasks::assign(tx, req, &self.local_host))
     }
 
     fn link_tasks(&self, parent_id: &str, child_id: &str) -> Result<()> {
@@ -221,6 +231,27 @@ impl Store for SqliteStore {
         self.write(|tx| runs::remove_attachment(tx, id))
     }
 
+    // The Hermes layout: blobs and logs are the files, on the board's host.
+    fn attachment_blob(&self, _id: i64) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    fn keeps_worker_logs(&self) -> bool {
+        false
+    }
+
+    fn append_worker_log(&self, _req: &crate::board_files::WorkerLogAppend) -> Result<()> {
+        Ok(())
+    }
+
+    fn worker_log(
+        &self,
+        _task_id: &str,
+        _range: crate::board_files::LogRange,
+    ) -> Result<Option<crate::board_files::LogSlice>> {
+        Ok(None)
+    }
+
     fn claim_task(&self, req: &ClaimRequest) -> Result<ClaimOutcome> {
         self.write(|tx| lifecycle::claim(tx, req))
     }
@@ -250,7 +281,7 @@ impl Store for SqliteStore {
     }
 
     fn reclaim_task(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
-        self.write(|tx| lifecycle::reclaim(tx, task_id, reason))
+        self.write(|tx| lifecycle::reclaim(tx, task_id, reason, &self.local_host))
     }
 
     fn archive_task(&self, task_id: &str) -> Result<Transitioned> {

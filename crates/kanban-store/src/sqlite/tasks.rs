@@ -419,7 +419,8 @@ pub(crate) fn edit(tx: &Tx<'_>, req: &EditTask) -> DbResult<Task> {
 
 /// Reassign; with `reclaim_first`, a running attempt is reclaimed in the
 /// same transaction and its worker returned for the caller to end.
-pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
+/// `local_host` names this process's host in claim locks.
+pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask, local_host: &str) -> DbResult<Reassigned> {
     let mut task = tx.require_task(&req.task_id)?;
     let assignee = normalize_assignee(req.assignee.as_deref());
     let mut reclaimed = None;
@@ -428,6 +429,7 @@ pub(crate) fn assign(tx: &Tx<'_>, req: &AssignTask) -> DbResult<Reassigned> {
             tx,
             &task.id,
             Some(req.reason.as_deref().unwrap_or("reassign")),
+            local_host,
         )?);
         task = tx.require_task(&req.task_id)?;
     }

@@ -595,6 +595,10 @@ impl DispatchPass for KanbanPass {
         let mut opts =
             DispatchOptions::from_config(req.config, &EnvTunables::from_env(&ProcessEnv));
         opts.dry_run = req.dry_run;
+        // A gateway registers its host on the board and keeps it alive.
+        opts.host_lease_seconds = Some(kanban_dispatch::host_lease::host_lease_seconds(
+            req.config.dispatch_interval(),
+        ));
         if let Some(max) = req.max_spawn {
             opts.max_spawn = Some(i64::from(max));
         }

@@ -1,4 +1,5 @@
-//! `kanban log <id>`: the worker log `<logs_dir>/<id>.log`, streamed.
+//! `kanban log <id>`: the worker log `<logs_dir>/<id>.log`, streamed; on a
+//! board that keeps logs itself (shared by hosts), the board's copy.
 //!
 //! Without `--tail` or `--all` only the latest
 //! [`LOG_VIEW_DEFAULT_TAIL_BYTES`] are shown (the reference prints the whole
@@ -10,6 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 
 use anyhow::Result;
 use kanban_core::defaults::LOG_VIEW_DEFAULT_TAIL_BYTES;
+use kanban_store::board_files::{LogRange, LogSlice};
 
 use crate::cli::LogArgs;
 use crate::context::Ctx;
@@ -129,6 +131,14 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> Result<i32> {
             args.task_id
         )));
     }
+    let tail = match (args.all, args.tail) {
+        (true, _) => None,
+        (false, Some(t)) => Some(t),
+        (false, None) => Some(LOG_VIEW_DEFAULT_TAIL_BYTES),
+    };
+    if let Some(slice) = kept_log(ctx, &args.task_id, tail)? {
+        return print_kept(slice, args.tail.is_none());
+    }
     let path = ctx.board.log_file(&args.task_id);
     let Ok(mut f) = File::open(&path) else {
         eprintln!(
@@ -139,11 +149,6 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> Result<i32> {
     };
     // The size now bounds the copy: a live log keeps growing meanwhile.
     let size = f.metadata()?.len();
-    let tail = match (args.all, args.tail) {
-        (true, _) => None,
-        (false, Some(t)) => Some(t),
-        (false, None) => Some(LOG_VIEW_DEFAULT_TAIL_BYTES),
-    };
     let start = match tail {
         Some(t) => tail_start(&mut f, size, t)?,
         None => 0,
@@ -158,6 +163,59 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> Result<i32> {
         eprintln!(
             "(showing the last {} of {size} bytes; --tail BYTES for more or less, --all for the whole log)",
             size - start
+        );
+    }
+    Ok(0)
+}
+
+/// The board's copy of the log, on a board that keeps one (a database
+/// shared by hosts, ADR 0002): the same log on every host. A board in a
+/// local file is not opened for this.
+fn kept_log(ctx: &Ctx, task_id: &str, tail: Option<u64>) -> Result<Option<LogSlice>> {
+    if ctx.board.location().sqlite_path().is_some() {
+        return Ok(None);
+    }
+    let store = ctx.store()?;
+    if !store.keeps_worker_logs() {
+        return Ok(None);
+    }
+    let range = match tail {
+        Some(t) => LogRange::Tail(t),
+        None => LogRange::Page {
+            offset: 0,
+            limit: u64::MAX,
+        },
+    };
+    Ok(store.worker_log(task_id, range)?)
+}
+
+/// Print a kept window as the file copy does: a tail starts after its
+/// first newline unless it has none before its last byte.
+fn print_kept(slice: LogSlice, default_tail: bool) -> Result<i32> {
+    let mut bytes = &slice.bytes[..];
+    let mut offset = slice.offset;
+    if offset > 0
+        && let Some(i) = bytes.iter().position(|b| *b == b'\n')
+        && i + 1 < bytes.len()
+    {
+        bytes = &bytes[i + 1..];
+        offset += i as u64 + 1;
+    }
+    let mut out = std::io::stdout().lock();
+    let mut text = String::new();
+    let mut utf8 = Utf8Stream::default();
+    utf8.push(bytes, &mut text);
+    utf8.finish(&mut text);
+    out.write_all(crate::output::block(&text).as_bytes())?;
+    if !text.ends_with('\n') {
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if offset > 0 && default_tail {
+        eprintln!(
+            "(showing the last {} of {} bytes; --tail BYTES for more or less, --all for the whole log)",
+            slice.size - offset,
+            slice.size
         );
     }
     Ok(0)
