@@ -648,7 +648,7 @@ impl DispatchStore for PgStore {
         // Nothing new since the last pass (the idle case): one statement
         // in autocommit, no snapshot transaction (two round trips fewer).
         if let RegateScope::ChangedSince(since) = req.scope {
-            let cursor = self.read(|c| latest_event(c))?;
+            let cursor = self.read(latest_event)?;
             if since >= cursor {
                 return Ok(Regated {
                     promoted: 0,
