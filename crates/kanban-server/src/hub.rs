@@ -472,7 +472,12 @@ impl Watcher {
         let mut last = probe.version().ok();
         let mut retry: Option<Duration> = None;
         while !self.closed.load(Ordering::Relaxed) && !self.shutdown.load(Ordering::Relaxed) {
-            std::thread::sleep(retry.unwrap_or(self.poll));
+            match retry {
+                Some(wait) => std::thread::sleep(wait),
+                // Wakes early on a backend's commit announcement
+                // (PostgreSQL); the poll interval is the safety net.
+                None => probe.wait_for_change(self.poll),
+            }
             let version = match probe.version() {
                 Ok(v) => v,
                 Err(e) => {

@@ -83,6 +83,10 @@ impl BoardSchema {
         format!("{CHANNEL_PREFIX}{}", &self.schema[SCHEMA_PREFIX.len()..])
     }
 
+    pub(crate) fn listen_sql(&self) -> String {
+        format!("LISTEN \"{}\"", self.channel())
+    }
+
     pub(crate) fn notify_sql(&self) -> String {
         format!("NOTIFY \"{}\"", self.channel())
     }

@@ -20,6 +20,8 @@
 //!   watcher one read); backends keep that rare.
 //! - A probe never writes and never holds a lock writers wait for.
 
+use std::time::Duration;
+
 use crate::Result;
 
 /// A cheap "has the board changed" counter.
@@ -28,4 +30,13 @@ pub trait ChangeProbe: Send {
     /// connection committed a change to the board in between. Values are
     /// only comparable between calls on the same probe.
     fn version(&mut self) -> Result<u64>;
+
+    /// Wait up to `timeout` between two calls of [`ChangeProbe::version`],
+    /// returning early when the backend announces a commit (PostgreSQL's
+    /// `LISTEN`). Only a hint that saves latency: the caller still compares
+    /// versions, so a missed or spurious wake-up costs nothing but time.
+    /// The default sleeps the whole `timeout`.
+    fn wait_for_change(&mut self, timeout: Duration) {
+        std::thread::sleep(timeout);
+    }
 }
