@@ -58,6 +58,12 @@ struct Args {
     /// Which store backends to measure (the reference needs the SQLite board).
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// Internal: fill this SQLite board with a fixture of `--sizes` tasks, then exit.
+    #[arg(long, hide = true)]
+    fill_sqlite: Option<PathBuf>,
+    /// Internal: fill this PostgreSQL board (URL) likewise, then exit.
+    #[arg(long, hide = true)]
+    fill_postgres: Option<String>,
 }
 
 fn repo_root() -> PathBuf {
@@ -272,6 +278,48 @@ fn human_size(n: usize) -> String {
     }
 }
 
+/// Builds a fixture board in a child process of this binary: a spawned
+/// child's peak RSS (`wait4`) starts from this process's peak (it runs in
+/// our memory until it execs), so this process never holds a fixture.
+fn fill_in_child(flag: &str, target: &str, n: usize) -> Result<()> {
+    let st = Command::new(std::env::current_exe()?)
+        .args([flag, target, "--sizes", &n.to_string()])
+        .status()?;
+    if !st.success() {
+        bail!("building the {n}-task fixture ({flag}) failed");
+    }
+    Ok(())
+}
+
+/// The internal fill modes (see [`fill_in_child`]); true when one ran.
+fn fill_mode(args: &Args) -> Result<bool> {
+    let n = args.sizes.first().copied().unwrap_or(0);
+    if let Some(db) = &args.fill_sqlite {
+        board::rows(n).write_sqlite(db)?;
+        return Ok(true);
+    }
+    if let Some(url) = &args.fill_postgres {
+        board::rows(n).write_postgres(&mut pg::board_client_at(url)?)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Set: print PostgreSQL's plan of the `list` query on each board.
+const ENV_EXPLAIN: &str = "KANBAN_BENCH_EXPLAIN";
+
+/// The query `kanban list` runs (kanban-store-postgres `tasks::list_query`
+/// with the default order), explained and run on the fixture board.
+fn explain_list(client: &mut postgres::Client) -> Result<()> {
+    let sql = "EXPLAIN (ANALYZE, BUFFERS) SELECT id, title, assignee, status, tenant, priority, \
+               created_at FROM tasks WHERE 1=1 AND status != 'archived' ORDER BY priority DESC \
+               NULLS LAST, created_at ASC, status COLLATE \"C\" ASC, id COLLATE \"C\" ASC";
+    for row in client.query(sql, &[])? {
+        eprintln!("  {}", row.get::<_, String>(0));
+    }
+    Ok(())
+}
+
 fn list_target(n: usize) -> &'static str {
     match n {
         10_000 => "< 20 ms",
@@ -289,14 +337,15 @@ fn bench_list(
 ) -> Result<()> {
     for &n in &args.sizes {
         let envs = Envs::new(args, kanban, reference, pg, "list")?;
-        let fixture = board::rows(n);
         if let Some(env) = &envs.sqlite {
-            fixture.write_sqlite(&env.db())?;
+            fill_in_child("--fill-sqlite", &env.db().to_string_lossy(), n)?;
         }
         if let (Some(pg), Some(db)) = (pg, &envs.pg_db) {
-            fixture.write_postgres(&mut pg.board_client(db)?)?;
+            fill_in_child("--fill-postgres", &pg.url(db), n)?;
+            if std::env::var_os(ENV_EXPLAIN).is_some() {
+                explain_list(&mut pg.board_client(db)?)?;
+            }
         }
-        drop(fixture);
         eprintln!("list: board of {n} tasks built");
         let ours = envs
             .each(|env| Ok(summarize(&sample(&mut || env.kanban(&["list"]), args.runs)?).cell()))?;
@@ -493,6 +542,9 @@ fn bench_claim(
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if fill_mode(&args)? {
+        return Ok(());
+    }
     let kanban = kanban_binary(&args)?;
     let reference = if args.skip_reference || !args.backend.sqlite() {
         None

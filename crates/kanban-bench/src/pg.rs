@@ -118,8 +118,14 @@ impl PgServer {
 
     /// A connection to `db` with the board's schema on its search path.
     pub fn board_client(&self, db: &str) -> Result<postgres::Client> {
-        let mut c = postgres::Config::from_str(&self.url(db))?.connect(postgres::NoTls)?;
-        c.batch_execute(&format!("SET search_path TO kanban_{BOARD}"))?;
-        Ok(c)
+        board_client_at(&self.url(db))
     }
+}
+
+/// A connection to the database at `url` with the board's schema on its
+/// search path.
+pub fn board_client_at(url: &str) -> Result<postgres::Client> {
+    let mut c = postgres::Config::from_str(url)?.connect(postgres::NoTls)?;
+    c.batch_execute(&format!("SET search_path TO kanban_{BOARD}"))?;
+    Ok(c)
 }

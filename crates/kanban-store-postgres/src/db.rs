@@ -66,6 +66,30 @@ impl<'a> Db<'a> {
         })
     }
 
+    /// The rows of a query one at a time, as they arrive, without
+    /// collecting the whole result first; `f` returns false to stop.
+    pub(crate) fn for_each_row(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        mut f: impl FnMut(&Row) -> DbResult<bool>,
+    ) -> DbResult<()> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut session = self.session.borrow_mut();
+        let st = self.statement(&mut session, sql)?;
+        let args = params.iter().copied();
+        let mut rows = match &mut *session {
+            Session::Plain(c) => c.query_raw(&st, args)?,
+            Session::Tx(t) => t.query_raw(&st, args)?,
+        };
+        while let Some(r) = rows.next()? {
+            if !f(&r)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The first row, if any.
     pub(crate) fn query_opt(&self, sql: &str, params: Params<'_>) -> DbResult<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -226,14 +226,19 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
     })
 }
 
-fn guard_facts(
-    db: &Db<'_>,
-    task_id: &str,
-    success_since: i64,
-    comments_since: i64,
-) -> DbResult<GuardFacts> {
-    // One probe first: a task that never ended a run and has no recent
-    // comment (every fresh task) needs no other look-up.
+/// What the first look-up of [`guard_facts`] tells.
+enum GuardProbe {
+    /// The whole answer (no such task, or one that never ended a run and
+    /// has no recent comment: every fresh task).
+    Done(GuardFacts),
+    /// More look-ups needed; what the probe read.
+    More {
+        last_failure_error: Option<String>,
+        comments: bool,
+    },
+}
+
+fn guard_probe(db: &Db<'_>, task_id: &str, comments_since: i64) -> DbResult<GuardProbe> {
     let Some(probe) = db.query_opt(
         "SELECT last_failure_error, \
          EXISTS (SELECT 1 FROM task_runs WHERE task_id = $1 AND ended_at IS NOT NULL), \
@@ -242,17 +247,38 @@ fn guard_facts(
         &[&task_id, &comments_since],
     )?
     else {
-        return Ok(GuardFacts::default());
+        return Ok(GuardProbe::Done(GuardFacts::default()));
     };
     let last_failure_error = opt_str(&probe, 0)?;
     let ended_runs: bool = probe.try_get(1)?;
     let comments: bool = probe.try_get(2)?;
-    if !ended_runs && !comments {
-        return Ok(GuardFacts {
+    Ok(if !ended_runs && !comments {
+        GuardProbe::Done(GuardFacts {
             last_failure_error,
             ..GuardFacts::default()
-        });
-    }
+        })
+    } else {
+        GuardProbe::More {
+            last_failure_error,
+            comments,
+        }
+    })
+}
+
+fn guard_facts(
+    db: &Db<'_>,
+    task_id: &str,
+    success_since: i64,
+    comments_since: i64,
+) -> DbResult<GuardFacts> {
+    // One probe first: a fresh task needs no other look-up.
+    let (last_failure_error, comments) = match guard_probe(db, task_id, comments_since)? {
+        GuardProbe::Done(facts) => return Ok(facts),
+        GuardProbe::More {
+            last_failure_error,
+            comments,
+        } => (last_failure_error, comments),
+    };
     let latest: Option<(String, i64, Option<String>)> = db
         .query_opt(
             "SELECT COALESCE(outcome, ''), ended_at, metadata FROM task_runs WHERE task_id = $1 \
@@ -422,6 +448,11 @@ impl DispatchStore for PgStore {
         success_since: i64,
         comments_since: i64,
     ) -> Result<GuardFacts> {
+        // The probe alone answers for a fresh task (nearly every
+        // candidate): one statement, no snapshot transaction around it.
+        if let GuardProbe::Done(facts) = self.read(|c| guard_probe(c, task_id, comments_since))? {
+            return Ok(facts);
+        }
         self.read_snapshot(|c| guard_facts(c, task_id, success_since, comments_since))
     }
 

@@ -272,7 +272,10 @@ pub(crate) fn visit_lines(
     q: &TaskQuery,
     visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
 ) -> DbResult<()> {
-    for r in &list_rows(db, LINE_COLUMNS, q)? {
+    let (sql, args) = list_query(LINE_COLUMNS, q);
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+    // Streamed: a 100k-task board is never held in memory at once.
+    db.for_each_row(&sql, &params, |r| {
         let text = |i: usize| -> DbResult<Option<Cow<'_, str>>> {
             Ok(r.try_get::<_, Option<&str>>(i)?.map(Cow::Borrowed))
         };
@@ -285,11 +288,8 @@ pub(crate) fn visit_lines(
             priority: i64_or(r, 5, 0)?,
             created_at: i64_or(r, 6, 0)?,
         };
-        if !visit(line) {
-            break;
-        }
-    }
-    Ok(())
+        Ok(visit(line))
+    })
 }
 
 pub(crate) enum Direction {

@@ -38,6 +38,9 @@ fn a_commit_on_another_connection_ends_the_wait_and_changes_the_version() {
     probe.wait_for_change(LONG_WAIT);
     let waited = started.elapsed();
     writer.join().unwrap();
-    assert!(waited < LONG_WAIT, "not woken by the commit (waited {waited:?})");
+    assert!(
+        waited < LONG_WAIT,
+        "not woken by the commit (waited {waited:?})"
+    );
     assert_ne!(probe.version().unwrap(), before);
 }
