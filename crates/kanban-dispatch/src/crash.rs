@@ -38,6 +38,9 @@ use crate::reclaim::Locality;
 use crate::release::ReleaseWhy;
 use crate::result::DispatchResult;
 
+/// How soon a pass looks again at a dead child whose exit is not recorded yet.
+const EXIT_PENDING_RECHECK: Duration = Duration::from_millis(20);
+
 /// The mass-death window.
 const MASS_DEATH_WINDOW: Duration = Duration::from_millis(MASS_DEATH_WINDOW_MS);
 
@@ -164,7 +167,15 @@ impl Dispatcher {
                     if (id.start_time.is_none() && young) || self.liveness.worker_alive(&id) {
                         continue;
                     }
-                    (id, self.spawner.exit_status(&id), false)
+                    let exit = self.spawner.exit_status(&id);
+                    if exit.is_none() && self.spawner.exit_pending(&id) {
+                        // Dead, but our waiter has not recorded how yet
+                        // (a loaded machine): judge it when it has.
+                        handled.insert(rt.id.clone());
+                        result.wake_in(EXIT_PENDING_RECHECK);
+                        continue;
+                    }
+                    (id, exit, false)
                 }
             };
             let mut killed_together = 1;

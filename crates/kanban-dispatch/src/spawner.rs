@@ -110,6 +110,13 @@ pub trait Spawner: Send + Sync {
     fn exits_between(&self, _from: Instant, _to: Instant) -> Vec<WorkerExit> {
         Vec::new()
     }
+
+    /// A child of this spawner that may have died but whose exit is not
+    /// recorded yet (its waiter has not run): judging its death now would
+    /// miss how it ended.
+    fn exit_pending(&self, _id: &WorkerIdentity) -> bool {
+        false
+    }
 }
 
 /// Callback run (on a waiter thread) when a worker exits: lets a gateway
@@ -123,6 +130,8 @@ struct Shared {
     fresh: Mutex<Vec<(i32, WorkerExit)>>,
     /// Children without a waiter thread (thread creation failed): polled.
     unwatched: Mutex<HashMap<i32, (Child, Option<u64>)>>,
+    /// Children whose waiter thread has not recorded their exit yet.
+    waiting: Mutex<std::collections::HashSet<i32>>,
     hook: Mutex<Option<ExitHook>>,
 }
 
@@ -171,6 +180,7 @@ impl ProcessSpawner {
         // cannot be created.
         let slot = Arc::new(Mutex::new(Some(child)));
         let thread_slot = Arc::clone(&slot);
+        lock(&self.shared.waiting).insert(pid);
         let started = std::thread::Builder::new()
             .name(format!("kanban-wait-{pid}"))
             .stack_size(WAITER_STACK_BYTES)
@@ -182,18 +192,20 @@ impl ProcessSpawner {
                 // reap it: whoever sees the pid dead can classify it.
                 if let Some(exit) = exit_without_reaping(pid) {
                     shared.record(pid, start_time, exit);
+                    lock(&shared.waiting).remove(&pid);
                     let _ = child.wait();
                     return;
                 }
-                let exit = match child.wait() {
-                    Ok(status) => WorkerExit::from_status(status),
-                    Err(_) => return,
-                };
-                shared.record(pid, start_time, exit);
+                let exit = child.wait().map(WorkerExit::from_status);
+                if let Ok(exit) = exit {
+                    shared.record(pid, start_time, exit);
+                }
+                lock(&shared.waiting).remove(&pid);
             });
         if started.is_err()
             && let Some(child) = lock(&slot).take()
         {
+            lock(&self.shared.waiting).remove(&pid);
             lock(&self.shared.unwatched).insert(pid, (child, start_time));
         }
     }
@@ -259,6 +271,10 @@ impl Spawner for ProcessSpawner {
 
     fn exit_status(&self, id: &WorkerIdentity) -> Option<WorkerExit> {
         lock(&self.shared.exits).get(id.pid, id.start_time, Instant::now())
+    }
+
+    fn exit_pending(&self, id: &WorkerIdentity) -> bool {
+        lock(&self.shared.waiting).contains(&id.pid)
     }
 
     fn exited_at(&self, id: &WorkerIdentity) -> Option<Instant> {
