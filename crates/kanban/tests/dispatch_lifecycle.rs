@@ -416,7 +416,11 @@ fn operator_reclaim_and_archive_end_the_worker_group() {
     let b = h.create("archive me", &["--assignee", "sleeper"]);
     h.dispatch();
     for id in [&a, &b] {
-        expect_until("child started", || h.out(&format!("child.{id}")).exists());
+        // The shell creates the file before it writes the pid into it.
+        expect_until("child started", || {
+            std::fs::read_to_string(h.out(&format!("child.{id}")))
+                .is_ok_and(|pid| pid.trim().parse::<i64>().is_ok())
+        });
     }
     let child = |id: &str| -> i64 {
         std::fs::read_to_string(h.out(&format!("child.{id}")))
