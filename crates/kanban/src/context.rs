@@ -47,17 +47,26 @@ pub fn open_board(board: &BoardPaths, clock: Arc<dyn Clock>) -> Result<BoardHand
 /// `HERMES_KANBAN_DATABASE_URL` › `kanban.database_url` in config.yaml ›
 /// the SQLite files under the root.
 pub fn resolve_root(database_url: Option<&str>) -> Result<Root> {
+    Ok(resolve_root_and_config(database_url)?.0)
+}
+
+/// [`resolve_root`], plus the config it read to find the database (if it
+/// read one), so the caller does not parse `config.yaml` twice.
+fn resolve_root_and_config(
+    database_url: Option<&str>,
+) -> Result<(Root, OnceCell<Option<KanbanConfig>>)> {
     let mut root = Root::resolve(&ProcessEnv).map_err(layout_error)?;
+    let config = OnceCell::new();
     if let Some(url) = database_url {
         root.use_database(url, "--db").map_err(layout_error)?;
-    } else if root.database().is_none()
-        && let Ok(cfg) = KanbanConfig::load(&root, &ProcessEnv)
-        && let Some(url) = cfg.database_url
-    {
-        let origin = format!("kanban.database_url in {}", root.config_file().display());
-        root.use_database(&url, &origin).map_err(layout_error)?;
+    } else if root.database().is_none() {
+        let loaded = config.get_or_init(|| KanbanConfig::load(&root, &ProcessEnv).ok());
+        if let Some(url) = loaded.as_ref().and_then(|c| c.database_url.clone()) {
+            let origin = format!("kanban.database_url in {}", root.config_file().display());
+            root.use_database(&url, &origin).map_err(layout_error)?;
+        }
     }
-    Ok(root)
+    Ok((root, config))
 }
 
 impl Ctx {
@@ -65,7 +74,7 @@ impl Ctx {
     /// the backend (see [`resolve_root`]).
     pub fn resolve(explicit_board: Option<&str>, database_url: Option<&str>) -> Result<Ctx> {
         let env = ProcessEnv;
-        let root = resolve_root(database_url)?;
+        let (root, config) = resolve_root_and_config(database_url)?;
         let board = root.resolve_board(explicit_board, &env).map_err(|e| {
             // A slug error without `--board` came from the variable: say so,
             // since nothing on the command line names that board.
@@ -86,7 +95,7 @@ impl Ctx {
             root,
             board,
             handle: OnceCell::new(),
-            config: OnceCell::new(),
+            config,
             clock: Arc::new(SystemClock),
         })
     }
