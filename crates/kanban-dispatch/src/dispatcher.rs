@@ -5,7 +5,7 @@
 //! Dispatcher` blocks; [`crate::pass`] runs them in order. This module
 //! names none of them, so they all depend on it and not on each other.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -16,6 +16,8 @@ use kanban_hermes::profiles::{ProfileKind, Profiles};
 use kanban_store::dispatch_ops::{DispatchLock, DispatchStore};
 
 use crate::liveness::Liveness;
+use crate::options::DispatchOptions;
+use crate::result::DispatchResult;
 use crate::release::PendingRelease;
 use crate::spawner::Spawner;
 use crate::terminate::Terminator;
@@ -93,6 +95,22 @@ pub struct DispatcherParts {
     pub board: BoardContext,
 }
 
+/// A full pass that found nothing to do, kept to answer the next passes
+/// while it stands (see [`crate::quiet`]).
+#[derive(Debug, Clone)]
+pub(crate) struct QuietMemo {
+    /// The board's version read before the pass's first read.
+    pub(crate) version: u64,
+    pub(crate) opts: DispatchOptions,
+    /// Store time when something time-based falls due.
+    pub(crate) due_at: Option<i64>,
+    pub(crate) taken: Instant,
+    /// Assignees that named no spawnable profile.
+    pub(crate) unresolved: BTreeSet<String>,
+    /// What the pass returned (what the same pass would return again).
+    pub(crate) result: DispatchResult,
+}
+
 /// State kept between passes.
 #[derive(Default)]
 pub(crate) struct PassState {
@@ -104,6 +122,11 @@ pub(crate) struct PassState {
     pub(crate) prepared: bool,
     /// When this dispatcher last renewed its host's lease.
     pub(crate) last_lease_renewal: Option<Instant>,
+    /// The last full pass, while it stands for the next ones
+    /// ([`crate::quiet`]).
+    pub(crate) quiet: Option<QuietMemo>,
+    /// Passes answered from `quiet`.
+    pub(crate) quiet_passes: u64,
 }
 
 /// A board's dispatcher: one per board per process, reused across passes

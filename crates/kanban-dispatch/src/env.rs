@@ -29,6 +29,12 @@ pub const ENV_PROFILE: &str = "HERMES_PROFILE";
 /// interactive TUI, which exits 0 without a terminal (a protocol violation
 /// on every attempt).
 pub const ENV_TUI: &str = "HERMES_TUI";
+/// The dispatcher's own `kanban` executable, for workers to call.
+pub const ENV_KANBAN_BIN: &str = "KANBAN_BIN";
+pub const ENV_PATH: &str = "PATH";
+/// Where a worker looks for programs when the dispatcher has no `PATH`
+/// (what `execvp` falls back to).
+pub const FALLBACK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// Changes applied on top of the dispatcher's own environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,6 +139,27 @@ pub fn worker_env(input: &WorkerEnvInput<'_>, parent: &dyn Fn(&str) -> Option<St
     plan.set(ENV_PROFILE, input.profile);
     plan.remove(ENV_TUI);
     plan
+}
+
+/// Let the worker find the dispatcher's own `kanban` whatever the
+/// dispatcher's `PATH` holds (a systemd unit's rarely has it): `exe`'s
+/// directory first on the worker's `PATH` (`path`, the one it would get
+/// otherwise) and `exe` as `KANBAN_BIN`. A relative `exe` (not a resolved
+/// executable) changes nothing.
+pub fn expose_kanban(plan: &mut EnvPlan, exe: &Path, path: Option<&str>) {
+    let Some(dir) = exe.parent().filter(|_| exe.is_absolute()) else {
+        return;
+    };
+    let dir = dir.to_string_lossy();
+    let rest = path.filter(|p| !p.is_empty()).unwrap_or(FALLBACK_PATH);
+    let already_first = rest.split(':').next() == Some(dir.as_ref());
+    let path = if already_first {
+        rest.to_string()
+    } else {
+        format!("{dir}:{rest}")
+    };
+    plan.set(ENV_PATH, path);
+    plan.set(ENV_KANBAN_BIN, exe.to_string_lossy());
 }
 
 #[cfg(test)]
@@ -263,6 +290,27 @@ pub(crate) mod tests {
         ] {
             assert_eq!(plan.get(k), None, "{k}");
         }
+    }
+
+    #[test]
+    fn the_dispatchers_kanban_comes_first_on_path_and_as_kanban_bin() {
+        let exe = Path::new("/opt/kanban/bin/kanban");
+        let mut plan = EnvPlan::default();
+        expose_kanban(&mut plan, exe, Some("/usr/bin:/bin"));
+        assert_eq!(plan.get(ENV_PATH), Some("/opt/kanban/bin:/usr/bin:/bin"));
+        assert_eq!(plan.get(ENV_KANBAN_BIN), Some("/opt/kanban/bin/kanban"));
+        // Once is enough, and a missing PATH still finds the system tools.
+        expose_kanban(&mut plan, exe, Some("/opt/kanban/bin:/usr/bin"));
+        assert_eq!(plan.get(ENV_PATH), Some("/opt/kanban/bin:/usr/bin"));
+        expose_kanban(&mut plan, exe, None);
+        assert_eq!(
+            plan.get(ENV_PATH),
+            Some(format!("/opt/kanban/bin:{FALLBACK_PATH}").as_str())
+        );
+        // A bare name is no executable to expose.
+        let mut untouched = EnvPlan::default();
+        expose_kanban(&mut untouched, Path::new("kanban"), Some("/usr/bin"));
+        assert_eq!(untouched, EnvPlan::default());
     }
 
     #[test]

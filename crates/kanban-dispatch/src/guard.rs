@@ -17,9 +17,16 @@ use std::sync::LazyLock;
 use kanban_core::defaults::{
     ACTIVE_PR_WINDOW_SECONDS, RATE_LIMIT_COOLDOWN_SECONDS, RECENT_SUCCESS_WINDOW_SECONDS,
 };
-use kanban_store::dispatch_ops::GuardFacts;
+use kanban_store::dispatch_ops::{DispatchStore, GuardFacts};
 use regex::Regex;
 use serde::Serialize;
+
+/// Candidates whose guard facts the first read of a pass covers; each
+/// further read covers twice as many, up to [`GUARD_FACTS_BATCH_MAX`].
+/// Small first, so a pass that claims few (ceilings) reads few.
+pub const GUARD_FACTS_BATCH_MIN: usize = 32;
+/// Most candidates whose guard facts are read in one store call.
+pub const GUARD_FACTS_BATCH_MAX: usize = 1024;
 
 /// Last errors that look like quota / authentication walls.
 static BLOCKER: LazyLock<Regex> = LazyLock::new(|| {
@@ -155,6 +162,68 @@ pub fn guard_until(f: &GuardFacts, reason: GuardReason, w: &GuardWindows) -> Opt
         GuardReason::BlockerAuth => ended.map(|e| e + w.auth_cooldown),
         GuardReason::RecentSuccess => f.recent_completion.map(|c| c + w.recent_success + 1),
         GuardReason::ActivePr => None,
+    }
+}
+
+/// The guard facts of a pass's candidates, read ahead in batches (one
+/// store call, one round trip on a server backend, per batch) instead of
+/// one read per candidate. Facts of a task do not depend on the claims of
+/// other tasks, so reading them before the earlier candidates are claimed
+/// decides exactly as reading them one by one.
+pub(crate) struct GuardLookahead {
+    ids: Vec<String>,
+    facts: Vec<Option<GuardFacts>>,
+    /// Candidates before this index have been read.
+    read_to: usize,
+    /// How many the next read covers.
+    chunk: usize,
+    success_since: i64,
+    comments_since: i64,
+}
+
+impl GuardLookahead {
+    /// For candidates `ids` (in pass order), windows as their start times.
+    pub(crate) fn new(ids: Vec<String>, success_since: i64, comments_since: i64) -> Self {
+        GuardLookahead {
+            facts: vec![None; ids.len()],
+            ids,
+            read_to: 0,
+            chunk: GUARD_FACTS_BATCH_MIN,
+            success_since,
+            comments_since,
+        }
+    }
+
+    /// The facts of candidate `at`; when not read yet, reads them with the
+    /// following candidates, at most `room` in all (what the capacity left
+    /// can still claim: guarded ones claim nothing, so a later call reads
+    /// on).
+    pub(crate) fn facts(
+        &mut self,
+        store: &dyn DispatchStore,
+        at: usize,
+        room: usize,
+    ) -> kanban_store::Result<GuardFacts> {
+        if at >= self.read_to {
+            let end = at
+                .saturating_add(self.chunk.min(room).max(1))
+                .min(self.ids.len());
+            self.chunk = (self.chunk * 2).min(GUARD_FACTS_BATCH_MAX);
+            let read = store.respawn_guard_facts_of(
+                &self.ids[at..end],
+                self.success_since,
+                self.comments_since,
+            )?;
+            for (slot, facts) in self.facts[at..end].iter_mut().zip(read) {
+                *slot = Some(facts);
+            }
+            self.read_to = end;
+        }
+        Ok(self
+            .facts
+            .get_mut(at)
+            .and_then(Option::take)
+            .unwrap_or_default())
     }
 }
 

@@ -3,8 +3,9 @@
 //! workspace, build the worker command and environment, spawn, and record
 //! the worker (or the spawn failure, which counts toward the breaker).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use kanban_core::transitions::ceilings::is_per_profile;
 use kanban_core::{Status, Task};
@@ -21,9 +22,9 @@ use crate::command::{
     template_argv, worker_prompt,
 };
 use crate::dispatcher::Dispatcher;
-use crate::env::{WorkerEnvInput, worker_env};
+use crate::env::{ENV_PATH, WorkerEnvInput, expose_kanban, worker_env};
 use crate::error::Result;
-use crate::guard::{GuardWindows, respawn_guard};
+use crate::guard::{GuardLookahead, GuardWindows, guard_until, respawn_guard};
 use crate::health::TickSummary;
 use crate::log_cap::ENV_LOG_MAX_RUN_BYTES;
 use crate::options::DispatchOptions;
@@ -53,6 +54,16 @@ struct Pick {
     current: i64,
 }
 
+/// What the candidate walk leaves for later passes to know.
+#[derive(Debug, Default)]
+pub(crate) struct CandidateNotes {
+    /// When the earliest respawn guard of this pass ends (store time).
+    pub guard_until: Option<i64>,
+    /// Assignees (and a default assignee) that named no spawnable profile:
+    /// a profile created on disk changes that without a board change.
+    pub unresolved: BTreeSet<String>,
+}
+
 /// Running counts of the pass, this pass's picks and spawns included.
 struct Capacity {
     running: i64,
@@ -65,6 +76,16 @@ impl Capacity {
     fn full(&self, pending: usize) -> bool {
         self.global_cap
             .is_some_and(|cap| self.running + pending as i64 >= cap)
+    }
+
+    /// How many more claims the global ceiling leaves beside `pending`
+    /// picks (at least one; unbounded without a ceiling).
+    fn room(&self, pending: usize) -> usize {
+        self.global_cap.map_or(usize::MAX, |cap| {
+            usize::try_from(cap - self.running - pending as i64)
+                .unwrap_or(0)
+                .max(1)
+        })
     }
 
     fn take(&mut self, assignee: &str) {
@@ -88,7 +109,7 @@ impl Dispatcher {
         now: i64,
         result: &mut DispatchResult,
         reads: &mut Option<ReadScope<'_>>,
-    ) -> Result<()> {
+    ) -> Result<CandidateNotes> {
         let counts = self.store.running_counts()?;
         let mut cap = Capacity {
             running: counts.total,
@@ -99,7 +120,15 @@ impl Dispatcher {
             .default_assignee
             .as_deref()
             .map(|a| a.trim().to_lowercase())
-            .filter(|a| !a.is_empty() && self.profiles.resolve_profile(a).is_some());
+            .filter(|a| !a.is_empty());
+        let mut notes = CandidateNotes::default();
+        let default_assignee = match default_assignee {
+            Some(a) if self.profiles.resolve_profile(&a).is_none() => {
+                notes.unresolved.insert(a);
+                None
+            }
+            other => other,
+        };
         let windows = GuardWindows {
             rate_limit_cooldown: opts.rate_limit_cooldown_seconds,
             auth_cooldown: opts.rate_limit_cooldown_seconds,
@@ -109,7 +138,13 @@ impl Dispatcher {
         let mut picks: Vec<Pick> = Vec::new();
         'statuses: for status in [Status::Ready, Status::Review] {
             let review = status == Status::Review;
-            for cand in self.store.dispatch_candidates(status)? {
+            let candidates = self.store.dispatch_candidates(status)?;
+            let mut guards = GuardLookahead::new(
+                candidates.iter().map(|c| c.id.clone()).collect(),
+                now - windows.recent_success,
+                now - windows.active_pr,
+            );
+            for (at, cand) in candidates.into_iter().enumerate() {
                 if cap.full(picks.len()) {
                     // Some picks may lose their race: claim them, then look again.
                     let hit = !picks.is_empty()
@@ -142,6 +177,7 @@ impl Dispatcher {
                 };
                 let Some(kind) = self.profiles.resolve_profile(&assignee) else {
                     result.skipped_nonspawnable.push(cand.id);
+                    notes.unresolved.insert(assignee);
                     continue;
                 };
                 let current = cap.per_profile.get(&assignee).copied().unwrap_or(0);
@@ -157,14 +193,14 @@ impl Dispatcher {
                     continue;
                 }
                 if !review {
-                    let facts = self.store.respawn_guard_facts(
-                        &cand.id,
-                        now - windows.recent_success,
-                        now - windows.active_pr,
-                    )?;
+                    let facts = guards.facts(&*self.store, at, cap.room(picks.len()))?;
                     if let Some(reason) = respawn_guard(&facts, now, &windows) {
                         if !opts.dry_run {
                             self.store.note_respawn_guarded(&cand.id, reason.as_str())?;
+                        }
+                        if let Some(until) = guard_until(&facts, reason, &windows) {
+                            notes.guard_until =
+                                Some(notes.guard_until.map_or(until, |u| u.min(until)));
                         }
                         result.respawn_guarded.push(GuardedTask {
                             task_id: cand.id,
@@ -207,7 +243,7 @@ impl Dispatcher {
         }
         health.spawned = result.spawned.len();
         result.health = health;
-        Ok(())
+        Ok(notes)
     }
 
     /// This process as the launcher of its claims (see `ClaimBatch`).
@@ -533,6 +569,12 @@ impl Dispatcher {
                 env.set(&k, v);
             }
         }
+        // This very binary, first on the (profile's or inherited) PATH.
+        let path = env
+            .get(ENV_PATH)
+            .map(str::to_string)
+            .or_else(|| var(ENV_PATH));
+        expose_kanban(&mut env, Path::new(&opts.kanban_command), path.as_deref());
         // For the wrapper, which enforces it (crate::log_cap) and drops it
         // from the worker's own environment.
         env.set(ENV_LOG_MAX_RUN_BYTES, opts.log_max_run_bytes.to_string());

@@ -41,6 +41,7 @@ pub mod log_cap;
 pub mod log_mirror;
 pub mod options;
 pub mod pass;
+pub mod quiet;
 pub mod reap;
 pub mod reclaim;
 pub mod recording;

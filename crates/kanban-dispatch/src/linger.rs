@@ -100,9 +100,20 @@ impl Dispatcher {
     }
 
     /// Workers still around [`LINGER_GRACE_SECONDS`] after their attempt
-    /// ended are ended; records of gone workers are dropped.
-    pub(crate) fn end_lingering_workers(&self, now: i64) -> Result<()> {
-        for fin in self.store.finished_workers(now - LINGER_GRACE_SECONDS)? {
+    /// ended are ended; records of gone workers are dropped. Returns when
+    /// the next pass has work here with no board change (store time): the
+    /// grace of a recorded worker ends, or now, while one is being ended
+    /// (its record is dropped once it is gone).
+    pub(crate) fn end_lingering_workers(&self, now: i64) -> Result<Option<i64>> {
+        let mut next_due: Option<i64> = None;
+        let mut due = |at: i64| next_due = Some(next_due.map_or(at, |d: i64| d.min(at)));
+        // Every finished worker, the ones still in their grace included, so
+        // the pass learns when the next one is due.
+        for fin in self.store.finished_workers(i64::MAX)? {
+            if fin.ended_at >= now - LINGER_GRACE_SECONDS {
+                due(fin.ended_at + LINGER_GRACE_SECONDS + 1);
+                continue;
+            }
             let Some(id) = local_identity(&*self.liveness, &fin.worker) else {
                 // Another boot of this host: long gone. Another host: theirs.
                 if fin.worker.host.as_deref() == Some(self.liveness.hostname().as_str()) {
@@ -111,16 +122,18 @@ impl Dispatcher {
                 continue;
             };
             if self.terminator.is_pending(id.pid) {
+                due(now);
                 continue;
             }
             match self.terminator.begin(id, &fin.task_id) {
                 Begun::Done(_) => self.store.forget_worker(fin.run_id)?,
                 Begun::Signalled | Begun::AlreadyPending => {
+                    due(now);
                     tracing::info!(task = %fin.task_id, pid = id.pid, "ending a worker that outlived its attempt");
                 }
             }
         }
-        Ok(())
+        Ok(next_due)
     }
 }
 

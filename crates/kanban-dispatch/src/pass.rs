@@ -1,6 +1,9 @@
 //! One dispatch pass (reference `dispatch_once`, §3.1), step by step:
 //!
-//! 0. take the board's dispatch lock (fail closed; a dry run reads only);
+//! 0. when the last pass found nothing to do and neither the board (its
+//!    version) nor anything else it depended on changed and nothing is
+//!    due, return its answer without reading ([`crate::quiet`]); else take
+//!    the board's dispatch lock (fail closed; a dry run reads only);
 //! 1. reap our exited workers, release tasks whose termination finished,
 //!    end workers that outlived their finished attempt; carry out releases
 //!    decided before their worker was signalled (by any process);
@@ -33,8 +36,8 @@ use kanban_store::dispatch_ops::{Regate, RegateScope, SpawnRetry};
 
 use crate::dispatcher::{Dispatcher, DispatcherParts};
 use crate::error::Result;
-use crate::guard::{GuardReason, GuardWindows, guard_until};
 use crate::options::DispatchOptions;
+use crate::quiet::{PassFacts, QuietCheck};
 use crate::result::DispatchResult;
 use crate::terminate::{KILL_WAIT, TERMINATE_GRACE};
 
@@ -54,6 +57,25 @@ impl Dispatcher {
         // Before the lock: a pass skipped because another host holds it
         // still shows this host alive.
         self.renew_host_lease_if_due(opts);
+        // Nothing changed and nothing is due: the last pass's answer stands.
+        let version = match self.quiet_check(opts, self.full_regate_due())? {
+            QuietCheck::Quiet {
+                result,
+                now,
+                due_at,
+            } => {
+                let mut result = *result;
+                if let Some(at) = due_at {
+                    wake_at(&mut result, now, at);
+                }
+                return Ok(result);
+            }
+            QuietCheck::Full(version) => version,
+        };
+        let mut facts = PassFacts {
+            version,
+            ..PassFacts::default()
+        };
         // A dry run writes nothing, so it does not need the writer's lock.
         let _lock = if opts.dry_run {
             None
@@ -83,9 +105,10 @@ impl Dispatcher {
             }
             self.spawner.reap();
             self.apply_finished_terminations(opts, &mut result)?;
-            self.end_lingering_workers(now)?;
+            facts.due(self.end_lingering_workers(now)?);
         }
         let running = self.store.running_tasks()?;
+        facts.running = !running.is_empty();
         let mut handled = std::collections::HashSet::new();
         self.honour_intents(opts, &running, &mut handled, &mut result)?;
         self.reclaim_expired(opts, now, &running, &mut handled, &mut result)?;
@@ -96,7 +119,9 @@ impl Dispatcher {
         result.promoted = self.promote(opts)?;
         // Failures left by another dispatcher first, then our own.
         self.schedule_spawn_retries(opts, now, &mut result)?;
-        self.dispatch_candidates(opts, now, &mut result, &mut reads)?;
+        let notes = self.dispatch_candidates(opts, now, &mut result, &mut reads)?;
+        facts.due(notes.guard_until);
+        facts.unresolved = notes.unresolved;
         // Spawn failures are recorded only for tasks this pass claimed
         // (another dispatcher waits for our lock).
         if !result.claim_durations.is_empty() {
@@ -106,7 +131,10 @@ impl Dispatcher {
             let ids: Vec<String> = result.spawned.iter().map(|s| s.task_id.clone()).collect();
             self.store.release_supervision(&ids)?;
         }
-        self.wake_for_guards(opts, now, &mut result)?;
+        if let Some(at) = notes.guard_until {
+            // The earliest respawn guard of this pass ends.
+            wake_at(&mut result, now, at);
+        }
         // Before the terminations, which may wait.
         drop(reads);
         if !opts.dry_run {
@@ -130,6 +158,7 @@ impl Dispatcher {
         if !result.terminating.is_empty() {
             result.wake_in(TERMINATION_RECHECK);
         }
+        self.remember_quiet(opts, facts, &result);
         Ok(result)
     }
 
@@ -165,47 +194,21 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Ask to be woken when the earliest respawn guard of this pass ends.
-    fn wake_for_guards(
-        &self,
-        opts: &DispatchOptions,
-        now: i64,
-        result: &mut DispatchResult,
-    ) -> Result<()> {
-        let windows = GuardWindows {
-            rate_limit_cooldown: opts.rate_limit_cooldown_seconds,
-            auth_cooldown: opts.rate_limit_cooldown_seconds,
-            ..GuardWindows::default()
-        };
-        let mut earliest: Option<i64> = None;
-        for g in &result.respawn_guarded {
-            let Some(reason) = GuardReason::parse(&g.reason) else {
-                continue;
-            };
-            let facts = self.store.respawn_guard_facts(
-                &g.task_id,
-                now - windows.recent_success,
-                now - windows.active_pr,
-            )?;
-            if let Some(until) = guard_until(&facts, reason, &windows) {
-                earliest = Some(earliest.map_or(until, |e| e.min(until)));
-            }
-        }
-        if let Some(at) = earliest {
-            wake_at(result, now, at);
-        }
-        Ok(())
+    /// The next promotion re-gates the whole board: the first pass, and
+    /// every [`FULL_REGATE_INTERVAL`].
+    fn full_regate_due(&self) -> bool {
+        let st = self.state();
+        st.regate_cursor.is_none()
+            || st
+                .last_full_regate
+                .is_none_or(|t| t.elapsed() >= FULL_REGATE_INTERVAL)
     }
 
     /// Step 6: re-gate what changed since the last pass; the whole board
     /// on the first pass and every [`FULL_REGATE_INTERVAL`].
     fn promote(&self, opts: &DispatchOptions) -> Result<usize> {
-        let (cursor, last_full) = {
-            let st = self.state();
-            (st.regate_cursor, st.last_full_regate)
-        };
-        let full =
-            cursor.is_none() || last_full.is_none_or(|t| t.elapsed() >= FULL_REGATE_INTERVAL);
+        let full = self.full_regate_due();
+        let cursor = self.state().regate_cursor;
         let scope = match cursor {
             Some(c) if !full => RegateScope::ChangedSince(c),
             _ => RegateScope::All,

@@ -53,6 +53,10 @@ pub const ENV_CLAIM_TTL_SECONDS: &str = "HERMES_KANBAN_CLAIM_TTL_SECONDS";
 pub const ENV_CRASH_GRACE_SECONDS: &str = "HERMES_KANBAN_CRASH_GRACE_SECONDS";
 pub const ENV_RATE_LIMIT_COOLDOWN_SECONDS: &str = "HERMES_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS";
 pub const ENV_BUSY_TIMEOUT_MS: &str = "HERMES_KANBAN_BUSY_TIMEOUT_MS";
+/// Ours: most connections a process keeps to one PostgreSQL database
+/// (every board of it shares them); unset, 0 or invalid: the backend's
+/// default.
+pub const ENV_DATABASE_POOL_SIZE: &str = "KANBAN_DATABASE_POOL_SIZE";
 /// Triage tasks decomposed per tick (`kanban.auto_decompose_per_tick`).
 pub const AUTO_DECOMPOSE_PER_TICK: u32 = 3;
 /// The reference never ticks faster than this.
@@ -285,6 +289,8 @@ pub struct EnvTunables {
     pub crash_grace_seconds: i64,
     pub rate_limit_cooldown_seconds: i64,
     pub busy_timeout_ms: u64,
+    /// `KANBAN_DATABASE_POOL_SIZE`; `None`: the backend's default.
+    pub database_pool_size: Option<u32>,
 }
 
 impl EnvTunables {
@@ -306,6 +312,10 @@ impl EnvTunables {
                 .filter(|v| *v > 0)
                 .map(|v| v as u64)
                 .unwrap_or(defaults::BUSY_TIMEOUT_MS),
+            database_pool_size: env
+                .non_blank(ENV_DATABASE_POOL_SIZE)
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|v| *v > 0),
         }
     }
 
@@ -318,6 +328,7 @@ impl EnvTunables {
             OpenRequest::existing()
         };
         req.with_busy_timeout_ms(Some(self.busy_timeout_ms))
+            .with_pool_size(self.database_pool_size)
     }
 }
 
@@ -698,5 +709,19 @@ mod tests {
         assert_eq!(t.crash_grace_seconds, 0);
         assert_eq!(t.rate_limit_cooldown_seconds, 300);
         assert_eq!(t.busy_timeout_ms, 500);
+        assert_eq!(d.database_pool_size, None);
+        let sized = |v: &str| {
+            EnvTunables::from_env(&MapEnv::new().with(ENV_DATABASE_POOL_SIZE, v)).database_pool_size
+        };
+        assert_eq!(sized("3"), Some(3));
+        assert_eq!(sized("0"), None);
+        assert_eq!(sized("many"), None);
+        assert_eq!(
+            EnvTunables::from_env(&e).open_request(false).pool_size,
+            None
+        );
+        let req = EnvTunables::from_env(&MapEnv::new().with(ENV_DATABASE_POOL_SIZE, "4"))
+            .open_request(true);
+        assert_eq!(req.pool_size, Some(4));
     }
 }

@@ -3,13 +3,14 @@
 //! `config.yaml` (`config`), worker command templates (`template`), which
 //! assignees can be spawned (`profiles`), where a board keeps its
 //! attachment blobs and scratch workspaces (`attachments`, `scratch`), and
-//! the board catalogue of a root on SQLite (`catalogue`: a `Root` turned
-//! into the backend factory's `BoardCatalogue` and board locations).
+//! the board catalogue of a root (`catalogue`: a `Root` on SQLite turned
+//! into the backend factory's `BoardCatalogue`, or its database's own).
 //!
 //! This crate opens no database: the store (`kanban-store`) decides how a
 //! board is initialised. Module dependencies point one way:
 //! `profiles` → `config` → `layout`, `template`; `scratch` and
-//! `catalogue` → `layout`.
+//! `catalogue` → `layout`, except that `layout` asks `catalogue::for_root`
+//! which boards exist when it resolves one.
 
 pub mod attachments;
 pub mod catalogue;

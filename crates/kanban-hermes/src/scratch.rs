@@ -7,7 +7,7 @@ pub use kanban_store::scratch::{ARTIFACT_REFUSAL, BoardFiles, complete_with_file
 
 use std::path::PathBuf;
 
-use crate::layout::{BoardPaths, DEFAULT_BOARD, Root, list_boards};
+use crate::layout::{BoardPaths, DEFAULT_BOARD, Root};
 
 /// The board's own roots (env pins included) and, with the root, every
 /// board's natural workspaces root (as the reference recognises them).
@@ -16,7 +16,12 @@ pub fn board_files(paths: &BoardPaths, root: Option<&Root>) -> BoardFiles {
     if let Some(root) = root {
         roots.push(root.board_paths(&paths.slug).workspaces_root);
         roots.push(root.board_paths(DEFAULT_BOARD).workspaces_root);
-        for b in list_boards(root, true) {
+        // Every board of the catalogue (the database's, with one): a
+        // board's scratch workspaces on this host are under this root.
+        let boards = crate::catalogue::for_root(root)
+            .list(true)
+            .unwrap_or_default();
+        for b in boards {
             roots.push(root.board_paths(&b.slug).workspaces_root);
         }
     }

@@ -1,7 +1,8 @@
-//! `kanban gateway run --demo`: a `demo` board on the real root whose tasks
-//! are run by tiny shell-script workers, so a newcomer sees tasks go
-//! ready → running → done within seconds (dashboard or `kanban --board demo
-//! watch`) without installing any agent.
+//! `kanban gateway run --demo`: a `demo` board whose tasks are run by tiny
+//! shell-script workers, so a newcomer sees tasks go ready → running → done
+//! within seconds (dashboard or `kanban --board demo watch`) without
+//! installing any agent. The gateway runs it on a root of its own (a
+//! throwaway one unless `--demo-root` names one), never on the user's.
 //!
 //! Nothing here writes `config.yaml`: the demo worker profiles exist only
 //! in the memory of a gateway started with `--demo` (an overlay applied to
@@ -22,9 +23,7 @@ use std::path::{Path, PathBuf};
 
 use kanban_core::Status;
 use kanban_hermes::config::{KanbanConfig, ProfileSpec, open_request};
-use kanban_hermes::layout::{
-    DEFAULT_BOARD, LayoutError, MetaUpdate, Root, create_board, set_current_board,
-};
+use kanban_hermes::layout::{DEFAULT_BOARD, LayoutError, MetaUpdate, Root, set_current_board};
 use kanban_store::backend::{BoardHandle, open_board};
 use kanban_store::{NewTask, Store, StoreError, TaskQuery};
 
@@ -199,11 +198,16 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
+/// `<root>/kanban/demo/worker.sh`: what every demo profile runs.
+pub fn worker_script_path(root: &Root) -> PathBuf {
+    demo_dir(root).join("worker.sh")
+}
+
 /// Write `<root>/kanban/demo/worker.sh` (rewritten every time: the binary
 /// may have moved since the last demo).
 pub fn write_worker_script(root: &Root, kanban_exe: &Path) -> Result<PathBuf, DemoError> {
     let dir = demo_dir(root);
-    let path = dir.join("worker.sh");
+    let path = worker_script_path(root);
     let err = |source| DemoError::Script {
         path: path.clone(),
         source,
@@ -217,6 +221,9 @@ pub fn write_worker_script(root: &Root, kanban_exe: &Path) -> Result<PathBuf, De
 # HERMES_KANBAN_TASK, HERMES_KANBAN_BOARD, HERMES_KANBAN_RUN_ID, ...
 set -e
 KANBAN={exe}
+# Every verb acts on the demo's root, whatever HERMES_HOME says.
+HERMES_KANBAN_HOME={root}
+export HERMES_KANBAN_HOME
 role="${{1:-worker}}"
 task="$HERMES_KANBAN_TASK"
 secs=$(( $$ % 3 + 1 ))
@@ -227,6 +234,7 @@ sleep "$secs"
   --metadata "{{\"seconds\": $secs, \"role\": \"$role\"}}"
 "#,
         exe = sh_quote(&kanban_exe.display().to_string()),
+        root = sh_quote(&root.path().display().to_string()),
     );
     let tmp = path.with_extension("sh.tmp");
     let mut f = std::fs::OpenOptions::new()
@@ -244,7 +252,8 @@ sleep "$secs"
 
 /// Create the `demo` board (metadata only when new) and open its DB.
 fn open_demo_board(root: &Root) -> Result<BoardHandle, DemoError> {
-    let update = if root.board_exists(DEMO_BOARD) {
+    let catalogue = kanban_hermes::catalogue::for_root(root);
+    let update = if catalogue.exists(DEMO_BOARD) {
         MetaUpdate::default()
     } else {
         MetaUpdate {
@@ -254,7 +263,9 @@ fn open_demo_board(root: &Root) -> Result<BoardHandle, DemoError> {
             ..MetaUpdate::default()
         }
     };
-    create_board(root, DEMO_BOARD, &update)?;
+    catalogue
+        .write_metadata(DEMO_BOARD, &update)
+        .map_err(LayoutError::from)?;
     let paths = root.board_paths(DEMO_BOARD);
     paths.ensure_dirs()?;
     Ok(open_board(&paths.location(), &open_request(true))?)
@@ -310,6 +321,8 @@ mod tests {
         assert_eq!(root.pointer_board().as_deref(), Some(DEMO_BOARD));
         let script = std::fs::read_to_string(&first.script).unwrap();
         assert!(script.contains(r"KANBAN='/usr/bin/kanban it'\''s'"));
+        let home = format!("HERMES_KANBAN_HOME='{}'", dir.path().display());
+        assert!(script.contains(&home), "workers act on the demo's root");
         let again = prepare(&root, exe).unwrap();
         assert_eq!((again.created.len(), again.resumed, again.round), (0, 5, 1));
         assert!(!again.made_current, "the pointer exists now");

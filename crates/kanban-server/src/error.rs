@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kanban_hermes::layout::LayoutError;
 use kanban_store::StoreError;
+use kanban_store::backend::CatalogueError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -126,8 +127,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<CatalogueError> for ApiError {
+    fn from(e: CatalogueError) -> Self {
+        let status = match e {
+            CatalogueError::NotFound { .. } => StatusCode::NOT_FOUND,
+            // Bad slug or workdir, the default board is not removable.
+            CatalogueError::Refused { .. } => StatusCode::BAD_REQUEST,
+            CatalogueError::Store(s) => return s.into(),
+            CatalogueError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<LayoutError> for ApiError {
     fn from(e: LayoutError) -> Self {
+        let e = match e {
+            LayoutError::Catalogue(c) => return c.into(),
+            other => other,
+        };
         let status = match &e {
             LayoutError::InvalidSlug(_)
             | LayoutError::SlugRequired
@@ -135,9 +153,10 @@ impl From<LayoutError> for ApiError {
             | LayoutError::DefaultNotRemovable => StatusCode::BAD_REQUEST,
             LayoutError::BoardNotFound(_) => StatusCode::NOT_FOUND,
             // The gateway's own configuration, not the request, is wrong.
-            LayoutError::NoHome | LayoutError::Io { .. } | LayoutError::BadDatabaseUrl { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            LayoutError::NoHome
+            | LayoutError::Io { .. }
+            | LayoutError::BadDatabaseUrl { .. }
+            | LayoutError::Catalogue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kanban_core::Event;
 use kanban_core::defaults::EVENT_BATCH_LIMIT;
-use kanban_hermes::catalogue::HermesCatalogue;
+use kanban_hermes::catalogue::for_root;
 use kanban_hermes::config::open_request;
 use kanban_hermes::layout::{BoardPaths, DEFAULT_BOARD, ProcessEnv, Root, require_slug};
 use kanban_store::backend::{BoardCatalogue, BoardHandle, BoardLocation, open_board};
@@ -122,13 +122,19 @@ impl Board {
     pub fn change_generation(&self) -> u64 {
         *self.changed.borrow()
     }
+
+    /// The board as the backend factory opened it.
+    pub fn handle(&self) -> &BoardHandle {
+        &self.handle
+    }
 }
 
 /// Every board of a root this process has opened.
 pub struct BoardHub {
     root: Root,
-    /// The root's boards, as the backend factory lists them.
-    catalogue: HermesCatalogue,
+    /// The root's boards: its directories, or its database's catalogue
+    /// (every host sees the same boards).
+    catalogue: Box<dyn BoardCatalogue>,
     clock: Arc<dyn Clock>,
     poll: Duration,
     boards: Mutex<HashMap<String, Arc<Board>>>,
@@ -148,7 +154,7 @@ pub struct BoardHub {
 impl BoardHub {
     pub fn new(root: Root, clock: Arc<dyn Clock>, poll: Duration) -> BoardHub {
         BoardHub {
-            catalogue: HermesCatalogue::new(root.clone()),
+            catalogue: for_root(&root),
             root,
             clock,
             poll,
@@ -195,7 +201,13 @@ impl BoardHub {
 
     /// The boards of the root (list, locate, create, remove).
     pub fn catalogue(&self) -> &dyn BoardCatalogue {
-        &self.catalogue
+        &*self.catalogue
+    }
+
+    /// The root's current board (`HERMES_KANBAN_BOARD` › this root's
+    /// pointer › `default`), checked against the catalogue. Blocking.
+    pub fn current_board(&self) -> String {
+        self.root.current_board_in(&ProcessEnv, &*self.catalogue)
     }
 
     /// Wakes whenever any open board changes.
@@ -213,10 +225,10 @@ impl BoardHub {
     /// The slug `?board=` names, validated, without opening anything.
     pub fn resolve_slug(&self, requested: Option<&str>) -> ApiResult<String> {
         match requested.map(str::trim).filter(|s| !s.is_empty()) {
-            None => Ok(self.root.current_board(&ProcessEnv)),
+            None => Ok(self.current_board()),
             Some(raw) => {
                 let slug = require_slug(raw)?;
-                if !self.root.board_exists(&slug) {
+                if !self.catalogue.contains(&slug)? {
                     return Err(ApiError::not_found(format!(
                         "board '{slug}' does not exist"
                     )));
@@ -243,7 +255,7 @@ impl BoardHub {
                 self.mark_healthy(slug);
                 Ok(board)
             }
-            Err(_) if slug != DEFAULT_BOARD && !self.root.board_exists(slug) => {
+            Err(_) if slug != DEFAULT_BOARD && !self.catalogue.exists(slug) => {
                 self.broken_lock().remove(slug);
                 Err(ApiError::not_found(format!(
                     "board '{slug}' does not exist"

@@ -3,11 +3,22 @@
 //!
 //! Task counts are gauges refreshed at scrape time from each open board's
 //! stats: cheap, and always true even when other processes write.
+//!
+//! Gateways on several hosts can share a board, so every series carries a
+//! constant `host` label: this gateway's host id (`KANBAN_HOST_ID`, else
+//! the host name, as in its claim locks and host lease). The fleet gauges
+//! describe the board's hosts as the database knows them, read at scrape
+//! time (one read per board): each host's lease and running tasks, labelled
+//! `host_id` (the host described; `host` stays the gateway reporting).
 
-use std::sync::OnceLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use kanban_store::backend::{HostLoad, PoolStatus};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::hub::Board;
 
 pub const TASKS: &str = "kanban_tasks";
 pub const DISPATCH_PASSES: &str = "kanban_dispatch_passes_total";
@@ -21,6 +32,15 @@ pub const CLAIM_LATENCY: &str = "kanban_claim_latency_seconds";
 pub const PICKUP_LATENCY: &str = "kanban_pickup_latency_seconds";
 pub const HTTP_REQUESTS: &str = "kanban_http_requests_total";
 pub const WS_CLIENTS: &str = "kanban_ws_clients";
+pub const HOST_LEASE_EXPIRES_IN: &str = "kanban_host_lease_expires_in_seconds";
+pub const HOST_RUNNING_RUNS: &str = "kanban_host_running_runs";
+pub const POOL_CONNECTIONS: &str = "kanban_pool_connections";
+pub const POOL_SIZE: &str = "kanban_pool_size";
+
+/// Constant label of every series: the host of the gateway serving them.
+pub const HOST_LABEL: &str = "host";
+/// Label of the fleet gauges: the host a series is about.
+pub const HOST_ID_LABEL: &str = "host_id";
 
 /// Histogram buckets, seconds: sub-millisecond passes up to slow spawns.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -34,7 +54,10 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets(LATENCY_BUCKETS).ok()?;
+            let builder = PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .add_global_label(HOST_LABEL, this_host());
             let handle = builder.install_recorder().ok()?;
             describe();
             Some(handle)
@@ -68,6 +91,87 @@ fn describe() {
     );
     describe_counter!(HTTP_REQUESTS, "HTTP requests served");
     describe_gauge!(WS_CLIENTS, "Open WebSocket event feeds");
+    describe_gauge!(
+        HOST_LEASE_EXPIRES_IN,
+        Unit::Seconds,
+        "Per board and host (host_id): seconds until its gateway's lease runs out (negative: expired)"
+    );
+    describe_gauge!(
+        HOST_RUNNING_RUNS,
+        "Per board and host (host_id): running tasks claimed by that host"
+    );
+    describe_gauge!(
+        POOL_CONNECTIONS,
+        "Open database connections of this process's pools, idle or busy"
+    );
+    describe_gauge!(POOL_SIZE, "Most connections this process's pools open");
+}
+
+/// This gateway's host id: `KANBAN_HOST_ID`, else the host name.
+pub fn this_host() -> String {
+    kanban_store::host_identity::local_host(kanban_hermes::host::process_host_id().as_deref())
+}
+
+/// Refresh the gauges read from the open boards at scrape time: task
+/// counts, each host's lease and running tasks, the connection pools. A
+/// board whose read fails keeps its last values. Blocking: call it off the
+/// async runtime.
+pub fn refresh_from_boards(boards: &[Arc<Board>]) {
+    let mut pools = BTreeMap::new();
+    for board in boards {
+        if let Ok(stats) = board.store.stats() {
+            set_task_counts(&board.slug, &stats.by_status);
+        }
+        if let Ok(loads) = board.handle().host_loads() {
+            set_host_loads(&board.slug, board.store.now(), &loads);
+        }
+        // Boards of one database share its pool: count it once.
+        if let Some(pool) = board.handle().pool_status() {
+            pools.insert(pool.pool_id, pool);
+        }
+    }
+    set_pool_status(pools.values());
+}
+
+/// Set the fleet gauges of a board (`now`: the store's clock). A host
+/// seen before whose running tasks all ended no longer shows in the read:
+/// its count drops to 0 rather than keeping its last value.
+pub fn set_host_loads(board: &str, now: i64, loads: &[HostLoad]) {
+    static SEEN: OnceLock<Mutex<HashMap<String, BTreeSet<String>>>> = OnceLock::new();
+    let mut seen = SEEN
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let known = seen.entry(board.to_string()).or_default();
+    let running = |host: &str| metrics::gauge!(HOST_RUNNING_RUNS, "board" => board.to_string(), HOST_ID_LABEL => host.to_string());
+    for h in loads {
+        if let Some(expires) = h.lease_expires {
+            metrics::gauge!(HOST_LEASE_EXPIRES_IN, "board" => board.to_string(), HOST_ID_LABEL => h.host_id.clone())
+                .set((expires - now) as f64);
+        }
+        running(&h.host_id).set(h.running as f64);
+        known.insert(h.host_id.clone());
+    }
+    for gone in known
+        .iter()
+        .filter(|k| !loads.iter().any(|h| &h.host_id == *k))
+    {
+        running(gone).set(0.0);
+    }
+}
+
+/// Set the pool gauges from this process's pools (none: not set at all).
+pub fn set_pool_status<'a>(pools: impl IntoIterator<Item = &'a PoolStatus>) {
+    let (mut idle, mut busy, mut size, mut any) = (0, 0, 0, false);
+    for p in pools {
+        (idle, busy, size, any) = (idle + p.idle, busy + p.busy, size + p.size, true);
+    }
+    if !any {
+        return;
+    }
+    metrics::gauge!(POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    metrics::gauge!(POOL_CONNECTIONS, "state" => "busy").set(f64::from(busy));
+    metrics::gauge!(POOL_SIZE).set(f64::from(size));
 }
 
 /// What one successful pass did, as the metrics count it. The caller reads

@@ -635,10 +635,22 @@ async fn reference_prefix_openapi_metrics_health_and_json_404() {
     let r = s.client.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
+    // Every series carries this gateway's host first (a constant label).
+    let host = format!("{{host=\"{}\",", kanban_server::metrics::this_host());
     assert!(
-        text.contains("kanban_tasks{board=\"default\",status=\"ready\"} 1"),
+        text.contains(&format!(
+            "kanban_tasks{host}board=\"default\",status=\"ready\"}} 1"
+        )),
         "{text}"
     );
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!samples.is_empty());
+    for s in samples {
+        assert!(s.contains(&host), "no {host} in {s}");
+    }
 
     let (st, v) = s.get("/healthz").await;
     assert_eq!(st, 200);

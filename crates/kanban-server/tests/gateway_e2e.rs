@@ -301,7 +301,10 @@ fn create_warns_when_the_running_gateway_does_not_dispatch() {
 fn demo_runs_its_graph_to_done_without_touching_config() {
     let home = Sandbox::new();
     std::fs::write(home.root().join("config.yaml"), "# mine\nkanban: {}\n").unwrap();
-    let gw = home.gateway_with(&[], &["--demo"]);
+    // Without --demo-root the demo runs on a throwaway root of its own.
+    let here = home.root().to_str().unwrap();
+    let demo = ["--demo", "--demo-root", here];
+    let gw = home.gateway_with(&[], &demo);
     let store = home.board_store("demo");
     let all_done = || {
         let tasks = store.list_tasks(&TaskQuery::default()).unwrap();
@@ -316,7 +319,7 @@ fn demo_runs_its_graph_to_done_without_touching_config() {
     assert_eq!(config, "# mine\nkanban: {}\n");
     drop(gw);
     // A second start with the round finished seeds the next one.
-    let _gw = home.gateway_with(&[], &["--demo"]);
+    let _gw = home.gateway_with(&[], &demo);
     let n = store.list_tasks(&TaskQuery::default()).unwrap().len();
     assert_eq!(n, 10);
 }

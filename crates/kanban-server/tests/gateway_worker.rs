@@ -81,7 +81,10 @@ fn a_template_worker_started_by_the_gateway_gets_the_full_context() {
     // The claim that started this worker shows in the claim-latency histogram.
     let metrics = get_metrics(&home);
     assert!(
-        metrics.contains("kanban_claim_latency_seconds_count{board=\"default\"} 1"),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("kanban_claim_latency_seconds_count{")
+                && l.ends_with(",board=\"default\"} 1")),
         "{metrics}"
     );
     drop(gw);

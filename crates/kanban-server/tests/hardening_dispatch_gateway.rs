@@ -76,7 +76,9 @@ fn passes(home: &Sandbox) -> u64 {
     let mut out = String::new();
     conn.read_to_string(&mut out).unwrap();
     out.lines()
-        .find_map(|l| l.strip_prefix("kanban_dispatch_passes_total{board=\"default\"} "))
+        // After the constant `host` label, whatever this host is called.
+        .filter(|l| l.starts_with("kanban_dispatch_passes_total{"))
+        .find_map(|l| l.split_once(",board=\"default\"} ").map(|(_, n)| n))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }

@@ -31,6 +31,7 @@ pub mod concurrency;
 pub mod dashboard;
 pub mod dispatch;
 pub mod dispatch_batch;
+pub mod dispatch_quiet;
 pub mod dispatch_races;
 pub mod dispatch_recovery;
 pub mod feeds;
@@ -248,6 +249,7 @@ macro_rules! store_conformance_tests {
             dispatch: dispatch::default_assignee_only_fills_an_empty_assignee,
             dispatch: dispatch::candidates_and_guard_facts,
             dispatch: dispatch::finished_workers_are_listed_until_forgotten,
+            dispatch: dispatch_quiet::guard_facts_of_a_batch_match_one_by_one,
             dispatch: dispatch_batch::claim_batch_counts_its_own_claims_toward_the_ceilings,
             dispatch: dispatch_batch::record_launches_applies_each_entry_to_its_attempt,
             dispatch: dispatch_batch::set_workspace_is_fenced_to_the_attempt,
@@ -279,6 +281,7 @@ macro_rules! store_conformance_tests {
             board: dispatch_races::release_races_a_new_claim_and_leaves_one_open_run,
             board: dispatch_races::first_recorded_intent_wins_under_concurrency,
             board: dispatch_races::changed_since_passes_miss_no_concurrent_change,
+            board: dispatch_quiet::board_version_moves_with_every_commit_and_only_then,
             backend: model::state_machine_matches_the_model,
         }
     };

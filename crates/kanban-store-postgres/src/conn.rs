@@ -40,9 +40,29 @@ impl From<CoreError> for DbError {
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// A live connection with the statements it has prepared.
+///
+/// A pooled connection serves every board of its database in turn, so the
+/// cache is kept per schema: `statements` holds those prepared under the
+/// current `search_path` only, the other boards' wait in `parked`. A
+/// statement prepared for one board is never run for another (PostgreSQL
+/// would re-parse it under the new path, against that board's tables).
 pub(crate) struct Conn {
     pub(crate) client: OwnedClient,
+    /// Prepared under the current `search_path` (see [`Conn::use_schema`]).
     pub(crate) statements: HashMap<String, Statement>,
+    /// The schema on the session's `search_path`; `None` before the first
+    /// [`Conn::use_schema`] (or after one failed).
+    schema: Option<String>,
+    /// Statements of the other schemas this session served, by schema.
+    parked: HashMap<String, HashMap<String, Statement>>,
+    /// Left in a state the next user must not inherit: the pool closes it.
+    pub(crate) broken: bool,
+    /// When the last user gave it back to the pool (or it was opened).
+    pub(crate) idle_since: std::time::Instant,
+    /// Set on a stand-in for a connection that could not be opened (it
+    /// has no client): the pool lends it so that a waiting caller learns of
+    /// the failure at once (see `pool`).
+    pub(crate) connect_error: Option<String>,
 }
 
 impl Conn {
@@ -50,7 +70,44 @@ impl Conn {
         Conn {
             client: OwnedClient(Some(client)),
             statements: HashMap::new(),
+            schema: None,
+            parked: HashMap::new(),
+            broken: false,
+            idle_since: std::time::Instant::now(),
+            connect_error: None,
         }
+    }
+
+    /// The stand-in for a connection that could not be opened.
+    pub(crate) fn failed(error: String) -> Conn {
+        Conn {
+            client: OwnedClient(None),
+            statements: HashMap::new(),
+            schema: None,
+            parked: HashMap::new(),
+            broken: true,
+            idle_since: std::time::Instant::now(),
+            connect_error: Some(error),
+        }
+    }
+
+    /// Put schema `name` (`quoted`: as an identifier) on the session's
+    /// `search_path` unless it is there already (no round trip then), and
+    /// bring out that schema's statements.
+    pub(crate) fn use_schema(&mut self, name: &str, quoted: &str) -> Result<(), postgres::Error> {
+        if self.schema.as_deref() == Some(name) {
+            return Ok(());
+        }
+        // Park first: whatever happens next, these belong to the old path.
+        let current = std::mem::take(&mut self.statements);
+        if let Some(old) = self.schema.take() {
+            self.parked.insert(old, current);
+        }
+        self.client
+            .batch_execute(&format!("SET search_path TO {quoted}"))?;
+        self.statements = self.parked.remove(name).unwrap_or_default();
+        self.schema = Some(name.to_string());
+        Ok(())
     }
 }
 

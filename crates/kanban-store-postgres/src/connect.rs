@@ -1,5 +1,8 @@
 //! Opening connections to the board's database: the URL parsed once, the
-//! board's schema on every connection's `search_path`.
+//! board's schema on every connection's `search_path`. These are the
+//! dedicated connections (a change probe's `LISTEN`, the dispatch lock's
+//! and the migration lock's sessions); everything else borrows from the
+//! database's pool (`pool`), which gets its configuration from here.
 
 use std::str::FromStr;
 
@@ -10,7 +13,8 @@ use postgres::{Config, NoTls};
 use crate::db::{Conn, DbResult};
 use crate::schema::BoardSchema;
 
-/// `application_name` of our connections (shown in `pg_stat_activity`).
+/// `application_name` of our dedicated connections (shown in
+/// `pg_stat_activity`; the pooled ones are `crate::pool::POOL_APPLICATION_NAME`).
 const APPLICATION_NAME: &str = "kanban";
 
 /// Everything needed to open another connection to one board.
@@ -51,10 +55,15 @@ impl Connector {
         &self.redacted
     }
 
+    /// The connection settings, for the database's pool.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// A new connection with the board's schema on its search path.
     pub(crate) fn connect(&self) -> DbResult<Conn> {
-        let mut client = self.config.connect(NoTls)?;
-        client.batch_execute(&format!("SET search_path TO {}", self.schema.quoted()))?;
-        Ok(Conn::new(client))
+        let mut conn = Conn::new(self.config.connect(NoTls)?);
+        conn.use_schema(self.schema.name(), &self.schema.quoted())?;
+        Ok(conn)
     }
 }

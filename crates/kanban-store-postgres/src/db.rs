@@ -1,5 +1,6 @@
-//! The connection, its statement cache, and the transactions every
-//! operation runs in.
+//! The transactions every operation runs in, on a connection borrowed
+//! from the database's pool (`pool`) for the length of one call; its
+//! statement cache is kept per board (`conn`).
 //!
 //! - [`PgStore::read`]: one statement (or reads that need no common
 //!   snapshot) on the connection, in autocommit.
@@ -25,6 +26,7 @@ use kanban_store::{BackendError, Result, StoreError};
 use postgres::{Client, Row, Statement, Transaction};
 
 use crate::PgStore;
+use crate::pool::CheckoutError;
 use crate::schema::BoardSchema;
 
 pub(crate) use crate::conn::{Conn, DbError, DbResult, Params};
@@ -221,18 +223,34 @@ impl PgStore {
         self.clock.now()
     }
 
-    /// The connection, reconnected first when the last one broke.
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> DbResult<T>) -> Result<T> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *guard = Some(self.connect().map_err(|e| self.classify(e))?);
-        }
-        let conn = guard.as_mut().expect("connected above");
-        let out = f(conn);
-        if conn.client.is_closed() {
-            *guard = None;
+    /// A connection of the pool with the board's schema on its search
+    /// path, for one call; back to the pool afterwards (or closed, when it
+    /// broke or may hold stale prepared statements).
+    pub(crate) fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> DbResult<T>) -> Result<T> {
+        let mut conn = self.pool.checkout().map_err(|e| self.checkout_error(e))?;
+        let out = conn
+            .use_schema(self.schema.name(), &self.schema.quoted())
+            .map_err(DbError::from)
+            .and_then(|()| f(&mut conn));
+        if let Err(DbError::Sql(e)) = &out
+            && leaves_session_unusable(e)
+        {
+            conn.broken = true;
         }
         out.map_err(|e| self.classify(e))
+    }
+
+    fn checkout_error(&self, e: CheckoutError) -> StoreError {
+        let at = self.connector.redacted();
+        match e {
+            CheckoutError::Connect(message) => {
+                StoreError::Backend(BackendError::msg(format!("{at}: {message}")))
+            }
+            CheckoutError::Busy { size, waited } => StoreError::Busy(format!(
+                "{at}: all {size} connections of the pool stayed busy for {}s",
+                waited.as_secs()
+            )),
+        }
     }
 
     /// Run read-only statements that need no common snapshot.
@@ -272,6 +290,16 @@ impl PgStore {
     }
 }
 
+/// Errors after which the session must not serve another call: its
+/// prepared statements no longer match the tables (a board dropped and
+/// made again with other columns), or were dropped under it.
+fn leaves_session_unusable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::FEATURE_NOT_SUPPORTED || *c == SqlState::INVALID_SQL_STATEMENT_NAME
+    })
+}
+
 /// Serialization failures, deadlocks and lock timeouts are worth a retry
 /// by the caller (`Busy`); everything else keeps PostgreSQL's error.
 pub(crate) fn classify_sql(e: postgres::Error) -> StoreError {
@@ -303,7 +331,7 @@ fn classify_sql_at(e: postgres::Error, location: Option<&str>) -> StoreError {
 /// `postgres::Error` prints only its kind ("error connecting to server");
 /// the cause (no such socket, authentication failed, the server's message)
 /// is what the operator needs.
-fn error_chain(e: &postgres::Error) -> String {
+pub(crate) fn error_chain(e: &postgres::Error) -> String {
     let mut out = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {

@@ -14,7 +14,7 @@ use kanban_core::transitions::breaker::{
     self, Counting, FailureFacts, Trip, Verdict, failure_error,
 };
 use kanban_core::transitions::{Action, TaskFacts, decide};
-use kanban_core::{EventKind, RunOutcome, Status};
+use kanban_core::{EventKind, Status};
 use kanban_store::Result;
 use kanban_store::dispatch_ops::*;
 use postgres::Row;
@@ -23,10 +23,12 @@ use serde_json::Value;
 use crate::PgStore;
 use crate::db::{Db, DbResult, Tx};
 use crate::dispatch_batch as batch;
+use crate::dispatch_guard::{GuardProbe, guard_facts, guard_facts_of, guard_probe};
 use crate::dispatch_recovery as recovery;
 use crate::ended_runs::{as_ended, ended_runs_newest_first};
 use crate::recompute::{Scope, promotable, recompute_ready};
 use crate::row::{all, opt_i64, opt_str, status_of};
+use crate::schema::VERSION_QUERY;
 use crate::txn::RunEnd;
 
 /// `source` of the `assigned` event of `kanban.default_assignee`.
@@ -226,112 +228,6 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
     })
 }
 
-/// What the first look-up of [`guard_facts`] tells.
-enum GuardProbe {
-    /// The whole answer (no such task, or one that never ended a run and
-    /// has no recent comment: every fresh task).
-    Done(GuardFacts),
-    /// More look-ups needed; what the probe read.
-    More {
-        last_failure_error: Option<String>,
-        comments: bool,
-    },
-}
-
-fn guard_probe(db: &Db<'_>, task_id: &str, comments_since: i64) -> DbResult<GuardProbe> {
-    let Some(probe) = db.query_opt(
-        "SELECT last_failure_error, \
-         EXISTS (SELECT 1 FROM task_runs WHERE task_id = $1 AND ended_at IS NOT NULL), \
-         EXISTS (SELECT 1 FROM task_comments WHERE task_id = $1 AND created_at >= $2) \
-         FROM tasks WHERE id = $1",
-        &[&task_id, &comments_since],
-    )?
-    else {
-        return Ok(GuardProbe::Done(GuardFacts::default()));
-    };
-    let last_failure_error = opt_str(&probe, 0)?;
-    let ended_runs: bool = probe.try_get(1)?;
-    let comments: bool = probe.try_get(2)?;
-    Ok(if !ended_runs && !comments {
-        GuardProbe::Done(GuardFacts {
-            last_failure_error,
-            ..GuardFacts::default()
-        })
-    } else {
-        GuardProbe::More {
-            last_failure_error,
-            comments,
-        }
-    })
-}
-
-fn guard_facts(
-    db: &Db<'_>,
-    task_id: &str,
-    success_since: i64,
-    comments_since: i64,
-) -> DbResult<GuardFacts> {
-    // One probe first: a fresh task needs no other look-up.
-    let (last_failure_error, comments) = match guard_probe(db, task_id, comments_since)? {
-        GuardProbe::Done(facts) => return Ok(facts),
-        GuardProbe::More {
-            last_failure_error,
-            comments,
-        } => (last_failure_error, comments),
-    };
-    let latest: Option<(String, i64, Option<String>)> = db
-        .query_opt(
-            "SELECT COALESCE(outcome, ''), ended_at, metadata FROM task_runs WHERE task_id = $1 \
-             AND ended_at IS NOT NULL ORDER BY ended_at DESC, id DESC LIMIT 1",
-            &[&task_id],
-        )?
-        .map(|r| DbResult::Ok((r.try_get(0)?, r.try_get(1)?, opt_str(&r, 2)?)))
-        .transpose()?;
-    let spawn_retry_at = latest
-        .as_ref()
-        .filter(|(outcome, _, _)| outcome == RunOutcome::SpawnFailed.as_str())
-        .and_then(|(_, _, meta)| recovery::spawn_retry_at(meta.as_deref()));
-    let latest_run = latest.map(|(outcome, ended, _)| (outcome, ended));
-    let recent_completion: Option<i64> = db
-        .query_opt(
-            "SELECT ended_at FROM task_runs WHERE task_id = $1 AND outcome = 'completed' \
-             AND ended_at >= $2 ORDER BY ended_at DESC LIMIT 1",
-            &[&task_id, &success_since],
-        )?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    let requeued_after_completion = match recent_completion {
-        Some(at) => db
-            .query_opt(
-                "SELECT 1 FROM task_events WHERE task_id = $1 AND created_at >= $2 \
-                 AND kind IN ('status', 'promoted', 'unblocked', 'reclaimed') LIMIT 1",
-                &[&task_id, &at],
-            )?
-            .is_some(),
-        None => false,
-    };
-    let recent_comments = if comments {
-        all(
-            db.query(
-                "SELECT body FROM task_comments WHERE task_id = $1 AND created_at >= $2 \
-                 ORDER BY created_at, id",
-                &[&task_id, &comments_since],
-            )?,
-            |r| Ok(r.try_get::<_, String>(0)?),
-        )?
-    } else {
-        Vec::new()
-    };
-    Ok(GuardFacts {
-        last_failure_error,
-        latest_run,
-        recent_completion,
-        requeued_after_completion,
-        recent_comments,
-        spawn_retry_at,
-    })
-}
-
 /// Unclaimed tasks of `status`, best first (ties in creation order, as
 /// SQLite's insertion order; a NULL priority last, as SQLite sorts it).
 fn candidates_sql(status: Status) -> String {
@@ -454,6 +350,25 @@ impl DispatchStore for PgStore {
             return Ok(facts);
         }
         self.read_snapshot(|c| guard_facts(c, task_id, success_since, comments_since))
+    }
+
+    fn respawn_guard_facts_of(
+        &self,
+        task_ids: &[String],
+        success_since: i64,
+        comments_since: i64,
+    ) -> Result<Vec<GuardFacts>> {
+        // One statement (one snapshot, one round trip) for the batch.
+        self.read(|c| guard_facts_of(c, task_ids, success_since, comments_since))
+    }
+
+    fn board_version(&self) -> Result<Option<u64>> {
+        // The version row every write transaction bumps in its commit: one
+        // indexed single-row read in autocommit (one round trip).
+        self.read(|c| {
+            let v: i64 = c.query_one(VERSION_QUERY, &[])?.try_get(0)?;
+            Ok(Some(v as u64))
+        })
     }
 
     fn extend_claim(&self, req: &ExtendClaim) -> Result<bool> {

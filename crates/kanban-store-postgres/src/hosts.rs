@@ -3,6 +3,7 @@
 //! upsert outside the board's write lock and version bump: it changes no
 //! task, so it must not wake every gateway's watcher.
 
+use kanban_store::backend::HostLoad;
 use kanban_store::dispatch_ops::{HostLease, HostRecord};
 use postgres::Row;
 
@@ -17,6 +18,12 @@ const RENEW_SQL: &str = "INSERT INTO kanban_rs_hosts \
 
 const HOSTS_QUERY: &str = "SELECT host_id, gateway_pid, started_at, lease_expires, last_seen \
      FROM kanban_rs_hosts ORDER BY host_id";
+
+/// Leases (never `NULL`) and running claims (`NULL` lease, one row per
+/// claim lock) in one statement, for `/metrics`.
+const LOADS_QUERY: &str = "SELECT host_id, lease_expires, 0::BIGINT FROM kanban_rs_hosts \
+     UNION ALL SELECT claim_lock, NULL, COUNT(*) FROM tasks \
+     WHERE status = 'running' AND claim_lock IS NOT NULL GROUP BY claim_lock";
 
 fn host_from_row(r: &Row) -> HostRecord {
     HostRecord {
@@ -48,4 +55,15 @@ pub(crate) fn hosts(db: &Db<'_>) -> DbResult<Vec<HostRecord>> {
         .iter()
         .map(host_from_row)
         .collect())
+}
+
+pub(crate) fn host_loads(db: &Db<'_>) -> DbResult<Vec<HostLoad>> {
+    let (mut leases, mut locks) = (Vec::new(), Vec::new());
+    for r in db.query(LOADS_QUERY, &[])? {
+        match r.get::<_, Option<i64>>(1) {
+            Some(expires) => leases.push((r.get(0), expires)),
+            None => locks.push((r.get(0), r.get(2))),
+        }
+    }
+    Ok(kanban_store::backend::host_loads(leases, locks))
 }

@@ -10,9 +10,11 @@
 //! keys and event order exactly as on SQLite.
 //!
 //! Layout:
-//! - `connect`: URL → connections with the board's `search_path`;
+//! - `connect`: URL → dedicated connections with the board's `search_path`;
+//! - `pool`: one connection pool per database, shared by its boards;
+//! - `conn`: a connection with its per-board statement cache;
 //! - `schema`: DDL and the versioned migrations;
-//! - `db`: statement cache, read / snapshot / write transactions, errors;
+//! - `db`: read / snapshot / write transactions on a pooled connection, errors;
 //! - `txn`: the row/event/run helpers of a write transaction;
 //! - `row`: row → domain struct mapping;
 //! - `tasks`, `runs`, `board`, `direct`: task CRUD, runs, attachments,
@@ -20,6 +22,7 @@
 //! - `board_files`: attachment blobs and worker logs kept for other hosts;
 //! - `claim`, `lifecycle`, `recompute`: claims, transitions, promotion;
 //! - `dispatch*`, `notify_claim`: the dispatcher's and notifier's stores;
+//! - `catalogue`: which boards the database holds, with their metadata;
 //! - `lock`: the dispatch lock (a session advisory lock);
 //! - `watch`: the change probe (the board's version row).
 //!
@@ -28,6 +31,7 @@
 
 mod board;
 mod board_files;
+mod catalogue;
 mod claim;
 mod conn;
 mod connect;
@@ -36,6 +40,7 @@ mod direct;
 mod dispatch;
 mod dispatch_batch;
 mod dispatch_bulk;
+mod dispatch_guard;
 mod dispatch_recovery;
 mod dump;
 mod ended_runs;
@@ -43,6 +48,7 @@ mod hosts;
 mod lifecycle;
 mod lock;
 mod notify_claim;
+mod pool;
 mod recompute;
 mod row;
 mod runs;
@@ -52,21 +58,21 @@ mod txn;
 pub mod watch;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use kanban_core::context::RecentWork;
 use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 use kanban_store::backend::{
-    BackendOpener, BoardLocation, BoardStore, OpenRequest, PostgresLocation,
+    BackendOpener, BoardLocation, BoardStore, HostLoad, OpenRequest, PoolStatus, PostgresLocation,
     register_postgres_backend,
 };
 use kanban_store::params::*;
 use kanban_store::watch::ChangeProbe;
 use kanban_store::{BackendError, Clock, Result, Store, StoreError};
 
-use crate::conn::Conn;
 use crate::connect::Connector;
 
+pub use crate::pool::{DEFAULT_POOL_SIZE, POOL_APPLICATION_NAME};
 pub use crate::schema::SCHEMA_VERSION;
 
 /// Make `postgres://` board locations openable through
@@ -81,15 +87,23 @@ impl BackendOpener for PostgresOpener {
     fn open(&self, location: &PostgresLocation, req: &OpenRequest) -> Result<Arc<dyn BoardStore>> {
         Ok(Arc::new(PgStore::open(location, req)?))
     }
+
+    fn catalogue(
+        &self,
+        location: &PostgresLocation,
+    ) -> Result<Box<dyn kanban_store::backend::BoardCatalogue>> {
+        Ok(Box::new(catalogue::PgCatalogue::new(location)?))
+    }
 }
 
-/// One board in a PostgreSQL database. `Send + Sync`; it holds one
-/// connection behind a mutex (reconnected when it breaks), so open one
-/// store per thread when threads must work concurrently.
+/// One board in a PostgreSQL database. `Send + Sync`: each call borrows a
+/// connection from the database's pool (shared with every other board of
+/// that database in this process), so threads sharing one store work
+/// concurrently.
 pub struct PgStore {
     connector: Arc<Connector>,
     schema: schema::BoardSchema,
-    conn: Mutex<Option<Conn>>,
+    pool: Arc<pool::Pool>,
     clock: Arc<dyn Clock>,
     /// The host part of this process's claim locks (the host id or name).
     local_host: String,
@@ -111,16 +125,15 @@ impl PgStore {
     pub fn open(location: &PostgresLocation, req: &OpenRequest) -> Result<PgStore> {
         let redacted = BoardLocation::Postgres(location.clone()).redacted();
         let connector = Arc::new(Connector::new(location, redacted)?);
+        let pool = pool::shared(location.connection_url(), connector.config(), req.pool_size);
         let store = PgStore {
             schema: connector.schema().clone(),
             connector,
-            conn: Mutex::new(None),
+            pool,
             clock: req.clock.clone(),
             local_host: req.local_host_or_hostname(),
         };
-        let mut conn = store.connect().map_err(|e| store.classify(e))?;
-        let applied =
-            schema::applied_version(&mut conn, &store.schema).map_err(|e| store.classify(e))?;
+        let applied = store.with_conn(|conn| schema::applied_version(conn, &store.schema))?;
         if applied > SCHEMA_VERSION {
             return Err(StoreError::Backend(BackendError::msg(format!(
                 "{}: board schema version {applied} is newer than this kanban knows \
@@ -135,16 +148,22 @@ impl PgStore {
             ))));
         }
         if applied < SCHEMA_VERSION {
+            // The migration lock is a session lock: on a connection of its
+            // own, never one the pool lends on.
+            let mut conn = store.connector.connect().map_err(|e| store.classify(e))?;
             schema::migrate(&mut conn, &store.schema, store.clock.now())
                 .map_err(|e| store.classify(e))?;
+            if applied == 0 {
+                // A new board: the database's catalogue lists it from now on.
+                catalogue::register_board(
+                    &mut conn,
+                    store.schema.board(),
+                    store.connector.redacted(),
+                )
+                .map_err(|e| store.classify(e))?;
+            }
         }
-        *store.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
         Ok(store)
-    }
-
-    /// A new connection to the board.
-    pub(crate) fn connect(&self) -> conn::DbResult<Conn> {
-        self.connector.connect()
     }
 
     /// The board's name.
@@ -169,6 +188,14 @@ impl BoardStore for PgStore {
 
     fn load_board(&self, dump: &kanban_store::dump::BoardDump) -> Result<()> {
         self.load_all(dump)
+    }
+
+    fn host_loads(&self) -> Result<Vec<HostLoad>> {
+        self.read(hosts::host_loads)
+    }
+
+    fn pool_status(&self) -> Option<PoolStatus> {
+        Some(self.pool.status())
     }
 }
 

@@ -440,6 +440,105 @@ fn apply_pending(conn: &mut Conn, schema: &BoardSchema, now: i64) -> DbResult<us
     Ok(applied)
 }
 
+/// Schema of the board catalogue: which boards the database holds and
+/// their display metadata, shared by every host (`crate::catalogue`). No
+/// board schema is ever named so: board names start with a letter or digit.
+pub(crate) const CATALOGUE_SCHEMA: &str = "kanban__catalogue";
+
+/// The catalogue's steps, oldest first; numbered apart from the boards'
+/// (a board's schema version says nothing about the catalogue's).
+const CATALOGUE_MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sql: CATALOGUE_V1_SQL,
+}];
+
+/// The newest catalogue migration this build knows.
+pub const CATALOGUE_VERSION: i64 = 1;
+
+/// Catalogue migration 1: the boards table (a `NULL` name is the slug in
+/// Title Case), and every board an earlier version created in this
+/// database, adopted by its schema name (with default metadata).
+const CATALOGUE_V1_SQL: &str = r#"
+CREATE TABLE kanban__catalogue.boards (
+    slug            TEXT PRIMARY KEY,
+    name            TEXT,
+    description     TEXT NOT NULL DEFAULT '',
+    icon            TEXT NOT NULL DEFAULT '',
+    color           TEXT NOT NULL DEFAULT '',
+    default_workdir TEXT,
+    created_at      BIGINT NOT NULL,
+    archived        BOOLEAN NOT NULL DEFAULT FALSE
+);
+
+INSERT INTO kanban__catalogue.boards (slug, created_at)
+SELECT substr(n.nspname, length('kanban_') + 1), EXTRACT(EPOCH FROM now())::BIGINT
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = 'kanban_rs_migrations' AND c.relkind = 'r'
+  AND n.nspname ~ '^kanban_[a-z0-9][-a-z0-9_]*$'
+ON CONFLICT (slug) DO NOTHING;
+"#;
+
+/// The catalogue's migration lock (apart from every board's).
+fn catalogue_lock_key() -> i64 {
+    let d = Sha256::digest(b"kanban-catalogue-lock\0migrate");
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// The highest applied catalogue migration (0: no catalogue yet).
+pub(crate) fn catalogue_version(conn: &mut Conn) -> DbResult<i64> {
+    let row = conn.client.query_one(
+        "SELECT to_regclass('kanban__catalogue.migrations') IS NOT NULL",
+        &[],
+    )?;
+    if !row.get::<_, bool>(0) {
+        return Ok(0);
+    }
+    let row = conn.client.query_one(
+        "SELECT COALESCE(MAX(version), 0)::BIGINT FROM kanban__catalogue.migrations",
+        &[],
+    )?;
+    Ok(row.get(0))
+}
+
+/// Create the catalogue when missing and apply its pending steps, each in
+/// its own transaction, under the catalogue's migration lock (safe from
+/// several hosts at once). Returns how many steps this call applied.
+pub(crate) fn migrate_catalogue(conn: &mut Conn, now: i64) -> DbResult<usize> {
+    let key = catalogue_lock_key();
+    conn.client
+        .execute("SELECT pg_advisory_lock($1)", &[&key])?;
+    let out = apply_catalogue_steps(conn, now);
+    // Unlock even when a step failed; a broken connection drops it anyway.
+    let _ = conn
+        .client
+        .execute("SELECT pg_advisory_unlock($1)", &[&key]);
+    out
+}
+
+fn apply_catalogue_steps(conn: &mut Conn, now: i64) -> DbResult<usize> {
+    conn.client.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {CATALOGUE_SCHEMA};
+         CREATE TABLE IF NOT EXISTS {CATALOGUE_SCHEMA}.migrations (
+             version    BIGINT PRIMARY KEY,
+             applied_at BIGINT NOT NULL
+         );"
+    ))?;
+    let done = catalogue_version(conn)?;
+    let mut applied = 0;
+    for step in CATALOGUE_MIGRATIONS.iter().filter(|m| m.version > done) {
+        let mut tx = conn.client.transaction()?;
+        tx.batch_execute(step.sql)?;
+        tx.execute(
+            "INSERT INTO kanban__catalogue.migrations (version, applied_at) VALUES ($1, $2)",
+            &[&step.version, &now],
+        )?;
+        tx.commit()?;
+        applied += 1;
+    }
+    Ok(applied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,5 +581,27 @@ mod tests {
             assert_eq!(m.version, i as i64 + 1);
         }
         assert_eq!(MIGRATIONS.last().map(|m| m.version), Some(SCHEMA_VERSION));
+        for (i, m) in CATALOGUE_MIGRATIONS.iter().enumerate() {
+            assert_eq!(m.version, i as i64 + 1);
+        }
+        assert_eq!(
+            CATALOGUE_MIGRATIONS.last().map(|m| m.version),
+            Some(CATALOGUE_VERSION)
+        );
+    }
+
+    #[test]
+    fn no_board_schema_is_the_catalogue_schema() {
+        for board in ["catalogue", "a", &"x".repeat(64)] {
+            assert_ne!(BoardSchema::new(board).name(), CATALOGUE_SCHEMA);
+        }
+        assert!(
+            !CATALOGUE_SCHEMA[SCHEMA_PREFIX.len()..]
+                .starts_with(|c: char| c.is_ascii_alphanumeric())
+        );
+        assert_ne!(
+            catalogue_lock_key(),
+            BoardSchema::new("default").migrate_lock_key()
+        );
     }
 }

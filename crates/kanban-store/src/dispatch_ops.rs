@@ -28,9 +28,13 @@
 //! - **First decision wins.** [`DispatchStore::record_intent`] keeps the
 //!   first intent recorded for a run.
 //! - **Reads are snapshots.** `running_tasks`, `dispatch_candidates`,
-//!   `respawn_guard_facts` and the other reads each answer from one
+//!   `respawn_guard_facts(_of)` and the other reads each answer from one
 //!   committed state; `regate`'s cursor is an event id under the
 //!   [`Store`] event-order rule, so a `ChangedSince` pass misses no change.
+//! - **No missed commit.** When a commit to the board returned before a
+//!   call to [`DispatchStore::board_version`] began, that call's value
+//!   differs from the previous call's on the same handle (the
+//!   [`crate::watch::ChangeProbe`] rule, for the store's own handle).
 
 use kanban_core::{EventKind, RunOutcome, Status};
 use serde_json::Value;
@@ -413,6 +417,16 @@ pub trait DispatchStore: Store {
         success_since: i64,
         comments_since: i64,
     ) -> Result<GuardFacts>;
+    /// [`DispatchStore::respawn_guard_facts`] of several tasks in one read
+    /// (one snapshot): one entry per id, in order; an unknown id gets the
+    /// empty facts. A pass asks once for its candidates instead of once
+    /// per candidate (a round trip each on a server backend).
+    fn respawn_guard_facts_of(
+        &self,
+        task_ids: &[String],
+        success_since: i64,
+        comments_since: i64,
+    ) -> Result<Vec<GuardFacts>>;
     /// `claim_extended`; false when the CAS lost.
     fn extend_claim(&self, req: &ExtendClaim) -> Result<bool>;
     /// `reclaim_deferred`; false when the CAS lost.
@@ -459,6 +473,17 @@ pub trait DispatchStore: Store {
     /// Every host registered on the board, by host id (expired leases
     /// included: a reader decides what an expired lease means).
     fn hosts(&self) -> Result<Vec<HostRecord>>;
+
+    /// The board's change counter: an opaque value that differs from this
+    /// handle's previous reading whenever any connection (this one
+    /// included) committed a change to the board in between. Time passing
+    /// changes nothing here. Read it outside a [`DispatchStore::read_scope`].
+    /// A dispatcher whose last pass found nothing to do skips the next
+    /// one's reads while it is unchanged and nothing is due. `None`: the
+    /// store cannot tell, and every pass reads everything (the default).
+    fn board_version(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 
     /// Create the dispatcher's own tables and indexes when missing (once
     /// per dispatcher; every query also works without them).

@@ -127,6 +127,24 @@ pub enum Command {
     NotifyList(NotifyListArgs),
     /// Remove a notification subscription.
     NotifyUnsubscribe(NotifyUnsubscribeArgs),
+    /// Live terminal view of the board: counts, running workers, profile
+    /// usage, recent events and throughput (q, Esc or Ctrl-C quits).
+    Top(crate::command::top::TopArgs),
+    /// Check the installation (root, permissions, config, profiles,
+    /// gateway, locks, boards) and say what to do about each problem.
+    ///
+    /// Exit 0 when every check is ok, 1 when one warns or fails.
+    Doctor(crate::command::doctor::DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    ///
+    /// Bash: `kanban completions bash > ~/.local/share/bash-completion/completions/kanban`;
+    /// zsh: into a directory of your $fpath as `_kanban`; fish:
+    /// `kanban completions fish > ~/.config/fish/completions/kanban.fish`.
+    Completions(crate::command::completions::CompletionsArgs),
+    /// Print the man page (roff), or write one page per verb with --out.
+    ///
+    /// Read it with `kanban man | man -l -`.
+    Man(crate::command::completions::ManArgs),
 }
 
 /// Where `kanban add --column` puts a task.

@@ -6,9 +6,10 @@ use std::cell::OnceCell;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
+use kanban_hermes::catalogue::for_root;
 use kanban_hermes::config::{KanbanConfig, open_request};
 use kanban_hermes::layout::{BoardPaths, ENV_KANBAN_BOARD, LayoutError, ProcessEnv, Root};
-use kanban_store::backend::{self, BoardHandle};
+use kanban_store::backend::{self, BoardCatalogue, BoardHandle};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{Clock, SystemClock};
 
@@ -19,6 +20,8 @@ pub struct Ctx {
     pub board: BoardPaths,
     handle: OnceCell<BoardHandle>,
     config: OnceCell<Option<KanbanConfig>>,
+    /// The root's board catalogue (the database's, with one configured).
+    catalogue: OnceCell<Box<dyn BoardCatalogue>>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -75,27 +78,32 @@ impl Ctx {
     pub fn resolve(explicit_board: Option<&str>, database_url: Option<&str>) -> Result<Ctx> {
         let env = ProcessEnv;
         let (root, config) = resolve_root_and_config(database_url)?;
-        let board = root.resolve_board(explicit_board, &env).map_err(|e| {
-            // A slug error without `--board` came from the variable: say so,
-            // since nothing on the command line names that board.
-            let slug_error = matches!(
-                e,
-                LayoutError::InvalidSlug(_)
-                    | LayoutError::SlugRequired
-                    | LayoutError::BoardNotFound(_)
-            );
-            match root.env_board_value(explicit_board, &env) {
-                Some(value) if slug_error => layout_error(e).context(format!(
-                    "{ENV_KANBAN_BOARD}={value:?} names no usable board (fix or unset it)"
-                )),
-                _ => layout_error(e),
-            }
-        })?;
+        let catalogue = OnceCell::new();
+        let boards = catalogue.get_or_init(|| for_root(&root));
+        let board = root
+            .resolve_board_in(explicit_board, &env, &**boards)
+            .map_err(|e| {
+                // A slug error without `--board` came from the variable: say so,
+                // since nothing on the command line names that board.
+                let slug_error = matches!(
+                    e,
+                    LayoutError::InvalidSlug(_)
+                        | LayoutError::SlugRequired
+                        | LayoutError::BoardNotFound(_)
+                );
+                match root.env_board_value(explicit_board, &env) {
+                    Some(value) if slug_error => layout_error(e).context(format!(
+                        "{ENV_KANBAN_BOARD}={value:?} names no usable board (fix or unset it)"
+                    )),
+                    _ => layout_error(e),
+                }
+            })?;
         Ok(Ctx {
             root,
             board,
             handle: OnceCell::new(),
             config,
+            catalogue,
             clock: Arc::new(SystemClock),
         })
     }
@@ -114,6 +122,18 @@ impl Ctx {
     /// read its recorded identity to end it.
     pub fn store(&self) -> Result<&dyn DispatchStore> {
         Ok(self.board_handle()?.as_dispatch())
+    }
+
+    /// The root's board catalogue: which boards exist, their metadata.
+    pub fn catalogue(&self) -> &dyn BoardCatalogue {
+        &**self.catalogue.get_or_init(|| for_root(&self.root))
+    }
+
+    /// The board's default workdir (tasks created without a workspace
+    /// path inherit it), as the catalogue records it.
+    pub fn default_workdir(&self) -> Result<Option<String>> {
+        kanban_hermes::catalogue::default_workdir(self.catalogue(), &self.board.slug)
+            .context("cannot read the board's metadata")
     }
 
     /// The `kanban:` section of `config.yaml`; `None` when it cannot be

@@ -1,9 +1,16 @@
-//! Error kinds the binary distinguishes, and their exit codes.
+//! Error kinds the binary distinguishes, their exit codes, and the one
+//! style of every error line on stderr.
 //!
 //! Exit 2 = the command line itself is wrong (bad flag value, malformed
 //! duration, bad slug, relative `dir:` path); exit 1 = the board refused
 //! (unknown id, cycle, wrong status), as the reference's ValueError /
 //! RuntimeError paths do.
+//!
+//! Every runtime error or warning line starts with `kanban`: `kanban: <msg>`
+//! ([`PREFIX`]), or `kanban boards <verb>: <msg>` where the reference names
+//! the sub-verb. The reference's own refusal texts follow the prefix
+//! unchanged (`kanban: no such task: <id>`, `kanban: cannot complete <id>
+//! (...)`). Only clap's command-line syntax errors keep clap's `error: `.
 
 use std::fmt;
 
@@ -35,13 +42,26 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
     }
 }
 
-/// The whole stderr line. An unknown id reads `no such task: <id>` without
-/// the `kanban:` prefix, exactly as the reference's show/assign/claim print it.
+/// What every runtime error line starts with.
+pub const PREFIX: &str = "kanban: ";
+
+/// Print a refusal that does not end the verb (one of several ids).
+pub fn refusal(msg: impl fmt::Display) {
+    eprintln!("{PREFIX}{msg}");
+}
+
+/// Print a warning: `kanban: warning: <msg>`.
+pub fn warning(msg: impl fmt::Display) {
+    eprintln!("{PREFIX}warning: {msg}");
+}
+
+/// The whole stderr line. An unknown id reads `kanban: no such task: <id>`:
+/// the reference's text (show/assign/claim), without its cause chain.
 pub fn render(err: &anyhow::Error) -> String {
     if let Some(kanban_store::StoreError::TaskNotFound(id)) = err.downcast_ref() {
-        return format!("no such task: {id}");
+        return format!("{PREFIX}no such task: {id}");
     }
-    format!("kanban: {}", message(err))
+    format!("{PREFIX}{}", message(err))
 }
 
 /// The message printed after `kanban: `: the outermost context, then the

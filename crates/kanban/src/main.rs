@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     // Every verb names this host in claim locks and worker records: refuse
     // a malformed host id before anything is written with it.
     if let Err(msg) = kanban_hermes::host::check_process_host_id() {
-        eprintln!("kanban: {msg}");
+        error::refusal(msg);
         return ExitCode::from(error::EXIT_USAGE);
     }
     match command::run(command, cli.board.as_deref(), cli.db.as_deref()) {

@@ -304,7 +304,7 @@ fn a_gateway_on_postgres_runs_a_task_created_elsewhere_and_feeds_its_events() {
     assert!(
         metrics
             .body
-            .contains("kanban_tasks{board=\"default\",status=\"done\"} 1"),
+            .contains(",board=\"default\",status=\"done\"} 1"),
         "{}",
         metrics.body
     );

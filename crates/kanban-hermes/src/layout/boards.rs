@@ -12,56 +12,18 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use kanban_store::backend::{RemoveAction, RemovedBoard};
-use serde::{Serialize, Serializer};
+use kanban_store::backend::{
+    BoardCatalogue, RemoveAction, RemovedBoard, now_secs, workdir_problem,
+};
+pub use kanban_store::backend::{BoardMeta, CreatedBoard, MetaUpdate, default_display_name};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::{
     BOARD_JSON_FILE_NAME, DB_FILE_NAME, DEFAULT_BOARD, LayoutError, PRIVATE_FILE_MODE, Root,
     create_private_dir, require_slug,
 };
-
-/// Display metadata of one board, plus its computed DB path.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct BoardMeta {
-    pub slug: String,
-    /// Display name; Title Case of the slug by default (`atm10-server` →
-    /// `Atm10 Server`).
-    pub name: String,
-    pub description: String,
-    pub icon: String,
-    pub color: String,
-    /// Default workspace directory for tasks created on this board.
-    pub default_workdir: Option<String>,
-    /// Unix seconds of the first write; `None` until written.
-    pub created_at: Option<i64>,
-    pub archived: bool,
-    /// Keys this version does not know, kept verbatim.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
-    /// Computed on every read, never stored in `board.json`.
-    #[serde(serialize_with = "path_as_str")]
-    pub db_path: PathBuf,
-}
-
-fn path_as_str<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
-}
-
-/// What a metadata write changes; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MetaUpdate {
-    /// Blank resets to the default display name.
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub icon: Option<String>,
-    pub color: Option<String>,
-    pub archived: Option<bool>,
-    /// `Some(None)` (or `Some(Some(""))`) clears it.
-    pub default_workdir: Option<Option<String>>,
-}
 
 /// The on-disk shape: same keys and order as the reference writes.
 #[derive(Serialize)]
@@ -78,37 +40,6 @@ struct BoardFile<'a> {
     extra: &'a BTreeMap<String, Value>,
 }
 
-/// `atm10-server` → `Atm10 Server`; `_` counts as a separator.
-pub fn default_display_name(slug: &str) -> String {
-    let words: Vec<String> = slug
-        .replace('_', "-")
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut cs = p.chars();
-            match cs.next() {
-                Some(f) => f
-                    .to_uppercase()
-                    .chain(cs.flat_map(char::to_lowercase))
-                    .collect(),
-                None => String::new(),
-            }
-        })
-        .collect();
-    if words.is_empty() {
-        slug.to_string()
-    } else {
-        words.join(" ")
-    }
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn str_field(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
@@ -119,18 +50,8 @@ fn str_field(v: Option<&Value>) -> Option<String> {
 
 /// Metadata of a board (normalised slug). Never fails.
 pub fn read_board_metadata(root: &Root, slug: &str) -> BoardMeta {
-    let mut meta = BoardMeta {
-        slug: slug.to_string(),
-        name: default_display_name(slug),
-        description: String::new(),
-        icon: String::new(),
-        color: String::new(),
-        default_workdir: None,
-        created_at: None,
-        archived: false,
-        extra: BTreeMap::new(),
-        db_path: root.board_paths(slug).db,
-    };
+    let db = root.board_paths(slug).db;
+    let mut meta = BoardMeta::defaults(slug, db.to_string_lossy());
     let path = root.board_dir(slug).join(BOARD_JSON_FILE_NAME);
     let Ok(text) = std::fs::read_to_string(&path) else {
         return meta;
@@ -172,32 +93,7 @@ pub fn write_board_metadata(
     update: &MetaUpdate,
 ) -> Result<BoardMeta, LayoutError> {
     let mut meta = read_board_metadata(root, slug);
-    if let Some(name) = &update.name {
-        let n = name.trim();
-        meta.name = if n.is_empty() {
-            default_display_name(slug)
-        } else {
-            n.to_string()
-        };
-    }
-    if let Some(v) = &update.description {
-        meta.description = v.clone();
-    }
-    if let Some(v) = &update.icon {
-        meta.icon = v.clone();
-    }
-    if let Some(v) = &update.color {
-        meta.color = v.clone();
-    }
-    if let Some(v) = update.archived {
-        meta.archived = v;
-    }
-    if let Some(v) = &update.default_workdir {
-        meta.default_workdir = v.clone().filter(|s| !s.is_empty());
-    }
-    if meta.created_at.is_none_or(|t| t == 0) {
-        meta.created_at = Some(now_secs());
-    }
+    update.apply(&mut meta);
     let dir = root.board_dir(slug);
     create_private_dir(&dir)?;
     let file = BoardFile {
@@ -290,15 +186,6 @@ pub fn list_boards(root: &Root, include_archived: bool) -> Vec<BoardMeta> {
     out
 }
 
-/// Outcome of [`create_board`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct CreatedBoard {
-    pub meta: BoardMeta,
-    /// The board was already there (never true for `default`, like the
-    /// reference's message).
-    pub already_existed: bool,
-}
-
 /// Create a board's directory and metadata; idempotent (an existing board
 /// gets the given fields updated). The caller then opens the DB with
 /// `create: true` so the schema exists and the board is listed.
@@ -308,16 +195,15 @@ pub fn create_board(
     update: &MetaUpdate,
 ) -> Result<CreatedBoard, LayoutError> {
     let slug = require_slug(slug)?;
-    if let Some(Some(wd)) = &update.default_workdir
-        && !wd.trim().is_empty()
-    {
-        check_workdir(wd.trim())?;
+    if let Some(wd) = update.workdir_to_set() {
+        check_workdir(wd)?;
     }
     let already_existed = slug != DEFAULT_BOARD && root.board_exists(&slug);
     let meta = write_board_metadata(root, &slug, update)?;
     Ok(CreatedBoard {
         meta,
         already_existed,
+        restored: false,
     })
 }
 
@@ -342,7 +228,7 @@ pub(crate) fn remove_board_at(
     if !dir.is_dir() {
         return Err(LayoutError::BoardNotFound(slug));
     }
-    if root.pointer_board().as_deref() == Some(slug.as_str()) {
+    if root.pointer_slug().as_deref() == Some(slug.as_str()) {
         clear_current_board(root)?;
     }
     if !archive {
@@ -374,8 +260,17 @@ pub(crate) fn remove_board_at(
 /// Persist `slug` as the current board (`kanban/current`). The board must
 /// exist, so a typo is an error instead of a pointer to nothing.
 pub fn set_current_board(root: &Root, slug: &str) -> Result<PathBuf, LayoutError> {
+    set_current_board_in(root, slug, &*crate::catalogue::for_root(root))
+}
+
+/// [`set_current_board`], asking `catalogue` whether the board exists.
+pub fn set_current_board_in(
+    root: &Root,
+    slug: &str,
+    catalogue: &dyn BoardCatalogue,
+) -> Result<PathBuf, LayoutError> {
     let slug = require_slug(slug)?;
-    if !root.board_exists(&slug) {
+    if slug != DEFAULT_BOARD && !catalogue.contains(&slug)? {
         return Err(LayoutError::BoardNotFound(slug));
     }
     create_private_dir(&root.kanban_dir())?;
@@ -436,17 +331,11 @@ pub fn set_default_workdir(
 }
 
 fn check_workdir(path: &str) -> Result<(), LayoutError> {
-    let bad = |reason| {
-        Err(LayoutError::BadWorkdir {
+    match workdir_problem(path) {
+        Some(reason) => Err(LayoutError::BadWorkdir {
             path: path.to_string(),
             reason,
-        })
-    };
-    if !Path::new(path).is_absolute() {
-        return bad("is relative; use an absolute path");
+        }),
+        None => Ok(()),
     }
-    if !Path::new(path).is_dir() {
-        return bad("is not an existing directory");
-    }
-    Ok(())
 }

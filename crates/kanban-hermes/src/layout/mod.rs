@@ -4,7 +4,10 @@
 //!
 //! Everything here takes the environment as an explicit [`Env`] so tests
 //! never mutate the process environment, and nothing here opens a database:
-//! the store decides how a board file is initialised.
+//! the store decides how a board file is initialised. Which boards exist
+//! is the board catalogue's answer (`crate::catalogue`): these directories
+//! without a database, the database's catalogue with one (the current-board
+//! pointer stays a file of this root either way).
 //!
 //! ```text
 //! <root>/config.yaml                         kanban: section (crate::config)
@@ -25,13 +28,15 @@ use std::path::{Path, PathBuf};
 
 use kanban_core::CoreError;
 use kanban_core::validate::normalize_board_slug;
-use kanban_store::backend::{BoardLocation, PostgresLocation};
+use kanban_store::backend::{
+    BoardCatalogue, BoardLocation, CatalogueError, PostgresLocation, board_not_found_message,
+};
 use thiserror::Error;
 
 pub use boards::{
     BoardMeta, CreatedBoard, MetaUpdate, clear_current_board, create_board, default_display_name,
     list_boards, read_board_metadata, remove_board, rename_board, set_current_board,
-    set_default_workdir, write_board_metadata,
+    set_current_board_in, set_default_workdir, write_board_metadata,
 };
 pub use env::{Env, MapEnv, ProcessEnv};
 /// What removing a board did (the catalogue's types).
@@ -77,7 +82,7 @@ pub enum LayoutError {
     #[error("board slug is required")]
     SlugRequired,
     /// A non-default board with neither a DB nor a `board.json`.
-    #[error("board '{0}' does not exist. Create it with `kanban boards create {0}`.")]
+    #[error("{}", board_not_found_message(.0))]
     BoardNotFound(String),
     #[error("the 'default' board cannot be removed")]
     DefaultNotRemovable,
@@ -98,6 +103,18 @@ pub enum LayoutError {
     /// redacted).
     #[error("{origin} must be a postgres:// URL: {detail}")]
     BadDatabaseUrl { origin: String, detail: String },
+    /// The board catalogue (a database) could not answer.
+    #[error(transparent)]
+    Catalogue(CatalogueError),
+}
+
+impl From<CatalogueError> for LayoutError {
+    fn from(e: CatalogueError) -> LayoutError {
+        match e {
+            CatalogueError::NotFound { slug } => LayoutError::BoardNotFound(slug),
+            other => LayoutError::Catalogue(other),
+        }
+    }
 }
 
 impl LayoutError {
@@ -116,6 +133,7 @@ impl LayoutError {
             | LayoutError::SlugRequired
             | LayoutError::BadWorkdir { .. }
             | LayoutError::BadDatabaseUrl { .. } => 2,
+            LayoutError::Catalogue(e) => e.exit_code(),
             _ => 1,
         }
     }
@@ -292,19 +310,54 @@ impl Root {
         }
     }
 
+    /// Whether the root's board catalogue has the (normalised) board:
+    /// `default` always; without a database, its directory here.
+    pub fn has_board(&self, slug: &str) -> Result<bool, LayoutError> {
+        self.has_board_in(slug, &*crate::catalogue::for_root(self))
+    }
+
+    fn has_board_in(
+        &self,
+        slug: &str,
+        catalogue: &dyn BoardCatalogue,
+    ) -> Result<bool, LayoutError> {
+        if slug == DEFAULT_BOARD {
+            return Ok(true);
+        }
+        Ok(catalogue.contains(slug)?)
+    }
+
     /// The board the pointer file names, if it is valid and still exists.
     pub fn pointer_board(&self) -> Option<String> {
+        let slug = self.pointer_slug()?;
+        self.has_board(&slug).ok()?.then_some(slug)
+    }
+
+    /// [`Root::pointer_board`], asking `catalogue` whether it exists.
+    pub fn pointer_board_in(&self, catalogue: &dyn BoardCatalogue) -> Option<String> {
+        let slug = self.pointer_slug()?;
+        self.has_board_in(&slug, catalogue).ok()?.then_some(slug)
+    }
+
+    /// The valid slug the pointer file names, existing or not.
+    pub fn pointer_slug(&self) -> Option<String> {
         let raw = std::fs::read_to_string(self.current_pointer()).ok()?;
-        let slug = normalize_board_slug(&raw).ok()??;
-        self.board_exists(&slug).then_some(slug)
+        normalize_board_slug(&raw).ok()?
     }
 
     /// The current board as `boards list/show` report it (reference
     /// `get_current_board`): `HERMES_KANBAN_BOARD` if valid and existing ›
     /// the pointer file if valid and existing › `default`. Never fails.
     pub fn current_board(&self, env: &dyn Env) -> String {
-        self.env_board(env)
-            .or_else(|| self.pointer_board())
+        self.current_board_in(env, &*crate::catalogue::for_root(self))
+    }
+
+    /// [`Root::current_board`], asking `catalogue` which boards exist.
+    pub fn current_board_in(&self, env: &dyn Env, catalogue: &dyn BoardCatalogue) -> String {
+        self.checked_env_board(env, catalogue)
+            .ok()
+            .flatten()
+            .or_else(|| self.pointer_board_in(catalogue))
             .unwrap_or_else(|| DEFAULT_BOARD.into())
     }
 
@@ -318,18 +371,18 @@ impl Root {
             .flatten()
     }
 
-    fn env_board(&self, env: &dyn Env) -> Option<String> {
-        self.checked_env_board(env).ok().flatten()
-    }
-
     /// `HERMES_KANBAN_BOARD` (blank = unset), refused like `--board` when
     /// it is not a valid slug or names a board that does not exist.
-    fn checked_env_board(&self, env: &dyn Env) -> Result<Option<String>, LayoutError> {
+    fn checked_env_board(
+        &self,
+        env: &dyn Env,
+        catalogue: &dyn BoardCatalogue,
+    ) -> Result<Option<String>, LayoutError> {
         let Some(raw) = env.non_blank(ENV_KANBAN_BOARD) else {
             return Ok(None);
         };
         let slug = require_slug(&raw)?;
-        if !self.board_exists(&slug) {
+        if !self.has_board_in(&slug, catalogue)? {
             return Err(LayoutError::BoardNotFound(slug));
         }
         Ok(Some(slug))
@@ -354,10 +407,20 @@ impl Root {
         explicit: Option<&str>,
         env: &dyn Env,
     ) -> Result<BoardPaths, LayoutError> {
+        self.resolve_board_in(explicit, env, &*crate::catalogue::for_root(self))
+    }
+
+    /// [`Root::resolve_board`], asking `catalogue` which boards exist.
+    pub fn resolve_board_in(
+        &self,
+        explicit: Option<&str>,
+        env: &dyn Env,
+        catalogue: &dyn BoardCatalogue,
+    ) -> Result<BoardPaths, LayoutError> {
         let pins = Pins::from_env(env);
         if let Some(raw) = explicit {
             let slug = require_slug(raw)?;
-            if !self.board_exists(&slug) {
+            if !self.has_board_in(&slug, catalogue)? {
                 return Err(LayoutError::BoardNotFound(slug));
             }
             let mut paths = self.board_paths(&slug);
@@ -367,11 +430,11 @@ impl Root {
             }
             return Ok(paths);
         }
-        let (slug, source) = if let Some(slug) = self.checked_env_board(env)? {
+        let (slug, source) = if let Some(slug) = self.checked_env_board(env, catalogue)? {
             (slug, BoardSource::EnvBoard)
         } else if pins.db.is_some() {
             (DEFAULT_BOARD.to_string(), BoardSource::DbPin)
-        } else if let Some(slug) = self.pointer_board() {
+        } else if let Some(slug) = self.pointer_board_in(catalogue) {
             (slug, BoardSource::CurrentPointer)
         } else {
             (DEFAULT_BOARD.to_string(), BoardSource::Default)

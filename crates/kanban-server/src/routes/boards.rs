@@ -4,9 +4,9 @@ use std::path::Path as FsPath;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use kanban_hermes::catalogue::remove_board_of;
 use kanban_hermes::layout::{
-    BoardMeta, DEFAULT_BOARD, MetaUpdate, ProcessEnv, create_board, list_boards, remove_board,
-    require_slug, set_current_board, write_board_metadata,
+    BoardMeta, DEFAULT_BOARD, MetaUpdate, require_slug, set_current_board_in,
 };
 use serde_json::{Value, json};
 
@@ -35,7 +35,7 @@ fn meta_json(meta: &BoardMeta) -> Value {
 }
 
 fn current(st: &AppState) -> String {
-    st.root().current_board(&ProcessEnv)
+    st.hub.current_board()
 }
 
 /// Absolute, existing directory (400 otherwise); `""` clears.
@@ -68,8 +68,14 @@ pub async fn list(
     blocking(move || {
         let current = current(&st);
         let mut out = Vec::new();
-        for meta in list_boards(st.root(), q.include_archived) {
-            let counts = if meta.db_path.exists() {
+        let catalogue = st.hub.catalogue();
+        for meta in catalogue.list(q.include_archived)? {
+            // A SQLite board whose file is not there yet has no counts.
+            let stored = catalogue
+                .location(&meta.slug)?
+                .sqlite_path()
+                .is_none_or(FsPath::exists);
+            let counts = if stored {
                 st.hub.open(&meta.slug)?.store.stats()?.by_status
             } else {
                 Default::default()
@@ -107,10 +113,11 @@ pub async fn create(
             default_workdir: workdir.map(Some),
             ..Default::default()
         };
-        let created = create_board(st.root(), &body.slug, &update)?;
+        let catalogue = st.hub.catalogue();
+        let created = catalogue.write_metadata(&body.slug, &update)?;
         st.hub.open(&created.meta.slug)?;
         if body.switch {
-            set_current_board(st.root(), &created.meta.slug)?;
+            set_current_board_in(st.root(), &created.meta.slug, catalogue)?;
         }
         Ok(Json(json!({
             "board": meta_json(&created.meta),
@@ -123,7 +130,7 @@ pub async fn create(
 
 fn existing_slug(st: &AppState, raw: &str) -> ApiResult<String> {
     let slug = require_slug(raw)?;
-    if !st.root().board_exists(&slug) {
+    if !st.hub.catalogue().contains(&slug)? {
         return Err(ApiError::not_found(format!(
             "board '{slug}' does not exist"
         )));
@@ -154,7 +161,7 @@ pub async fn update(
             default_workdir: workdir,
             ..Default::default()
         };
-        let meta = write_board_metadata(st.root(), &slug, &update)?;
+        let meta = st.hub.catalogue().update_metadata(&slug, &update)?;
         Ok(Json(json!({"board": meta_json(&meta)})))
     })
     .await
@@ -176,7 +183,7 @@ pub async fn delete(
             ));
         }
         st.hub.forget(&slug);
-        let removed = remove_board(st.root(), &slug, !q.delete)?;
+        let removed = remove_board_of(st.root(), st.hub.catalogue(), &slug, !q.delete)?;
         Ok(Json(json!({"result": removed, "current": current(&st)})))
     })
     .await
@@ -191,7 +198,7 @@ pub async fn switch(
 ) -> ApiResult<Json<Value>> {
     blocking(move || {
         let slug = existing_slug(&st, &slug)?;
-        set_current_board(st.root(), &slug)?;
+        set_current_board_in(st.root(), &slug, st.hub.catalogue())?;
         Ok(Json(json!({"current": slug})))
     })
     .await

@@ -140,11 +140,7 @@ pub async fn healthz(State(st): State<AppState>) -> (StatusCode, Json<Health>) {
 pub async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
     let hub = st.hub.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        for board in hub.open_boards() {
-            if let Ok(stats) = board.store.stats() {
-                crate::metrics::set_task_counts(&board.slug, &stats.by_status);
-            }
-        }
+        crate::metrics::refresh_from_boards(&hub.open_boards());
     })
     .await;
     let body = crate::metrics::handle()

@@ -7,7 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::extract::{Path, State};
 use kanban_core::{Status, Task};
-use kanban_hermes::layout::read_board_metadata;
 use kanban_hermes::scratch::{BoardFiles, board_files, complete_with_files};
 use kanban_store::{
     AssignTask, BlockRequest, CardFacts, CompleteRequest, EditTask, EndedWorker, EventQuery,
@@ -247,7 +246,7 @@ pub async fn create_task(
             max_retries: body.max_retries,
             goal_mode: body.goal_mode,
             goal_max_turns: body.goal_max_turns,
-            default_workdir: read_board_metadata(st2.root(), &board.slug).default_workdir,
+            default_workdir: st2.hub.catalogue().metadata(&board.slug)?.default_workdir,
             ..Default::default()
         };
         Ok(board.store.create_task(&req)?.task)

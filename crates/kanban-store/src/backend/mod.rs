@@ -13,7 +13,9 @@
 //! [`open_board`] and a type implementing [`BoardStore`]; nothing above
 //! this module changes.
 
+mod board_meta;
 mod catalogue;
+mod fleet;
 mod location;
 mod sqlite;
 
@@ -22,7 +24,15 @@ use std::sync::{Arc, OnceLock};
 
 pub use crate::dispatch_ops::{DispatchLock, HeldDispatchLock};
 pub use crate::sqlite::dispatch_lock::dispatch_lock_path;
-pub use catalogue::{BoardCatalogue, CatalogueEntry, CatalogueError, RemoveAction, RemovedBoard};
+pub use board_meta::{
+    BoardMeta, CreatedBoard, MetaUpdate, default_display_name, now_secs, workdir_problem,
+    workdir_refusal,
+};
+pub use catalogue::{
+    BoardCatalogue, CatalogueEntry, CatalogueError, DEFAULT_BOARD_SLUG, DEFAULT_NOT_REMOVABLE,
+    RemoveAction, RemovedBoard, board_not_found_message, check_update, require_board_slug,
+};
+pub use fleet::{HostLoad, PoolStatus, claim_lock_host, host_loads};
 pub use location::{
     BoardLocation, LocationError, POSTGRES_BOARD_PARAM, POSTGRES_DEFAULT_BOARD, POSTGRES_SCHEMES,
     PostgresLocation, SQLITE_SCHEME,
@@ -50,6 +60,10 @@ pub struct OpenRequest {
     /// by the caller); `None`: the host name. The store only uses it to
     /// tell whether a lock it releases was taken here.
     pub local_host: Option<String>,
+    /// Most connections to one database this process keeps (PostgreSQL:
+    /// every board of the database shares them); `None` or 0: the
+    /// backend's default. The first store to open a database sets it.
+    pub pool_size: Option<u32>,
 }
 
 impl fmt::Debug for OpenRequest {
@@ -58,6 +72,7 @@ impl fmt::Debug for OpenRequest {
             .field("create", &self.create)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
             .field("local_host", &self.local_host)
+            .field("pool_size", &self.pool_size)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +91,7 @@ impl OpenRequest {
             clock: Arc::new(SystemClock),
             busy_timeout_ms: None,
             local_host: None,
+            pool_size: None,
         }
     }
 
@@ -103,6 +119,12 @@ impl OpenRequest {
         self
     }
 
+    /// See [`OpenRequest::pool_size`].
+    pub fn with_pool_size(mut self, size: Option<u32>) -> OpenRequest {
+        self.pool_size = size;
+        self
+    }
+
     /// [`OpenRequest::local_host`], or the host name when none was given.
     pub fn local_host_or_hostname(&self) -> String {
         crate::host_identity::local_host(self.local_host.as_deref())
@@ -121,6 +143,26 @@ pub trait BoardStore: DispatchStore + NotifyStore {
     /// keeping ids and continuing the id counters after them. Refuses
     /// (`StoreError::Refused`, nothing written) a board holding any row.
     fn load_board(&self, dump: &BoardDump) -> Result<()>;
+
+    /// Each host of the board with its lease and running tasks, by host
+    /// id (for `/metrics`). Backends answer in one read; this default
+    /// takes two.
+    fn host_loads(&self) -> Result<Vec<HostLoad>> {
+        let leases = self
+            .hosts()?
+            .into_iter()
+            .map(|h| (h.host_id, h.lease_expires));
+        let running = self.running_tasks()?.into_iter();
+        Ok(host_loads(
+            leases,
+            running.filter_map(|t| t.claim_lock.map(|lock| (lock, 1))),
+        ))
+    }
+
+    /// The connection pool this store draws from (`None`: it has none).
+    fn pool_status(&self) -> Option<PoolStatus> {
+        None
+    }
 }
 
 /// One open board. Cheap to clone: clones share the store.
@@ -188,15 +230,28 @@ impl BoardHandle {
     pub fn load_board(&self, dump: &BoardDump) -> Result<()> {
         self.store.load_board(dump)
     }
+
+    /// Each host of the board with its lease and running tasks.
+    pub fn host_loads(&self) -> Result<Vec<HostLoad>> {
+        self.store.host_loads()
+    }
+
+    /// The connection pool the board's store draws from, if any.
+    pub fn pool_status(&self) -> Option<PoolStatus> {
+        self.store.pool_status()
+    }
 }
 
 /// A backend that lives in a crate of its own (it depends on this one, so
 /// this crate cannot name it): the binary registers it at start-up with
 /// [`register_postgres_backend`], and [`open_board`] hands it the
-/// locations of its kind.
+/// locations of its kind, [`postgres_catalogue`] its databases.
 pub trait BackendOpener: Send + Sync {
     /// Open (and with `req.create`, create and migrate) the board.
     fn open(&self, location: &PostgresLocation, req: &OpenRequest) -> Result<Arc<dyn BoardStore>>;
+    /// The board catalogue kept in the database at `location` (its board
+    /// part is ignored). Connects lazily: nothing is read here.
+    fn catalogue(&self, location: &PostgresLocation) -> Result<Box<dyn BoardCatalogue>>;
 }
 
 static POSTGRES_BACKEND: OnceLock<Box<dyn BackendOpener>> = OnceLock::new();
@@ -208,6 +263,21 @@ pub fn register_postgres_backend(opener: Box<dyn BackendOpener>) {
     let _ = POSTGRES_BACKEND.set(opener);
 }
 
+/// The board catalogue of the PostgreSQL database at `location` (every
+/// host using that database sees the same boards).
+pub fn postgres_catalogue(location: &PostgresLocation) -> Result<Box<dyn BoardCatalogue>> {
+    match POSTGRES_BACKEND.get() {
+        Some(opener) => opener.catalogue(location),
+        None => Err(without_postgres(&BoardLocation::Postgres(location.clone()))),
+    }
+}
+
+fn without_postgres(location: &BoardLocation) -> crate::StoreError {
+    crate::StoreError::Backend(crate::BackendError::msg(format!(
+        "cannot open {location}: this program was built without the PostgreSQL backend"
+    )))
+}
+
 /// Open the board at `location`: refuses storage that is not a board or
 /// is damaged, creates a missing one when `req.create`, and migrates a
 /// board not yet migrated by this version.
@@ -216,13 +286,7 @@ pub fn open_board(location: &BoardLocation, req: &OpenRequest) -> Result<BoardHa
         BoardLocation::Sqlite(path) => Arc::new(sqlite::open(path, req)?),
         BoardLocation::Postgres(pg) => match POSTGRES_BACKEND.get() {
             Some(opener) => opener.open(pg, req)?,
-            None => {
-                return Err(crate::StoreError::Backend(crate::BackendError::msg(
-                    format!(
-                        "cannot open {location}: this program was built without the PostgreSQL backend"
-                    ),
-                )));
-            }
+            None => return Err(without_postgres(location)),
         },
     };
     Ok(BoardHandle::new(store, location.clone()))

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{BoardStore, OpenRequest};
+use super::{BoardStore, HostLoad, OpenRequest};
 use crate::Result;
 use crate::dump::BoardDump;
 use crate::sqlite::{OpenOptions, SqliteStore};
@@ -29,5 +29,9 @@ impl BoardStore for SqliteStore {
 
     fn load_board(&self, dump: &BoardDump) -> Result<()> {
         self.load_all(dump)
+    }
+
+    fn host_loads(&self) -> Result<Vec<HostLoad>> {
+        self.read(crate::sqlite::host_loads::host_loads_of)
     }
 }

@@ -519,6 +519,36 @@ impl DispatchStore for SqliteStore {
         self.read_snapshot(|c| guard_facts(c, task_id, success_since, comments_since))
     }
 
+    fn respawn_guard_facts_of(
+        &self,
+        task_ids: &[String],
+        success_since: i64,
+        comments_since: i64,
+    ) -> Result<Vec<GuardFacts>> {
+        // The per-task look-ups (cached statements) in one snapshot: no
+        // round trips to save here, only a transaction per task.
+        self.read_snapshot(|c| {
+            task_ids
+                .iter()
+                .map(|id| guard_facts(c, id, success_since, comments_since))
+                .collect()
+        })
+    }
+
+    fn board_version(&self) -> Result<Option<u64>> {
+        // `data_version` moves on commits of other connections only; this
+        // connection's own commits show in its change count. Neither reads
+        // a page. Packed in one value: a collision needs 2^32 row changes
+        // between two readings and no other connection committing.
+        self.read(|c| {
+            let others: i64 = c
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            let own = c.total_changes();
+            Ok(Some(((others as u64) << 32) | (own & 0xffff_ffff)))
+        })
+    }
+
     fn extend_claim(&self, req: &ExtendClaim) -> Result<bool> {
         self.write(|tx| {
             let n = tx.conn.execute(

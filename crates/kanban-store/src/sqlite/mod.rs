@@ -27,6 +27,7 @@ mod direct;
 mod dispatch;
 pub(crate) mod dispatch_lock;
 mod dump;
+pub(crate) mod host_loads;
 mod lifecycle;
 mod migrate;
 mod notify_claim;

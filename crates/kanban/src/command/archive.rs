@@ -25,7 +25,9 @@ pub fn run(args: ArchiveArgs, ctx: &Ctx) -> Result<i32> {
             Ok(()) => println!("Deleted {id}"),
             Err(StoreError::Refused { .. } | StoreError::TaskNotFound(_)) => {
                 failed += 1;
-                eprintln!("cannot delete {id} (must already be archived)");
+                crate::error::refusal(format_args!(
+                    "cannot delete {id} (must already be archived)"
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -41,7 +43,7 @@ pub fn run(args: ArchiveArgs, ctx: &Ctx) -> Result<i32> {
             Err(e) => match refusal_note(&e) {
                 Some(note) => {
                     failed += 1;
-                    eprintln!("cannot archive {id}{note}");
+                    crate::error::refusal(format_args!("cannot archive {id}{note}"));
                 }
                 None => return Err(e.into()),
             },

@@ -28,10 +28,10 @@ pub fn run_reassign(args: ReassignArgs, ctx: &Ctx) -> Result<i32> {
     let profile = normalize_assignee(Some(&args.profile));
     let store = ctx.store()?;
     let refused = || {
-        eprintln!(
+        crate::error::refusal(format_args!(
             "cannot reassign {} (unknown id, or still running — pass --reclaim to release first)",
             args.task_id
-        );
+        ));
         Ok(1)
     };
     let Some(task) = store.get_task(&args.task_id)? else {

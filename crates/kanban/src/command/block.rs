@@ -106,7 +106,7 @@ pub fn run(args: BlockArgs, ctx: &Ctx) -> Result<i32> {
             Err(e) => match refusal_note(&e) {
                 Some(note) => {
                     failed += 1;
-                    eprintln!("cannot block {id}{note}");
+                    crate::error::refusal(format_args!("cannot block {id}{note}"));
                 }
                 None => return Err(e.into()),
             },

@@ -26,7 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use kanban_core::Status;
-use kanban_hermes::catalogue::HermesCatalogue;
+use kanban_hermes::catalogue::{for_root, remove_board_of};
 use kanban_hermes::config::open_request;
 use kanban_hermes::layout::{self, BoardMeta, Env, MetaUpdate, ProcessEnv, RemoveAction, Root};
 use kanban_store::TaskQuery;
@@ -188,10 +188,10 @@ pub fn run_with_env(cmd: BoardsCommand, root: &Root, json: bool, env: &dyn Env) 
 }
 
 /// Print a refusal the way the reference does and pick its exit code;
-/// unexpected I/O failures propagate.
+/// unexpected I/O (or database) failures propagate.
 fn refuse(verb: &str, err: impl Into<CatalogueError>) -> Result<i32> {
     let err = err.into();
-    if !matches!(err, CatalogueError::Refused { .. }) {
+    if !err.is_refusal() {
         return Err(err.into());
     }
     eprintln!("kanban boards {verb}: {err}");
@@ -258,8 +258,11 @@ struct Listed {
     total: i64,
 }
 
-fn listed(root: &Root, meta: BoardMeta, current: &str) -> Listed {
-    let counts = board_counts(&root.board_paths(&meta.slug).location());
+fn listed(catalogue: &dyn BoardCatalogue, meta: BoardMeta, current: &str) -> Listed {
+    let counts = catalogue
+        .location(&meta.slug)
+        .map(|at| board_counts(&at))
+        .unwrap_or_default();
     Listed {
         is_current: meta.slug == current,
         total: counts.values().sum(),
@@ -269,10 +272,15 @@ fn listed(root: &Root, meta: BoardMeta, current: &str) -> Listed {
 }
 
 fn list(root: &Root, env: &dyn Env, all: bool, json: bool) -> Result<i32> {
-    let current = root.current_board(env);
-    let boards: Vec<Listed> = layout::list_boards(root, all)
+    let catalogue = for_root(root);
+    let current = root.current_board_in(env, &*catalogue);
+    let metas = match catalogue.list(all) {
+        Ok(m) => m,
+        Err(e) => return refuse("list", e),
+    };
+    let boards: Vec<Listed> = metas
         .into_iter()
-        .map(|m| listed(root, m, &current))
+        .map(|m| listed(&*catalogue, m, &current))
         .collect();
     if json {
         print_ordered(&boards)?;
@@ -309,16 +317,17 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
         archived: None,
         default_workdir: a.default_workdir.map(Some),
     };
-    let created = match layout::create_board(root, &a.slug, &update) {
+    let catalogue = for_root(root);
+    let created = match catalogue.write_metadata(&a.slug, &update) {
         Ok(c) => c,
         Err(e) => return refuse("create", e),
     };
     let meta = created.meta;
     // Create the DB now (schema included) so the board is complete and
     // listed by the reference too, as its create_board does.
-    HermesCatalogue::new(root.clone()).create(&meta.slug, &open_request(true))?;
+    catalogue.create(&meta.slug, &open_request(true))?;
     if a.switch {
-        layout::set_current_board(root, &meta.slug)?;
+        layout::set_current_board_in(root, &meta.slug, &*catalogue)?;
     }
     if json {
         #[derive(Serialize)]
@@ -336,14 +345,16 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
         })?;
         return Ok(0);
     }
-    let verb = if created.already_existed {
+    let verb = if created.restored {
+        "restored from the archive"
+    } else if created.already_existed {
         "already exists"
     } else {
         "created"
     };
     println!("Board {} {verb}.", q(&meta.slug));
     println!("  Display name: {}", line(&meta.name));
-    println!("  DB path:      {}", meta.db_path.display());
+    println!("  DB path:      {}", meta.db_path);
     if a.switch {
         println!("  Switched to {}.", q(&meta.slug));
     } else {
@@ -356,7 +367,7 @@ fn create(root: &Root, a: CreateArgs, json: bool) -> Result<i32> {
 }
 
 fn remove(root: &Root, slug: &str, delete: bool, json: bool) -> Result<i32> {
-    let removed = match HermesCatalogue::new(root.clone()).remove(slug, !delete) {
+    let removed = match remove_board_of(root, &*for_root(root), slug, !delete) {
         Ok(r) => r,
         Err(e) => return refuse("rm", e),
     };
@@ -369,14 +380,20 @@ fn remove(root: &Root, slug: &str, delete: bool, json: bool) -> Result<i32> {
             println!("Board {} archived → {}", q(&removed.slug), p.display());
             println!("Recover by moving the directory back to <root>/kanban/boards/<slug>/.");
         }
+        // A catalogue that keeps archived boards by slug (a database).
+        (RemoveAction::Archived, None) => {
+            println!("Board {} archived.", q(&removed.slug));
+            println!("Recover it with `kanban boards create {}`.", removed.slug);
+        }
         _ => println!("Board {} deleted.", q(&removed.slug)),
     }
     Ok(0)
 }
 
 fn switch(root: &Root, slug: &str, json: bool) -> Result<i32> {
+    let catalogue = for_root(root);
     let slug = match layout::require_slug(slug)
-        .and_then(|s| layout::set_current_board(root, &s).map(|_| s))
+        .and_then(|s| layout::set_current_board_in(root, &s, &*catalogue).map(|_| s))
     {
         Ok(s) => s,
         Err(e) => return refuse("switch", e),
@@ -390,8 +407,13 @@ fn switch(root: &Root, slug: &str, json: bool) -> Result<i32> {
 }
 
 fn show(root: &Root, env: &dyn Env, json: bool) -> Result<i32> {
-    let current = root.current_board(env);
-    let b = listed(root, layout::read_board_metadata(root, &current), &current);
+    let catalogue = for_root(root);
+    let current = root.current_board_in(env, &*catalogue);
+    let meta = match catalogue.metadata(&current) {
+        Ok(m) => m,
+        Err(e) => return refuse("show", e),
+    };
+    let b = listed(&*catalogue, meta, &current);
     if json {
         print_ordered(&b)?;
         return Ok(0);
@@ -401,7 +423,7 @@ fn show(root: &Root, env: &dyn Env, json: bool) -> Result<i32> {
     if !b.meta.description.is_empty() {
         println!("  Description:  {}", block(&b.meta.description));
     }
-    println!("  DB path:      {}", b.meta.db_path.display());
+    println!("  DB path:      {}", b.meta.db_path);
     let detail = if b.counts.is_empty() {
         String::new()
     } else {
@@ -412,7 +434,7 @@ fn show(root: &Root, env: &dyn Env, json: bool) -> Result<i32> {
 }
 
 fn rename(root: &Root, slug: &str, name: &str, json: bool) -> Result<i32> {
-    let meta = match layout::rename_board(root, slug, name) {
+    let meta = match for_root(root).rename(slug, name) {
         Ok(m) => m,
         Err(e) => return refuse("rename", e),
     };
@@ -425,7 +447,7 @@ fn rename(root: &Root, slug: &str, name: &str, json: bool) -> Result<i32> {
 }
 
 fn set_workdir(root: &Root, slug: &str, path: Option<&str>, json: bool) -> Result<i32> {
-    let meta = match layout::set_default_workdir(root, slug, path) {
+    let meta = match for_root(root).set_default_workdir(slug, path) {
         Ok(m) => m,
         Err(e) => return refuse("set-default-workdir", e),
     };

@@ -47,22 +47,22 @@ pub fn run(args: ClaimArgs, ctx: &Ctx) -> Result<i32> {
             Ok(0)
         }
         ClaimOutcome::Lost { status, claim_lock } => {
-            eprintln!(
+            crate::error::refusal(format_args!(
                 "cannot claim {}: status={status} lock={}",
                 task.id,
                 claim_lock.as_deref().unwrap_or("(none)")
-            );
+            ));
             Ok(1)
         }
         ClaimOutcome::ParentsPending => {
-            eprintln!(
+            crate::error::refusal(format_args!(
                 "cannot claim {}: parents are not done (moved back to todo)",
                 task.id
-            );
+            ));
             Ok(1)
         }
         ClaimOutcome::CeilingReached(which) => {
-            eprintln!("cannot claim {}: {which}", task.id);
+            crate::error::refusal(format_args!("cannot claim {}: {which}", task.id));
             Ok(1)
         }
     }

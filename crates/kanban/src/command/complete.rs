@@ -59,15 +59,17 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
             }
             Err(StoreError::TaskNotFound(_)) => {
                 failed += 1;
-                eprintln!("cannot complete {id} (unknown id or terminal state)");
+                crate::error::refusal(format_args!(
+                    "cannot complete {id} (unknown id or terminal state)"
+                ));
             }
             Err(StoreError::Refused { reason, .. } | StoreError::Stale { reason, .. }) => {
                 failed += 1;
-                eprintln!("cannot complete {id} ({reason})");
+                crate::error::refusal(format_args!("cannot complete {id} ({reason})"));
             }
             Err(StoreError::Invalid(e)) => {
                 failed += 1;
-                eprintln!("cannot complete {id} ({e})");
+                crate::error::refusal(format_args!("cannot complete {id} ({e})"));
             }
             Err(e) => return Err(e.into()),
         }

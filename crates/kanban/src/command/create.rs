@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use kanban_core::validate::{normalize_branch, parse_duration_seconds, parse_workspace_flag};
-use kanban_hermes::layout::{ProcessEnv, expand_tilde, read_board_metadata};
+use kanban_hermes::layout::{ProcessEnv, expand_tilde};
 use kanban_store::NewTask;
 
 use crate::cli::{CreateArgs, InitialStatus};
@@ -75,7 +75,7 @@ pub fn run(args: CreateArgs, ctx: &Ctx) -> Result<i32> {
         goal_max_turns: args.goal_max_turns,
         session_id: None,
         model_override: args.model,
-        default_workdir: read_board_metadata(&ctx.root, &ctx.board.slug).default_workdir,
+        default_workdir: ctx.default_workdir()?,
     };
     let created = ctx.store()?.create_task(&req)?;
     let task = created.task;

@@ -104,7 +104,10 @@ impl Pidfile {
         match std::fs::write(path, std::process::id().to_string()) {
             Ok(()) => Pidfile(Some(path.to_path_buf())),
             Err(e) => {
-                eprintln!("warning: could not write pidfile {}: {e}", path.display());
+                crate::error::warning(format_args!(
+                    "could not write pidfile {}: {e}",
+                    path.display()
+                ));
                 Pidfile(None)
             }
         }
@@ -133,11 +136,11 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
     install_stop_handlers()?;
     let _pidfile = Pidfile::write(args.pidfile.as_deref());
     if kanban_server::lock::dispatcher_lock_held(&ctx.root) {
-        eprintln!(
-            "warning: a gateway is running for {}; its embedded dispatcher and this daemon \
+        crate::error::warning(format_args!(
+            "a gateway is running for {}; its embedded dispatcher and this daemon \
              share the board (each pass takes the board's dispatch lock)",
             ctx.root.path().display()
-        );
+        ));
     }
     eprintln!(
         "Kanban dispatcher running STANDALONE via --force (board={}, interval={}s, pid={}). \
@@ -152,7 +155,7 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
     while !STOP.load(Ordering::SeqCst) {
         // Re-read every pass: ceilings follow config edits.
         let config = load_config(ctx).unwrap_or_else(|e| {
-            eprintln!("warning: {e:#}; keeping the previous config");
+            crate::error::warning(format_args!("{e:#}; keeping the previous config"));
             config.clone()
         });
         let opts = options(&config, args.max, args.failure_limit);
@@ -167,7 +170,7 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
                     eprintln!("[{}] WARN {w}", crate::output::fmt_ts(Some(ctx.now())));
                 }
                 if let Some(e) = &res.lock_error {
-                    eprintln!("warning: pass skipped: {e}");
+                    crate::error::warning(format_args!("pass skipped: {e}"));
                 }
                 if args.verbose && !res.is_idle() {
                     println!(
@@ -185,7 +188,7 @@ pub fn run(args: DaemonArgs, ctx: &Ctx) -> Result<i32> {
                     );
                 }
             }
-            Err(e) => eprintln!("warning: dispatch pass failed: {e}"),
+            Err(e) => crate::error::warning(format_args!("dispatch pass failed: {e}")),
         }
         sleep_unless_stopped(sleep);
     }

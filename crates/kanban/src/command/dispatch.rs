@@ -20,7 +20,7 @@ use kanban_dispatch::{
     ProcessSpawner, RecordingSpawner, Spawner, StoreContextSource,
 };
 use kanban_hermes::config::{EnvTunables, KanbanConfig};
-use kanban_hermes::layout::{ProcessEnv, read_board_metadata};
+use kanban_hermes::layout::ProcessEnv;
 use kanban_hermes::profiles::Profiles;
 
 use crate::context::Ctx;
@@ -63,7 +63,7 @@ pub(crate) fn load_config(ctx: &Ctx) -> Result<KanbanConfig> {
 pub(crate) fn build_dispatcher(ctx: &Ctx, config: &KanbanConfig) -> Result<Dispatcher> {
     // A connection of its own, apart from the verb's store.
     let board = crate::context::open_board(&ctx.board, ctx.clock.clone())?;
-    let workdir = read_board_metadata(&ctx.root, &ctx.board.slug).default_workdir;
+    let workdir = ctx.default_workdir()?;
     // Template profiles get the full context as `{prompt}` (reference §5.3).
     let context = StoreContextSource::new(board.store(), ctx.clock.clone())
         .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));

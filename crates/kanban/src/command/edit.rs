@@ -42,7 +42,7 @@ pub fn run(args: EditArgs, ctx: &Ctx) -> Result<i32> {
             Ok(0)
         }
         Err(StoreError::Refused { reason, .. }) => {
-            eprintln!("cannot edit {} ({reason})", args.task_id);
+            crate::error::refusal(format_args!("cannot edit {} ({reason})", args.task_id));
             Ok(1)
         }
         Err(e) => Err(e.into()),

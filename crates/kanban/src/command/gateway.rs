@@ -6,10 +6,12 @@
 //! `<root>/kanban/logs/gateway.log`) and waits until it listens; `stop`
 //! sends SIGTERM to the pid in `<root>/kanban/gateway.pid` and waits until
 //! that process has exited; `status` reports the gateway holding the root's
-//! dispatcher lock once its `gateway.json` is published.
+//! dispatcher lock once its `gateway.json` is published. With `--demo`
+//! they run on a root of the demo's own (`gateway_demo`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -21,16 +23,20 @@ use kanban_dispatch::{
     ProfileSource, RecordingSpawner, Spawner, StoreContextSource, StuckDetector, Terminator,
 };
 use kanban_hermes::config::{EnvTunables, KanbanConfig, ProfileSpec};
-use kanban_hermes::layout::{ProcessEnv, Root, read_board_metadata};
+use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_hermes::profiles::{ProfileKind, Profiles};
 use kanban_server::demo;
 use kanban_server::lock::{current_record, dispatcher_lock_held, log_path, read_pid, read_record};
-use kanban_server::{DispatchPass, Gateway, GatewayConfig, PassRequest, WorkerEnder};
+use kanban_server::{DispatchPass, Gateway, GatewayConfig, GatewayError, PassRequest, WorkerEnder};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{Clock, Store, SystemClock};
 use serde_json::{Value, json};
 
 use crate::output::fmt_ts;
+
+#[path = "gateway_demo.rs"]
+mod gateway_demo;
+use gateway_demo::{DemoLife, DemoRoot, demo_overlay, seed_demo};
 
 /// `gateway.log` is private like every file under the root (SPEC §4).
 const PRIVATE_LOG_MODE: u32 = 0o600;
@@ -78,18 +84,25 @@ pub struct RunArgs {
     /// kanban.gateway.allowed_hosts.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Also run a live demo: creates (once) a `demo` board with a small task
-    /// graph (design → implement ×2 → test → release) whose workers are shell
-    /// scripts in <root>/kanban/demo/ that heartbeat, comment and complete
-    /// within seconds. Watch it with `kanban --board demo watch` or on the
-    /// dashboard (board menu: Demo); on a root without any task or current
-    /// board, `demo` also becomes the current board.
+    /// Run a live demo instead, on a root of its own: never the usual root
+    /// (its config, profiles and boards are not touched), but a throwaway
+    /// one in the temporary directory (removed when `run` exits; kept by
+    /// `start`), or --demo-root DIR. The gateway prints where.
+    /// It creates (once) a `demo` board with a small task graph
+    /// (design → implement ×2 → test → release) whose workers are shell
+    /// scripts in <demo root>/kanban/demo/ that heartbeat, comment and
+    /// complete within seconds, seeded once the port is bound. Watch it on
+    /// the dashboard or with `HERMES_KANBAN_HOME=<demo root> kanban watch`.
     /// The demo profiles `demo-dev` and `demo-qa` live only in this gateway's
     /// memory, as an overlay on config.yaml, which is never written (a profile
-    /// of the same name in config.yaml wins). Re-running resumes an unfinished
-    /// demo, or adds a new round once the previous one is done.
+    /// of the same name in config.yaml wins). Re-running on the same
+    /// --demo-root resumes an unfinished demo, or adds a new round once the
+    /// previous one is done.
     #[arg(long, verbatim_doc_comment)]
     pub demo: bool,
+    /// The root the demo runs on (created when missing, kept afterwards).
+    #[arg(long, value_name = "DIR", requires = "demo")]
+    pub demo_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,7 +114,19 @@ pub struct StatusArgs {
 
 pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
     match cmd {
+        GatewayCommand::Run(args) if args.demo => {
+            // Held until the gateway has stopped: a throwaway root goes with it.
+            let demo = DemoRoot::create(args.demo_root.as_deref(), DemoLife::Process)?;
+            run_foreground(args, demo.root())
+        }
         GatewayCommand::Run(args) => run_foreground(args, root),
+        GatewayCommand::Start(args) if args.demo => {
+            let demo = DemoRoot::create(args.demo_root.as_deref(), DemoLife::Kept)?;
+            let mut args = args;
+            // The background gateway must run on this very root.
+            args.demo_root = Some(demo.root().path().to_path_buf());
+            start(args, demo.root())
+        }
         GatewayCommand::Start(args) => start(args, root),
         GatewayCommand::Stop => stop(root),
         GatewayCommand::Status(args) => status(args, root),
@@ -113,11 +138,13 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     // Exit records let a restarted gateway (after a crash or `kill -9`)
     // tell a worker's exit 0 / 75 from a crash.
     pass.worker_wrapper = crate::worker_process::worker_exec_prefix();
+    let mut demo_exe = None;
     if args.demo {
         if refuse_second_gateway(root) {
             return Ok(1);
         }
-        pass.overlay = prepare_demo(root)?;
+        pass.overlay = demo_overlay(root);
+        demo_exe = Some(std::env::current_exe().context("cannot locate the kanban executable")?);
     }
     let config = KanbanConfig::load(root, &ProcessEnv)?;
     let mut cfg = GatewayConfig::resolve(root.clone(), args.host, args.port, args.token, &config);
@@ -129,10 +156,52 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
         .thread_name("kanban-gateway")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(Gateway::run(cfg))?;
+    let served = runtime.block_on(serve(cfg, root, demo_exe));
     // Blocking threads of an unfinished pass must not delay the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    Ok(0)
+    served.map(|()| 0)
+}
+
+/// What a port that cannot be bound (usually: in use) needs to hear.
+const PORT_BUSY_HINT: &str =
+    "another program (another gateway?) may hold it: pass --port N, or --port 0 for any free port";
+
+/// Start (lock, boards, port), then seed the demo if asked (so a gateway
+/// that cannot start leaves no demo task behind), print the URL, serve
+/// until SIGTERM or SIGINT, stop.
+async fn serve(cfg: GatewayConfig, root: &Root, demo_exe: Option<PathBuf>) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installed first: a signal during start-up still stops us cleanly
+    // (and so removes a throwaway demo root).
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let gw = Gateway::start(cfg).await.map_err(|e| match e {
+        GatewayError::Bind { .. } => anyhow::anyhow!("{e}; {PORT_BUSY_HINT}"),
+        e => e.into(),
+    })?;
+    if let Some(exe) = demo_exe {
+        let root = root.clone();
+        let seeded = tokio::task::spawn_blocking(move || seed_demo(&root, &exe))
+            .await
+            .context("seeding the demo board panicked")
+            .and_then(|r| r);
+        if let Err(e) = seeded {
+            gw.stop().await;
+            return Err(e);
+        }
+    }
+    println!(
+        "kanban gateway listening on {} (dispatcher: {})",
+        gw.url(),
+        if gw.dispatching() { "on" } else { "off" }
+    );
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("kanban gateway: stopping");
+    gw.stop().await;
+    Ok(())
 }
 
 /// Print who holds the root's gateway lock; true when someone does.
@@ -151,49 +220,6 @@ fn refuse_second_gateway(root: &Root) -> bool {
         root.path().display()
     );
     true
-}
-
-/// Seed the demo board and return the in-memory demo profiles.
-fn prepare_demo(root: &Root) -> Result<BTreeMap<String, ProfileSpec>> {
-    let exe = std::env::current_exe().context("cannot locate the kanban executable")?;
-    let setup = demo::prepare(root, &exe).context("cannot prepare the demo board")?;
-    let board = demo::DEMO_BOARD;
-    if setup.created.is_empty() {
-        println!(
-            "demo: resuming round {} on board '{board}' ({} unfinished task(s))",
-            setup.round, setup.resumed
-        );
-    } else {
-        println!(
-            "demo: round {} seeded on board '{board}': {} tasks, design → implement ×2 → test → release",
-            setup.round,
-            setup.created.len()
-        );
-    }
-    println!(
-        "demo: workers are {} (profiles {}; in memory only, config.yaml untouched)",
-        setup.script.display(),
-        demo::DEMO_PROFILES.map(|(p, _)| p).join(", ")
-    );
-    if setup.made_current {
-        println!(
-            "demo: '{board}' is now the current board (this root had no work of its own); \
-             `kanban boards switch default` goes back"
-        );
-        println!("demo: watch it with `kanban watch`, or on the dashboard");
-    } else {
-        println!(
-            "demo: watch it with `kanban --board {board} watch`, or pick the Demo board on the dashboard"
-        );
-    }
-    let config = KanbanConfig::load(root, &ProcessEnv)?;
-    if !config.dispatch_in_gateway {
-        eprintln!(
-            "demo: warning: dispatching is off (kanban.dispatch_in_gateway or \
-             HERMES_KANBAN_DISPATCH_IN_GATEWAY), so the demo tasks will not run"
-        );
-    }
-    Ok(setup.profiles)
 }
 
 fn start(args: RunArgs, root: &Root) -> Result<i32> {
@@ -226,6 +252,9 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     }
     if args.demo {
         cmd.arg("--demo");
+    }
+    if let Some(dir) = &args.demo_root {
+        cmd.arg("--demo-root").arg(dir);
     }
     // The token travels in the environment, never in argv (visible in ps).
     if let Some(t) = &args.token {
@@ -260,9 +289,14 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
             println!("logs: {}", log.display());
             if args.demo {
                 println!(
-                    "demo: board '{}' is running; watch it with `kanban --board {} watch`",
+                    "demo: board '{}' is running; watch it with `{}={} kanban --board {} watch`, \
+                     stop it with `{}={} kanban gateway stop`",
                     demo::DEMO_BOARD,
-                    demo::DEMO_BOARD
+                    kanban_hermes::layout::ENV_KANBAN_HOME,
+                    root.path().display(),
+                    demo::DEMO_BOARD,
+                    kanban_hermes::layout::ENV_KANBAN_HOME,
+                    root.path().display(),
                 );
             }
             return Ok(0);
@@ -540,7 +574,7 @@ impl KanbanPass {
                 let profiles = Arc::new(LiveProfiles(RwLock::new(Profiles::new(
                     req.root, req.config,
                 ))));
-                let workdir = read_board_metadata(req.root, &req.board.slug).default_workdir;
+                let workdir = board_default_workdir(req.root, &req.board.slug);
                 let store: Arc<dyn Store> = req.store.clone();
                 let context = StoreContextSource::new(store, Arc::new(SystemClock))
                     .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));
@@ -561,6 +595,16 @@ impl KanbanPass {
             })
             .clone()
     }
+}
+
+/// The board's default workdir from the root's catalogue; unreadable
+/// (the database is away) is logged and means none.
+fn board_default_workdir(root: &Root, slug: &str) -> Option<String> {
+    let catalogue = kanban_hermes::catalogue::for_root(root);
+    kanban_hermes::catalogue::default_workdir(&*catalogue, slug).unwrap_or_else(|e| {
+        tracing::warn!(board = slug, error = %e, "cannot read the board's default workdir");
+        None
+    })
 }
 
 /// Log a stuck warning. Without a tracing subscriber (the binary installs

@@ -31,7 +31,7 @@ pub fn run(args: HeartbeatArgs, ctx: &Ctx) -> Result<i32> {
         Err(
             StoreError::Refused { .. } | StoreError::Stale { .. } | StoreError::TaskNotFound(_),
         ) => {
-            eprintln!("cannot heartbeat {task_id} (not running?)");
+            crate::error::refusal(format_args!("cannot heartbeat {task_id} (not running?)"));
             Ok(1)
         }
         Err(e) => Err(e.into()),

@@ -13,7 +13,10 @@ pub fn run_link(args: LinkArgs, ctx: &Ctx) -> Result<i32> {
 
 pub fn run_unlink(args: LinkArgs, ctx: &Ctx) -> Result<i32> {
     if !ctx.store()?.unlink_tasks(&args.parent_id, &args.child_id)? {
-        eprintln!("No such link: {} -> {}", args.parent_id, args.child_id);
+        crate::error::refusal(format_args!(
+            "No such link: {} -> {}",
+            args.parent_id, args.child_id
+        ));
         return Ok(1);
     }
     println!("Unlinked {} -> {}", args.parent_id, args.child_id);

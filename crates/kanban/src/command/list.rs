@@ -3,7 +3,6 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::Result;
-use kanban_hermes::layout::list_boards;
 use kanban_store::{TaskOrder, TaskQuery};
 
 use crate::cli::{ListArgs, SortOrder};
@@ -58,7 +57,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
     // Which board this is matters only to a person reading it; scripts
     // count lines (seed 000), so the header goes to terminals only.
     if std::io::stdout().is_terminal() {
-        let boards = list_boards(&ctx.root, false);
+        let boards = ctx.catalogue().list(false).unwrap_or_default();
         if boards.len() > 1 {
             let others = boards.len() - 1;
             let _ = writeln!(

@@ -141,10 +141,10 @@ pub fn run(args: LogArgs, ctx: &Ctx) -> Result<i32> {
     }
     let path = ctx.board.log_file(&args.task_id);
     let Ok(mut f) = File::open(&path) else {
-        eprintln!(
+        crate::error::refusal(format_args!(
             "(no log for {} — task may not have spawned yet)",
             args.task_id
-        );
+        ));
         return Ok(1);
     };
     // The size now bounds the copy: a live log keeps growing meanwhile.

@@ -11,10 +11,12 @@ pub(crate) mod boards;
 mod claim;
 mod comment;
 mod complete;
+pub(crate) mod completions;
 pub(crate) mod context;
 mod create;
 pub(crate) mod daemon;
 pub(crate) mod dispatch;
+pub(crate) mod doctor;
 mod edit;
 pub mod gateway;
 mod gc;
@@ -31,6 +33,7 @@ mod schedule;
 mod show;
 mod stats;
 mod tail;
+pub(crate) mod top;
 mod unblock;
 mod watch;
 
@@ -60,9 +63,26 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
     if let Command::WorkerExec(args) = command {
         return crate::worker_process::run_worker_exec(args);
     }
+    // Generated from the command line itself: no root, no board.
+    if let Command::Completions(args) = command {
+        return completions::run(args);
+    }
+    if let Command::Man(args) = command {
+        return completions::run_man(args);
+    }
+    // Doctor checks every board of the root and must work when the
+    // current one is broken.
+    if let Command::Doctor(args) = command {
+        return doctor::run(args, database_url);
+    }
     let ctx = Ctx::resolve(board, database_url)?;
     match command {
-        Command::Boards(_) | Command::Gateway(_) | Command::WorkerExec(_) => {
+        Command::Boards(_)
+        | Command::Gateway(_)
+        | Command::WorkerExec(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Doctor(_) => {
             unreachable!("handled above")
         }
         Command::Init => init::run_init(&ctx.root, &ctx.board),
@@ -99,6 +119,7 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
         Command::NotifySubscribe(a) => notify::run_subscribe(a, &ctx),
         Command::NotifyList(a) => notify::run_list(a, &ctx),
         Command::NotifyUnsubscribe(a) => notify::run_unsubscribe(a, &ctx),
+        Command::Top(a) => top::run(a, &ctx),
     }
 }
 

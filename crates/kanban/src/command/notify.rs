@@ -78,7 +78,7 @@ pub fn run_unsubscribe(args: NotifyUnsubscribeArgs, ctx: &Ctx) -> Result<i32> {
         thread_id: args.thread_id,
     })?;
     if !removed {
-        eprintln!("(no such subscription)");
+        crate::error::refusal("(no such subscription)");
         return Ok(1);
     }
     println!("Unsubscribed from {}", args.task_id);

@@ -77,7 +77,7 @@ pub fn run(args: PromoteArgs, ctx: &Ctx) -> Result<i32> {
     for (id, err) in &results {
         match err {
             None => println!("{label} {id} -> ready{tag}{suffix}"),
-            Some(e) => eprintln!("cannot promote {id}: {e}"),
+            Some(e) => crate::error::refusal(format_args!("cannot promote {id}: {e}")),
         }
     }
     Ok(code)

@@ -18,10 +18,10 @@ pub fn run(args: ReclaimArgs, ctx: &Ctx) -> Result<i32> {
             Ok(0)
         }
         Err(StoreError::Refused { .. } | StoreError::TaskNotFound(_)) => {
-            eprintln!(
+            crate::error::refusal(format_args!(
                 "cannot reclaim {} (not running or unknown id)",
                 args.task_id
-            );
+            ));
             Ok(1)
         }
         Err(e) => Err(e.into()),

@@ -1,4 +1,4 @@
-//! `kanban runs <id>`: one row per attempt.
+//! `kanban runs <id>`: one row per attempt, numbered by run id.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -70,7 +70,10 @@ pub fn run(args: RunsArgs, ctx: &Ctx) -> Result<i32> {
         "#", "OUTCOME", "PROFILE", "ELAPSED"
     );
     let now = ctx.now();
-    for (i, r) in runs.iter().enumerate() {
+    // `#` is the run id, as in `show`'s `#<id>`, its events' `[run <id>]`,
+    // `--json` and HERMES_KANBAN_RUN_ID (the reference numbers 1, 2, ...
+    // here, so the same run had two numbers).
+    for r in &runs {
         let elapsed = fmt_elapsed(r.ended_at.unwrap_or(now) - r.started_at);
         let outcome = match (&r.outcome, r.ended_at) {
             (Some(o), _) => line(o).into_owned(),
@@ -79,7 +82,7 @@ pub fn run(args: RunsArgs, ctx: &Ctx) -> Result<i32> {
         };
         println!(
             "{:>3}  {outcome:<12}  {:<16}  {elapsed:>8}  {}",
-            i + 1,
+            r.id,
             line(r.profile.as_deref().unwrap_or("-")),
             fmt_ts(Some(r.started_at))
         );

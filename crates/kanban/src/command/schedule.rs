@@ -34,7 +34,7 @@ pub fn run(args: ScheduleArgs, ctx: &Ctx) -> Result<i32> {
             Err(e) => match refusal_note(&e) {
                 Some(note) => {
                     failed += 1;
-                    eprintln!("cannot schedule {id}{note}");
+                    crate::error::refusal(format_args!("cannot schedule {id}{note}"));
                 }
                 None => return Err(e.into()),
             },

@@ -16,6 +16,19 @@ const STAT_STATUSES: [&str; 7] = [
     "blocked",
     "done",
 ];
+/// Width of the status column: the longest name (a space follows).
+const STATUS_WIDTH: usize = longest(&STAT_STATUSES);
+
+const fn longest(names: &[&str]) -> usize {
+    let (mut i, mut max) = (0, 0);
+    while i < names.len() {
+        if names[i].len() > max {
+            max = names[i].len();
+        }
+        i += 1;
+    }
+    max
+}
 
 pub fn run(args: JsonArgs, ctx: &Ctx) -> Result<i32> {
     let stats = ctx.store()?.stats()?;
@@ -25,7 +38,10 @@ pub fn run(args: JsonArgs, ctx: &Ctx) -> Result<i32> {
     }
     println!("By status:");
     for k in STAT_STATUSES {
-        println!("  {k:<8}  {}", stats.by_status.get(k).copied().unwrap_or(0));
+        // One space after the longest name (`scheduled`) aligns every
+        // count; the other rows read exactly as the reference's.
+        let n = stats.by_status.get(k).copied().unwrap_or(0);
+        println!("  {k:<STATUS_WIDTH$} {n}");
     }
     if !stats.by_assignee.is_empty() {
         println!("\nBy assignee:");

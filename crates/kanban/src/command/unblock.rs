@@ -37,7 +37,7 @@ pub fn run(args: UnblockArgs, ctx: &Ctx) -> Result<i32> {
             }
             Err(StoreError::Refused { .. } | StoreError::TaskNotFound(_)) => {
                 failed += 1;
-                eprintln!("cannot unblock {id} (not blocked/scheduled?)");
+                crate::error::refusal(format_args!("cannot unblock {id} (not blocked/scheduled?)"));
             }
             Err(e) => return Err(e.into()),
         }

@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root, read_board_metadata};
+use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root};
 use kanban_store::Clock;
+use kanban_store::backend::BoardCatalogue;
 use kanban_store::dispatch_ops::DispatchStore;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -30,6 +31,8 @@ pub const ORCHESTRATOR_ONLY: [&str; 2] = ["kanban_list", "kanban_unblock"];
 /// Shared state: where boards live and the stores opened so far.
 struct Boards {
     root: Root,
+    /// The root's board catalogue (metadata such as the default workdir).
+    catalogue: Box<dyn BoardCatalogue>,
     default_board: BoardPaths,
     clock: Arc<dyn Clock>,
     failure_limit: Option<i64>,
@@ -87,6 +90,7 @@ impl KanbanMcp {
     ) -> KanbanMcp {
         KanbanMcp {
             boards: Arc::new(Boards {
+                catalogue: kanban_hermes::catalogue::for_root(&root),
                 root,
                 default_board,
                 clock,
@@ -113,7 +117,12 @@ impl KanbanMcp {
             env: &self.env,
             now: self.boards.clock.now(),
             failure_limit: self.boards.failure_limit,
-            default_workdir: read_board_metadata(&self.boards.root, &slug).default_workdir,
+            default_workdir: self
+                .boards
+                .catalogue
+                .metadata(&slug)
+                .ok()
+                .and_then(|m| m.default_workdir),
             board_files: super::handlers::board_files(
                 &self.boards.root,
                 board,
