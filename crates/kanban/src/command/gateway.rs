@@ -388,16 +388,24 @@ fn stop(root: &Root) -> Result<i32> {
 }
 
 /// Start time (clock ticks after boot, `/proc/<pid>/stat` field 22) of a
-/// live, non-zombie process; `None` when there is none.
+/// live process; `None` when there is none or it has wholly exited.
 fn process_start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name (which may hold spaces).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    if matches!(fields.first(), Some(&"Z") | Some(&"X")) {
+    // The main thread turns zombie as soon as it exits, while the other
+    // threads may still be tearing down: the process has exited (and its
+    // parent can reap it) only once the main thread is the last one left.
+    if matches!(fields.first(), Some(&"Z") | Some(&"X")) && !other_threads_remain(pid) {
         return None;
     }
     fields.get(19)?.parse().ok()
+}
+
+/// Whether threads other than the main one still exist in `pid`.
+fn other_threads_remain(pid: i32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|tasks| tasks.count() > 1)
 }
 
 /// Whether the process we signalled still runs (a zombie has exited).
