@@ -93,6 +93,7 @@ export const api = {
   reassign: (id, profile, reclaimFirst, reason) =>
     post(`/tasks/${encodeURIComponent(id)}/reassign`, { profile, reclaim_first: reclaimFirst, reason }),
   assignees: () => get('/assignees'),
+  activity: (range) => get('/activity', { range }),
   dispatch: () => post('/dispatch', undefined, {}),
   boards: () => request('GET', '/boards', { withBoard: false }),
   createBoard: (body) => request('POST', '/boards', { body, withBoard: false }),

@@ -9,6 +9,7 @@ import { state, loadBoard, put, remove, cardFromDetail, touchAll, subscribe, CON
 import { Board } from './board.js';
 import { Drawer } from './drawer.js';
 import { LiveFeed } from './live.js';
+import { ActivityView } from './activity.js';
 import { formDialog, confirmMove } from './dialogs.js';
 
 const BOARD_KEY = 'kanban.board';
@@ -24,6 +25,9 @@ const $ = (id) => document.getElementById(id);
 let live = null;
 let boardView;
 let drawer;
+let activityView;
+/** The Activity view is shown at #activity (so it survives reloads and can be linked). */
+const ACTIVITY_HASH = '#activity';
 /** Tasks whose move is in flight: live refreshes must not undo the optimistic move. */
 const inFlight = new Set();
 
@@ -69,6 +73,7 @@ async function switchBoard(slug) {
   state.selected.clear();
   updateBulkBar();
   document.body.dataset.board = slug;
+  activityView.reset();
   await reloadBoard();
   if (live) live.stop();
   live = new LiveFeed({ cursor: state.cursor, onBatch: applyEvents, onState: showLiveState });
@@ -110,6 +115,7 @@ const flushEvents = debounce(() => {
 
 function applyEvents(events, cursor) {
   state.cursor = cursor;
+  activityView.onEvents();
   for (const e of events) {
     if (e.task_id) pendingIds.add(e.task_id);
     const p = e.payload || {};
@@ -249,6 +255,22 @@ function installBulkBar() {
   $('bulk-clear').addEventListener('click', () => { state.selected.clear(); updateBulkBar(); touchAll(); });
 }
 
+// ---- views ------------------------------------------------------------------
+
+/** Show the board or the Activity view (the filters and bulk bar belong to the board). */
+function setView(view) {
+  const activity = view === 'activity';
+  document.body.dataset.view = activity ? 'activity' : 'board';
+  $('board').hidden = activity;
+  for (const tab of document.querySelectorAll('.view-tabs [role=tab]')) {
+    tab.setAttribute('aria-selected', String(tab.dataset.view === document.body.dataset.view));
+  }
+  if ((location.hash === ACTIVITY_HASH) !== activity) {
+    history.replaceState(null, '', location.pathname + location.search + (activity ? ACTIVITY_HASH : ''));
+  }
+  if (activity) activityView.show(); else activityView.hide();
+}
+
 // ---- toolbar ----------------------------------------------------------------
 
 function installToolbar() {
@@ -272,6 +294,8 @@ function installToolbar() {
   });
   $('board-select').addEventListener('change', (e) => switchBoard(e.target.value).catch((err) => toast(err.message, 'error')));
   $('new-board').addEventListener('click', newBoardDialog);
+  for (const tab of document.querySelectorAll('.view-tabs [role=tab]')) tab.addEventListener('click', () => setView(tab.dataset.view));
+  window.addEventListener('hashchange', () => setView(location.hash === ACTIVITY_HASH ? 'activity' : 'board'));
   $('dispatch-now').addEventListener('click', async () => {
     try {
       const r = await api.dispatch();
@@ -323,12 +347,14 @@ async function start() {
     selectionChanged: updateBulkBar,
   });
   drawer = new Drawer($('drawer'), { move: moveTask, open: (id) => drawer.open(id), touch: (id) => refreshTasks([id]) });
+  activityView = new ActivityView($('activity'));
   subscribe(() => updateBulkBar());
   installToolbar();
   installBulkBar();
   try {
     const slug = await loadBoards();
     await switchBoard(slug);
+    setView(location.hash === ACTIVITY_HASH ? 'activity' : 'board');
   } catch (e) {
     toast(`Cannot load the board: ${e.message}`, 'error', 30000);
   }

@@ -6,6 +6,7 @@ import { h, fmtTime, fmtDuration, fmtAge, splitList, toast } from './util.js';
 import { icon } from './icons.js';
 import { setMarkdown } from './markdown.js';
 import { formDialog } from './dialogs.js';
+import { runTimeline, runOutcome } from './timeline.js';
 import { state, put, remove, cardFromDetail, nowServer } from './store.js';
 
 /** Events shown in the drawer, newest first. */
@@ -235,14 +236,15 @@ export class Drawer {
 
   runsSection(runs, now) {
     if (!runs.length) return h('section', { class: 'drawer-section' }, h('h3', {}, 'Runs'), h('p', { class: 'muted' }, 'Never ran.'));
-    const rows = [...runs].reverse().map((r) => h('tr', { class: `run run-${r.outcome || r.status}` },
+    const rows = [...runs].reverse().map((r) => h('tr', { class: `run run-${runOutcome(r)}` },
       h('td', {}, `#${r.id}`),
       h('td', {}, r.profile || ''),
-      h('td', {}, r.outcome || r.status),
+      h('td', {}, runOutcome(r)),
       h('td', { title: fmtTime(r.started_at) }, `${fmtAge(now - r.started_at)} ago`),
       h('td', {}, fmtDuration((r.ended_at || now) - r.started_at) + (r.ended_at ? '' : ' …')),
       h('td', { class: 'error-text' }, r.error || r.summary || '')));
     return h('section', { class: 'drawer-section' }, h('h3', {}, `Runs (${runs.length})`),
+      runTimeline(runs, now),
       h('div', { class: 'table-wrap' }, h('table', { class: 'runs' },
         h('thead', {}, h('tr', {}, ['Run', 'Profile', 'Outcome', 'Started', 'Elapsed', 'Error / summary'].map((x) => h('th', {}, x)))),
         h('tbody', {}, rows))));

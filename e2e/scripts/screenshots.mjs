@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { Gateway } from '../lib/gateway.mjs';
 import { DOCS_SCREENSHOTS, LAPTOP, NARROW, launch, openDashboard, serveWebFromDisk } from '../lib/browser.mjs';
 import { FLOW_BOARD, seedFlowBoard } from '../lib/seed.mjs';
+import { seedHistory } from '../lib/history.mjs';
 
 const outArg = process.argv.indexOf('--out');
 const out = outArg > 0 ? resolve(process.argv[outArg + 1]) : DOCS_SCREENSHOTS;
@@ -64,6 +65,19 @@ try {
   await page.locator(`.card[data-id="${ids.design}"]`).click();
   await page.locator('#drawer .drawer-title').waitFor();
   await shoot(page, 'drawer-narrow.png');
+  await page.locator('#drawer .drawer-close').click();
+
+  // The Activity view over an hour of past work (written after the board
+  // pictures, which show the seeded board only).
+  seedHistory(gw, FLOW_BOARD.slug, { minutes: 60 });
+  await page.setViewportSize(LAPTOP);
+  await page.locator('#tab-activity').click();
+  await page.waitForFunction(() => Number(document.getElementById('activity').dataset.loaded || 0) > 0
+    && !document.getElementById('activity').dataset.loading);
+  // Let the live refresh the history's events trigger land (at most one per 2 s).
+  await page.waitForTimeout(2500);
+  await page.waitForFunction(() => !document.getElementById('activity').dataset.loading);
+  await shoot(page, 'activity.png');
 
   const errors = page.errors.filter((e) => !/WebSocket/.test(e));
   if (errors.length) throw new Error(`console errors: ${errors.join('\n')}`);

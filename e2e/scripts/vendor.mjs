@@ -1,5 +1,6 @@
 // Copy the browser libraries the dashboard uses (marked: markdown to HTML;
-// DOMPurify: HTML sanitizer; the Lucide icons it draws) from node_modules
+// DOMPurify: HTML sanitizer; the Lucide icons it draws; uPlot: the
+// Activity view's charts, drawn on canvas) from node_modules
 // into web/vendor/, with their licenses. The copies are committed, so
 // `cargo build` needs no npm.
 // (.js, not .mjs: some static servers give .mjs no JavaScript MIME type,
@@ -20,12 +21,15 @@ const files = [
   ['dompurify/dist/purify.es.mjs', 'purify.es.js'],
   ['dompurify/LICENSE', 'LICENSE.dompurify.txt'],
   ['lucide-static/LICENSE', 'LICENSE.lucide.txt'],
+  ['uplot/dist/uPlot.esm.js', 'uPlot.esm.js'],
+  ['uplot/dist/uPlot.min.css', 'uPlot.min.css'],
+  ['uplot/LICENSE', 'LICENSE.uplot.txt'],
 ];
 for (const [from, to] of files) copyFileSync(join(modules, from), join(out, to));
 
 // Source maps are not shipped: drop the trailing reference so browsers do
 // not request a missing file.
-for (const f of ['marked.esm.js', 'purify.es.js']) {
+for (const f of ['marked.esm.js', 'purify.es.js', 'uPlot.esm.js']) {
   const p = join(out, f);
   writeFileSync(p, readFileSync(p, 'utf8').replace(/\n\/\/# sourceMappingURL=.*\s*$/, '\n'));
 }
@@ -63,5 +67,6 @@ const version = (pkg) => JSON.parse(readFileSync(join(modules, pkg, 'package.jso
 writeFileSync(join(out, 'VERSIONS.txt'),
   `marked ${version('marked')} (MIT)\ndompurify ${version('dompurify')} (MPL-2.0 OR Apache-2.0)\n` +
   `lucide-static ${version('lucide-static')} (ISC; icons from Feather: MIT), ${ICON_NAMES.length} icons in lucide-icons.js\n` +
+  `uplot ${version('uplot')} (MIT): uPlot.esm.js, uPlot.min.css\n` +
   'Copied from the npm packages by e2e/scripts/vendor.mjs; do not edit by hand.\n');
 console.log(`vendored into ${out}`);

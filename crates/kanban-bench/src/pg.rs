@@ -26,6 +26,12 @@ const STOCK_SETTINGS: &[(&str, &str)] = &[
     ("max_parallel_workers_per_gather", "2"),
 ];
 
+/// Profiling aid: with this variable naming a file, the server logs every
+/// statement with its duration (`log_min_duration_statement = 0`), and its
+/// log is copied there when the bench ends (the cluster directory is
+/// removed). Figures taken with it on are slower: logging costs.
+pub const ENV_PG_STATEMENT_LOG: &str = "KANBAN_BENCH_PG_LOG";
+
 /// Which backends a bench measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Backend {
@@ -61,6 +67,10 @@ impl PgServer {
             for (name, value) in STOCK_SETTINGS {
                 c.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'"))?;
             }
+        }
+        if std::env::var_os(ENV_PG_STATEMENT_LOG).is_some() {
+            let mut c = cluster.client("postgres");
+            c.batch_execute("ALTER SYSTEM SET log_min_duration_statement = 0")?;
         }
         cluster.restart();
         let mut c = cluster.client("postgres");
@@ -119,6 +129,16 @@ impl PgServer {
     /// A connection to `db` with the board's schema on its search path.
     pub fn board_client(&self, db: &str) -> Result<postgres::Client> {
         board_client_at(&self.url(db))
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some(to) = std::env::var_os(ENV_PG_STATEMENT_LOG) {
+            if let Err(e) = std::fs::copy(self.cluster.log_file(), &to) {
+                eprintln!("cannot copy the server log to {}: {e}", to.to_string_lossy());
+            }
+        }
     }
 }
 

@@ -27,7 +27,9 @@ pub fn for_root(root: &Root) -> Box<dyn BoardCatalogue> {
     let Some(database) = root.database() else {
         return Box::new(HermesCatalogue::new(root.clone()));
     };
-    match postgres_catalogue(database) {
+    // The catalogue shares the database's pool with the boards: it sizes
+    // it when it comes first.
+    match postgres_catalogue(database, &crate::config::open_request(false)) {
         Ok(catalogue) => catalogue,
         Err(e) => Box::new(Unavailable(e.to_string())),
     }

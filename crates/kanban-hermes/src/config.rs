@@ -54,8 +54,8 @@ pub const ENV_CRASH_GRACE_SECONDS: &str = "HERMES_KANBAN_CRASH_GRACE_SECONDS";
 pub const ENV_RATE_LIMIT_COOLDOWN_SECONDS: &str = "HERMES_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS";
 pub const ENV_BUSY_TIMEOUT_MS: &str = "HERMES_KANBAN_BUSY_TIMEOUT_MS";
 /// Ours: most connections a process keeps to one PostgreSQL database
-/// (every board of it shares them); unset, 0 or invalid: the backend's
-/// default.
+/// (every board of it shares them); overrides `kanban.database_pool_size`
+/// (see `crate::pool_size`, which the binary validates it with).
 pub const ENV_DATABASE_POOL_SIZE: &str = "KANBAN_DATABASE_POOL_SIZE";
 /// Triage tasks decomposed per tick (`kanban.auto_decompose_per_tick`).
 pub const AUTO_DECOMPOSE_PER_TICK: u32 = 3;
@@ -157,6 +157,10 @@ pub struct KanbanConfig {
     /// (`HERMES_KANBAN_DATABASE_URL` and `--db` override it).
     #[serde(deserialize_with = "opt_name")]
     pub database_url: Option<String>,
+    /// Ours: connections per database per process, as written (checked
+    /// by `crate::pool_size`, so a bad value never fails the whole load).
+    #[serde(deserialize_with = "raw_scalar")]
+    pub database_pool_size: Option<String>,
     /// Set when `HERMES_KANBAN_DISPATCH_IN_GATEWAY` turned dispatch off.
     #[serde(skip)]
     pub dispatch_disabled_by_env: bool,
@@ -187,6 +191,7 @@ impl Default for KanbanConfig {
             profiles: BTreeMap::new(),
             gateway: GatewayConfig::default(),
             database_url: None,
+            database_pool_size: None,
             dispatch_disabled_by_env: false,
         }
     }
@@ -333,10 +338,14 @@ impl EnvTunables {
 }
 
 /// [`EnvTunables::open_request`] from this process's environment, naming
-/// this host by its `KANBAN_HOST_ID` when set.
+/// this host by its `KANBAN_HOST_ID` when set, with the pool size the
+/// process was configured with (`crate::pool_size`).
 pub fn open_request(create: bool) -> OpenRequest {
-    EnvTunables::from_env(&crate::layout::ProcessEnv)
+    let tunables = EnvTunables::from_env(&crate::layout::ProcessEnv);
+    let pool_size = crate::pool_size::process_pool_size().or(tunables.database_pool_size);
+    tunables
         .open_request(create)
+        .with_pool_size(pool_size)
         .with_local_host(crate::host::process_host_id())
 }
 
@@ -410,6 +419,22 @@ fn opt_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
     };
     let t = s.trim();
     Ok((!t.is_empty()).then(|| t.to_string()))
+}
+
+/// A scalar as written (`None` when absent or null); anything else as its
+/// YAML text, for the strict check to refuse.
+fn raw_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match yaml(d)? {
+        Yaml::Null => None,
+        Yaml::String(s) => Some(s),
+        Yaml::Number(n) => Some(n.to_string()),
+        other => Some(
+            serde_norway::to_string(&other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        ),
+    })
 }
 
 fn decompose_per_tick<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

@@ -17,6 +17,7 @@ pub mod catalogue;
 pub mod config;
 pub mod host;
 pub mod layout;
+pub mod pool_size;
 pub mod profiles;
 pub mod scratch;
 pub mod template;

@@ -12,7 +12,7 @@
 //! that writes nothing wakes nobody. The config is re-read before every
 //! round.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,8 @@ use tokio::sync::watch;
 use crate::hub::{Board, BoardHub};
 use crate::metrics as m;
 
-/// How often the loop looks for boards created by other processes.
+/// How often the loop looks for boards created, archived or deleted by
+/// other processes (or hosts).
 pub const BOARD_RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest delay honoured from a pass's `next_pass_in_ms` (no spinning).
 pub const MIN_PASS_WAKE: Duration = Duration::from_millis(100);
@@ -60,6 +61,11 @@ pub struct PassRequest<'a> {
 /// `DispatchResult` as JSON (`spawned`, `crashed`, `reclaimed`, ...).
 pub trait DispatchPass: Send + Sync + 'static {
     fn run_pass(&self, req: &PassRequest<'_>) -> anyhow::Result<Value>;
+
+    /// The hub closed the board `slug` (it left the catalogue): drop what
+    /// the pass keeps for it (its store above all, so its database is let
+    /// go). Its running workers are not touched.
+    fn forget_board(&self, _slug: &str) {}
 }
 
 /// Length of a list field of a `DispatchResult`, or the number itself.
@@ -124,6 +130,8 @@ pub async fn run_loop(
     let mut failures: HashMap<String, u32> = HashMap::new();
     let mut next_tick = Instant::now();
     let mut next_rescan = Instant::now();
+    // Boards open after the last rescan: those gone since were closed.
+    let mut open: HashSet<String> = HashSet::new();
     loop {
         let config = match KanbanConfig::load(&root, &ProcessEnv) {
             Ok(c) => c,
@@ -139,7 +147,16 @@ pub async fn run_loop(
         hub.set_dispatching(config.dispatch_in_gateway);
         let now = Instant::now();
         if now >= next_rescan {
-            open_all_boards(&hub).await;
+            let was_open = std::mem::take(&mut open);
+            open = sync_boards(&hub).await;
+            // Forget what the loop and the pass knew of boards closed
+            // meanwhile (here, by their watcher, or by an API request).
+            for slug in was_open.difference(&open) {
+                pass.forget_board(slug);
+            }
+            seen.retain(|slug, _| open.contains(slug));
+            due.retain(|slug, _| open.contains(slug));
+            failures.retain(|slug, _| open.contains(slug));
             next_rescan = now + BOARD_RESCAN_INTERVAL;
         }
         let tick_due = now >= next_tick;
@@ -161,14 +178,31 @@ pub async fn run_loop(
                     continue;
                 }
                 due.remove(&board.slug);
-                let (pass, root, cfg, b) =
-                    (pass.clone(), root.clone(), config.clone(), board.clone());
+                let (pass, root, cfg, b, h) = (
+                    pass.clone(),
+                    root.clone(),
+                    config.clone(),
+                    board.clone(),
+                    hub.clone(),
+                );
                 let res = tokio::task::spawn_blocking(move || {
-                    run_pass_blocking(pass.as_ref(), &root, &b, &cfg, false, None)
+                    let out = run_pass_blocking(pass.as_ref(), &root, &b, &cfg, false, None);
+                    // A pass fails on a board deleted under it: close it
+                    // quietly instead of retrying until restart.
+                    let departed = out.is_err() && h.close_if_departed(&b.slug);
+                    if departed {
+                        pass.forget_board(&b.slug);
+                    }
+                    (out, departed)
                 })
                 .await;
                 match res {
-                    Ok(Ok(result)) => {
+                    Ok((_, true)) => {
+                        failures.remove(&board.slug);
+                        due.remove(&board.slug);
+                        seen.remove(&board.slug);
+                    }
+                    Ok((Ok(result), false)) => {
                         if let Some(n) = failures.remove(&board.slug) {
                             crate::hub::log_warning(&format!(
                                 "kanban dispatcher: board '{}' dispatches again after {n} failed pass(es)",
@@ -184,7 +218,7 @@ pub async fn run_loop(
                         }
                         log_result(&board.slug, &result)
                     }
-                    Ok(Err(e)) => {
+                    Ok((Err(e), false)) => {
                         // Keep going (the database may be restarting): retry
                         // this board with a growing delay.
                         let n = failures.entry(board.slug.clone()).or_default();
@@ -227,17 +261,20 @@ pub async fn run_loop(
     }
 }
 
-/// Open every non-archived board of the root so each has a watcher.
-async fn open_all_boards(hub: &Arc<BoardHub>) {
+/// Open every non-archived board of the root so each has a watcher, and
+/// close those that left the catalogue (see [`BoardHub::sync_with_catalogue`]).
+/// Returns the slugs open afterwards.
+async fn sync_boards(hub: &Arc<BoardHub>) -> HashSet<String> {
     let hub = hub.clone();
-    let _ = tokio::task::spawn_blocking(move || {
-        for entry in hub.catalogue().boards(false) {
-            if let Err(e) = hub.open(&entry.slug) {
-                tracing::warn!(board = %entry.slug, error = %e.detail, "kanban dispatcher: cannot open board");
-            }
-        }
+    let synced = tokio::task::spawn_blocking(move || {
+        hub.sync_with_catalogue("kanban dispatcher");
+        hub.open_boards()
+            .iter()
+            .map(|b| b.slug.clone())
+            .collect::<HashSet<_>>()
     })
     .await;
+    synced.unwrap_or_default()
 }
 
 fn log_result(slug: &str, result: &Value) {

@@ -8,7 +8,7 @@
 //! broadcast channel, and bumps the board's change generation (the
 //! dispatcher's wake-up signal).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -62,6 +62,14 @@ pub struct BoardFault {
 
 /// Open boards whose database their watcher cannot reach, by slug.
 type Outages = Arc<Mutex<BTreeMap<String, BoardFault>>>;
+
+/// The open boards, by slug (the hub's; a watcher drops its own board
+/// from it when the board left the catalogue).
+type OpenBoards = Arc<Mutex<HashMap<String, Arc<Board>>>>;
+
+/// The end of what the gateway logs when it closes a board that left the
+/// catalogue.
+const LEFT_CATALOGUE: &str = "left the catalogue (archived or deleted); closed";
 
 /// What a failed open remembers: the fault and the file it was about, so
 /// the same unchanged file is not re-read (and re-hashed) on every
@@ -134,10 +142,10 @@ pub struct BoardHub {
     root: Root,
     /// The root's boards: its directories, or its database's catalogue
     /// (every host sees the same boards).
-    catalogue: Box<dyn BoardCatalogue>,
+    catalogue: Arc<dyn BoardCatalogue>,
     clock: Arc<dyn Clock>,
     poll: Duration,
-    boards: Mutex<HashMap<String, Arc<Board>>>,
+    boards: OpenBoards,
     shutdown: Arc<AtomicBool>,
     /// Bumped whenever any board changes: one wake-up for the dispatcher.
     any_change: watch::Sender<u64>,
@@ -154,11 +162,11 @@ pub struct BoardHub {
 impl BoardHub {
     pub fn new(root: Root, clock: Arc<dyn Clock>, poll: Duration) -> BoardHub {
         BoardHub {
-            catalogue: for_root(&root),
+            catalogue: Arc::from(for_root(&root)),
             root,
             clock,
             poll,
-            boards: Mutex::new(HashMap::new()),
+            boards: OpenBoards::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
             any_change: watch::channel(0).0,
             dispatching: watch::channel(false).0,
@@ -271,9 +279,7 @@ impl BoardHub {
     }
 
     fn open_fresh(&self, slug: &str, paths: BoardPaths) -> ApiResult<Arc<Board>> {
-        paths.ensure_dirs()?;
-        let req = open_request(true).with_clock(self.clock.clone());
-        let handle = open_board(&paths.location(), &req)?;
+        let handle = self.open_or_create(slug, &paths)?;
         let probe = handle.change_probe()?;
         let cursor = handle.store().latest_event_id()?;
         let store = handle.dispatch();
@@ -294,6 +300,28 @@ impl BoardHub {
         self.spawn_watcher(board.clone(), probe, cursor);
         boards.insert(slug.to_string(), board.clone());
         Ok(board)
+    }
+
+    /// Open the board's storage; create it only while the catalogue lists
+    /// the board, so that a board deleted since the caller saw it listed
+    /// (by another host, or the CLI) does not come back.
+    fn open_or_create(&self, slug: &str, paths: &BoardPaths) -> ApiResult<BoardHandle> {
+        let location = paths.location();
+        let existing = open_request(false).with_clock(self.clock.clone());
+        let first = match open_board(&location, &existing) {
+            Ok(handle) => {
+                paths.ensure_dirs()?;
+                return Ok(handle);
+            }
+            Err(e) => e,
+        };
+        let listed = slug == DEFAULT_BOARD || matches!(self.catalogue.contains(slug), Ok(true));
+        if !listed {
+            return Err(first.into());
+        }
+        paths.ensure_dirs()?;
+        let create = open_request(true).with_clock(self.clock.clone());
+        Ok(open_board(&location, &create)?)
     }
 
     /// The remembered error of a broken board whose file has not changed.
@@ -331,11 +359,7 @@ impl BoardHub {
 
     fn mark_healthy(&self, slug: &str) {
         if self.broken_lock().remove(slug).is_some() {
-            let message = format!("board '{slug}' is healthy again");
-            tracing::info!("{message}");
-            if !tracing::dispatcher::has_been_set() {
-                eprintln!("kanban gateway: {message}");
-            }
+            log_info(&format!("board '{slug}' is healthy again"));
         }
     }
 
@@ -351,13 +375,45 @@ impl BoardHub {
     }
 
     /// Drop a board (removed or archived on disk) and stop its watcher.
-    pub fn forget(&self, slug: &str) {
-        if let Some(b) = self.lock().remove(slug) {
-            b.closed.store(true, Ordering::SeqCst);
-            drop_off_runtime(b);
-        }
-        self.broken_lock().remove(slug);
+    /// Its running workers are left alone. Whether it was open or broken.
+    pub fn forget(&self, slug: &str) -> bool {
+        let open = close_board(&self.boards, slug, None);
+        let broken = self.broken_lock().remove(slug).is_some();
         lock_outages(&self.outages).remove(slug);
+        open || broken
+    }
+
+    /// Open every board of the catalogue, and close the open (or broken)
+    /// ones that left it: archived or deleted by another process or host.
+    /// A catalogue that cannot be read closes nothing. `who` names the
+    /// caller in the log. Blocking.
+    pub fn sync_with_catalogue(&self, who: &str) {
+        let entries = self.catalogue.boards(false);
+        let listed: HashSet<&str> = entries.iter().map(|e| e.slug.as_str()).collect();
+        let mut known: BTreeSet<String> = self.lock().keys().cloned().collect();
+        known.extend(self.broken_lock().keys().cloned());
+        for slug in known.iter().filter(|s| !listed.contains(s.as_str())) {
+            self.close_if_departed(slug);
+        }
+        for entry in entries {
+            if let Err(e) = self.open(&entry.slug) {
+                tracing::warn!(board = %entry.slug, error = %e.detail, "{who}: cannot open board");
+            }
+        }
+    }
+
+    /// Close the board when the catalogue says it is gone (asked afresh:
+    /// a listing may be older than a board opened meanwhile, or the
+    /// fallback of a catalogue that cannot be read). Whether it is gone
+    /// (closed now or before). Blocking.
+    pub fn close_if_departed(&self, slug: &str) -> bool {
+        if !matches!(self.catalogue.contains(slug), Ok(false)) {
+            return false;
+        }
+        if self.forget(slug) {
+            log_info(&format!("board '{slug}' {LEFT_CATALOGUE}"));
+        }
+        true
     }
 
     /// Stop every watcher (gateway shutdown).
@@ -366,7 +422,7 @@ impl BoardHub {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Board>>> {
-        self.boards.lock().unwrap_or_else(|p| p.into_inner())
+        lock_boards(&self.boards)
     }
 
     fn spawn_watcher(&self, board: Arc<Board>, probe: Box<dyn ChangeProbe>, cursor: i64) {
@@ -381,6 +437,8 @@ impl BoardHub {
             slug: board.slug.clone(),
             board: board.handle.clone(),
             outages: self.outages.clone(),
+            catalogue: self.catalogue.clone(),
+            open_boards: self.boards.clone(),
         };
         let name = format!("kanban-watch-{}", board.slug);
         if let Err(e) = std::thread::Builder::new()
@@ -438,9 +496,40 @@ impl Drop for BoardHub {
     /// The last hub reference often goes away in async code (the
     /// gateway's stop): its boards' stores must not close there.
     fn drop(&mut self) {
-        let boards = std::mem::take(self.boards.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let boards = std::mem::take(&mut *self.lock());
         drop_off_runtime(boards);
     }
+}
+
+/// A notice for the gateway log, like [`log_warning`].
+fn log_info(message: &str) {
+    tracing::info!("{message}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("kanban gateway: {message}");
+    }
+}
+
+fn lock_boards(b: &OpenBoards) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Board>>> {
+    b.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Take the board `slug` out of `boards` and stop its watcher; with
+/// `only`, only when it is still that board (not one opened since under
+/// the same slug). Whether it was there.
+fn close_board(boards: &OpenBoards, slug: &str, only: Option<&Arc<AtomicBool>>) -> bool {
+    let board = {
+        let mut open = lock_boards(boards);
+        match open.get(slug) {
+            Some(b) if only.is_none_or(|c| Arc::ptr_eq(c, &b.closed)) => open.remove(slug),
+            _ => None,
+        }
+    };
+    let Some(board) = board else {
+        return false;
+    };
+    board.closed.store(true, Ordering::SeqCst);
+    drop_off_runtime(board);
+    true
 }
 
 /// A warning for the gateway log: through `tracing` when the embedding
@@ -477,6 +566,10 @@ struct Watcher {
     /// For a fresh probe when the old one fails.
     board: BoardHandle,
     outages: Outages,
+    /// Asked when the probe fails: a board deleted elsewhere is closed,
+    /// not reported as an outage.
+    catalogue: Arc<dyn BoardCatalogue>,
+    open_boards: OpenBoards,
 }
 
 impl Watcher {
@@ -493,6 +586,9 @@ impl Watcher {
             let version = match probe.version() {
                 Ok(v) => v,
                 Err(e) => {
+                    if retry.is_none() && self.left_catalogue() {
+                        break;
+                    }
                     let wait = retry.map_or(PROBE_RETRY_MIN, |w| (w * 2).min(PROBE_RETRY_MAX));
                     if retry.is_none() {
                         self.report_outage(&e);
@@ -528,6 +624,20 @@ impl Watcher {
         lock_outages(&self.outages).remove(&self.slug);
     }
 
+    /// When the board is no longer in the catalogue (its database went
+    /// with it: a PostgreSQL board deleted by another host), close it and
+    /// say so. Blocking.
+    fn left_catalogue(&self) -> bool {
+        if !matches!(self.catalogue.contains(&self.slug), Ok(false)) {
+            return false;
+        }
+        self.closed.store(true, Ordering::SeqCst);
+        if close_board(&self.open_boards, &self.slug, Some(&self.closed)) {
+            log_info(&format!("board '{}' {LEFT_CATALOGUE}", self.slug));
+        }
+        true
+    }
+
     fn report_outage(&self, e: &kanban_store::StoreError) {
         let fault = BoardFault {
             board: self.slug.clone(),
@@ -546,11 +656,10 @@ impl Watcher {
 
     fn report_recovery(&self) {
         if lock_outages(&self.outages).remove(&self.slug).is_some() {
-            let message = format!("board '{}': the database is reachable again", self.slug);
-            tracing::info!("{message}");
-            if !tracing::dispatcher::has_been_set() {
-                eprintln!("kanban gateway: {message}");
-            }
+            log_info(&format!(
+                "board '{}': the database is reachable again",
+                self.slug
+            ));
         }
     }
 

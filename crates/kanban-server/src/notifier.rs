@@ -425,20 +425,18 @@ enum Wake {
 }
 
 /// Attach to the hub's boards not attached yet; returns them and the
-/// identity of every live board. Slugs sharing one DB file are served
-/// once. With `open_missing`, every board of the root is first opened in
-/// the hub.
+/// identity of every live board (a board the hub closed is not). Slugs
+/// sharing one DB file are served once. With `open_missing`, the hub
+/// first opens every board of the root and closes the departed ones.
 fn open_boards(
     hub: &BoardHub,
     known: &HashSet<String>,
     open_missing: bool,
 ) -> (Vec<(String, NotifyBoard)>, HashSet<String>) {
     if open_missing {
-        for entry in hub.catalogue().boards(false) {
-            if let Err(e) = hub.open(&entry.slug) {
-                tracing::warn!(board = %entry.slug, error = %e.detail, "kanban notifier: cannot open board");
-            }
-        }
+        // Also closes the boards that left the catalogue: they drop out
+        // of `live` below, and so out of the notifier.
+        hub.sync_with_catalogue("kanban notifier");
     }
     let mut opened = Vec::new();
     let mut live = HashSet::new();

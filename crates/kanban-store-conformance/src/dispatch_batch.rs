@@ -166,6 +166,8 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
         workspaces: vec![
             ws(0, runs[0], Some("scratch tip")),
             ws(1, runs[1] + 99, None),
+            // A workspace without a worker: its spawn failed.
+            ws(2, runs[2], None),
         ],
         workers: vec![set_worker(0, runs[0], 10), set_worker(1, runs[1] + 99, 11)],
         failures: vec![failure(2, runs[2]), failure(3, runs[3] + 99)],
@@ -198,6 +200,7 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
     assert_eq!(r1.launcher, Some(gateway()), "still waiting for its worker");
 
     assert_eq!(status(s, &ids[2]), Status::Ready);
+    assert_eq!(get(s, &ids[2]).workspace_path.as_deref(), Some("/srv/ws/2"));
     assert_eq!(
         s.runs(&ids[2]).unwrap()[0].outcome.as_deref(),
         Some("spawn_failed")

@@ -26,6 +26,7 @@
 //! This crate is a dev-dependency only (`publish = false`); it must not
 //! depend on any backend.
 
+pub mod activity;
 pub mod board_files;
 pub mod concurrency;
 pub mod dashboard;
@@ -46,15 +47,18 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kanban_store::Store;
+use kanban_store::backend::BoardStore;
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::notify_ops::NotifyStore;
 use kanban_store::watch::ChangeProbe;
 
-/// A store with every capability trait the suite tests. Implemented for
-/// every type that has them all; tests take the `&dyn` trait they need.
-pub trait SuiteStore: Store + NotifyStore + DispatchStore {}
+/// A store with every capability trait the suite tests (a [`BoardStore`]
+/// has them all, and loads board copies, which seed histories at known
+/// times). Implemented for every type that has them all; tests take the
+/// `&dyn` trait they need.
+pub trait SuiteStore: Store + NotifyStore + DispatchStore + BoardStore {}
 
-impl<T: Store + NotifyStore + DispatchStore + ?Sized> SuiteStore for T {}
+impl<T: Store + NotifyStore + DispatchStore + BoardStore + ?Sized> SuiteStore for T {}
 
 type OpenFn = dyn Fn(&TestBoard) -> Box<dyn SuiteStore> + Send + Sync;
 type ProbeFn = dyn Fn(&TestBoard) -> Box<dyn ChangeProbe> + Send + Sync;
@@ -282,6 +286,8 @@ macro_rules! store_conformance_tests {
             board: dispatch_races::first_recorded_intent_wins_under_concurrency,
             board: dispatch_races::changed_since_passes_miss_no_concurrent_change,
             board: dispatch_quiet::board_version_moves_with_every_commit_and_only_then,
+            board: activity::aggregates_of_a_seeded_history,
+            board: activity::live_writes_reach_every_chart,
             backend: model::state_machine_matches_the_model,
         }
     };

@@ -13,8 +13,12 @@
 //!   transaction;
 //! - a board schema created by any other path (`kanban init`, `boards
 //!   migrate`) is registered when the store creates it.
+//!
+//! Reads and writes borrow a connection from the database's pool (`pool`),
+//! the one its boards share in this process; only migrating the catalogue
+//! takes a connection of its own, for its session advisory lock.
 
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kanban_store::backend::{
@@ -28,7 +32,8 @@ use postgres::{GenericClient, Row};
 
 use crate::conn::{Conn, DbError, DbResult};
 use crate::connect::Connector;
-use crate::db::{classify_sql, error_chain};
+use crate::db::{classify_sql, error_chain, leaves_session_unusable};
+use crate::pool::{self, CheckoutError, Pool};
 use crate::schema::{self, BoardSchema, CATALOGUE_VERSION};
 
 /// The catalogue's columns, in the order [`PgCatalogue::meta_from_row`] reads them.
@@ -41,54 +46,78 @@ const INSERT_SQL: &str = "INSERT INTO kanban__catalogue.boards (slug, created_at
 const UPDATE_SQL: &str = "UPDATE kanban__catalogue.boards SET name = $2, description = $3, \
      icon = $4, color = $5, default_workdir = $6, created_at = $7, archived = $8 WHERE slug = $1";
 
-/// The boards of one PostgreSQL database. Holds one connection of its own
-/// (opened on first use, reopened when it breaks) behind a mutex.
+/// The boards of one PostgreSQL database, read and written on the
+/// database's shared pool.
 pub(crate) struct PgCatalogue {
     /// The database (its `default` board): other boards are `with_board`.
     database: PostgresLocation,
+    /// Opens the migration's connection; names the database in errors.
     connector: Connector,
-    conn: Mutex<Option<Conn>>,
+    pool: Arc<Pool>,
     /// The catalogue's schema is known to be migrated (this object).
     migrated: AtomicBool,
 }
 
 impl PgCatalogue {
-    pub(crate) fn new(location: &PostgresLocation) -> Result<PgCatalogue, StoreError> {
+    /// The catalogue of the database at `location`, on the pool of that
+    /// database (created with `req.pool_size` when this process has none
+    /// yet). Connects lazily.
+    pub(crate) fn new(
+        location: &PostgresLocation,
+        req: &OpenRequest,
+    ) -> Result<PgCatalogue, StoreError> {
         let database = location
             .with_board(DEFAULT_BOARD_SLUG)
             .map_err(|e| StoreError::Backend(BackendError::msg(format!("board catalogue: {e}"))))?;
         let redacted = BoardLocation::Postgres(database.clone()).redacted();
+        let connector = Connector::new(&database, redacted)?;
+        let pool = pool::shared(database.connection_url(), connector.config(), req.pool_size);
         Ok(PgCatalogue {
-            connector: Connector::new(&database, redacted)?,
+            connector,
             database,
-            conn: Mutex::new(None),
+            pool,
             migrated: AtomicBool::new(false),
         })
     }
 
-    /// Run `f` on the catalogue's connection (migrating the catalogue
-    /// first, once); a connection that broke is dropped, the next call
-    /// opens another.
+    /// Run `f` on a pooled connection (migrating the catalogue first,
+    /// once). The catalogue's SQL names its schema, so whichever board's
+    /// `search_path` the connection has does not matter; a connection
+    /// left unusable is closed by the pool.
     fn with_conn<T>(&self, f: impl FnOnce(&mut Conn) -> DbResult<T>) -> Result<T, CatalogueError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        let mut conn = match guard.take() {
-            Some(c) if !c.client.is_closed() => c,
-            _ => self.connector.connect().map_err(|e| self.classify(e))?,
-        };
-        let out = self.ensure_migrated(&mut conn).and_then(|()| f(&mut conn));
-        if !conn.client.is_closed() {
-            *guard = Some(conn);
+        self.ensure_migrated()?;
+        let mut conn = self.pool.checkout().map_err(|e| self.checkout_error(e))?;
+        let out = f(&mut conn);
+        if let Err(DbError::Sql(e)) = &out
+            && leaves_session_unusable(e)
+        {
+            conn.broken = true;
         }
         out.map_err(|e| CatalogueError::Store(self.classify(e)))
     }
 
-    fn ensure_migrated(&self, conn: &mut Conn) -> DbResult<()> {
+    /// Create or migrate the catalogue once per object. Checked on a
+    /// pooled connection; migrated on one of its own, since the migration
+    /// lock is a session lock no pooled connection may carry.
+    fn ensure_migrated(&self) -> Result<(), CatalogueError> {
         if self.migrated.load(Ordering::Acquire) {
             return Ok(());
         }
-        ensure_catalogue(conn, self.connector.redacted())?;
+        let fail = |e| CatalogueError::Store(self.classify(e));
+        let applied = {
+            let mut conn = self.pool.checkout().map_err(|e| self.checkout_error(e))?;
+            schema::catalogue_version(&mut conn).map_err(fail)?
+        };
+        if applied != CATALOGUE_VERSION {
+            let mut conn = self.connector.connect().map_err(fail)?;
+            ensure_catalogue(&mut conn, self.connector.redacted()).map_err(fail)?;
+        }
         self.migrated.store(true, Ordering::Release);
         Ok(())
+    }
+
+    fn checkout_error(&self, e: CheckoutError) -> CatalogueError {
+        CatalogueError::Store(e.at(self.connector.redacted()))
     }
 
     /// Errors of the connection itself name the (redacted) database.
@@ -370,6 +399,9 @@ impl BoardCatalogue for PgCatalogue {
                 board_schema.quoted()
             ))?;
             tx.commit()?;
+            // This session may have statements of the dropped board parked:
+            // let the pool close it rather than lend them again.
+            conn.broken = true;
             Ok(true)
         })?;
         if !done {

@@ -241,16 +241,7 @@ impl PgStore {
     }
 
     fn checkout_error(&self, e: CheckoutError) -> StoreError {
-        let at = self.connector.redacted();
-        match e {
-            CheckoutError::Connect(message) => {
-                StoreError::Backend(BackendError::msg(format!("{at}: {message}")))
-            }
-            CheckoutError::Busy { size, waited } => StoreError::Busy(format!(
-                "{at}: all {size} connections of the pool stayed busy for {}s",
-                waited.as_secs()
-            )),
-        }
+        e.at(self.connector.redacted())
     }
 
     /// Run read-only statements that need no common snapshot.
@@ -293,7 +284,7 @@ impl PgStore {
 /// Errors after which the session must not serve another call: its
 /// prepared statements no longer match the tables (a board dropped and
 /// made again with other columns), or were dropped under it.
-fn leaves_session_unusable(e: &postgres::Error) -> bool {
+pub(crate) fn leaves_session_unusable(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
     e.code().is_some_and(|c| {
         *c == SqlState::FEATURE_NOT_SUPPORTED || *c == SqlState::INVALID_SQL_STATEMENT_NAME

@@ -300,6 +300,28 @@ fn write_claims(
     Ok(())
 }
 
+/// The workspace (fenced to the attempt) and the worker pid (fenced to the
+/// running attempt) of every task of a launch batch, in ONE update of each
+/// task row: a second update of the same rows would write every row (and
+/// each of its index entries) once more. Both fences are read on the row
+/// as it was, which neither write changes (status, current run), so this
+/// is the workspace update followed by the worker update. Returns, per
+/// updated task, whether its workspace and whether its worker was set.
+const RECORD_TASKS_SQL: &str = "WITH ws AS (SELECT * FROM unnest($1::text[], $2::bigint[], \
+     $3::text[], $4::text[]) AS w(id, run_id, path, branch)), \
+     wk AS (SELECT * FROM unnest($5::text[], $6::bigint[], $7::bigint[]) AS k(id, run_id, pid)), \
+     u AS (SELECT COALESCE(ws.id, wk.id) AS id, ws.id IS NOT NULL AS has_ws, ws.run_id AS ws_run, \
+       ws.path, ws.branch, wk.id IS NOT NULL AS has_wk, wk.run_id AS wk_run, wk.pid \
+       FROM ws FULL JOIN wk ON ws.id = wk.id), \
+     f AS (SELECT u.*, u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run AS ws_ok, \
+       u.has_wk AND t.status = 'running' AND t.current_run_id IS NOT DISTINCT FROM u.wk_run AS wk_ok \
+       FROM u JOIN tasks t ON t.id = u.id) \
+     UPDATE tasks t SET \
+     workspace_path = CASE WHEN f.ws_ok THEN f.path ELSE t.workspace_path END, \
+     branch_name = CASE WHEN f.ws_ok THEN COALESCE(f.branch, t.branch_name) ELSE t.branch_name END, \
+     worker_pid = CASE WHEN f.wk_ok THEN f.pid ELSE t.worker_pid END \
+     FROM f WHERE t.id = f.id AND (f.ws_ok OR f.wk_ok) RETURNING t.id, f.ws_ok, f.wk_ok";
+
 /// [`LaunchBatch`]: workspaces, then workers, then spawn failures, as the
 /// per-task version records them, in a fixed number of statements.
 pub(crate) fn record_launches(tx: &Tx<'_>, batch: &LaunchBatch) -> DbResult<LaunchesRecorded> {
@@ -308,36 +330,21 @@ pub(crate) fn record_launches(tx: &Tx<'_>, batch: &LaunchBatch) -> DbResult<Laun
     {
         return crate::dispatch_batch::record_launches(tx, batch);
     }
+    let (ws_set, wk_set) = record_tasks(tx, &batch.workspaces, &batch.workers)?;
     let mut events = Vec::new();
-    if !batch.workspaces.is_empty() {
-        let ws = &batch.workspaces;
-        let ids: Vec<&str> = ws.iter().map(|w| w.task_id.as_str()).collect();
-        let runs: Vec<Option<i64>> = ws.iter().map(|w| w.run_id).collect();
-        let paths: Vec<&str> = ws.iter().map(|w| w.path.as_str()).collect();
-        let branches: Vec<Option<&str>> = ws.iter().map(|w| w.branch.as_deref()).collect();
-        let set = returned_ids(tx.query(
-            "UPDATE tasks t SET workspace_path = u.path, \
-             branch_name = COALESCE(u.branch, t.branch_name) \
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
-             AS u(id, run_id, path, branch) \
-             WHERE t.id = u.id AND t.current_run_id IS NOT DISTINCT FROM u.run_id \
-             RETURNING t.id",
-            &[&ids, &runs, &paths, &branches],
-        )?)?;
-        for w in ws {
-            if let Some(msg) = &w.tip
-                && set.contains(&w.task_id)
-            {
-                events.push(NewEvent {
-                    task_id: w.task_id.clone(),
-                    kind: EventKind::TipScratchWorkspace,
-                    payload: Some(payload::tip_scratch_workspace(msg)),
-                    run_id: None,
-                });
-            }
+    for w in &batch.workspaces {
+        if let Some(msg) = &w.tip
+            && ws_set.contains(&w.task_id)
+        {
+            events.push(NewEvent {
+                task_id: w.task_id.clone(),
+                kind: EventKind::TipScratchWorkspace,
+                payload: Some(payload::tip_scratch_workspace(msg)),
+                run_id: None,
+            });
         }
     }
-    let workers = record_workers(tx, &batch.workers, &mut events)?;
+    let workers = record_workers(tx, &batch.workers, &wk_set, &mut events)?;
     append_events(tx, &events)?;
     let failures = batch
         .failures
@@ -347,33 +354,55 @@ pub(crate) fn record_launches(tx: &Tx<'_>, batch: &LaunchBatch) -> DbResult<Laun
     Ok(LaunchesRecorded { workers, failures })
 }
 
-fn returned_ids(rows: Vec<postgres::Row>) -> DbResult<HashSet<String>> {
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get(0))
-        .collect::<Result<_, _>>()?)
+/// [`RECORD_TASKS_SQL`]: the tasks whose workspace, and those whose
+/// worker, was set.
+fn record_tasks(
+    tx: &Tx<'_>,
+    ws: &[SetWorkspace],
+    workers: &[SetWorker],
+) -> DbResult<(HashSet<String>, HashSet<String>)> {
+    let mut ws_set = HashSet::new();
+    let mut wk_set = HashSet::new();
+    if ws.is_empty() && workers.is_empty() {
+        return Ok((ws_set, wk_set));
+    }
+    let ws_ids: Vec<&str> = ws.iter().map(|w| w.task_id.as_str()).collect();
+    let ws_runs: Vec<Option<i64>> = ws.iter().map(|w| w.run_id).collect();
+    let paths: Vec<&str> = ws.iter().map(|w| w.path.as_str()).collect();
+    let branches: Vec<Option<&str>> = ws.iter().map(|w| w.branch.as_deref()).collect();
+    let wk_ids: Vec<&str> = workers.iter().map(|w| w.task_id.as_str()).collect();
+    let wk_runs: Vec<Option<i64>> = workers.iter().map(|w| w.run_id).collect();
+    let pids: Vec<i64> = workers.iter().map(|w| w.worker.pid).collect();
+    let rows = tx.query(
+        RECORD_TASKS_SQL,
+        &[
+            &ws_ids, &ws_runs, &paths, &branches, &wk_ids, &wk_runs, &pids,
+        ],
+    )?;
+    for r in &rows {
+        let id: String = r.try_get(0)?;
+        if r.try_get::<_, bool>(1)? {
+            ws_set.insert(id.clone());
+        }
+        if r.try_get::<_, bool>(2)? {
+            wk_set.insert(id);
+        }
+    }
+    Ok((ws_set, wk_set))
 }
 
-/// Worker pid on task and run, the worker's identity row, its launcher
-/// as supervisor, the launch row gone, and a `spawned` event each.
+/// For the workers whose task took their pid (`set`): pid on the run,
+/// the worker's identity row, its launcher as supervisor, the launch row
+/// gone, and a `spawned` event each.
 fn record_workers(
     tx: &Tx<'_>,
     workers: &[SetWorker],
+    set: &HashSet<String>,
     events: &mut Vec<NewEvent>,
 ) -> DbResult<Vec<bool>> {
     if workers.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<&str> = workers.iter().map(|w| w.task_id.as_str()).collect();
-    let runs: Vec<Option<i64>> = workers.iter().map(|w| w.run_id).collect();
-    let pids: Vec<i64> = workers.iter().map(|w| w.worker.pid).collect();
-    let set = returned_ids(tx.query(
-        "UPDATE tasks t SET worker_pid = u.pid \
-         FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS u(id, run_id, pid) \
-         WHERE t.id = u.id AND t.status = 'running' \
-         AND t.current_run_id IS NOT DISTINCT FROM u.run_id RETURNING t.id",
-        &[&ids, &runs, &pids],
-    )?)?;
     let ok: Vec<bool> = workers.iter().map(|w| set.contains(&w.task_id)).collect();
     let recorded: Vec<(&SetWorker, i64)> = workers
         .iter()

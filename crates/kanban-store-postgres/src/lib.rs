@@ -20,6 +20,7 @@
 //! - `tasks`, `runs`, `board`, `direct`: task CRUD, runs, attachments,
 //!   board-wide reads, the dashboard's direct moves;
 //! - `board_files`: attachment blobs and worker logs kept for other hosts;
+//! - `activity`: the Activity view's aggregates of the event log and runs;
 //! - `claim`, `lifecycle`, `recompute`: claims, transitions, promotion;
 //! - `dispatch*`, `notify_claim`: the dispatcher's and notifier's stores;
 //! - `catalogue`: which boards the database holds, with their metadata;
@@ -29,6 +30,7 @@
 //! Use it through `kanban_store::backend`: call [`register`] once at
 //! start-up, then `open_board` opens `postgres://` locations.
 
+mod activity;
 mod board;
 mod board_files;
 mod catalogue;
@@ -91,8 +93,9 @@ impl BackendOpener for PostgresOpener {
     fn catalogue(
         &self,
         location: &PostgresLocation,
+        req: &OpenRequest,
     ) -> Result<Box<dyn kanban_store::backend::BoardCatalogue>> {
-        Ok(Box::new(catalogue::PgCatalogue::new(location)?))
+        Ok(Box::new(catalogue::PgCatalogue::new(location, req)?))
     }
 }
 

@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use kanban_store::backend::PoolStatus;
+use kanban_store::{BackendError, StoreError};
 use postgres::{Config, NoTls};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 
@@ -151,6 +152,21 @@ pub(crate) enum CheckoutError {
     Connect(String),
     /// Every connection stayed lent for this long.
     Busy { size: u32, waited: Duration },
+}
+
+impl CheckoutError {
+    /// The store's error, naming `at` (a redacted location).
+    pub(crate) fn at(self, at: &str) -> StoreError {
+        match self {
+            CheckoutError::Connect(message) => {
+                StoreError::Backend(BackendError::msg(format!("{at}: {message}")))
+            }
+            CheckoutError::Busy { size, waited } => StoreError::Busy(format!(
+                "{at}: all {size} connections of the pool stayed busy for {}s",
+                waited.as_secs()
+            )),
+        }
+    }
 }
 
 /// One database's pool (see the module).

@@ -11,6 +11,11 @@ use kanban_store::backend::{
 };
 use kanban_testkit::postgres::TestCluster;
 
+/// A pool size no default has, to see who sized the pool.
+const CATALOGUE_POOL_SIZE: u32 = 3;
+/// How long a closed connection's backend may take to leave `pg_stat_activity`.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A fresh database: its cluster, name and `default` location.
 fn database(prefix: &str) -> Option<(&'static TestCluster, String, PostgresLocation)> {
     kanban_store_postgres::register();
@@ -23,7 +28,7 @@ fn database(prefix: &str) -> Option<(&'static TestCluster, String, PostgresLocat
 }
 
 fn catalogue(loc: &PostgresLocation) -> Box<dyn BoardCatalogue> {
-    postgres_catalogue(loc).expect("catalogue")
+    postgres_catalogue(loc, &OpenRequest::existing()).expect("catalogue")
 }
 
 fn slugs(cat: &dyn BoardCatalogue, all: bool) -> Vec<String> {
@@ -221,4 +226,52 @@ fn boards_created_by_the_store_or_before_the_catalogue_are_listed() {
     let cat = catalogue(&loc);
     assert_eq!(slugs(&*cat, false), ["default", "ops-team"]);
     assert_eq!(cat.metadata("ops-team").unwrap().name, "Ops Team");
+}
+
+/// Backends connected to `db` whose `application_name` is `app`.
+fn backends(pg: &TestCluster, db: &str, app: &str) -> i64 {
+    pg.client(db)
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+            &[&db, &app],
+        )
+        .expect("query")
+        .get(0)
+}
+
+#[test]
+fn the_catalogue_reads_and_writes_on_the_pool_its_boards_share() {
+    let Some((pg, db, loc)) = database("kb_catalogue_pool") else {
+        return;
+    };
+    let req = OpenRequest::existing().with_pool_size(Some(CATALOGUE_POOL_SIZE));
+    let cat = postgres_catalogue(&loc, &req).expect("catalogue");
+    // The first use migrates the catalogue, then reads and writes.
+    let update = MetaUpdate {
+        name: Some("Project".into()),
+        ..MetaUpdate::default()
+    };
+    cat.write_metadata("proj", &update).unwrap();
+    assert_eq!(slugs(&*cat, false), ["default", "proj"]);
+    assert!(cat.contains("proj").unwrap());
+    assert_eq!(cat.metadata("proj").unwrap().name, "Project");
+    // No connection of its own stays open (the migration's is closed);
+    // what it used is pooled.
+    let dedicated = kanban_testkit::wait_for(CLOSE_WAIT, || {
+        (backends(pg, &db, "kanban") == 0).then_some(())
+    });
+    assert!(
+        dedicated.is_some(),
+        "the catalogue keeps {} dedicated connection(s)",
+        backends(pg, &db, "kanban")
+    );
+    let pooled = backends(pg, &db, kanban_store_postgres::POOL_APPLICATION_NAME);
+    assert!(pooled >= 1, "the catalogue used no pooled connection");
+    // A board opened afterwards shares that very pool, sized by the
+    // catalogue's request.
+    let at = BoardLocation::Postgres(loc.with_board("proj").unwrap());
+    let board = open_board(&at, &OpenRequest::create()).unwrap();
+    let status = board.pool_status().expect("a pooled store");
+    assert_eq!(status.size, CATALOGUE_POOL_SIZE);
+    assert!(status.idle + status.busy >= pooled as u32, "{status:?}");
 }

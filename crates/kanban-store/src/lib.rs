@@ -12,6 +12,7 @@
 //! row(s) and the matching event(s) together, deciding transitions with
 //! `kanban_core::transitions`.
 
+pub mod activity;
 pub mod attachments;
 pub mod backend;
 pub mod board_files;

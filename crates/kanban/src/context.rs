@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use kanban_hermes::catalogue::for_root;
 use kanban_hermes::config::{KanbanConfig, open_request};
 use kanban_hermes::layout::{BoardPaths, ENV_KANBAN_BOARD, LayoutError, ProcessEnv, Root};
+use kanban_hermes::pool_size::{database_pool_size, use_database_pool_size};
 use kanban_store::backend::{self, BoardCatalogue, BoardHandle};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{Clock, SystemClock};
@@ -68,6 +69,13 @@ fn resolve_root_and_config(
             let origin = format!("kanban.database_url in {}", root.config_file().display());
             root.use_database(&url, &origin).map_err(layout_error)?;
         }
+    }
+    if root.database().is_some() {
+        // Before anything opens the database: its pool is sized once.
+        let loaded = config.get_or_init(|| KanbanConfig::load(&root, &ProcessEnv).ok());
+        let size = database_pool_size(loaded.as_ref(), &root.config_file(), &ProcessEnv)
+            .map_err(|e| UsageError(e.to_string()))?;
+        use_database_pool_size(size);
     }
     Ok((root, config))
 }

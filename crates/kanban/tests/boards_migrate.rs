@@ -341,3 +341,104 @@ fn a_bad_destination_is_a_usage_error() {
     let help = b.ok(&["boards", "migrate", "--help"]);
     assert!(help.contains("--to <LOCATION>"), "{help}");
 }
+
+fn board_entry(list: &Value, slug: &str) -> Value {
+    list.as_array()
+        .expect("board list")
+        .iter()
+        .find(|b| b["slug"] == slug)
+        .unwrap_or_else(|| panic!("no board {slug} in {list}"))
+        .clone()
+}
+
+/// The metadata `boards create` and `set-default-workdir` gave `proj`.
+fn assert_metadata(board: &Value, workdir: &str) {
+    for (key, want) in [
+        ("name", "Project X"),
+        ("icon", "🚀"),
+        ("color", "#8b5cf6"),
+        ("description", "shared work"),
+        ("default_workdir", workdir),
+    ] {
+        assert_eq!(board[key], want, "{key}: {board}");
+    }
+    assert_eq!(board["archived"], false, "{board}");
+}
+
+#[test]
+fn the_board_metadata_goes_wherever_the_destination_has_a_catalogue() {
+    let Some(url) = database_url() else { return };
+    let b = Sandbox::new();
+    let workdir = tempfile::tempdir().unwrap();
+    let wd = workdir.path().to_str().unwrap();
+    b.ok(&[
+        "boards",
+        "create",
+        "proj",
+        "--name",
+        "Project X",
+        "--icon",
+        "🚀",
+        "--color",
+        "#8b5cf6",
+        "--description",
+        "shared work",
+    ]);
+    b.ok(&["boards", "set-default-workdir", "proj", wd]);
+    b.ok(&["--board", "proj", "create", "A task"]);
+
+    // To PostgreSQL: the database's catalogue has it.
+    let out = b.run(&[
+        "--board", "proj", "boards", "migrate", "--to", &url, "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_no_secret(&out);
+    let report: Value = serde_json::from_str(&stdout(&out)).expect("JSON report");
+    assert_eq!(report["metadata_copied"], true, "{report}");
+    let on_pg = b.json(&["--db", &url, "boards", "list", "--json"]);
+    assert_metadata(&board_entry(&on_pg, "proj"), wd);
+
+    // Back into a board of a Hermes root: its board.json has it.
+    let home = Sandbox::new();
+    home.ok(&["boards", "create", "proj"]);
+    let back = home.path("kanban/boards/proj/kanban.db");
+    let to = format!("sqlite:{}", back.display());
+    let out = b.run(&[
+        "--db", &url, "--board", "proj", "boards", "migrate", "--to", &to,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Board metadata copied"),
+        "{}",
+        stdout(&out)
+    );
+    let listed = home.json(&["boards", "list", "--json"]);
+    assert_metadata(&board_entry(&listed, "proj"), wd);
+    assert_eq!(
+        home.json(&["--board", "proj", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A plain file has no catalogue: the tasks only, nothing beside it.
+    let dir = home.path("copies");
+    std::fs::create_dir_all(&dir).unwrap();
+    let to = format!("sqlite:{}", dir.join("proj.db").display());
+    let out = b.run(&[
+        "--db", &url, "--board", "proj", "boards", "migrate", "--to", &to,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Board metadata not copied"),
+        "{}",
+        stdout(&out)
+    );
+    let beside: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("proj.db"))
+        .collect();
+    assert!(beside.is_empty(), "written beside the file: {beside:?}");
+}

@@ -15,6 +15,15 @@
 //! server, see `pg.rs`; the gateway and its workers reach it through
 //! `HERMES_KANBAN_DATABASE_URL`, the bench creates through its own store).
 //!
+//! `--hosts N` (PostgreSQL only): pick-up across hosts. N gateways share
+//! one PostgreSQL board, each a plain process with its own Hermes root and
+//! `KANBAN_HOST_ID` (host-1 … host-N; no namespaces needed for the figure);
+//! tasks are created by a further "host" (this process's own connection,
+//! or `kanban create` processes with `--via-cli`), and the time from the
+//! create's commit to the start of its worker is measured on whichever
+//! gateway spawned it, with how the tasks spread over the hosts and every
+//! gateway's RSS.
+//!
 //! `cargo run --release -p kanban-bench --bin gateway_bench`
 
 #[path = "../pg.rs"]
@@ -27,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
+use kanban_hermes::host::ENV_HOST_ID;
 use kanban_store::{NewTask, Store};
 use pg::{Backend, PgServer};
 
@@ -61,7 +71,15 @@ struct Args {
     /// Which store backends to measure.
     #[arg(long, value_enum, default_value_t = Backend::Sqlite)]
     backend: Backend,
+    /// Gateways ("hosts") sharing one PostgreSQL board: the cross-host
+    /// pick-up figure instead of the single-gateway ones (needs
+    /// `--backend postgres`).
+    #[arg(long)]
+    hosts: Option<usize>,
 }
+
+/// Issue target of the cross-host pick-up (p99).
+const CROSS_HOST_P99_TARGET_MS: f64 = 100.0;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -127,21 +145,36 @@ struct Bench {
     marks: PathBuf,
     /// The board's PostgreSQL URL; `None`: the root's SQLite file.
     db_url: Option<String>,
+    /// `KANBAN_HOST_ID` of this root's processes (multi-host mode).
+    host: Option<String>,
 }
 
 impl Bench {
     fn new(kanban: PathBuf, db_url: Option<String>) -> Result<Bench> {
+        Bench::on_host(kanban, db_url, None, None)
+    }
+
+    /// A Hermes root of its own as host `host`, its workers' marks in
+    /// `marks` (shared by the hosts) or its own directory.
+    fn on_host(
+        kanban: PathBuf,
+        db_url: Option<String>,
+        host: Option<String>,
+        marks: Option<&Path>,
+    ) -> Result<Bench> {
         let root = tempfile::Builder::new()
             .prefix("kanban-gw-bench-")
             .tempdir()?;
-        let marks = root.path().join("marks");
+        let marks = marks.map_or_else(|| root.path().join("marks"), Path::to_path_buf);
         std::fs::create_dir_all(&marks)?;
-        let q = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', r"'\''"));
-        // Record the start, then finish through the CLI like a real worker.
+        let q = |p: &str| format!("'{}'", p.replace('\'', r"'\''"));
+        // Record the start (and which host started it), then finish through
+        // the CLI like a real worker.
         let script = format!(
-            "date +%s%N > {marks}/\"$HERMES_KANBAN_TASK\"\nexec {kanban} complete \"$HERMES_KANBAN_TASK\" --summary bench >/dev/null\n",
-            marks = q(&marks),
-            kanban = q(&kanban),
+            "echo \"$(date +%s%N) \"{host} > {marks}/\"$HERMES_KANBAN_TASK\"\nexec {kanban} complete \"$HERMES_KANBAN_TASK\" --summary bench >/dev/null\n",
+            host = q(host.as_deref().unwrap_or("local")),
+            marks = q(&marks.display().to_string()),
+            kanban = q(&kanban.display().to_string()),
         );
         let script_path = root.path().join("worker.sh");
         std::fs::write(&script_path, script)?;
@@ -155,6 +188,7 @@ impl Bench {
             kanban,
             marks,
             db_url,
+            host,
         })
     }
 
@@ -180,6 +214,10 @@ impl Bench {
         match &self.db_url {
             Some(url) => cmd.env("HERMES_KANBAN_DATABASE_URL", url),
             None => cmd.env_remove("HERMES_KANBAN_DATABASE_URL"),
+        };
+        match &self.host {
+            Some(host) => cmd.env(ENV_HOST_ID, host),
+            None => cmd.env_remove(ENV_HOST_ID),
         };
         cmd
     }
@@ -238,14 +276,26 @@ impl Bench {
 
     /// Wait for the worker of `id` to write its start time.
     fn worker_start(&self, id: &str) -> Result<u128> {
+        Ok(self.worker_start_on(id)?.0)
+    }
+
+    /// Wait for the worker of `id` to write its start time; with the host
+    /// that started it.
+    fn worker_start_on(&self, id: &str) -> Result<(u128, String)> {
         let mark = self.marks.join(id);
         let deadline = Instant::now() + PICKUP_TIMEOUT;
         loop {
-            if let Some(ns) = std::fs::read_to_string(&mark)
+            // Complete once its line ends (the shell writes it in one go).
+            let line = std::fs::read_to_string(&mark)
                 .ok()
-                .and_then(|s| s.trim().parse::<u128>().ok())
-            {
-                return Ok(ns);
+                .filter(|s| s.ends_with('\n'));
+            let parsed = line.as_deref().and_then(|s| {
+                let mut words = s.split_whitespace();
+                let ns = words.next()?.parse::<u128>().ok()?;
+                Some((ns, words.next().unwrap_or("").to_string()))
+            });
+            if let Some(found) = parsed {
+                return Ok(found);
             }
             if Instant::now() > deadline {
                 bail!(
@@ -307,12 +357,141 @@ fn measure(args: &Args, kanban: &Path, db_url: Option<String>) -> Result<Figures
     })
 }
 
+/// The cross-host figures: latencies, which host spawned each task, and
+/// every gateway's RSS (fresh, after the run).
+struct HostFigures {
+    p50: f64,
+    p99: f64,
+    max: f64,
+    /// Per host: its id, tasks it spawned, RSS fresh and after (MiB).
+    hosts: Vec<(String, usize, f64, f64)>,
+}
+
+/// `hosts` gateways on one PostgreSQL board, tasks created by another.
+fn measure_hosts(args: &Args, kanban: &Path, db_url: String, hosts: usize) -> Result<HostFigures> {
+    let marks = tempfile::Builder::new()
+        .prefix("kanban-gw-bench-marks-")
+        .tempdir()?;
+    let roots: Vec<Bench> = (1..=hosts)
+        .map(|i| {
+            Bench::on_host(
+                kanban.to_path_buf(),
+                Some(db_url.clone()),
+                Some(format!("host-{i}")),
+                Some(marks.path()),
+            )
+        })
+        .collect::<Result<_>>()?;
+    let creator = Bench::on_host(
+        kanban.to_path_buf(),
+        Some(db_url),
+        Some("creator".into()),
+        Some(marks.path()),
+    )?;
+    // The board exists before the gateways start, as after `kanban init`.
+    drop(open_board(&creator.location()?, &OpenRequest::create())?);
+    let gateways: Vec<GatewayProc> = roots
+        .iter()
+        .map(Bench::start_gateway)
+        .collect::<Result<_>>()?;
+    std::thread::sleep(Duration::from_secs(args.idle_seconds));
+    let fresh: Vec<f64> = gateways
+        .iter()
+        .map(|g| Ok(g.rss_kb()? as f64 / 1024.0))
+        .collect::<Result<_>>()?;
+    let store = open_board(&creator.location()?, &OpenRequest::create())?.store();
+    let mut ms = Vec::with_capacity(args.tasks);
+    let mut spawned_by: Vec<usize> = vec![0; hosts];
+    for i in 0..args.tasks {
+        let (id, created) = creator.create(&*store, args.via_cli, i)?;
+        let (started, host) = creator.worker_start_on(&id)?;
+        ms.push(started.saturating_sub(created) as f64 / 1e6);
+        let at = roots
+            .iter()
+            .position(|r| r.host.as_deref() == Some(host.as_str()))
+            .with_context(|| format!("task {id} started on unknown host {host:?}"))?;
+        spawned_by[at] += 1;
+        std::thread::sleep(Duration::from_millis(args.gap_ms));
+    }
+    ms.sort_by(f64::total_cmp);
+    std::thread::sleep(Duration::from_secs(args.idle_seconds));
+    let mut per_host = Vec::with_capacity(hosts);
+    for (i, g) in gateways.iter().enumerate() {
+        per_host.push((
+            roots[i].host.clone().unwrap_or_default(),
+            spawned_by[i],
+            fresh[i],
+            g.rss_kb()? as f64 / 1024.0,
+        ));
+    }
+    drop(gateways);
+    Ok(HostFigures {
+        p50: percentile(&ms, 50.0),
+        p99: percentile(&ms, 99.0),
+        max: ms[ms.len() - 1],
+        hosts: per_host,
+    })
+}
+
+/// `--hosts N`: the cross-host table.
+fn run_hosts(args: &Args, kanban: &Path, hosts: usize) -> Result<()> {
+    if hosts == 0 {
+        bail!("--hosts must be at least 1");
+    }
+    if args.backend != Backend::Postgres {
+        bail!("--hosts needs --backend postgres (hosts share a PostgreSQL board)");
+    }
+    let pg = PgServer::start()?;
+    let url = pg.url(&pg.new_board("gateway")?);
+    let f = measure_hosts(args, kanban, url, hosts)?;
+    let how = if args.via_cli {
+        "`kanban create` processes"
+    } else {
+        "another process's connection"
+    };
+    println!(
+        "gateway_bench --hosts {hosts}: {} tasks created one at a time by {how} (host \"creator\"); \
+         {hosts} gateways, one Hermes root and KANBAN_HOST_ID each; dispatch_interval_seconds: 60; \
+         {}; PostgreSQL {}",
+        args.tasks,
+        kanban.display(),
+        pg.version()
+    );
+    println!();
+    println!("| figure | kanban, PostgreSQL, {hosts} hosts | target |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| created on one host → worker started on any, p50 | {:.1} ms | |",
+        f.p50
+    );
+    println!(
+        "| created on one host → worker started on any, p99 | {:.1} ms {} | p99 < {CROSS_HOST_P99_TARGET_MS:.0} ms |",
+        f.p99,
+        mark(f.p99 < CROSS_HOST_P99_TARGET_MS)
+    );
+    println!(
+        "| created on one host → worker started on any, max | {:.1} ms | |",
+        f.max
+    );
+    for (host, spawned, fresh, after) in &f.hosts {
+        println!(
+            "| {host}: tasks spawned; gateway RSS fresh / after ({} s idle) | {spawned}; {fresh:.1} / {after:.1} MiB {} | < {IDLE_RSS_TARGET_MB:.0} MB |",
+            args.idle_seconds,
+            mark(*fresh < IDLE_RSS_TARGET_MB)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.tasks == 0 {
         bail!("--tasks must be at least 1");
     }
     let kanban = kanban_binary(&args)?;
+    if let Some(hosts) = args.hosts {
+        return run_hosts(&args, &kanban, hosts);
+    }
     let sqlite = if args.backend.sqlite() {
         Some(measure(&args, &kanban, None)?)
     } else {

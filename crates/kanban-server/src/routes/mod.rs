@@ -4,6 +4,7 @@
 //! layers every request passes (auth, origin, body limit, JSON errors).
 
 pub mod actions;
+pub mod activity;
 pub mod attachments;
 pub mod boards;
 pub mod openapi;
@@ -57,6 +58,7 @@ fn api_routes() -> Router<AppState> {
             post(actions::add_link).delete(actions::delete_link),
         )
         .route("/stats", get(actions::stats))
+        .route("/activity", get(activity::activity))
         .route("/assignees", get(actions::assignees))
         .route("/dispatch", post(actions::dispatch))
         .route("/boards", get(boards::list).post(boards::create))
@@ -188,13 +190,14 @@ impl utoipa::Modify for BearerAuth {
         attachments::delete, actions::add_comment, actions::add_link, actions::delete_link,
         actions::task_runs, actions::get_run, actions::terminate_run, actions::reclaim_task,
         actions::reassign_task, actions::task_log, actions::active_workers, actions::stats,
-        actions::assignees, actions::dispatch, boards::list, boards::create, boards::update,
+        actions::assignees, actions::dispatch, activity::activity, boards::list, boards::create, boards::update,
         boards::delete, boards::switch, ws::events, healthz, metrics_text, openapi_json
     ),
     components(schemas(
         ErrorBody, EventBatch, Health, BoardFault, BoardView, BoardColumn, CreatedTask, TaskEnvelope, BulkResult, BulkItem,
         LogView, Ack, CreateTaskBody, UpdateTaskBody, BulkTaskBody, CommentBody, LinkBody, ReasonBody,
-        ReassignBody, CreateBoardBody, UpdateBoardBody
+        ReassignBody, CreateBoardBody, UpdateBoardBody, activity::ActivityView, activity::CountSeries,
+        activity::WorkerSeries, activity::LatencyView, activity::LatencyBinView, activity::RangeParam
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

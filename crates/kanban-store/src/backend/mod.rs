@@ -3,9 +3,9 @@
 //! backend type; they get a [`BoardHandle`] from [`open_board`] (or from a
 //! [`BoardCatalogue`] by slug) and take from it
 //!
-//! - the store, as [`Store`], [`DispatchStore`] or [`NotifyStore`]: one
-//!   object implementing all three, so a verb that ends a worker and the
-//!   dispatcher share one connection;
+//! - the store, as [`Store`], [`DispatchStore`], [`NotifyStore`] or
+//!   [`ActivityStore`]: one object implementing them all, so a verb that
+//!   ends a worker and the dispatcher share one connection;
 //! - a [`ChangeProbe`] for live feeds and the dispatcher's wake-up;
 //! - the board's [`DispatchLock`] (one dispatch pass at a time).
 //!
@@ -38,6 +38,7 @@ pub use location::{
     PostgresLocation, SQLITE_SCHEME,
 };
 
+use crate::activity::ActivityStore;
 use crate::dispatch_ops::DispatchStore;
 use crate::dump::BoardDump;
 use crate::notify_ops::NotifyStore;
@@ -131,9 +132,9 @@ impl OpenRequest {
     }
 }
 
-/// Everything one backend provides for one open board: the three store
+/// Everything one backend provides for one open board: the store
 /// traits on one object, plus the board's change probe and dispatch lock.
-pub trait BoardStore: DispatchStore + NotifyStore {
+pub trait BoardStore: DispatchStore + NotifyStore + ActivityStore {
     /// A new probe with a connection of its own that sees every commit
     /// to the board, this store's included (see [`ChangeProbe`]).
     fn open_change_probe(&self) -> Result<Box<dyn ChangeProbe>>;
@@ -206,6 +207,11 @@ impl BoardHandle {
         self.store.clone()
     }
 
+    /// The same store with the Activity view's reads.
+    pub fn activity(&self) -> Arc<dyn ActivityStore> {
+        self.store.clone()
+    }
+
     /// The store borrowed as a [`DispatchStore`] (also a [`Store`]).
     pub fn as_dispatch(&self) -> &dyn DispatchStore {
         &*self.store
@@ -250,8 +256,13 @@ pub trait BackendOpener: Send + Sync {
     /// Open (and with `req.create`, create and migrate) the board.
     fn open(&self, location: &PostgresLocation, req: &OpenRequest) -> Result<Arc<dyn BoardStore>>;
     /// The board catalogue kept in the database at `location` (its board
-    /// part is ignored). Connects lazily: nothing is read here.
-    fn catalogue(&self, location: &PostgresLocation) -> Result<Box<dyn BoardCatalogue>>;
+    /// part is ignored), on the connections `req` sizes (`pool_size`).
+    /// Connects lazily: nothing is read here.
+    fn catalogue(
+        &self,
+        location: &PostgresLocation,
+        req: &OpenRequest,
+    ) -> Result<Box<dyn BoardCatalogue>>;
 }
 
 static POSTGRES_BACKEND: OnceLock<Box<dyn BackendOpener>> = OnceLock::new();
@@ -264,10 +275,15 @@ pub fn register_postgres_backend(opener: Box<dyn BackendOpener>) {
 }
 
 /// The board catalogue of the PostgreSQL database at `location` (every
-/// host using that database sees the same boards).
-pub fn postgres_catalogue(location: &PostgresLocation) -> Result<Box<dyn BoardCatalogue>> {
+/// host using that database sees the same boards). It shares the
+/// database's connections with the boards this process opens: `req`
+/// sizes them when it comes first (see [`OpenRequest::pool_size`]).
+pub fn postgres_catalogue(
+    location: &PostgresLocation,
+    req: &OpenRequest,
+) -> Result<Box<dyn BoardCatalogue>> {
     match POSTGRES_BACKEND.get() {
-        Some(opener) => opener.catalogue(location),
+        Some(opener) => opener.catalogue(location, req),
         None => Err(without_postgres(&BoardLocation::Postgres(location.clone()))),
     }
 }

@@ -17,9 +17,11 @@
 //! - `runs`: run/attachment lookups by id, recent work, board card facts,
 //!   attachment rows;
 //! - `board`: stats, assignee counts, notify subscriptions, gc.
+//! - `activity`: the Activity view's aggregates of the event log and runs.
 //!
 //! No rusqlite type appears in a public signature.
 
+mod activity;
 mod board;
 mod claim;
 mod corrupt;

@@ -9,7 +9,7 @@
 //! dispatcher lock once its `gateway.json` is published. With `--demo`
 //! they run on a root of the demo's own (`gateway_demo`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +22,7 @@ use kanban_dispatch::{
     BoardContext, DispatchOptions, Dispatcher, DispatcherParts, ProcLiveness, ProcessSpawner,
     ProfileSource, RecordingSpawner, Spawner, StoreContextSource, StuckDetector, Terminator,
 };
-use kanban_hermes::config::{EnvTunables, KanbanConfig, ProfileSpec};
+use kanban_hermes::config::{EnvTunables, KanbanConfig};
 use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_hermes::profiles::{ProfileKind, Profiles};
 use kanban_server::demo;
@@ -36,7 +36,7 @@ use crate::output::fmt_ts;
 
 #[path = "gateway_demo.rs"]
 mod gateway_demo;
-use gateway_demo::{DemoLife, DemoRoot, demo_overlay, seed_demo};
+use gateway_demo::{DemoArgs, DemoLife, DemoRoot, demo_overlay, seed_demo};
 
 /// `gateway.log` is private like every file under the root (SPEC §4).
 const PRIVATE_LOG_MODE: u32 = 0o600;
@@ -84,25 +84,8 @@ pub struct RunArgs {
     /// kanban.gateway.allowed_hosts.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
-    /// Run a live demo instead, on a root of its own: never the usual root
-    /// (its config, profiles and boards are not touched), but a throwaway
-    /// one in the temporary directory (removed when `run` exits; kept by
-    /// `start`), or --demo-root DIR. The gateway prints where.
-    /// It creates (once) a `demo` board with a small task graph
-    /// (design → implement ×2 → test → release) whose workers are shell
-    /// scripts in <demo root>/kanban/demo/ that heartbeat, comment and
-    /// complete within seconds, seeded once the port is bound. Watch it on
-    /// the dashboard or with `HERMES_KANBAN_HOME=<demo root> kanban watch`.
-    /// The demo profiles `demo-dev` and `demo-qa` live only in this gateway's
-    /// memory, as an overlay on config.yaml, which is never written (a profile
-    /// of the same name in config.yaml wins). Re-running on the same
-    /// --demo-root resumes an unfinished demo, or adds a new round once the
-    /// previous one is done.
-    #[arg(long, verbatim_doc_comment)]
-    pub demo: bool,
-    /// The root the demo runs on (created when missing, kept afterwards).
-    #[arg(long, value_name = "DIR", requires = "demo")]
-    pub demo_root: Option<PathBuf>,
+    #[command(flatten)]
+    pub demo: DemoArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -114,17 +97,17 @@ pub struct StatusArgs {
 
 pub fn run(cmd: GatewayCommand, root: &Root) -> Result<i32> {
     match cmd {
-        GatewayCommand::Run(args) if args.demo => {
+        GatewayCommand::Run(args) if args.demo.enabled => {
             // Held until the gateway has stopped: a throwaway root goes with it.
-            let demo = DemoRoot::create(args.demo_root.as_deref(), DemoLife::Process)?;
+            let demo = DemoRoot::create(args.demo.root.as_deref(), DemoLife::Process)?;
             run_foreground(args, demo.root())
         }
         GatewayCommand::Run(args) => run_foreground(args, root),
-        GatewayCommand::Start(args) if args.demo => {
-            let demo = DemoRoot::create(args.demo_root.as_deref(), DemoLife::Kept)?;
+        GatewayCommand::Start(args) if args.demo.enabled => {
+            let demo = DemoRoot::create(args.demo.root.as_deref(), DemoLife::Kept)?;
             let mut args = args;
             // The background gateway must run on this very root.
-            args.demo_root = Some(demo.root().path().to_path_buf());
+            args.demo.root = Some(demo.root().path().to_path_buf());
             start(args, demo.root())
         }
         GatewayCommand::Start(args) => start(args, root),
@@ -139,7 +122,8 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     // tell a worker's exit 0 / 75 from a crash.
     pass.worker_wrapper = crate::worker_process::worker_exec_prefix();
     let mut demo_exe = None;
-    if args.demo {
+    let demo_args = args.demo.clone();
+    if args.demo.enabled {
         if refuse_second_gateway(root) {
             return Ok(1);
         }
@@ -156,7 +140,7 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
         .thread_name("kanban-gateway")
         .build()
         .context("cannot start the async runtime")?;
-    let served = runtime.block_on(serve(cfg, root, demo_exe));
+    let served = runtime.block_on(serve(cfg, root, demo_exe, demo_args));
     // Blocking threads of an unfinished pass must not delay the exit.
     runtime.shutdown_timeout(Duration::from_millis(200));
     served.map(|()| 0)
@@ -166,10 +150,15 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
 const PORT_BUSY_HINT: &str =
     "another program (another gateway?) may hold it: pass --port N, or --port 0 for any free port";
 
-/// Start (lock, boards, port), then seed the demo if asked (so a gateway
-/// that cannot start leaves no demo task behind), print the URL, serve
-/// until SIGTERM or SIGINT, stop.
-async fn serve(cfg: GatewayConfig, root: &Root, demo_exe: Option<PathBuf>) -> Result<()> {
+/// Start (lock, boards, port), then seed the demo and start its feeder if
+/// asked (so a gateway that cannot start leaves no demo task behind), print
+/// the URL, serve until SIGTERM or SIGINT, stop (the feeder first).
+async fn serve(
+    cfg: GatewayConfig,
+    root: &Root,
+    demo_exe: Option<PathBuf>,
+    demo_args: DemoArgs,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Installed first: a signal during start-up still stops us cleanly
     // (and so removes a throwaway demo root).
@@ -179,15 +168,19 @@ async fn serve(cfg: GatewayConfig, root: &Root, demo_exe: Option<PathBuf>) -> Re
         GatewayError::Bind { .. } => anyhow::anyhow!("{e}; {PORT_BUSY_HINT}"),
         e => e.into(),
     })?;
+    let mut feeder = None;
     if let Some(exe) = demo_exe {
         let root = root.clone();
-        let seeded = tokio::task::spawn_blocking(move || seed_demo(&root, &exe))
+        let seeded = tokio::task::spawn_blocking(move || seed_demo(&root, &exe, &demo_args))
             .await
             .context("seeding the demo board panicked")
             .and_then(|r| r);
-        if let Err(e) = seeded {
-            gw.stop().await;
-            return Err(e);
+        match seeded {
+            Ok(f) => feeder = f,
+            Err(e) => {
+                gw.stop().await;
+                return Err(e);
+            }
         }
     }
     println!(
@@ -200,6 +193,10 @@ async fn serve(cfg: GatewayConfig, root: &Root, demo_exe: Option<PathBuf>) -> Re
         _ = int.recv() => {}
     }
     tracing::info!("kanban gateway: stopping");
+    if let Some(f) = feeder {
+        // Joins its thread: at most one tick's store calls.
+        let _ = tokio::task::spawn_blocking(move || f.stop()).await;
+    }
     gw.stop().await;
     Ok(())
 }
@@ -250,12 +247,7 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     for h in &args.allowed_hosts {
         cmd.args(["--allowed-host", h]);
     }
-    if args.demo {
-        cmd.arg("--demo");
-    }
-    if let Some(dir) = &args.demo_root {
-        cmd.arg("--demo-root").arg(dir);
-    }
+    args.demo.forward(&mut cmd);
     // The token travels in the environment, never in argv (visible in ps).
     if let Some(t) = &args.token {
         cmd.env(kanban_server::ENV_GATEWAY_TOKEN, t);
@@ -287,7 +279,7 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
         if let Some(rec) = read_record(root).filter(|r| r.pid == pid) {
             println!("kanban gateway started (pid {pid}) at {}", rec.url);
             println!("logs: {}", log.display());
-            if args.demo {
+            if args.demo.enabled {
                 println!(
                     "demo: board '{}' is running; watch it with `{}={} kanban --board {} watch`, \
                      stop it with `{}={} kanban gateway stop`",
@@ -529,6 +521,9 @@ impl ProfileSource for LiveProfiles {
 /// telemetry.
 #[derive(Clone)]
 struct BoardDispatcher {
+    /// The hub's store of the board this was made for: a board closed and
+    /// opened again (archived, then made anew) has another.
+    store: Arc<dyn DispatchStore>,
     dispatcher: Arc<Dispatcher>,
     profiles: Arc<LiveProfiles>,
     stuck: Arc<Mutex<StuckDetector>>,
@@ -548,7 +543,7 @@ struct KanbanPass {
     /// `None` runs workers unwrapped.
     worker_wrapper: Option<Vec<String>>,
     /// Profiles added to every config read (`--demo`); config.yaml wins.
-    overlay: BTreeMap<String, ProfileSpec>,
+    overlay: demo::DemoOverlay,
 }
 
 impl Drop for KanbanPass {
@@ -576,6 +571,12 @@ impl KanbanPass {
 
     fn dispatcher(&self, req: &PassRequest<'_>) -> BoardDispatcher {
         let mut boards = self.boards.lock().unwrap_or_else(|p| p.into_inner());
+        if boards
+            .get(&req.board.slug)
+            .is_some_and(|b| !Arc::ptr_eq(&b.store, req.store))
+        {
+            kanban_server::hub::drop_off_runtime(boards.remove(&req.board.slug));
+        }
         boards
             .entry(req.board.slug.clone())
             .or_insert_with(|| {
@@ -596,6 +597,7 @@ impl KanbanPass {
                     board: BoardContext::new(req.root, req.board, workdir),
                 };
                 BoardDispatcher {
+                    store: req.store.clone(),
                     dispatcher: Arc::new(Dispatcher::new(parts)),
                     profiles,
                     stuck: Arc::new(Mutex::new(StuckDetector::default())),
@@ -628,6 +630,15 @@ fn warn_stuck(slug: &str, warning: &kanban_dispatch::StuckWarning) {
 }
 
 impl DispatchPass for KanbanPass {
+    fn forget_board(&self, slug: &str) {
+        let gone = self
+            .boards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(slug);
+        kanban_server::hub::drop_off_runtime(gone);
+    }
+
     fn run_pass(&self, req: &PassRequest<'_>) -> Result<Value> {
         let overlaid;
         let req = if self.overlay.is_empty() {
@@ -653,6 +664,9 @@ impl DispatchPass for KanbanPass {
         ));
         if let Some(max) = req.max_spawn {
             opts.max_spawn = Some(i64::from(max));
+        }
+        if let Some(secs) = self.overlay.rate_limit_cooldown_seconds {
+            opts.rate_limit_cooldown_seconds = secs;
         }
         if let Ok(exe) = std::env::current_exe() {
             opts.kanban_command = exe.display().to_string();
