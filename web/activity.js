@@ -6,6 +6,7 @@
 import uPlot from './vendor/uPlot.esm.js';
 import { api } from './api.js';
 import { h, fmtDuration } from './util.js';
+import { nowServer } from './store.js';
 
 const RANGES = [['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d']];
 const RANGE_KEY = 'kanban.activityRange';
@@ -13,6 +14,8 @@ const RANGE_KEY = 'kanban.activityRange';
 export const REFRESH_MIN_MS = 2000;
 /** Margin after a bucket's end before re-reading (clock skew, rounding). */
 const BUCKET_END_SLACK_MS = 1500;
+/** Soonest re-read for a bucket end, so a skewed clock cannot make it a loop. */
+const BUCKET_END_MIN_WAIT_MS = 5000;
 const CHART_HEIGHT = 180;
 /** Queue-depth series hidden until their legend entry is clicked (they dwarf the queue). */
 const HIDDEN_STATUSES = new Set(['done', 'archived']);
@@ -110,7 +113,7 @@ export class ActivityView {
     this.range = range;
     localStorage.setItem(RANGE_KEY, range);
     this.markRange();
-    this.refresh();
+    this.refresh({ force: true });
   }
 
   show() {
@@ -130,11 +133,14 @@ export class ActivityView {
   /** Another board: forget the old one's charts. */
   reset() {
     this.data = null;
+    // Drop an answer on its way for the old board.
     this.seq++;
+    this.loading = null;
+    delete this.el.dataset.loading;
     for (const p of this.plots.values()) p.destroy();
     this.plots.clear();
     this.stale = true;
-    if (this.visible) this.refresh();
+    if (this.visible) this.refresh({ force: true });
   }
 
   /** Live events arrived: refresh soon, at most once per REFRESH_MIN_MS. */
@@ -149,8 +155,9 @@ export class ActivityView {
     this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, wait);
   }
 
-  async refresh() {
-    if (this.loading) { this.again = true; return this.loading; }
+  /** Read the charts; `force` drops an answer still on its way (another range or board). */
+  refresh({ force = false } = {}) {
+    if (this.loading && !force) { this.again = true; return this.loading; }
     const seq = ++this.seq;
     this.lastLoad = Date.now();
     this.stale = false;
@@ -165,6 +172,7 @@ export class ActivityView {
     }).catch((e) => {
       if (seq === this.seq) this.summary.textContent = `Cannot load the activity: ${e.message}`;
     }).finally(() => {
+      if (seq !== this.seq) return;
       delete this.el.dataset.loading;
       this.loading = null;
       if (this.again && this.visible) { this.again = false; this.schedule(); }
@@ -176,7 +184,8 @@ export class ActivityView {
   watchBucket(data) {
     clearTimeout(this.bucketTimer);
     if (!this.visible) return;
-    const ms = Math.max(REFRESH_MIN_MS, (data.end - data.generated_at) * 1000 + BUCKET_END_SLACK_MS);
+    const ms = Math.min(Math.max(BUCKET_END_MIN_WAIT_MS, (data.end - nowServer()) * 1000 + BUCKET_END_SLACK_MS),
+      data.bucket_seconds * 1000 + BUCKET_END_SLACK_MS);
     this.bucketTimer = setTimeout(() => { if (this.visible) this.schedule(); }, ms);
   }
 

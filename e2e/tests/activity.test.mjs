@@ -145,6 +145,22 @@ describe('activity view', () => {
     await page.locator('.range-picker [data-range="1h"]').click();
   });
 
+  test('switching boards in the Activity view shows the other board', async () => {
+    await gw.api('POST', '/boards', { slug: 'quiet', name: 'Quiet board' });
+    await gw.createTask({ title: 'Only task' }, 'quiet');
+    await page.reload();
+    await page.waitForSelector('body[data-ready="1"]');
+    await until(async () => (await loads(page)) > 0, { message: 'the activity loaded after a reload' });
+    await page.locator('#board-select').selectOption('quiet');
+    await until(async () => (await charts(page)).finished.total === 0, { message: 'the quiet board\'s charts' });
+    const c = await charts(page);
+    assert.equal(c.queue.points > 0, true, 'its one ready task');
+    assert.equal(c.latency.total, 0);
+    assert.match(await page.locator('.activity-summary').textContent(), /^0 finished/);
+    await page.locator('#board-select').selectOption(slug);
+    await until(async () => (await charts(page)).finished.total === seededDone + 1, { message: 'back on the flow board' });
+  });
+
   test('the drawer shows one timeline bar per run, coloured by outcome', async () => {
     const t = await gw.createTask({ title: 'Flaky job', assignee: 'demo-dev' }, slug);
     gw.cli(['claim', '--board', slug, t.id]);

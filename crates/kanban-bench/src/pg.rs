@@ -134,10 +134,13 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        if let Some(to) = std::env::var_os(ENV_PG_STATEMENT_LOG) {
-            if let Err(e) = std::fs::copy(self.cluster.log_file(), &to) {
-                eprintln!("cannot copy the server log to {}: {e}", to.to_string_lossy());
-            }
+        if let Some(to) = std::env::var_os(ENV_PG_STATEMENT_LOG)
+            && let Err(e) = std::fs::copy(self.cluster.log_file(), &to)
+        {
+            eprintln!(
+                "cannot copy the server log to {}: {e}",
+                to.to_string_lossy()
+            );
         }
     }
 }

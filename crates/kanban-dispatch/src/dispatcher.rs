@@ -17,8 +17,8 @@ use kanban_store::dispatch_ops::{DispatchLock, DispatchStore};
 
 use crate::liveness::Liveness;
 use crate::options::DispatchOptions;
-use crate::result::DispatchResult;
 use crate::release::PendingRelease;
+use crate::result::DispatchResult;
 use crate::spawner::Spawner;
 use crate::terminate::Terminator;
 

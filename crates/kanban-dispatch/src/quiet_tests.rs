@@ -236,7 +236,10 @@ fn a_due_retry_ends_the_quiet_without_any_change() {
         assert!(r.spawned.is_empty(), "the spawn failed");
         let r = rig.settle();
         assert_eq!(r.respawn_guarded.len(), 1, "held by its backoff: {r:?}");
-        assert!(r.next_pass_in_ms.is_some(), "a quiet pass still asks to wake");
+        assert!(
+            r.next_pass_in_ms.is_some(),
+            "a quiet pass still asks to wake"
+        );
         let now = rig.store.now();
         let retry_at = rig
             .store

@@ -159,7 +159,7 @@ pub struct KanbanConfig {
     pub database_url: Option<String>,
     /// Ours: connections per database per process, as written (checked
     /// by `crate::pool_size`, so a bad value never fails the whole load).
-    #[serde(deserialize_with = "raw_scalar")]
+    #[serde(deserialize_with = "crate::pool_size::raw_scalar")]
     pub database_pool_size: Option<String>,
     /// Set when `HERMES_KANBAN_DISPATCH_IN_GATEWAY` turned dispatch off.
     #[serde(skip)]
@@ -419,22 +419,6 @@ fn opt_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error>
     };
     let t = s.trim();
     Ok((!t.is_empty()).then(|| t.to_string()))
-}
-
-/// A scalar as written (`None` when absent or null); anything else as its
-/// YAML text, for the strict check to refuse.
-fn raw_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match yaml(d)? {
-        Yaml::Null => None,
-        Yaml::String(s) => Some(s),
-        Yaml::Number(n) => Some(n.to_string()),
-        other => Some(
-            serde_norway::to_string(&other)
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        ),
-    })
 }
 
 fn decompose_per_tick<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {

@@ -14,6 +14,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
 use crate::config::{ENV_DATABASE_POOL_SIZE, KanbanConfig};
@@ -76,6 +77,24 @@ fn parse(value: &str) -> Option<u32> {
     v.parse::<u32>()
         .ok()
         .filter(|n| (1..=MAX_DATABASE_POOL_SIZE).contains(n))
+}
+
+/// `kanban.database_pool_size` as written (`None` when absent or null);
+/// anything but a scalar as its YAML text, for [`database_pool_size`] to
+/// refuse: a bad value never fails the whole config.
+pub(crate) fn raw_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde_norway::Value as Yaml;
+    Ok(match Yaml::deserialize(d)? {
+        Yaml::Null => None,
+        Yaml::String(s) => Some(s),
+        Yaml::Number(n) => Some(n.to_string()),
+        other => Some(
+            serde_norway::to_string(&other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        ),
+    })
 }
 
 static PROCESS_POOL_SIZE: OnceLock<u32> = OnceLock::new();

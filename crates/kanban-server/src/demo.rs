@@ -48,13 +48,13 @@ pub const FLAKY_API: &str = "flaky-api";
 /// (low, so ready has a queue at times).
 pub const DEMO_PROFILES: [(&str, &str, u32); 4] = [
     (RESEARCHER, "researcher", 1),
-    (CODER, "coder", 2),
+    (CODER, "coder", 1),
     (REVIEWER, "reviewer", 1),
     (FLAKY_API, "api-client", 1),
 ];
 /// Rate-limit cooldown of the demo's dispatcher (the default, 300 s, is
 /// long for a demo): a requeued task waits in ready this long.
-pub const DEMO_RATE_LIMIT_COOLDOWN_SECONDS: i64 = 15;
+pub const DEMO_RATE_LIMIT_COOLDOWN_SECONDS: i64 = 30;
 
 /// The role a demo profile's worker plays.
 pub(crate) fn role_of(profile: &str) -> &'static str {

@@ -448,7 +448,7 @@ impl ActivityBuilder {
     pub fn finish(mut self) -> Activity {
         let n = self.activity.window.len();
         let mut level = self.depth_changes[0];
-        let mut series = vec![Vec::with_capacity(n); STATUS_COUNT];
+        let mut series: Vec<Vec<i64>> = (0..STATUS_COUNT).map(|_| Vec::with_capacity(n)).collect();
         for changes in &self.depth_changes[1..] {
             for (s, values) in series.iter_mut().enumerate() {
                 level[s] += changes[s];

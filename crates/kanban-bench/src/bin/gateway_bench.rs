@@ -35,8 +35,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
 use kanban_hermes::host::ENV_HOST_ID;
+use kanban_store::backend::{BoardLocation, OpenRequest, open_board};
 use kanban_store::{NewTask, Store};
 use pg::{Backend, PgServer};
 

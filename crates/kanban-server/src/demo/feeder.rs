@@ -38,13 +38,13 @@ const MAX_OPEN_TASKS: usize = 30;
 const KEEP_DONE: usize = 60;
 /// Archived demo tasks kept; older ones (but opening rounds) are deleted.
 const KEEP_ARCHIVED: usize = 300;
-/// Ticks a question waits for its (stand-in) human (30 s at the default
+/// Ticks a question waits for its (stand-in) human (45 s at the default
 /// rate: long enough to be seen, and to answer it by hand).
-const ANSWER_AFTER_TICKS: u64 = 10;
+const ANSWER_AFTER_TICKS: u64 = 15;
 /// Ticks a scheduled job waits for its window.
-const WAKE_AFTER_TICKS: u64 = 10;
+const WAKE_AFTER_TICKS: u64 = 12;
 /// Ticks an idea waits in triage.
-const TRIAGE_AFTER_TICKS: u64 = 8;
+const TRIAGE_AFTER_TICKS: u64 = 12;
 /// Archived tasks are swept every this many ticks (a heavier query).
 const SWEEP_EVERY_TICKS: u64 = 20;
 

@@ -231,11 +231,12 @@ struct Stamp {
 }
 
 type CacheKey = (String, ActivityRange);
+type Cache = Mutex<HashMap<CacheKey, (Stamp, Arc<ActivityView>)>>;
 
 /// Answers by (board location, range). Process-wide: one gateway serves
 /// a board from one hub, and a location names one board.
-fn cache() -> &'static Mutex<HashMap<CacheKey, (Stamp, Arc<ActivityView>)>> {
-    static CACHE: OnceLock<Mutex<HashMap<CacheKey, (Stamp, Arc<ActivityView>)>>> = OnceLock::new();
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 

@@ -163,11 +163,12 @@ pub fn run(args: MigrateArgs, root: &Root, board: Option<&str>, env: &dyn Env) -
     Ok(0)
 }
 
+/// A catalogue and the slug of one of its boards.
+type CatalogueBoard = (Box<dyn BoardCatalogue>, String);
+
 /// The catalogue that keeps the destination board's metadata, and the
 /// board's slug there; `None` for a SQLite file outside a Hermes root.
-fn destination_catalogue(
-    to: &BoardLocation,
-) -> Result<Option<(Box<dyn BoardCatalogue>, String)>, StoreError> {
+fn destination_catalogue(to: &BoardLocation) -> Result<Option<CatalogueBoard>, StoreError> {
     match to {
         BoardLocation::Postgres(pg) => Ok(Some((
             postgres_catalogue(pg, &open_request(false))?,
