@@ -118,7 +118,14 @@ fn each_gateway_labels_its_own_series_and_lists_every_host_of_the_board() {
                     .into_iter()
                     .filter_map(|h| value(&all, "kanban_host_running_runs", &[("host_id", h)]))
                     .sum();
-                (leases && running == 1.0).then_some(all)
+                // The task gauges and the host loads are two reads of one
+                // scrape: a claim may commit between them, so wait for both.
+                let counted = value(
+                    &all,
+                    "kanban_tasks",
+                    &[("board", "default"), ("status", "running")],
+                ) == Some(1.0);
+                (leases && running == 1.0 && counted).then_some(all)
             })
             .expect("both leases and the running task in /metrics")
         })
