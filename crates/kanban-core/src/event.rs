@@ -41,6 +41,10 @@ pub enum EventKind {
     TipScratchWorkspace,
     CompletionBlockedHallucination,
     SuspectedHallucinatedReferences,
+    /// Newer Hermes: the implementer handed the card to review.
+    ReviewRequested,
+    /// Newer Hermes: a card in (or under) review went back to its implementer.
+    ReviewReopened,
 }
 
 impl EventKind {
@@ -84,6 +88,8 @@ impl EventKind {
             TipScratchWorkspace => "tip_scratch_workspace",
             CompletionBlockedHallucination => "completion_blocked_hallucination",
             SuspectedHallucinatedReferences => "suspected_hallucinated_references",
+            ReviewRequested => "review_requested",
+            ReviewReopened => "review_reopened",
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod ceilings;
 pub mod dispatcher;
 /// Automatic promotion (`recompute_ready`) and sticky blocks.
 pub mod promotion;
+/// The review flow (request-review, request-changes, reopen-review).
+pub mod review;
 
 /// What an actor wants to do to one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,7 +17,8 @@
 //! [`launch`] for claim → workspace → spawn, [`linger`] for finished
 //! attempts' workers) under the board's dispatch lock
 //! (`DispatchStore::dispatch_lock`), and reports every bucket of §3.2
-//! ([`result::DispatchResult`]). Each step is an `impl Dispatcher` block in
+//! ([`result::DispatchResult`]); a pass that would find what the last one
+//! found answers without reading the board ([`quiet`]). Each step is an `impl Dispatcher` block in
 //! its own module; they share the [`dispatcher`] object, its [`options`]
 //! and the pending releases (`release`), and only [`pass`] names the
 //! steps, so the modules form no cycle (`scripts/module_cycles.py`).

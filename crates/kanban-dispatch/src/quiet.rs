@@ -3,7 +3,7 @@
 //!
 //! A full pass that ends with nothing running, nothing terminating and
 //! nothing claimed is remembered with the board's version read before its
-//! first read ([`DispatchStore::board_version`]), the options it ran with,
+//! first read (`DispatchStore::board_version`), the options it ran with,
 //! the profiles its leftover candidates named without resolving, and when
 //! something time-based falls due (a respawn guard ends, a finished
 //! worker's grace runs out). While none of that changed, the board's state

@@ -92,6 +92,12 @@ pub struct GatewayConfig {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub token: Option<String>,
+    /// The gateway log's format and level, as written (checked by
+    /// `crate::gateway_log`, so a bad value never fails the whole load).
+    #[serde(deserialize_with = "crate::pool_size::raw_scalar")]
+    pub log_format: Option<String>,
+    #[serde(deserialize_with = "crate::pool_size::raw_scalar")]
+    pub log_level: Option<String>,
 }
 
 /// The `kanban:` section. `Default` is the reference's defaults.

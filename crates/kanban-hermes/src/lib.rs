@@ -15,6 +15,7 @@
 pub mod attachments;
 pub mod catalogue;
 pub mod config;
+pub mod gateway_log;
 pub mod host;
 pub mod layout;
 pub mod pool_size;

@@ -112,6 +112,9 @@ pub fn run_pass_blocking(
     let out = pass.run_pass(&req);
     let counts = out.as_ref().ok().map(pass_counts);
     m::record_pass(&board.slug, started.elapsed(), counts.as_ref());
+    if let (Ok(result), false) = (&out, dry_run) {
+        crate::logging::log_pass(&board.slug, result, started.elapsed());
+    }
     out
 }
 
@@ -149,6 +152,7 @@ pub async fn run_loop(
         if now >= next_rescan {
             let was_open = std::mem::take(&mut open);
             open = sync_boards(&hub).await;
+            crate::logging::log_boards_opened(&was_open, &open);
             // Forget what the loop and the pass knew of boards closed
             // meanwhile (here, by their watcher, or by an API request).
             for slug in was_open.difference(&open) {
@@ -216,7 +220,6 @@ pub async fn run_loop(
                         if changed && result_count(&result, "spawned") > 0 {
                             m::record_pickup(&board.slug, now.elapsed());
                         }
-                        log_result(&board.slug, &result)
                     }
                     Ok((Err(e), false)) => {
                         // Keep going (the database may be restarting): retry
@@ -225,7 +228,8 @@ pub async fn run_loop(
                         *n += 1;
                         let wait = pass_retry_delay(*n);
                         due.insert(board.slug.clone(), Instant::now() + wait);
-                        tracing::warn!(board = %board.slug, error = %e, "kanban dispatcher: pass failed");
+                        // The first failure is a warning (below); each retry only debug.
+                        tracing::debug!(board = %board.slug, error = %e, "kanban dispatcher: pass failed");
                         if *n == 1 {
                             crate::hub::log_warning(&format!(
                                 "kanban dispatcher: a pass on board '{}' failed, retrying with \
@@ -275,23 +279,6 @@ async fn sync_boards(hub: &Arc<BoardHub>) -> HashSet<String> {
     })
     .await;
     synced.unwrap_or_default()
-}
-
-fn log_result(slug: &str, result: &Value) {
-    let spawned = result_count(result, "spawned");
-    if spawned > 0 {
-        // Quiet unless something happened, like the reference.
-        tracing::info!(
-            board = slug,
-            spawned,
-            reclaimed = result_count(result, "reclaimed"),
-            crashed = result_count(result, "crashed"),
-            timed_out = result_count(result, "timed_out"),
-            promoted = result_count(result, "promoted"),
-            auto_blocked = result_count(result, "auto_blocked"),
-            "kanban dispatcher: pass"
-        );
-    }
 }
 
 #[cfg(test)]

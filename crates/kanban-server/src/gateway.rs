@@ -348,6 +348,7 @@ impl Gateway {
             workers: cfg.workers.clone(),
         };
         let server = RunningServer::spawn_with_hub(opts, listener, hub)?;
+        log_started(&server, &cfg);
         let dispatcher = match (&cfg.dispatch, hosted) {
             (Some(pass), true) => Some(tokio::spawn(run_loop(
                 server.hub.clone(),
@@ -404,6 +405,7 @@ impl Gateway {
             // its writes are each one transaction, so stopping here is safe.
             d.abort();
         }
+        tracing::info!("kanban gateway: stopped");
     }
 
     /// Start, print the URL, serve until SIGTERM or SIGINT, stop.
@@ -419,6 +421,25 @@ impl Gateway {
         gw.stop().await;
         Ok(())
     }
+}
+
+/// The start-up line of the gateway log (boards that cannot be opened are
+/// logged by the hub as unhealthy).
+fn log_started(server: &RunningServer, cfg: &GatewayConfig) {
+    let mut boards: Vec<String> = server
+        .hub
+        .open_boards()
+        .iter()
+        .map(|b| b.slug.clone())
+        .collect();
+    boards.sort();
+    tracing::info!(
+        url = %server.url,
+        root = %cfg.root.path().display(),
+        boards = %boards.join(","),
+        dispatching = server.hub.dispatching(),
+        "kanban gateway: started"
+    );
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod hosts;
 pub mod hub;
 pub mod lock;
+pub mod logging;
 pub mod markdown;
 pub mod metrics;
 pub mod notifier;

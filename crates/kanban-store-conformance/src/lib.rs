@@ -40,6 +40,7 @@ pub mod hosts;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod review;
 pub mod support;
 pub mod tasks;
 
@@ -216,6 +217,14 @@ macro_rules! store_conformance_tests {
             store: lifecycle::claim_with_pending_parents_demotes,
             store: lifecycle::claim_respects_ceilings,
             store: lifecycle::review_claim,
+            store: review::request_review_closes_the_run_and_hands_over,
+            store: review::request_review_without_a_run_synthesizes_one,
+            store: review::request_review_refuses_bad_input_and_changes_nothing,
+            store: review::request_changes_returns_the_card_to_its_implementer,
+            store: review::request_changes_reapplies_parent_gating,
+            store: review::request_changes_is_only_a_reviewers_verdict,
+            store: review::reopen_review_sends_a_waiting_card_back,
+            store: review::reopen_review_refuses_other_statuses,
             store: lifecycle::heartbeat_extends_and_is_fenced,
             store: lifecycle::complete_closes_the_run,
             store: lifecycle::complete_without_run_synthesizes_one,

@@ -52,6 +52,7 @@ mod lock;
 mod notify_claim;
 mod pool;
 mod recompute;
+mod review;
 mod row;
 mod runs;
 mod schema;
@@ -370,6 +371,18 @@ impl Store for PgStore {
 
     fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
         self.write(|tx| direct::set_status_direct(tx, task_id, status))
+    }
+
+    fn request_review(&self, req: &kanban_store::ReviewRequest) -> Result<Transitioned> {
+        self.write(|tx| review::request_review(tx, req))
+    }
+
+    fn request_changes(&self, req: &kanban_store::ChangesRequest) -> Result<Transitioned> {
+        self.write(|tx| review::request_changes(tx, req))
+    }
+
+    fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| review::reopen_review(tx, task_id, reason))
     }
 
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {

@@ -25,6 +25,7 @@ pub mod lockfile;
 pub mod notify_ops;
 pub mod params;
 pub mod private_fs;
+pub mod review;
 pub mod scratch;
 pub mod sqlite;
 pub mod watch;
@@ -32,6 +33,7 @@ pub mod watch;
 pub use clock::{Clock, SystemClock};
 pub use error::{BackendError, StoreError};
 pub use params::*;
+pub use review::{ChangesRequest, ReviewRequest};
 
 use std::collections::HashMap;
 
@@ -291,6 +293,22 @@ pub trait Store: Send + Sync {
     /// returned worker), demotes ready children when the task leaves
     /// done/archived; event `status{status}`.
     fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned>;
+
+    // ---- review flow (newer Hermes) --------------------------------------
+    /// running/ready → review: closes the attempt as `review_requested`
+    /// (or synthesizes one) with the summary and metadata, reassigns to
+    /// the reviewer when one is named; event `review_requested`.
+    fn request_review(&self, req: &ReviewRequest) -> Result<Transitioned>;
+    /// The active reviewer's verdict: a running review attempt closes as
+    /// `changes_requested`, the card goes back to its implementer (ready,
+    /// or todo while a parent is open), no block-loop accounting; event
+    /// `review_reopened{source: request_changes}`. The caller ends the
+    /// returned worker.
+    fn request_changes(&self, req: &ChangesRequest) -> Result<Transitioned>;
+    /// review → ready/todo by an operator, back to the implementer; with a
+    /// reason a zero-length `changes_requested` run keeps it; event
+    /// `review_reopened{source: reopen_review}`.
+    fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned>;
     /// Record the workspace (absolute path, optional worktree branch) a
     /// hand claim (`kanban claim`) resolved for the task.
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task>;

@@ -80,6 +80,12 @@ pub enum Command {
     Block(BlockArgs),
     /// Return blocked/scheduled tasks to ready (or todo while parents remain open).
     Unblock(UnblockArgs),
+    /// Hand a task to review (same card): running/ready -> review.
+    RequestReview(crate::command::review::RequestReviewArgs),
+    /// Reviewer verdict: send the task under review back to its implementer.
+    RequestChanges(crate::command::review::RequestChangesArgs),
+    /// Send tasks waiting in review back to their implementer (ready/todo).
+    ReopenReview(crate::command::review::ReopenReviewArgs),
     /// Park one or more tasks in scheduled (waiting on time, not on a human).
     Schedule(ScheduleArgs),
     /// Manually move todo/blocked tasks to ready (recovery path).

@@ -35,6 +35,7 @@ mod migrate;
 mod notify_claim;
 pub(crate) mod open;
 pub(crate) mod recompute;
+mod review;
 pub(crate) mod row;
 mod runs;
 pub(crate) mod schema;
@@ -293,6 +294,18 @@ impl Store for SqliteStore {
 
     fn set_status_direct(&self, task_id: &str, status: Status) -> Result<Transitioned> {
         self.write(|tx| direct::set_status_direct(tx, task_id, status))
+    }
+
+    fn request_review(&self, req: &crate::ReviewRequest) -> Result<Transitioned> {
+        self.write(|tx| review::request_review(tx, req))
+    }
+
+    fn request_changes(&self, req: &crate::ChangesRequest) -> Result<Transitioned> {
+        self.write(|tx| review::request_changes(tx, req))
+    }
+
+    fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| review::reopen_review(tx, task_id, reason))
     }
 
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {

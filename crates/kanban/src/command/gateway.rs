@@ -27,6 +27,7 @@ use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_hermes::profiles::{ProfileKind, Profiles};
 use kanban_server::demo;
 use kanban_server::lock::{current_record, dispatcher_lock_held, log_path, read_pid, read_record};
+use kanban_server::logging::{GatewayLogConfig, LogFormat, LogSettings};
 use kanban_server::{DispatchPass, Gateway, GatewayConfig, GatewayError, PassRequest, WorkerEnder};
 use kanban_store::dispatch_ops::DispatchStore;
 use kanban_store::{Clock, Store, SystemClock};
@@ -37,6 +38,9 @@ use crate::output::fmt_ts;
 #[path = "gateway_demo.rs"]
 mod gateway_demo;
 use gateway_demo::{DemoArgs, DemoLife, DemoRoot, demo_overlay, seed_demo};
+#[path = "gateway_exits.rs"]
+mod gateway_exits;
+use gateway_exits::{ExitLedger, LedgerSpawner};
 
 /// `gateway.log` is private like every file under the root (SPEC §4).
 const PRIVATE_LOG_MODE: u32 = 0o600;
@@ -84,6 +88,12 @@ pub struct RunArgs {
     /// kanban.gateway.allowed_hosts.
     #[arg(long = "allowed-host", value_name = "HOST")]
     pub allowed_hosts: Vec<String>,
+    /// Log format: `text` (time, level, message, key=value fields) or
+    /// `json` (one JSON object per line); default kanban.gateway.log_format,
+    /// else text. The level comes from RUST_LOG (e.g. `debug`, `warn`), else
+    /// kanban.gateway.log_level, else info.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
     #[command(flatten)]
     pub demo: DemoArgs,
 }
@@ -131,6 +141,8 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
         demo_exe = Some(std::env::current_exe().context("cannot locate the kanban executable")?);
     }
     let config = KanbanConfig::load(root, &ProcessEnv)?;
+    let log = LogSettings::from_env(args.log_format, &log_config(&config, root)?);
+    kanban_server::logging::install(&log)?;
     let mut cfg = GatewayConfig::resolve(root.clone(), args.host, args.port, args.token, &config);
     cfg.dispatch = Some(Arc::new(pass));
     cfg.allowed_hosts = args.allowed_hosts;
@@ -219,9 +231,23 @@ fn refuse_second_gateway(root: &Root) -> bool {
     true
 }
 
+fn parse_log_format(s: &str) -> std::result::Result<LogFormat, String> {
+    s.parse()
+}
+
+/// The log keys of `config.yaml`; a bad one is refused like a bad flag.
+fn log_config(config: &KanbanConfig, root: &Root) -> Result<GatewayLogConfig> {
+    kanban_hermes::gateway_log::gateway_log_config(&config.gateway, &root.config_file())
+        .map_err(|e| crate::error::usage(e.to_string()))
+}
+
 fn start(args: RunArgs, root: &Root) -> Result<i32> {
     if refuse_second_gateway(root) {
         return Ok(1);
+    }
+    // Refused here, not by the background gateway.
+    if let Ok(config) = KanbanConfig::load(root, &ProcessEnv) {
+        log_config(&config, root)?;
     }
     let log = log_path(root);
     if let Some(dir) = log.parent() {
@@ -246,6 +272,9 @@ fn start(args: RunArgs, root: &Root) -> Result<i32> {
     }
     for h in &args.allowed_hosts {
         cmd.args(["--allowed-host", h]);
+    }
+    if let Some(f) = args.log_format {
+        cmd.args(["--log-format", f.as_str()]);
     }
     args.demo.forward(&mut cmd);
     // The token travels in the environment, never in argv (visible in ps).
@@ -544,6 +573,8 @@ struct KanbanPass {
     worker_wrapper: Option<Vec<String>>,
     /// Profiles added to every config read (`--demo`); config.yaml wins.
     overlay: demo::DemoOverlay,
+    /// Worker exits per board, for the pass log line.
+    exits: Arc<ExitLedger>,
 }
 
 impl Drop for KanbanPass {
@@ -589,7 +620,11 @@ impl KanbanPass {
                     .with_format_ts(Arc::new(|ts| fmt_ts(Some(ts))));
                 let parts = DispatcherParts {
                     store: req.store.clone(),
-                    spawner: self.board_spawner(req),
+                    spawner: Arc::new(LedgerSpawner {
+                        inner: self.board_spawner(req),
+                        board: req.board.slug.clone(),
+                        ledger: self.exits.clone(),
+                    }),
                     liveness: self.liveness.clone(),
                     profiles: profiles.clone(),
                     context: Arc::new(context),
@@ -637,6 +672,7 @@ impl DispatchPass for KanbanPass {
             .unwrap_or_else(|p| p.into_inner())
             .remove(slug);
         kanban_server::hub::drop_off_runtime(gone);
+        self.exits.forget(slug);
     }
 
     fn run_pass(&self, req: &PassRequest<'_>) -> Result<Value> {
@@ -691,6 +727,10 @@ impl DispatchPass for KanbanPass {
                 .map(|d| d.as_secs_f64())
                 .collect();
             obj.insert("claim_seconds".into(), serde_json::json!(secs));
+            if !req.dry_run {
+                let reaped = self.exits.take(&req.board.slug);
+                obj.insert("reaped".into(), serde_json::json!(reaped));
+            }
         }
         Ok(value)
     }

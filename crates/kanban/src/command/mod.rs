@@ -35,6 +35,7 @@ mod stats;
 mod tail;
 pub(crate) mod top;
 mod unblock;
+pub(crate) mod review;
 mod watch;
 
 use anyhow::Result;
@@ -100,6 +101,9 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
         Command::Edit(a) => edit::run(a, &ctx),
         Command::Block(a) => block::run(a, &ctx),
         Command::Unblock(a) => unblock::run(a, &ctx),
+        Command::RequestReview(a) => review::run_request_review(a, &ctx),
+        Command::RequestChanges(a) => review::run_request_changes(a, &ctx),
+        Command::ReopenReview(a) => review::run_reopen_review(a, &ctx),
         Command::Schedule(a) => schedule::run(a, &ctx),
         Command::Promote(a) => promote::run(a, &ctx),
         Command::Archive(a) => archive::run(a, &ctx),
