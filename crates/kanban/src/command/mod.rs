@@ -28,6 +28,7 @@ mod log;
 mod notify;
 mod promote;
 mod reclaim;
+pub(crate) mod review;
 mod runs;
 mod schedule;
 mod show;
@@ -35,7 +36,6 @@ mod stats;
 mod tail;
 pub(crate) mod top;
 mod unblock;
-pub(crate) mod review;
 mod watch;
 
 use anyhow::Result;
