@@ -397,7 +397,8 @@ impl BoardHub {
         }
         for entry in entries {
             if let Err(e) = self.open(&entry.slug) {
-                tracing::warn!(board = %entry.slug, error = %e.detail, "{who}: cannot open board");
+                // Every rescan: a broken board is warned about once (`mark_broken`).
+                tracing::debug!(board = %entry.slug, error = %e.detail, "{who}: cannot open board");
             }
         }
     }

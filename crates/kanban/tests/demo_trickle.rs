@@ -163,6 +163,7 @@ impl Seen {
             Status::Ready,
             Status::Running,
             Status::Blocked,
+            Status::Review,
             Status::Done,
         ];
         wanted.iter().all(|s| self.statuses.contains(s))

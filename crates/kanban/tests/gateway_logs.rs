@@ -261,3 +261,28 @@ fn bad_log_formats_and_levels_are_refused() {
     }
     assert_eq!(home.run(&["gateway", "status"]).status.code(), Some(1));
 }
+
+#[test]
+fn a_broken_board_is_warned_about_once_not_on_every_rescan() {
+    let home = Sandbox::new();
+    home.ok(&["boards", "create", "side"]);
+    std::fs::write(home.path("kanban/boards/side/kanban.db"), "not a database").unwrap();
+    let gw = home.gateway();
+    let warnings = || {
+        gw.log_text()
+            .lines()
+            .filter(|l| l.contains("WARN") && l.contains("side"))
+            .count()
+    };
+    let unhealthy = wait_for(SETTLE_WAIT, || {
+        gw.log_text()
+            .lines()
+            .any(|l| l.contains("board 'side' is unhealthy"))
+            .then_some(())
+    });
+    assert!(unhealthy.is_some(), "{}", gw.log_text());
+    let first = warnings();
+    // The dispatcher looks at the catalogue every second meanwhile.
+    std::thread::sleep(IDLE_WATCH);
+    assert_eq!(warnings(), first, "warned again:\n{}", gw.log_text());
+}

@@ -224,6 +224,8 @@ pub struct TickReport {
     pub answered: usize,
     pub woken: usize,
     pub triaged: usize,
+    /// Cards the stand-in reviewer sent back from Review.
+    pub reviewed: usize,
     pub archived: usize,
     pub deleted: usize,
 }
@@ -271,6 +273,9 @@ impl Feeder {
                         .store
                         .unblock_task(&t.id, Some("its window opened (demo)"));
                     (woken.map(drop).map_err(DemoError::from), &mut report.woken)
+                }
+                Status::Review if age >= self.tuning.answer_after => {
+                    (self.review(t), &mut report.reviewed)
                 }
                 Status::Triage if age >= self.tuning.triage_after => {
                     (self.triage(t), &mut report.triaged)
@@ -326,6 +331,16 @@ impl Feeder {
         };
         self.store.add_comment(&t.id, STAND_IN_HUMAN, comment)?;
         self.store.unblock_task(&t.id, Some(reason))?;
+        Ok(())
+    }
+
+    /// The stand-in reviewer sends a card back to its implementer with a
+    /// remark; the worker's next attempt completes it.
+    fn review(&self, t: &Task) -> Result<(), DemoError> {
+        self.store.reopen_review(
+            &t.id,
+            Some("One more pass on the edge cases, please. (The demo reviews its own cards.)"),
+        )?;
         Ok(())
     }
 
@@ -416,7 +431,8 @@ impl Feeder {
             (FLAKY_API, 0..50) => Twist::RateLimitOnce,
             (FLAKY_API, _) => Twist::None,
             (_, 0..12) => Twist::FailOnce,
-            (RESEARCHER | CODER, 12..42) => Twist::NeedsHuman,
+            (RESEARCHER | CODER, 12..32) => Twist::NeedsHuman,
+            (CODER, 32..62) => Twist::ReviewOnce,
             _ => Twist::None,
         };
         (title, who, Plan::new(secs, twist))
@@ -433,10 +449,10 @@ impl Feeder {
         let parent = self.create(&format!("Plan the {subject}"), RESEARCHER, plan, &[], false)?;
         let mut kids = Vec::new();
         for part in ["backend", "UI"] {
-            let twist = if self.rng.chance(20) {
-                Twist::FailOnce
-            } else {
-                Twist::None
+            let twist = match self.rng.below(100) {
+                0..20 => Twist::FailOnce,
+                20..50 => Twist::ReviewOnce,
+                _ => Twist::None,
             };
             let plan = Plan::new(self.rng.secs(), twist);
             let title = format!("Build the {subject} {part}");

@@ -24,6 +24,9 @@ pub enum Twist {
     /// Blocks with `--kind needs_input`; a human (or the demo's stand-in)
     /// answers and unblocks it, and the next attempt completes.
     NeedsHuman,
+    /// Asks for review (`kanban request-review`); the stand-in reviewer
+    /// sends it back with a remark, and the next attempt completes.
+    ReviewOnce,
 }
 
 impl Twist {
@@ -34,6 +37,7 @@ impl Twist {
             Twist::FailOnce => "fail-once",
             Twist::RateLimitOnce => "rate-limit-once",
             Twist::NeedsHuman => "needs-human",
+            Twist::ReviewOnce => "review-once",
         }
     }
 
@@ -52,6 +56,11 @@ impl Twist {
                 "Its first call is rate-limited (exit 75, like an agent hitting its quota): the \
                  dispatcher requeues it without counting a failure and retries it after a \
                  cooldown; then it works for about {secs}s and completes."
+            ),
+            Twist::ReviewOnce => format!(
+                "The {role} worker asks for a review (`kanban request-review`) and the card \
+                 waits in Review. Send it back with a remark, or the demo's stand-in reviewer \
+                 does after a while; then the next attempt works for about {secs}s and completes."
             ),
             Twist::NeedsHuman => format!(
                 "The {role} worker needs a decision: it blocks the task asking a human \

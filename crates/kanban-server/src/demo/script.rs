@@ -36,7 +36,7 @@ fn script_text(root: &Root, kanban_exe: &Path) -> String {
 # reports through the same CLI verbs an agent uses. The dispatcher gives it
 # HERMES_KANBAN_TASK, HERMES_KANBAN_WORKSPACE, HERMES_KANBAN_RUN_ID, ...
 # and the task's prompt, whose body names what to play:
-#   [demo-plan secs=N twist=none|fail-once|rate-limit-once|needs-human]
+#   [demo-plan secs=N twist=none|fail-once|rate-limit-once|needs-human|review-once]
 set -e
 KANBAN={exe}
 # Every verb acts on the demo's root, whatever HERMES_HOME says.
@@ -78,6 +78,15 @@ case "$twist" in
       sleep 1
       "$KANBAN" block "$task" --kind needs_input \
         "$role: which option should I take, A or B? (answer and unblock; the demo answers itself after a while)" >/dev/null
+      exit 0
+    fi
+    ;;
+  review-once)
+    if [ ! -e "$ws/.demo-reviewed" ]; then
+      : > "$ws/.demo-reviewed"
+      sleep "$secs"
+      "$KANBAN" request-review "$task" \
+        --summary "$role: first version ready, please review (the demo reviews itself after a while)" >/dev/null
       exit 0
     fi
     ;;

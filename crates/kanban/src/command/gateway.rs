@@ -30,7 +30,7 @@ use kanban_server::lock::{current_record, dispatcher_lock_held, log_path, read_p
 use kanban_server::logging::{GatewayLogConfig, LogFormat, LogSettings};
 use kanban_server::{DispatchPass, Gateway, GatewayConfig, GatewayError, PassRequest, WorkerEnder};
 use kanban_store::dispatch_ops::DispatchStore;
-use kanban_store::{Clock, Store, SystemClock};
+use kanban_store::{Store, SystemClock};
 use serde_json::{Value, json};
 
 use crate::output::fmt_ts;
@@ -652,16 +652,9 @@ fn board_default_workdir(root: &Root, slug: &str) -> Option<String> {
     })
 }
 
-/// Log a stuck warning. Without a tracing subscriber (the binary installs
-/// none) it goes to stderr, which `gateway start` appends to gateway.log.
+/// Log a stuck warning (the gateway log: `kanban_server::logging`).
 fn warn_stuck(slug: &str, warning: &kanban_dispatch::StuckWarning) {
-    tracing::warn!(board = slug, bad_ticks = warning.bad_ticks, "{warning}");
-    if !tracing::dispatcher::has_been_set() {
-        eprintln!(
-            "[{}] WARN board {slug}: {warning}",
-            fmt_ts(Some(SystemClock.now()))
-        );
-    }
+    tracing::warn!(board = %slug, bad_ticks = warning.bad_ticks, "{warning}");
 }
 
 impl DispatchPass for KanbanPass {
