@@ -11,13 +11,15 @@ use serde_json::{Value, json};
 /// No answer within this long means the server hung.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub const WORKER_TOOLS: [&str; 7] = [
+pub const WORKER_TOOLS: [&str; 9] = [
     "kanban_block",
     "kanban_comment",
     "kanban_complete",
     "kanban_create",
     "kanban_heartbeat",
     "kanban_link",
+    "kanban_request_changes",
+    "kanban_request_review",
     "kanban_show",
 ];
 

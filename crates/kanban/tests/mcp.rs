@@ -26,7 +26,7 @@ fn tool_schema<'a>(tools: &'a [Value], name: &str) -> &'a Value {
 }
 
 #[test]
-fn orchestrator_sees_all_nine_tools_with_schemas() {
+fn orchestrator_sees_every_tool_with_schemas() {
     let b = Sandbox::new();
     let mut c = orchestrator(&b);
     let mut expected: Vec<&str> = WORKER_TOOLS.to_vec();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kanban_testkit::mcp::McpClient;
+use kanban_testkit::mcp::{McpClient, WORKER_TOOLS};
 use kanban_testkit::{Sandbox, event_kinds, stderr, stdout};
 use serde_json::{Value, json};
 
@@ -210,7 +210,7 @@ fn mcp_agent_script_completes_a_claimed_task() {
         "{}",
         stdout(&out)
     );
-    assert_completed_by_agent(&b, &t, 7);
+    assert_completed_by_agent(&b, &t, WORKER_TOOLS.len() as i64);
 }
 
 #[test]
@@ -239,7 +239,7 @@ fn dispatched_template_profile_agent_completes_its_task() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_completed_by_agent(&b, &t, 7);
+    assert_completed_by_agent(&b, &t, WORKER_TOOLS.len() as i64);
 }
 
 /// `python3` with the reference importable, on this board.

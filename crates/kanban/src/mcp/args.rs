@@ -142,6 +142,35 @@ pub struct BlockArgs {
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RequestReviewArgs {
+    /// What you did and what the reviewer should look at (kept on your run).
+    #[schemars(required)]
+    pub summary: Option<String>,
+    /// Structured handoff (a JSON object), kept on your run.
+    pub metadata: Option<Value>,
+    /// Profile that reviews; the card is reassigned to it. Omit to keep the
+    /// current assignee.
+    pub reviewer: Option<String>,
+    /// Task id. Defaults to your own task.
+    pub task_id: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "board_schema")]
+    pub board: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct RequestChangesArgs {
+    /// The changes the implementer must make (the reviewer's verdict).
+    #[schemars(required)]
+    pub reason: Option<String>,
+    /// Task id. Defaults to your own task (the one you are reviewing).
+    pub task_id: Option<String>,
+    #[serde(default)]
+    #[schemars(schema_with = "board_schema")]
+    pub board: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct HeartbeatArgs {
     /// What you are doing right now (shown in the task's event log).
     pub note: Option<String>,

@@ -32,12 +32,12 @@ impl From<GateError> for ToolError {
 
 pub type ToolResult = Result<Value, ToolError>;
 
-fn err(msg: impl Into<String>) -> ToolError {
+pub(super) fn err(msg: impl Into<String>) -> ToolError {
     ToolError(msg.into())
 }
 
 /// Store failures, prefixed with the tool name as the reference does.
-fn store_err(tool: &str) -> impl Fn(StoreError) -> ToolError + '_ {
+pub(super) fn store_err(tool: &str) -> impl Fn(StoreError) -> ToolError + '_ {
     move |e| err(format!("{tool}: {e}"))
 }
 
@@ -70,7 +70,7 @@ pub fn board_files(root: &Root, board: Option<&str>, default: &BoardPaths) -> Bo
     kanban_hermes::scratch::board_files(&paths, Some(root))
 }
 
-fn ok(fields: Value) -> Value {
+pub(super) fn ok(fields: Value) -> Value {
     let mut out = Map::new();
     out.insert("ok".into(), Value::Bool(true));
     if let Value::Object(m) = fields {
@@ -80,7 +80,7 @@ fn ok(fields: Value) -> Value {
 }
 
 /// Trimmed, non-empty text.
-fn text(v: &Option<String>) -> Option<String> {
+pub(super) fn text(v: &Option<String>) -> Option<String> {
     v.as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -119,7 +119,7 @@ fn string_list(
     ))
 }
 
-fn json_type(v: &Value) -> &'static str {
+pub(super) fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

@@ -27,6 +27,9 @@ the ids of tasks you created in `created_cards`; an id you did not create makes 
 completion fail with no change, so only list real ones.\n\
    - kanban_block with a `reason` (what you need, from whom) and a `kind` \
 (dependency, needs_input, capability, transient) when you cannot finish.\n\
+   - kanban_request_review with a `summary` when the work should be reviewed before it \
+counts as done; as the reviewer of a card, kanban_request_changes with a `reason` sends \
+it back to its implementer.\n\
 Then stop. Ending without complete or block counts as a failed attempt and the task \
 is retried.\n\
 \n\

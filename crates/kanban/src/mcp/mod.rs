@@ -8,6 +8,7 @@
 mod args;
 mod handlers;
 mod instructions;
+mod review;
 mod server;
 
 use anyhow::{Context as _, Result};

@@ -186,6 +186,33 @@ impl KanbanMcp {
     }
 
     #[tool(
+        name = "kanban_request_review",
+        description = "Hand your finished work to a reviewer instead of completing it: a \
+                       summary of what you did (kept on your run), optional metadata and the \
+                       reviewing profile. The card waits in Review. Then stop."
+    )]
+    fn kanban_request_review(
+        &self,
+        Parameters(a): Parameters<RequestReviewArgs>,
+    ) -> CallToolResult {
+        let board = a.board.clone();
+        self.call(board.as_deref(), |cx| super::review::request_review(cx, a))
+    }
+
+    #[tool(
+        name = "kanban_request_changes",
+        description = "As the reviewer of a card, send it back to its implementer with the \
+                       changes to make (the reason). The card returns to Ready. Then stop."
+    )]
+    fn kanban_request_changes(
+        &self,
+        Parameters(a): Parameters<RequestChangesArgs>,
+    ) -> CallToolResult {
+        let board = a.board.clone();
+        self.call(board.as_deref(), |cx| super::review::request_changes(cx, a))
+    }
+
+    #[tool(
         name = "kanban_heartbeat",
         description = "Tell the board you are still working (extends your claim), with an \
                        optional progress note. Call it every few minutes during long work."
