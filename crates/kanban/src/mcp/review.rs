@@ -2,7 +2,7 @@
 //! two worker tools, on the same store state changes as the
 //! `request-review` / `request-changes` verbs.
 
-use kanban_store::{ChangesRequest, ReviewRequest, StoreError};
+use kanban_store::{ChangesRequest, ReviewRequest, StoreError, Transitioned};
 use serde_json::{Value, json};
 
 use super::args::{RequestChangesArgs, RequestReviewArgs};
@@ -35,23 +35,15 @@ pub fn request_review(cx: &ToolCx<'_>, a: RequestReviewArgs) -> ToolResult {
         reviewer: a.reviewer,
         expected_run_id: cx.env.run_id_for(&tid),
     };
-    match cx.store.request_review(&req) {
-        Ok(t) => {
-            if let Some(w) = &t.ended_worker {
-                end_worker(cx.store, t.run_id, w, cx.env.is_own_task(&tid));
-            }
-            Ok(ok(json!({
-                "task_id": tid,
-                "run_id": t.run_id,
-                "status": t.to.as_str(),
-                "reviewer": t.task.assignee,
-            })))
-        }
-        Err(StoreError::Refused { reason, .. } | StoreError::Stale { reason, .. }) => Err(err(
-            format!("could not request review for {tid} ({reason})"),
-        )),
-        Err(e) => Err(store_err(TOOL)(e)),
-    }
+    let done = cx.store.request_review(&req);
+    reply(
+        cx,
+        TOOL,
+        &tid,
+        done,
+        "request review for",
+        |t| json!({"reviewer": t.task.assignee}),
+    )
 }
 
 pub fn request_changes(cx: &ToolCx<'_>, a: RequestChangesArgs) -> ToolResult {
@@ -68,21 +60,41 @@ pub fn request_changes(cx: &ToolCx<'_>, a: RequestChangesArgs) -> ToolResult {
         reason,
         expected_run_id: cx.env.run_id_for(&tid),
     };
-    match cx.store.request_changes(&req) {
+    let done = cx.store.request_changes(&req);
+    reply(
+        cx,
+        TOOL,
+        &tid,
+        done,
+        "request changes on",
+        |t| json!({"assignee": t.task.assignee}),
+    )
+}
+
+/// The tool result of a review state change: the ended worker (if any) is
+/// stopped; refusals name the task and the reason.
+fn reply(
+    cx: &ToolCx<'_>,
+    tool: &str,
+    tid: &str,
+    done: Result<Transitioned, StoreError>,
+    verb: &str,
+    extra: impl Fn(&Transitioned) -> Value,
+) -> ToolResult {
+    match done {
         Ok(t) => {
             if let Some(w) = &t.ended_worker {
-                end_worker(cx.store, t.run_id, w, cx.env.is_own_task(&tid));
+                end_worker(cx.store, t.run_id, w, cx.env.is_own_task(tid));
             }
-            Ok(ok(json!({
-                "task_id": tid,
-                "run_id": t.run_id,
-                "status": t.to.as_str(),
-                "assignee": t.task.assignee,
-            })))
+            let mut fields = json!({"task_id": tid, "run_id": t.run_id, "status": t.to.as_str()});
+            if let (Some(obj), Value::Object(more)) = (fields.as_object_mut(), extra(&t)) {
+                obj.extend(more);
+            }
+            Ok(ok(fields))
         }
-        Err(StoreError::Refused { reason, .. } | StoreError::Stale { reason, .. }) => Err(err(
-            format!("could not request changes on {tid} ({reason})"),
-        )),
-        Err(e) => Err(store_err(TOOL)(e)),
+        Err(StoreError::Refused { reason, .. } | StoreError::Stale { reason, .. }) => {
+            Err(err(format!("could not {verb} {tid} ({reason})")))
+        }
+        Err(e) => Err(store_err(tool)(e)),
     }
 }
