@@ -209,6 +209,53 @@ impl BoardCatalogue for Unavailable {
     }
 }
 
+/// Board questions of a root answered by its catalogue ([`for_root`]).
+impl Root {
+    /// Whether the root's board catalogue has the (normalised) board:
+    /// `default` always; without a database, its directory here.
+    pub fn has_board(&self, slug: &str) -> Result<bool, LayoutError> {
+        self.has_board_in(slug, &*for_root(self))
+    }
+    /// The board the pointer file names, if it is valid and still exists.
+    pub fn pointer_board(&self) -> Option<String> {
+        let slug = self.pointer_slug()?;
+        self.has_board(&slug).ok()?.then_some(slug)
+    }
+    /// The current board as `boards list/show` report it (reference
+    /// `get_current_board`): `HERMES_KANBAN_BOARD` if valid and existing ›
+    /// the pointer file if valid and existing › `default`. Never fails.
+    pub fn current_board(&self, env: &dyn crate::layout::Env) -> String {
+        self.current_board_in(env, &*for_root(self))
+    }
+    /// The board a task verb operates on, with its paths:
+    /// explicit `--board` › `HERMES_KANBAN_BOARD` › `HERMES_KANBAN_DB` pin ›
+    /// `kanban/current` › `default`.
+    ///
+    /// An explicit board must be a valid slug and, unless `default`, exist;
+    /// so must `HERMES_KANBAN_BOARD` (the reference silently falls back to
+    /// default, which puts work on the wrong board; see
+    /// [`Root::env_board_value`] to name the variable in the message).
+    /// A bad pointer file
+    /// silently falls through, as in the reference: a hand-edited file must
+    /// never stop the dispatcher.
+    /// Path pins apply to every non-explicit resolution; an explicit board
+    /// ignores them unless the caller is a fenced worker
+    /// (`HERMES_KANBAN_TASK` set), which stays pinned to its own board file.
+    pub fn resolve_board(
+        &self,
+        explicit: Option<&str>,
+        env: &dyn crate::layout::Env,
+    ) -> Result<crate::layout::BoardPaths, LayoutError> {
+        self.resolve_board_in(explicit, env, &*for_root(self))
+    }
+}
+
+/// Persist `slug` as the current board (`kanban/current`). The board must
+/// exist, so a typo is an error instead of a pointer to nothing.
+pub fn set_current_board(root: &Root, slug: &str) -> Result<std::path::PathBuf, LayoutError> {
+    crate::layout::set_current_board_in(root, slug, &*for_root(root))
+}
+
 #[cfg(test)]
 mod tests {
     use kanban_store::backend::RemoveAction;

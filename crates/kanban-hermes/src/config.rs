@@ -53,10 +53,8 @@ pub const ENV_CLAIM_TTL_SECONDS: &str = "HERMES_KANBAN_CLAIM_TTL_SECONDS";
 pub const ENV_CRASH_GRACE_SECONDS: &str = "HERMES_KANBAN_CRASH_GRACE_SECONDS";
 pub const ENV_RATE_LIMIT_COOLDOWN_SECONDS: &str = "HERMES_KANBAN_RATE_LIMIT_COOLDOWN_SECONDS";
 pub const ENV_BUSY_TIMEOUT_MS: &str = "HERMES_KANBAN_BUSY_TIMEOUT_MS";
-/// Ours: most connections a process keeps to one PostgreSQL database
-/// (every board of it shares them); overrides `kanban.database_pool_size`
-/// (see `crate::pool_size`, which the binary validates it with).
-pub const ENV_DATABASE_POOL_SIZE: &str = "KANBAN_DATABASE_POOL_SIZE";
+/// Validated by the binary through `crate::pool_size`.
+pub use crate::pool_size::ENV_DATABASE_POOL_SIZE;
 /// Triage tasks decomposed per tick (`kanban.auto_decompose_per_tick`).
 pub const AUTO_DECOMPOSE_PER_TICK: u32 = 3;
 /// The reference never ticks faster than this.

@@ -17,8 +17,11 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::config::{ENV_DATABASE_POOL_SIZE, KanbanConfig};
 use crate::layout::Env;
+
+/// Ours: most connections a process keeps to one PostgreSQL database
+/// (every board of it shares them); overrides `kanban.database_pool_size`.
+pub const ENV_DATABASE_POOL_SIZE: &str = "KANBAN_DATABASE_POOL_SIZE";
 
 /// The key under `kanban:` in `config.yaml`.
 pub const CONFIG_DATABASE_POOL_SIZE: &str = "database_pool_size";
@@ -41,10 +44,10 @@ pub struct PoolSizeError {
 }
 
 /// The pool size this process was configured with: `KANBAN_DATABASE_POOL_SIZE`
-/// › `kanban.database_pool_size` of `config` (read from `config_file`);
+/// › `configured`, the raw `kanban.database_pool_size` of `config_file`;
 /// `None` when neither is set.
 pub fn database_pool_size(
-    config: Option<&KanbanConfig>,
+    configured: Option<&str>,
     config_file: &Path,
     env: &dyn Env,
 ) -> Result<Option<u32>, PoolSizeError> {
@@ -55,7 +58,7 @@ pub fn database_pool_size(
             fix: "fix or unset the variable".into(),
         });
     }
-    let Some(value) = config.and_then(|c| c.database_pool_size.clone()) else {
+    let Some(value) = configured.map(str::to_string) else {
         return Ok(None);
     };
     parse(&value).map(Some).ok_or_else(|| PoolSizeError {
@@ -115,6 +118,7 @@ pub fn process_pool_size() -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::KanbanConfig;
     use crate::layout::MapEnv;
 
     fn config(text: &str) -> KanbanConfig {
@@ -122,7 +126,11 @@ mod tests {
     }
 
     fn size(text: &str, env: &MapEnv) -> Result<Option<u32>, PoolSizeError> {
-        database_pool_size(Some(&config(text)), Path::new("/h/config.yaml"), env)
+        database_pool_size(
+            config(text).database_pool_size.as_deref(),
+            Path::new("/h/config.yaml"),
+            env,
+        )
     }
 
     #[test]

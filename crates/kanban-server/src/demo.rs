@@ -20,8 +20,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kanban_core::Status;
+use kanban_hermes::catalogue::set_current_board;
 use kanban_hermes::config::{KanbanConfig, ProfileSpec, open_request};
-use kanban_hermes::layout::{DEFAULT_BOARD, LayoutError, MetaUpdate, Root, set_current_board};
+use kanban_hermes::layout::{DEFAULT_BOARD, LayoutError, MetaUpdate, Root};
 use kanban_store::backend::{BoardHandle, open_board};
 use kanban_store::{Store, StoreError, TaskQuery};
 

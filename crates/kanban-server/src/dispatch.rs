@@ -23,6 +23,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::hub::{Board, BoardHub};
+use crate::logging::result_count;
 use crate::metrics as m;
 
 /// How often the loop looks for boards created, archived or deleted by
@@ -66,15 +67,6 @@ pub trait DispatchPass: Send + Sync + 'static {
     /// the pass keeps for it (its store above all, so its database is let
     /// go). Its running workers are not touched.
     fn forget_board(&self, _slug: &str) {}
-}
-
-/// Length of a list field of a `DispatchResult`, or the number itself.
-pub fn result_count(result: &Value, key: &str) -> u64 {
-    match result.get(key) {
-        Some(Value::Array(a)) => a.len() as u64,
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        _ => 0,
-    }
 }
 
 /// The figures of a pass's result that the metrics record.

@@ -18,8 +18,6 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::dispatch::result_count;
-
 /// The filter that overrides the configured level (`tracing` syntax).
 pub const ENV_RUST_LOG: &str = "RUST_LOG";
 /// The level when neither `RUST_LOG` nor the config sets one.
@@ -222,6 +220,15 @@ pub fn log_boards_opened(before: &HashSet<String>, now: &HashSet<String>) {
     opened.sort();
     for slug in opened {
         tracing::info!(board = %slug, "kanban dispatcher: board opened");
+    }
+}
+
+/// Length of a list field of a `DispatchResult`, or the number itself.
+pub fn result_count(result: &Value, key: &str) -> u64 {
+    match result.get(key) {
+        Some(Value::Array(a)) => a.len() as u64,
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
     }
 }
 

@@ -30,9 +30,10 @@ use kanban_store::backend::{
 use kanban_store::{BackendError, StoreError};
 use postgres::{GenericClient, Row};
 
+use crate::conn::error_chain;
 use crate::conn::{Conn, DbError, DbResult};
 use crate::connect::Connector;
-use crate::db::{classify_sql, error_chain, leaves_session_unusable};
+use crate::db::{classify_sql, leaves_session_unusable};
 use crate::pool::{self, CheckoutError, Pool};
 use crate::schema::{self, BoardSchema, CATALOGUE_VERSION};
 

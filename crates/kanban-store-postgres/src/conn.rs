@@ -145,3 +145,17 @@ impl Drop for OwnedClient {
         }
     }
 }
+
+/// `postgres::Error` prints only its kind ("error connecting to server");
+/// the cause (no such socket, authentication failed, the server's message)
+/// is what the operator needs.
+pub(crate) fn error_chain(e: &postgres::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}

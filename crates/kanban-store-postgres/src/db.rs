@@ -26,6 +26,7 @@ use kanban_store::{BackendError, Result, StoreError};
 use postgres::{Client, Row, Statement, Transaction};
 
 use crate::PgStore;
+use crate::conn::error_chain;
 use crate::pool::CheckoutError;
 use crate::schema::BoardSchema;
 
@@ -317,20 +318,6 @@ fn classify_sql_at(e: postgres::Error, location: Option<&str>) -> StoreError {
             StoreError::Backend(BackendError::new(PgError { message, source: e }))
         }
     }
-}
-
-/// `postgres::Error` prints only its kind ("error connecting to server");
-/// the cause (no such socket, authentication failed, the server's message)
-/// is what the operator needs.
-pub(crate) fn error_chain(e: &postgres::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }
 
 /// A PostgreSQL error with its whole cause chain in the message.

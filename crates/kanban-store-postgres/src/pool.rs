@@ -45,7 +45,7 @@ use postgres::{Config, NoTls};
 use scheduled_thread_pool::{OnPoolDropBehavior, ScheduledThreadPool};
 
 use crate::conn::Conn;
-use crate::db::error_chain;
+use crate::conn::error_chain;
 
 /// Connections per database per process unless configured.
 pub const DEFAULT_POOL_SIZE: u32 = 8;

@@ -146,11 +146,28 @@ pub enum Command {
     /// Bash: `kanban completions bash > ~/.local/share/bash-completion/completions/kanban`;
     /// zsh: into a directory of your $fpath as `_kanban`; fish:
     /// `kanban completions fish > ~/.config/fish/completions/kanban.fish`.
-    Completions(crate::command::completions::CompletionsArgs),
+    Completions(CompletionsArgs),
     /// Print the man page (roff), or write one page per verb with --out.
     ///
     /// Read it with `kanban man | man -l -`.
-    Man(crate::command::completions::ManArgs),
+    Man(ManArgs),
+}
+
+/// `kanban completions <shell>`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// Shell to generate the script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `kanban man [--out DIR]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write kanban.1 and one page per verb (kanban-list.1, ...) into this
+    /// directory (created if missing) instead of printing kanban.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// Where `kanban add --column` puts a task.

@@ -73,8 +73,14 @@ fn resolve_root_and_config(
     if root.database().is_some() {
         // Before anything opens the database: its pool is sized once.
         let loaded = config.get_or_init(|| KanbanConfig::load(&root, &ProcessEnv).ok());
-        let size = database_pool_size(loaded.as_ref(), &root.config_file(), &ProcessEnv)
-            .map_err(|e| UsageError(e.to_string()))?;
+        let size = database_pool_size(
+            loaded
+                .as_ref()
+                .and_then(|c| c.database_pool_size.as_deref()),
+            &root.config_file(),
+            &ProcessEnv,
+        )
+        .map_err(|e| UsageError(e.to_string()))?;
         use_database_pool_size(size);
     }
     Ok((root, config))

@@ -38,6 +38,11 @@ pub fn claimer_id() -> String {
     ))
 }
 
+/// True when this process is the dispatcher-spawned worker of `task_id`.
+pub fn is_own_task(task_id: &str) -> bool {
+    std::env::var("HERMES_KANBAN_TASK").ok().as_deref() == Some(task_id)
+}
+
 /// End the worker a transition detached from its task. `run_id` is the run
 /// the transition closed (its recorded identity is checked); `own_task` is
 /// true when this process is that task's worker (never signalled: the

@@ -257,13 +257,7 @@ pub(crate) fn remove_board_at(
     })
 }
 
-/// Persist `slug` as the current board (`kanban/current`). The board must
-/// exist, so a typo is an error instead of a pointer to nothing.
-pub fn set_current_board(root: &Root, slug: &str) -> Result<PathBuf, LayoutError> {
-    set_current_board_in(root, slug, &*crate::catalogue::for_root(root))
-}
-
-/// [`set_current_board`], asking `catalogue` whether the board exists.
+/// `catalogue::set_current_board`, asking `catalogue` whether the board exists.
 pub fn set_current_board_in(
     root: &Root,
     slug: &str,

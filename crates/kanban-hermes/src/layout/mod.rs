@@ -35,8 +35,8 @@ use thiserror::Error;
 
 pub use boards::{
     BoardMeta, CreatedBoard, MetaUpdate, clear_current_board, create_board, default_display_name,
-    list_boards, read_board_metadata, remove_board, rename_board, set_current_board,
-    set_current_board_in, set_default_workdir, write_board_metadata,
+    list_boards, read_board_metadata, remove_board, rename_board, set_current_board_in,
+    set_default_workdir, write_board_metadata,
 };
 pub use env::{Env, MapEnv, ProcessEnv};
 /// What removing a board did (the catalogue's types).
@@ -310,13 +310,7 @@ impl Root {
         }
     }
 
-    /// Whether the root's board catalogue has the (normalised) board:
-    /// `default` always; without a database, its directory here.
-    pub fn has_board(&self, slug: &str) -> Result<bool, LayoutError> {
-        self.has_board_in(slug, &*crate::catalogue::for_root(self))
-    }
-
-    fn has_board_in(
+    pub(crate) fn has_board_in(
         &self,
         slug: &str,
         catalogue: &dyn BoardCatalogue,
@@ -325,12 +319,6 @@ impl Root {
             return Ok(true);
         }
         Ok(catalogue.contains(slug)?)
-    }
-
-    /// The board the pointer file names, if it is valid and still exists.
-    pub fn pointer_board(&self) -> Option<String> {
-        let slug = self.pointer_slug()?;
-        self.has_board(&slug).ok()?.then_some(slug)
     }
 
     /// [`Root::pointer_board`], asking `catalogue` whether it exists.
@@ -343,13 +331,6 @@ impl Root {
     pub fn pointer_slug(&self) -> Option<String> {
         let raw = std::fs::read_to_string(self.current_pointer()).ok()?;
         normalize_board_slug(&raw).ok()?
-    }
-
-    /// The current board as `boards list/show` report it (reference
-    /// `get_current_board`): `HERMES_KANBAN_BOARD` if valid and existing ›
-    /// the pointer file if valid and existing › `default`. Never fails.
-    pub fn current_board(&self, env: &dyn Env) -> String {
-        self.current_board_in(env, &*crate::catalogue::for_root(self))
     }
 
     /// [`Root::current_board`], asking `catalogue` which boards exist.
@@ -386,28 +367,6 @@ impl Root {
             return Err(LayoutError::BoardNotFound(slug));
         }
         Ok(Some(slug))
-    }
-
-    /// The board a task verb operates on, with its paths:
-    /// explicit `--board` › `HERMES_KANBAN_BOARD` › `HERMES_KANBAN_DB` pin ›
-    /// `kanban/current` › `default`.
-    ///
-    /// An explicit board must be a valid slug and, unless `default`, exist;
-    /// so must `HERMES_KANBAN_BOARD` (the reference silently falls back to
-    /// default, which puts work on the wrong board; see
-    /// [`Root::env_board_value`] to name the variable in the message).
-    /// A bad pointer file
-    /// silently falls through, as in the reference: a hand-edited file must
-    /// never stop the dispatcher.
-    /// Path pins apply to every non-explicit resolution; an explicit board
-    /// ignores them unless the caller is a fenced worker
-    /// (`HERMES_KANBAN_TASK` set), which stays pinned to its own board file.
-    pub fn resolve_board(
-        &self,
-        explicit: Option<&str>,
-        env: &dyn Env,
-    ) -> Result<BoardPaths, LayoutError> {
-        self.resolve_board_in(explicit, env, &*crate::catalogue::for_root(self))
     }
 
     /// [`Root::resolve_board`], asking `catalogue` which boards exist.

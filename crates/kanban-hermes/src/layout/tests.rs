@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
+use crate::catalogue::set_current_board;
 
 fn env_home(home: &Path) -> MapEnv {
     MapEnv::new().with("HOME", home.to_string_lossy())

@@ -6,11 +6,10 @@ use kanban_core::{BlockKind, Status};
 use kanban_store::{BlockRequest, StoreError};
 
 use crate::cli::{BlockArgs, BlockKindArg};
-use crate::command::complete::is_own_task;
 use crate::context::Ctx;
 use crate::output::profile_author;
 use crate::worker_env::WorkerEnv;
-use crate::worker_process::end_worker;
+use crate::worker_process::{end_worker, is_own_task};
 
 fn kind(k: BlockKindArg) -> BlockKind {
     match k {

@@ -8,12 +8,7 @@ use crate::cli::CompleteArgs;
 use crate::context::Ctx;
 use crate::error::usage;
 use crate::worker_env::WorkerEnv;
-use crate::worker_process::end_worker;
-
-/// True when this process is the dispatcher-spawned worker of `task_id`.
-pub fn is_own_task(task_id: &str) -> bool {
-    std::env::var("HERMES_KANBAN_TASK").ok().as_deref() == Some(task_id)
-}
+use crate::worker_process::{end_worker, is_own_task};
 
 pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
     // Summary and metadata describe one run; copying them onto several

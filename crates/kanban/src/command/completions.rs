@@ -3,31 +3,14 @@
 //! definition of the command line, so they never drift from `--help`.
 
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use clap::{Args, CommandFactory};
-use clap_complete::Shell;
+use clap::CommandFactory;
 
-use crate::cli::Cli;
+use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 /// The program name completions are registered for.
 const BIN_NAME: &str = "kanban";
-
-#[derive(Debug, Args)]
-pub struct CompletionsArgs {
-    /// Shell to generate the script for.
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-#[derive(Debug, Args)]
-pub struct ManArgs {
-    /// Write kanban.1 and one page per verb (kanban-list.1, ...) into this
-    /// directory (created if missing) instead of printing kanban.1.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-}
 
 /// The command line without its hidden verbs (internal ones such as
 /// `__worker-exec`): some generators offer hidden subcommands otherwise.

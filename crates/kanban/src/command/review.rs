@@ -6,9 +6,8 @@ use clap::Args;
 use kanban_store::{ChangesRequest, ReviewRequest, StoreError, Transitioned};
 use serde_json::{Value, json};
 
-use crate::command::complete::is_own_task;
 use crate::context::Ctx;
-use crate::worker_process::end_worker;
+use crate::worker_process::{end_worker, is_own_task};
 
 #[derive(Debug, Args)]
 pub struct RequestReviewArgs {

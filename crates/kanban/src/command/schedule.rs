@@ -4,10 +4,9 @@ use anyhow::Result;
 
 use crate::cli::ScheduleArgs;
 use crate::command::block::{dedup_ids, refusal_note};
-use crate::command::complete::is_own_task;
 use crate::context::Ctx;
 use crate::output::profile_author;
-use crate::worker_process::end_worker;
+use crate::worker_process::{end_worker, is_own_task};
 
 pub fn run(args: ScheduleArgs, ctx: &Ctx) -> Result<i32> {
     let reason = Some(args.reason.join(" ").trim().to_string()).filter(|r| !r.is_empty());
