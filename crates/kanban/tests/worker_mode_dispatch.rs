@@ -15,6 +15,7 @@ use kanban_hermes::config::KanbanConfig;
 use kanban_hermes::layout::{ProcessEnv, Root};
 use kanban_hermes::profiles::Profiles;
 use kanban_testkit::Sandbox;
+use kanban_testkit::mcp::WORKER_TOOLS;
 use serde_json::json;
 
 #[test]
@@ -68,7 +69,7 @@ fn dispatcher_spawned_mcp_agent_completes_its_task() {
     assert_eq!(run["summary"], "Agent finished Dispatched agent task");
     assert_eq!(
         run["metadata"],
-        json!({"agent": "mcp_agent.py", "tools_seen": 7})
+        json!({"agent": "mcp_agent.py", "tools_seen": WORKER_TOOLS.len()})
     );
     // The template placeholders reached the agent's argv, skills included.
     let log = std::fs::read_to_string(paths.logs_dir.join(format!("{t}.log"))).unwrap();
