@@ -200,6 +200,12 @@ impl Spawner for RecordingSpawner {
     fn exits_between(&self, from: std::time::Instant, to: std::time::Instant) -> Vec<WorkerExit> {
         self.inner.exits_between(from, to)
     }
+
+    /// A worker whose exit the inner waiter has not recorded yet is judged
+    /// later, wrapped or not (a mass kill must not read as crashes).
+    fn exit_pending(&self, id: &WorkerIdentity) -> bool {
+        self.inner.exit_pending(id)
+    }
 }
 
 #[cfg(test)]
