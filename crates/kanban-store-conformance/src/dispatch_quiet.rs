@@ -37,10 +37,11 @@ pub fn guard_facts_of_a_batch_match_one_by_one(s: &dyn DispatchStore) {
     s.set_status_direct(&requeued, Status::Ready).unwrap();
     let failed = create(s, "failed").id;
     let run = fail_spawn(s, &failed);
+    let retry_at = s.now() + 30;
     let retry = SpawnRetry {
         task_id: failed.clone(),
         run_id: run,
-        next_attempt_at: s.now() + 30,
+        next_attempt_at: retry_at,
     };
     assert_eq!(s.schedule_spawn_retries(&[retry]).unwrap(), 1);
     let limited = create(s, "limited").id;
@@ -79,7 +80,7 @@ pub fn guard_facts_of_a_batch_match_one_by_one(s: &dyn DispatchStore) {
     assert_eq!(batch[2], GuardFacts::default(), "a fresh task");
     assert_eq!(batch[3].recent_comments.len(), 2);
     assert!(batch[3].recent_completion.is_some());
-    assert_eq!(batch[4].spawn_retry_at, Some(now + 30));
+    assert_eq!(batch[4].spawn_retry_at, Some(retry_at));
     assert!(batch[5].requeued_after_completion);
     assert_eq!(batch[0].latest_run.as_ref().unwrap().0, "rate_limited");
     assert!(batch[0].last_failure_error.is_some());
