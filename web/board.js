@@ -10,6 +10,7 @@ import { h, fmtAge, splitList } from './util.js';
 import { icon } from './icons.js';
 import { state, columns, visibleStatuses, nowServer, CREATE_COLUMNS, subscribe, ARCHIVED } from './store.js';
 import { VirtualList } from './vlist.js';
+import { diagnosticBadge } from './diagnostics.js';
 
 /** Row heights in px (cards are fixed-size so the list can be virtualized). */
 export const CARD_HEIGHT = 104;
@@ -190,7 +191,7 @@ export class Board {
       h('input', { type: 'checkbox', class: 'card-select', checked: selected, 'aria-label': `Select ${t.id}`, tabindex: '-1' }),
       h('span', { class: 'card-id' }, t.id),
       t.priority ? h('span', { class: `prio ${t.priority > 0 ? 'prio-hi' : 'prio-lo'}`, title: 'Priority' }, `P${t.priority}`) : null,
-      warn ? h('span', { class: `warn warn-${warn.severity}`, title: warn.text, 'aria-label': warn.text }, icon('triangle-alert')) : null,
+      warn ? h('span', { class: `warn warn-${warn.severity}${warn.count ? ' diag-badge' : ''}`, title: warn.text, 'aria-label': warn.text }, icon('triangle-alert'), warn.count ? String(warn.count) : null) : null,
       h('span', { class: 'age', title: age.title, dataset: { age: age.base ?? '' } }, age.text)),
     h('div', { class: 'card-title' }, t.title),
     h('div', { class: 'card-meta' }, meta));
@@ -434,9 +435,8 @@ function cardAge(t) {
 
 /** Warning badge: the API's `warnings` when present, else what the task row itself tells. */
 export function warningOf(t) {
-  if (t.warnings && t.warnings.count) {
-    return { severity: t.warnings.highest_severity || 'warning', text: `${t.warnings.count} warning(s): ${(t.warnings.kinds || []).join(', ')}` };
-  }
+  const diag = diagnosticBadge(t);
+  if (diag) return diag;
   if (t.last_failure_error) return { severity: 'error', text: `Last failure: ${t.last_failure_error}` };
   if (t.consecutive_failures > 0) return { severity: 'warning', text: `${t.consecutive_failures} consecutive failure(s)` };
   if (t.status === 'ready' && !t.assignee) return { severity: 'info', text: 'Ready but unassigned: no worker will pick it up' };

@@ -8,6 +8,10 @@ import { setMarkdown } from './markdown.js';
 import { formDialog } from './dialogs.js';
 import { runTimeline, runOutcome } from './timeline.js';
 import { state, put, remove, cardFromDetail, nowServer } from './store.js';
+import { attachmentsSection, installDropUpload } from './attachments.js';
+import { reviewActions } from './review.js';
+import { triageActions } from './triage.js';
+import { diagnosticsSection } from './diagnostics.js';
 
 /** Events shown in the drawer, newest first. */
 const DRAWER_EVENTS = 20;
@@ -25,6 +29,7 @@ export class Drawer {
     this.detail = null;
     this.editingBody = false;
     this.seq = 0;
+    installDropUpload(el, { taskId: () => this.id, onChanged: () => this.refresh() });
     // Esc closes the drawer from anywhere, unless a modal dialog or a field has it.
     document.addEventListener('keydown', (e) => {
       if (e.key !== 'Escape' || !this.id || document.querySelector('dialog[open]')) return;
@@ -120,6 +125,8 @@ export class Drawer {
         h('button', { type: 'button', class: `st-btn st-${s}`, dataset: { to: s }, onclick: () => this.handlers.move(t.id, s) }, icon('arrow-right'), s)),
       t.status === 'running' || t.claim_lock
         ? h('button', { type: 'button', class: 'danger', onclick: () => this.reclaim() }, 'Reclaim') : null,
+      reviewActions(d, { complete: (id, summary) => api.updateTask(id, { status: 'done', summary }), refresh: () => this.refresh() }),
+      triageActions(t, { refresh: () => this.refresh() }),
       h('button', { type: 'button', onclick: () => this.reassign() }, 'Reassign…'),
       h('button', { type: 'button', class: 'danger', onclick: () => this.deleteTask() }, 'Delete'));
 
@@ -144,15 +151,22 @@ export class Drawer {
       h('div', { class: 'drawer-head' },
         h('span', { class: 'card-id' }, t.id),
         h('button', { type: 'button', class: 'drawer-close icon-btn', 'aria-label': 'Close', onclick: () => this.close() }, icon('x'))),
-      title, facts, actions, bodySection, result,
+      title, facts, actions,
+      diagnosticsSection({ task: t, refresh: () => this.refresh(), reassign: () => this.reassign(),
+        focusComment: () => this.el.querySelector('textarea[name=comment]')?.focus() }),
+      bodySection, result,
       this.depsSection(d),
       comments,
+      attachmentsSection(d.attachments || [], { taskId: t.id, now, onChanged: () => this.refresh() }),
       this.runsSection(d.runs, now),
       this.logSection(keep.log),
       this.eventsSection(d.events, now)].filter(Boolean));
     el.querySelectorAll('.drawer-title, .facts input').forEach((i) => {
       i.addEventListener('input', () => { i.dataset.dirty = '1'; });
       i.addEventListener('change', () => { delete i.dataset.dirty; });
+      // A draft restored by a live re-render is not a user edit to the
+      // browser, so leaving the field fires no change: save it on blur.
+      i.addEventListener('blur', () => { if (i.dataset.dirty) i.dispatchEvent(new Event('change')); });
     });
     el.scrollTop = keep.scroll;
     if (keep.focus) el.querySelector(`[name="${keep.focus}"]`)?.focus({ preventScroll: true });

@@ -45,6 +45,10 @@ pub enum EventKind {
     ReviewRequested,
     /// Newer Hermes: a card in (or under) review went back to its implementer.
     ReviewReopened,
+    /// A triage card got its spec from the specifier (triage → todo).
+    Specified,
+    /// A triage card was fanned out into child cards (triage → todo).
+    Decomposed,
 }
 
 impl EventKind {
@@ -90,6 +94,8 @@ impl EventKind {
             SuspectedHallucinatedReferences => "suspected_hallucinated_references",
             ReviewRequested => "review_requested",
             ReviewReopened => "review_reopened",
+            Specified => "specified",
+            Decomposed => "decomposed",
         }
     }
 }

@@ -8,12 +8,16 @@
 
 pub mod context;
 pub mod defaults;
+pub mod diagnostics;
 pub mod error;
 pub mod event;
+pub mod fetch_policy;
 pub mod ids;
 pub mod model;
 pub mod payload;
+pub mod redact;
 pub mod status;
+pub mod swarm;
 pub mod transitions;
 pub mod validate;
 

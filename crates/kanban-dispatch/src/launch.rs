@@ -24,7 +24,7 @@ use crate::command::{
 use crate::dispatcher::Dispatcher;
 use crate::env::{ENV_PATH, WorkerEnvInput, expose_kanban, worker_env};
 use crate::error::Result;
-use crate::guard::{GuardLookahead, GuardWindows, guard_until, respawn_guard};
+use crate::guard::{GuardLookahead, GuardReason, GuardWindows, guard_until, respawn_guard};
 use crate::health::TickSummary;
 use crate::log_cap::ENV_LOG_MAX_RUN_BYTES;
 use crate::options::DispatchOptions;
@@ -138,6 +138,10 @@ impl Dispatcher {
         let mut picks: Vec<Pick> = Vec::new();
         'statuses: for status in [Status::Ready, Status::Review] {
             let review = status == Status::Review;
+            if review && !opts.review_dispatch {
+                // `kanban.review_dispatch: false`: a human gives the verdict.
+                break;
+            }
             let candidates = self.store.dispatch_candidates(status)?;
             let mut guards = GuardLookahead::new(
                 candidates.iter().map(|c| c.id.clone()).collect(),
@@ -192,22 +196,24 @@ impl Dispatcher {
                     });
                     continue;
                 }
-                if !review {
-                    let facts = guards.facts(&*self.store, at, cap.room(picks.len()))?;
-                    if let Some(reason) = respawn_guard(&facts, now, &windows) {
-                        if !opts.dry_run {
-                            self.store.note_respawn_guarded(&cand.id, reason.as_str())?;
-                        }
-                        if let Some(until) = guard_until(&facts, reason, &windows) {
-                            notes.guard_until =
-                                Some(notes.guard_until.map_or(until, |u| u.min(until)));
-                        }
-                        result.respawn_guarded.push(GuardedTask {
-                            task_id: cand.id,
-                            reason: reason.as_str().into(),
-                        });
-                        continue;
+                // Review claims pass the same guards as ready ones (the
+                // reference skips them), bar the active-PR one: a PR is
+                // what a reviewer is there to look at.
+                let facts = guards.facts(&*self.store, at, cap.room(picks.len()))?;
+                if let Some(reason) = respawn_guard(&facts, now, &windows)
+                    .filter(|r| !(review && *r == GuardReason::ActivePr))
+                {
+                    if !opts.dry_run {
+                        self.store.note_respawn_guarded(&cand.id, reason.as_str())?;
                     }
+                    if let Some(until) = guard_until(&facts, reason, &windows) {
+                        notes.guard_until = Some(notes.guard_until.map_or(until, |u| u.min(until)));
+                    }
+                    result.respawn_guarded.push(GuardedTask {
+                        task_id: cand.id,
+                        reason: reason.as_str().into(),
+                    });
+                    continue;
                 }
                 cap.take(&assignee);
                 if opts.dry_run {
@@ -597,3 +603,7 @@ impl Dispatcher {
 #[cfg(test)]
 #[path = "launch_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "review_tests.rs"]
+mod review_tests;

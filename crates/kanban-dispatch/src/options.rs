@@ -51,6 +51,9 @@ pub struct DispatchOptions {
     /// gateway: `host_lease::host_lease_seconds` of its tick); `None`
     /// registers nothing (a one-shot `kanban dispatch`).
     pub host_lease_seconds: Option<i64>,
+    /// Spawn reviewers for unclaimed cards in Review (`kanban.review_dispatch`);
+    /// off, they wait for a human verdict.
+    pub review_dispatch: bool,
 }
 
 impl Default for DispatchOptions {
@@ -75,6 +78,7 @@ impl Default for DispatchOptions {
             spawn_retry: SpawnRetryPolicy::default(),
             supervises_workers: true,
             host_lease_seconds: None,
+            review_dispatch: kanban_hermes::config::REVIEW_DISPATCH,
         }
     }
 }
@@ -104,6 +108,7 @@ impl DispatchOptions {
                 base_seconds: cfg.spawn_retry_base_seconds,
                 max_seconds: cfg.spawn_retry_max_seconds,
             },
+            review_dispatch: cfg.review_dispatch,
             ..Default::default()
         }
     }

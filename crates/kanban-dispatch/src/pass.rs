@@ -21,7 +21,9 @@
 //!    all (ceilings checked inside it), workspaces and spawns, and one
 //!    transaction recording every worker (or spawn failure, counted by the
 //!    circuit breaker);
-//! 9. review candidates, sharing the same capacity;
+//! 9. review candidates (unless `kanban.review_dispatch` is off), under
+//!    the same ceilings, per-profile caps and respawn guards (bar the
+//!    active-PR one) as ready ones;
 //! 10. retry times for failed spawns (exponential backoff with jitter),
 //!     and when a long-lived caller should run the next pass without a
 //!     board change ([`DispatchResult::next_pass_in_ms`]).

@@ -18,6 +18,7 @@
 //!   max_in_progress: 8                 # board-wide running ceiling
 //!   max_in_progress_per_profile: 2     # default per-profile ceiling
 //!   profile_limits: {reasoning: 1, lightweight: 6}   # per-profile ceilings (win over the above)
+//!   review_dispatch: true              # false: cards in Review wait for a human verdict
 //!   profiles:
 //!     claude:
 //!       command: ["claude", "-p", "{prompt}", "--model", "{model}"]
@@ -55,6 +56,9 @@ pub const ENV_RATE_LIMIT_COOLDOWN_SECONDS: &str = "HERMES_KANBAN_RATE_LIMIT_COOL
 pub const ENV_BUSY_TIMEOUT_MS: &str = "HERMES_KANBAN_BUSY_TIMEOUT_MS";
 /// Validated by the binary through `crate::pool_size`.
 pub use crate::pool_size::ENV_DATABASE_POOL_SIZE;
+/// `kanban.review_dispatch` when unset: the newer reference documents the
+/// key without a default; on keeps the dispatcher's review pass as it was.
+pub const REVIEW_DISPATCH: bool = true;
 /// Triage tasks decomposed per tick (`kanban.auto_decompose_per_tick`).
 pub const AUTO_DECOMPOSE_PER_TICK: u32 = 3;
 /// The reference never ticks faster than this.
@@ -144,6 +148,10 @@ pub struct KanbanConfig {
     pub worker_log_max_run_bytes: u64,
     #[serde(deserialize_with = "lenient_bool::<_, true>")]
     pub auto_subscribe_on_create: bool,
+    /// Newer Hermes: the dispatcher spawns a reviewer for cards waiting in
+    /// Review. `false`: they wait for a human verdict (dashboard, CLI).
+    #[serde(deserialize_with = "lenient_bool::<_, true>")]
+    pub review_dispatch: bool,
     /// Ours: delay before the first retry of a task whose worker could not
     /// be started, doubled per consecutive failure (with jitter).
     #[serde(deserialize_with = "retry_base_seconds")]
@@ -189,6 +197,7 @@ impl Default for KanbanConfig {
             worker_log_backup_count: defaults::WORKER_LOG_BACKUP_COUNT,
             worker_log_max_run_bytes: defaults::WORKER_LOG_MAX_RUN_BYTES,
             auto_subscribe_on_create: true,
+            review_dispatch: REVIEW_DISPATCH,
             spawn_retry_base_seconds: defaults::SPAWN_RETRY_BASE_SECONDS,
             spawn_retry_max_seconds: defaults::SPAWN_RETRY_MAX_SECONDS,
             profile_limits: BTreeMap::new(),
@@ -511,6 +520,22 @@ mod tests {
             "kanban: {}\n",
         ] {
             assert_eq!(parse(text).unwrap(), c, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn review_dispatch_defaults_on_and_reads_yaml_spellings() {
+        assert!(KanbanConfig::default().review_dispatch);
+        for (text, want) in [
+            ("kanban:\n  review_dispatch: false\n", false),
+            ("kanban:\n  review_dispatch: 'off'\n", false),
+            ("kanban:\n  review_dispatch: no\n", false),
+            ("kanban:\n  review_dispatch: 0\n", false),
+            ("kanban:\n  review_dispatch: true\n", true),
+            ("kanban:\n  review_dispatch: bogus\n", true),
+            ("kanban:\n  max_spawn: 2\n", true),
+        ] {
+            assert_eq!(parse(text).unwrap().review_dispatch, want, "{text:?}");
         }
     }
 

@@ -13,12 +13,16 @@
 //! which boards exist when it resolves one.
 
 pub mod attachments;
+pub mod auxiliary;
 pub mod catalogue;
 pub mod config;
+pub mod diagnostics_config;
 pub mod gateway_log;
 pub mod host;
 pub mod layout;
+pub mod orchestration;
 pub mod pool_size;
+pub mod profile_meta;
 pub mod profiles;
 pub mod scratch;
 pub mod template;

@@ -311,6 +311,12 @@ pub struct BoardCard {
     pub link_counts: LinkCounts,
     pub comment_count: i64,
     pub progress: Option<Progress>,
+    /// Active diagnostics, most severe first (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Vec<kanban_core::diagnostics::Diagnostic>>,
+    /// The badge summary of `diagnostics` (absent when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<kanban_core::diagnostics::WarningsSummary>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -127,6 +127,7 @@ pub async fn run_loop(
     let mut next_rescan = Instant::now();
     // Boards open after the last rescan: those gone since were closed.
     let mut open: HashSet<String> = HashSet::new();
+    let auto_decompose = crate::auto_decompose::AutoDecompose::default();
     loop {
         let config = match KanbanConfig::load(&root, &ProcessEnv) {
             Ok(c) => c,
@@ -163,6 +164,10 @@ pub async fn run_loop(
         } else {
             // No internal ticker: only changes (and the rescan) wake us.
             next_tick = now + Duration::from_secs(3600);
+        }
+        if config.dispatch_in_gateway && tick_due {
+            // Off this thread: the model never holds up a pass.
+            auto_decompose.tick(&hub, &config);
         }
         if config.dispatch_in_gateway {
             for board in hub.open_boards() {

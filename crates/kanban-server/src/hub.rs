@@ -111,6 +111,8 @@ pub struct Board {
     events: broadcast::Sender<Arc<EventBatch>>,
     changed: watch::Sender<u64>,
     closed: Arc<AtomicBool>,
+    /// Diagnostics facts, refreshed from the tasks changed since the last read.
+    pub diagnostics: Mutex<kanban_store::diagnostics::DiagnosticsIndex>,
 }
 
 impl Board {
@@ -296,6 +298,7 @@ impl BoardHub {
             events: broadcast::channel(EVENT_CHANNEL_CAPACITY).0,
             changed: watch::channel(0).0,
             closed: Arc::new(AtomicBool::new(false)),
+            diagnostics: Mutex::default(),
         });
         self.spawn_watcher(board.clone(), probe, cursor);
         boards.insert(slug.to_string(), board.clone());

@@ -11,6 +11,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod auto_decompose;
 pub mod demo;
 pub mod dispatch;
 pub mod error;

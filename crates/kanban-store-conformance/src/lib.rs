@@ -30,6 +30,7 @@ pub mod activity;
 pub mod board_files;
 pub mod concurrency;
 pub mod dashboard;
+pub mod diagnostics;
 pub mod dispatch;
 pub mod dispatch_batch;
 pub mod dispatch_quiet;
@@ -42,7 +43,9 @@ pub mod model;
 pub mod notify;
 pub mod review;
 pub mod support;
+pub mod swarm;
 pub mod tasks;
+pub mod triage;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,6 +228,13 @@ macro_rules! store_conformance_tests {
             store: review::request_changes_is_only_a_reviewers_verdict,
             store: review::reopen_review_sends_a_waiting_card_back,
             store: review::reopen_review_refuses_other_statuses,
+            store: swarm::swarm_batch_creates_the_whole_graph,
+            store: swarm::failed_batch_leaves_nothing_behind,
+            store: swarm::batch_key_replay_returns_the_first_graph,
+            store: triage::specify_rewrites_and_promotes,
+            store: triage::decompose_builds_the_graph_atomically,
+            store: review::approve_review_completes_a_waiting_card,
+            store: review::approve_review_refuses_what_is_not_waiting_in_review,
             store: lifecycle::heartbeat_extends_and_is_fenced,
             store: lifecycle::complete_closes_the_run,
             store: lifecycle::complete_without_run_synthesizes_one,
@@ -247,6 +257,9 @@ macro_rules! store_conformance_tests {
             store: dashboard::recent_completed_runs_of_a_profile,
             store: dashboard::card_facts_for_the_whole_board,
             store: dashboard::hand_claim_records_the_workspace,
+            store: diagnostics::tasks_with_events_after_names_each_changed_task_once,
+            store: diagnostics::diagnostics_index_refolds_only_changed_tasks,
+            dispatch: diagnostics::diagnostic_histories_read_only_the_rule_inputs,
             store: board_files::attachment_blobs_are_kept_by_boards_that_keep_logs,
             store: board_files::worker_logs_are_kept_in_order_under_the_run_cap,
             dispatch: dashboard::detached_workers_are_returned,

@@ -278,3 +278,55 @@ pub fn reopen_review_refuses_other_statuses(s: &dyn Store) {
     assert_eq!(status(s, &t.id), Status::Running);
     assert!(events(s, &t.id).len() > before);
 }
+
+pub fn approve_review_completes_a_waiting_card(s: &dyn Store) {
+    let t = create(s, "implement");
+    let child = child_of(s, "after it", &[&t.id]);
+    s.request_review(&ReviewRequest {
+        reviewer: Some("rev".into()),
+        ..review_req(&t.id, "look")
+    })
+    .unwrap();
+    let runs_before = s.runs(&t.id).unwrap().len();
+    let out = s.approve_review(&t.id, Some("  looks right  ")).unwrap();
+    assert_eq!((out.from, out.to), (Status::Review, Status::Done));
+    let task = get(s, &t.id);
+    assert_eq!(task.status, Status::Done);
+    assert!(task.completed_at.is_some());
+    assert_eq!((task.claim_lock, task.current_run_id), (None, None));
+    let runs = s.runs(&t.id).unwrap();
+    assert_eq!(runs.len(), runs_before + 1);
+    let kept = runs.last().unwrap();
+    assert_eq!(
+        (kept.outcome.as_deref(), kept.summary.as_deref()),
+        (Some("completed"), Some("looks right"))
+    );
+    assert_eq!(out.run_id, Some(kept.id));
+    let ev = last_event(s, &t.id, "completed");
+    assert_eq!(ev.run_id, Some(kept.id));
+    assert_eq!(ev.payload["source"], json!("approve"));
+    assert_eq!(ev.payload["summary"], json!("looks right"));
+    // Children wait on it like on any completion.
+    assert_eq!(status(s, &child.id), Status::Ready);
+}
+
+pub fn approve_review_refuses_what_is_not_waiting_in_review(s: &dyn Store) {
+    let t = create(s, "x");
+    let before = events(s, &t.id).len();
+    let why = refused_reason(s.approve_review(&t.id, None).unwrap_err());
+    assert!(why.contains("approve applies only to review"), "{why}");
+    assert_eq!(events(s, &t.id).len(), before);
+    assert_eq!(status(s, &t.id), Status::Ready);
+    // A reviewer on it: its own attempt completes it, not an approval.
+    s.request_review(&review_req(&t.id, "look")).unwrap();
+    claim_review(s, &t.id);
+    let n = events(s, &t.id).len();
+    let why = refused_reason(s.approve_review(&t.id, Some("ok")).unwrap_err());
+    assert!(why.contains("task is running"), "{why}");
+    assert_eq!(events(s, &t.id).len(), n);
+    assert_eq!(status(s, &t.id), Status::Running);
+    assert!(matches!(
+        s.approve_review("t_00000000", None),
+        Err(StoreError::TaskNotFound(_))
+    ));
+}

@@ -31,6 +31,7 @@
 //! start-up, then `open_board` opens `postgres://` locations.
 
 mod activity;
+mod batch;
 mod board;
 mod board_files;
 mod catalogue;
@@ -38,6 +39,7 @@ mod claim;
 mod conn;
 mod connect;
 mod db;
+mod diagnostics;
 mod direct;
 mod dispatch;
 mod dispatch_batch;
@@ -57,6 +59,7 @@ mod row;
 mod runs;
 mod schema;
 mod tasks;
+mod triage;
 mod txn;
 pub mod watch;
 
@@ -216,6 +219,13 @@ impl Store for PgStore {
         self.write(|tx| tasks::create(tx, req))
     }
 
+    fn create_task_batch(
+        &self,
+        req: &kanban_store::NewTaskBatch,
+    ) -> Result<kanban_store::BatchCreated> {
+        self.write(|tx| batch::create_batch(tx, req))
+    }
+
     fn get_task(&self, id: &str) -> Result<Option<Task>> {
         self.read(|c| txn::load_task(c, id))
     }
@@ -245,6 +255,7 @@ impl Store for PgStore {
     }
 
     fn edit_task(&self, req: &EditTask) -> Result<Task> {
+        let req = &req.redacted();
         self.write(|tx| tasks::edit(tx, req))
     }
 
@@ -261,6 +272,7 @@ impl Store for PgStore {
     }
 
     fn add_comment(&self, task_id: &str, author: &str, body: &str) -> Result<Comment> {
+        let body = &kanban_store::redaction::comment_body(body);
         self.write(|tx| tasks::add_comment(tx, task_id, author, body))
     }
 
@@ -274,6 +286,17 @@ impl Store for PgStore {
 
     fn latest_event_id(&self) -> Result<i64> {
         self.read(tasks::latest_event_id)
+    }
+
+    fn diagnostic_histories(
+        &self,
+        task_ids: Option<&[String]>,
+    ) -> Result<Vec<kanban_core::diagnostics::TaskHistory>> {
+        self.read_snapshot(|c| diagnostics::diagnostic_histories(c, task_ids))
+    }
+
+    fn tasks_with_events_after(&self, after_id: i64) -> Result<Vec<String>> {
+        self.read(|c| diagnostics::tasks_with_events_after(c, after_id))
     }
 
     fn runs(&self, task_id: &str) -> Result<Vec<Run>> {
@@ -342,10 +365,12 @@ impl Store for PgStore {
     }
 
     fn complete_task(&self, req: &CompleteRequest) -> Result<Completion> {
+        let req = &req.redacted();
         self.write(|tx| lifecycle::complete(tx, req))?.into_result()
     }
 
     fn block_task(&self, req: &BlockRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| lifecycle::block(tx, req))
     }
 
@@ -374,15 +399,35 @@ impl Store for PgStore {
     }
 
     fn request_review(&self, req: &kanban_store::ReviewRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| review::request_review(tx, req))
     }
 
     fn request_changes(&self, req: &kanban_store::ChangesRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| review::request_changes(tx, req))
     }
 
     fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
         self.write(|tx| review::reopen_review(tx, task_id, reason))
+    }
+
+    fn approve_review(&self, task_id: &str, summary: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| review::approve_review(tx, task_id, summary))
+    }
+
+    fn specify_triage_task(
+        &self,
+        req: &kanban_store::SpecifyRequest,
+    ) -> Result<kanban_store::Specified> {
+        self.write(|tx| triage::specify(tx, req))
+    }
+
+    fn decompose_triage_task(
+        &self,
+        req: &kanban_store::DecomposeRequest,
+    ) -> Result<kanban_store::Decomposed> {
+        self.write(|tx| triage::decompose(tx, req))
     }
 
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {

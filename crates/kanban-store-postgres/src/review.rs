@@ -15,7 +15,7 @@ use kanban_store::review::{ChangesRequest, ReviewRequest};
 use serde_json::Value;
 
 use crate::db::{DbResult, Tx};
-use crate::lifecycle::{check_run, ended_worker, status_hint};
+use crate::lifecycle::{Scope, check_run, ended_worker, recompute_ready, status_hint};
 use crate::txn::RunEnd;
 
 /// The payload of the task's latest event of `kind` (for `run_id` when given).
@@ -192,5 +192,42 @@ pub(crate) fn reopen_review(
         rules::SOURCE_REOPEN_REVIEW,
     );
     tx.append_event(&task.id, d.event, Some(payload), run_id)?;
+    transitioned(tx, &task, run_id, false)
+}
+
+/// review → done by an operator: the card's attempt (none is open; a
+/// leaked one is closed) ends as `completed` with the verdict.
+pub(crate) fn approve_review(
+    tx: &Tx<'_>,
+    task_id: &str,
+    summary: Option<&str>,
+) -> DbResult<Transitioned> {
+    let task = tx.require_task(task_id)?;
+    let d = decide_or_refuse(tx, ReviewAction::Approve, &task)?;
+    if let Some(leaked) = task.current_run_id {
+        tx.close_leaked_run(leaked, "invariant recovery on approve")?;
+    }
+    tx.execute(
+        "UPDATE tasks SET status = $1, completed_at = $2, current_run_id = NULL, \
+         block_kind = NULL, block_recurrences = 0, consecutive_failures = 0, \
+         last_failure_error = NULL WHERE id = $3",
+        &[&d.to.as_str(), &tx.now, &task.id],
+    )?;
+    let summary = summary.map(str::trim).filter(|s| !s.is_empty());
+    let end = RunEnd {
+        status: Some("done"),
+        summary,
+        ..RunEnd::new("completed")
+    };
+    let run_id = tx.end_or_synthesize_run(&task.id, &end, true)?;
+    tx.append_event(
+        &task.id,
+        d.event,
+        Some(rules::approved_payload(summary)),
+        run_id,
+    )?;
+    if d.effects.regate_children {
+        recompute_ready(tx, None, Some(Scope::ChildrenOf(&task.id)))?;
+    }
     transitioned(tx, &task, run_id, false)
 }

@@ -137,10 +137,15 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: V3_HOSTS_SQL,
     },
+    // Cheaper claims: fewer index writes per task update.
+    Migration {
+        version: 4,
+        sql: V4_LEANER_TASK_UPDATES_SQL,
+    },
 ];
 
 /// The newest migration this build knows.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Bumped by every write transaction; change probes read it.
 pub(crate) const BUMP_VERSION_SQL: &str =
@@ -359,6 +364,25 @@ const V3_HOSTS_SQL: &str = "CREATE TABLE kanban_rs_hosts (
     lease_expires BIGINT NOT NULL,
     last_seen     BIGINT NOT NULL
 );";
+
+/// Migration 4. A claim changes `status`, so its row update is never HOT
+/// and writes an entry into every index of `tasks`, except a partial
+/// index whose predicate the new row fails. Tenant, idempotency key and
+/// session are NULL on most tasks and only ever looked up by equality,
+/// which implies NOT NULL, so their indexes skip those rows. The spare
+/// room per page lets the launch updates that follow a claim (workspace
+/// and pid on the task, pid on the run: no indexed column) stay on their
+/// page as HOT updates.
+const V4_LEANER_TASK_UPDATES_SQL: &str = "
+DROP INDEX idx_tasks_tenant;
+DROP INDEX idx_tasks_idempotency;
+DROP INDEX idx_tasks_session_id;
+CREATE INDEX idx_tasks_tenant ON tasks(tenant) WHERE tenant IS NOT NULL;
+CREATE INDEX idx_tasks_idempotency ON tasks(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX idx_tasks_session_id ON tasks(session_id) WHERE session_id IS NOT NULL;
+ALTER TABLE tasks SET (fillfactor = 80);
+ALTER TABLE task_runs SET (fillfactor = 80);
+";
 
 /// Every `tasks` column, in the order `row::task_from_row` reads them.
 pub(crate) const TASK_COLUMNS: &str = "id, title, body, assignee, status, priority, created_by, \

@@ -59,6 +59,12 @@ pub(crate) fn missing_ids(tx: &Tx<'_>, ids: &[&str]) -> DbResult<Vec<String>> {
 }
 
 pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
+    create_with_id(tx, req, None)
+}
+
+/// [`create`] with a caller-chosen id (a task batch); refused when
+/// that id is taken.
+pub(crate) fn create_with_id(tx: &Tx<'_>, req: &NewTask, id: Option<&str>) -> DbResult<Created> {
     let t = validate_new_task(&TaskDraft {
         title: &req.title,
         assignee: req.assignee.as_deref(),
@@ -97,7 +103,10 @@ pub(crate) fn create(tx: &Tx<'_>, req: &NewTask) -> DbResult<Created> {
     let parent_statuses = parent_statuses(tx, &parents)?;
     let status = creation_status(req.initial_blocked, req.triage, &parent_statuses);
 
-    let id = fresh_task_id(tx)?;
+    let id = match id {
+        Some(id) => unused_task_id(tx, id)?,
+        None => fresh_task_id(tx)?,
+    };
     let skills_json = t
         .skills
         .as_ref()
@@ -169,6 +178,14 @@ fn parent_statuses(tx: &Tx<'_>, parents: &[&str]) -> DbResult<Vec<Status>> {
         out.push(status_of(row.try_get(0)?));
     }
     Ok(out)
+}
+
+/// `id` when no task has it yet (checked inside the write lock).
+fn unused_task_id(tx: &Tx<'_>, id: &str) -> DbResult<String> {
+    if task_exists(tx, id)? {
+        return Err(invalid(format!("task id {id} already exists")).into());
+    }
+    Ok(id.to_string())
 }
 
 /// A random id not used yet (checked inside the write lock).

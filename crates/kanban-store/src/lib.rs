@@ -15,8 +15,10 @@
 pub mod activity;
 pub mod attachments;
 pub mod backend;
+pub mod batch;
 pub mod board_files;
 pub mod clock;
+pub mod diagnostics;
 pub mod dispatch_ops;
 pub mod dump;
 pub mod error;
@@ -25,15 +27,19 @@ pub mod lockfile;
 pub mod notify_ops;
 pub mod params;
 pub mod private_fs;
+pub mod redaction;
 pub mod review;
 pub mod scratch;
 pub mod sqlite;
+pub mod triage;
 pub mod watch;
 
+pub use batch::{BatchComment, BatchCompletion, BatchCreated, BatchTask, NewTaskBatch};
 pub use clock::{Clock, SystemClock};
 pub use error::{BackendError, StoreError};
 pub use params::*;
 pub use review::{ChangesRequest, ReviewRequest};
+pub use triage::{ChildCard, DecomposeRequest, Decomposed, Specified, SpecifyRequest};
 
 use std::collections::HashMap;
 
@@ -96,6 +102,11 @@ pub trait Store: Send + Sync {
     /// With an idempotency key that matches a live task, returns that task
     /// with `existing = true` and writes nothing.
     fn create_task(&self, req: &NewTask) -> Result<Created>;
+    /// Create several tasks with caller-chosen ids, their links, the
+    /// completions and comments of the batch, in ONE transaction: all of
+    /// it or nothing (the swarm graph). When the first task's idempotency
+    /// key matches a live task, returns it and writes nothing.
+    fn create_task_batch(&self, req: &NewTaskBatch) -> Result<BatchCreated>;
     fn get_task(&self, id: &str) -> Result<Option<Task>>;
     fn list_tasks(&self, query: &TaskQuery) -> Result<Vec<Task>>;
     /// The few columns of a `kanban list` line, for the same query. Backends
@@ -235,6 +246,84 @@ pub trait Store: Send + Sync {
         Ok(out)
     }
 
+    // ---- diagnostics (see `diagnostics::DiagnosticsIndex`) ---------------
+    /// The history the diagnostic rules read, one entry per task that has
+    /// any: events of `diagnostics::fact_event_kinds` (payload only for
+    /// `payload_event_kinds`, else null) and runs ended with an outcome of
+    /// `fact_run_outcomes` (error cut to a little over
+    /// `ERROR_SNIPPET_CHARS`, only for crashes), oldest first. For the
+    /// given tasks, or every non-archived task when `None`. One snapshot.
+    fn diagnostic_histories(
+        &self,
+        task_ids: Option<&[String]>,
+    ) -> Result<Vec<kanban_core::diagnostics::TaskHistory>> {
+        use kanban_core::diagnostics as kd;
+        let ids: Vec<String> = match task_ids {
+            Some(ids) => ids.to_vec(),
+            None => self
+                .list_tasks(&TaskQuery::default())?
+                .into_iter()
+                .map(|t| t.id)
+                .collect(),
+        };
+        let kinds: Vec<String> = kd::fact_event_kinds()
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let mut events = self.events(&EventQuery {
+                task_id: Some(id.clone()),
+                kinds: Some(kinds.clone()),
+                ..Default::default()
+            })?;
+            for e in &mut events {
+                if !kd::payload_event_kinds().contains(&e.kind.as_str()) {
+                    e.payload = serde_json::Value::Null;
+                }
+            }
+            let runs: Vec<kd::RunSummary> = self
+                .runs(&id)?
+                .into_iter()
+                .filter(|r| {
+                    r.outcome
+                        .as_deref()
+                        .is_some_and(|o| kd::fact_run_outcomes().contains(&o))
+                })
+                .map(|r| kd::RunSummary {
+                    id: r.id,
+                    error: r
+                        .error
+                        .filter(|_| r.outcome.as_deref() == Some("crashed"))
+                        .map(|e| e.chars().take(kd::ERROR_SNIPPET_CHARS + 1).collect()),
+                    outcome: r.outcome,
+                })
+                .collect();
+            if !events.is_empty() || !runs.is_empty() {
+                out.push(kd::TaskHistory {
+                    task_id: id,
+                    events,
+                    runs,
+                });
+            }
+        }
+        Ok(out)
+    }
+    /// Ids of the tasks with an event whose id is above `after_id`, each once.
+    fn tasks_with_events_after(&self, after_id: i64) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .events(&EventQuery {
+                after_id: Some(after_id),
+                ..Default::default()
+            })?
+            .into_iter()
+            .map(|e| e.task_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
     // ---- attachments -----------------------------------------------------
     /// Attachments of a task, oldest first.
     fn attachments(&self, task_id: &str) -> Result<Vec<Attachment>>;
@@ -309,6 +398,22 @@ pub trait Store: Send + Sync {
     /// reason a zero-length `changes_requested` run keeps it; event
     /// `review_reopened{source: reopen_review}`.
     fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned>;
+    /// review → done by an operator's verdict (no reviewer on the card):
+    /// a `completed` attempt keeps the verdict, event
+    /// `completed{…, source: approve}`, children re-gated as on completion.
+    fn approve_review(&self, task_id: &str, summary: Option<&str>) -> Result<Transitioned>;
+    // ---- triage (reference §2.4) -----------------------------------------
+    /// triage → todo with the specifier's title/body/assignee; `specified
+    /// {changed_fields}` event, an audit comment by `author` when a field
+    /// changed, then the card is re-gated (ready when nothing blocks it).
+    /// Refused (nothing written) when the card is not in triage.
+    fn specify_triage_task(&self, req: &SpecifyRequest) -> Result<Specified>;
+    /// Create the children (sibling links by index, the root's tenant and
+    /// workspace), make every child a parent of the root, move the root
+    /// triage → todo (reassigned to `root_assignee`), `decomposed
+    /// {child_ids,root_assignee}` event and audit comment, re-gate the
+    /// children: one transaction, all or nothing.
+    fn decompose_triage_task(&self, req: &DecomposeRequest) -> Result<Decomposed>;
     /// Record the workspace (absolute path, optional worktree branch) a
     /// hand claim (`kanban claim`) resolved for the task.
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task>;

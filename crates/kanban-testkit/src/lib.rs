@@ -11,6 +11,7 @@
 //!   board, failing loudly when it is required and missing.
 //! - [`process`]: liveness of pids and process groups, polling helpers.
 //! - [`mcp`]: a minimal MCP client for `kanban mcp`.
+//! - [`fake_model`]: a scripted chat-completions server on loopback.
 //! - [`postgres`]: a real PostgreSQL server on a Unix socket, one per test
 //!   process, removed when the process ends.
 //!
@@ -21,6 +22,7 @@
 //! What a test inspects it reads through the CLI, the board's store (from
 //! the backend factory) or, for the on-disk contract, raw SQL.
 
+pub mod fake_model;
 pub mod gateway;
 pub mod mcp;
 pub mod postgres;

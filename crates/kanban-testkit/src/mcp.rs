@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 /// No answer within this long means the server hung.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
-pub const WORKER_TOOLS: [&str; 9] = [
+pub const WORKER_TOOLS: [&str; 12] = [
+    "kanban_attach",
+    "kanban_attach_url",
+    "kanban_attachments",
     "kanban_block",
     "kanban_comment",
     "kanban_complete",

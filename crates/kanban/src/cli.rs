@@ -48,6 +48,9 @@ pub enum Command {
     Gateway(crate::command::gateway::GatewayCommand),
     /// Create a new task.
     Create(CreateArgs),
+    /// Create a swarm: parallel workers -> verifier -> synthesizer under a
+    /// completed planning root, all in one transaction.
+    Swarm(crate::command::swarm::SwarmArgs),
     /// Create a task, scripting form: prints only the new id.
     ///
     /// `--column` chooses where it starts: `triage` parks it for a
@@ -72,6 +75,12 @@ pub enum Command {
     Unlink(LinkArgs),
     /// Append a comment to a task.
     Comment(CommentArgs),
+    /// Attach a local file to a task (25 MiB cap).
+    Attach(crate::command::attach::AttachArgs),
+    /// List a task's attachments.
+    Attachments(crate::command::attachments::AttachmentsArgs),
+    /// Delete an attachment by id (row and stored file).
+    AttachRm(crate::command::attach_rm::AttachRmArgs),
     /// Mark one or more tasks done.
     Complete(CompleteArgs),
     /// Edit a task: result/summary/metadata of a done task, or title, body, priority.
@@ -86,14 +95,23 @@ pub enum Command {
     RequestChanges(crate::command::review::RequestChangesArgs),
     /// Send tasks waiting in review back to their implementer (ready/todo).
     ReopenReview(crate::command::review::ReopenReviewArgs),
+    /// Approve tasks waiting in review (no reviewer on them): review -> done.
+    Approve(crate::command::review::ApproveArgs),
     /// Park one or more tasks in scheduled (waiting on time, not on a human).
     Schedule(ScheduleArgs),
     /// Manually move todo/blocked tasks to ready (recovery path).
     Promote(PromoteArgs),
+    /// Turn rough triage tasks into specifications (auxiliary model) and move them to todo.
+    Specify(crate::command::specify::SpecifyArgs),
+    /// Fan triage tasks out into child tasks routed to profiles (auxiliary model).
+    Decompose(crate::command::decompose::DecomposeArgs),
     /// Archive tasks, or with --rm permanently delete archived ones.
     Archive(ArchiveArgs),
     /// Per-status and per-assignee counts, and the oldest ready age.
     Stats(JsonArgs),
+    /// Active diagnostics (distress signals with suggested fixes) of the board.
+    #[command(visible_alias = "diag")]
+    Diagnostics(crate::command::diagnostics::DiagnosticsArgs),
     /// Known profiles and assignees with per-status task counts.
     Assignees(JsonArgs),
     /// Attempt history of a task (one row per run).
@@ -108,8 +126,9 @@ pub enum Command {
     ///
     /// Start it as an agent's MCP server from a profile's command template.
     /// With HERMES_KANBAN_TASK set (a dispatcher-spawned worker) it offers
-    /// kanban_show, complete, block, heartbeat, comment, create and link,
-    /// scoped to that task; otherwise also kanban_list and kanban_unblock.
+    /// kanban_show, complete, block, heartbeat, comment, create, link and the
+    /// attachment tools, scoped to that task; otherwise also kanban_list and
+    /// kanban_unblock.
     Mcp,
     /// Print the worker log of a task.
     Log(LogArgs),

@@ -6,6 +6,7 @@ mod cli;
 mod command;
 mod context;
 mod error;
+mod goal_gate;
 mod mcp;
 mod output;
 mod worker_env;

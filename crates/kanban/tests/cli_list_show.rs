@@ -329,8 +329,10 @@ fn stats_and_assignees() {
         text.starts_with("NAME                  ON DISK   COUNTS\n"),
         "{text}"
     );
+    // Listed (a runnable lane), but like the reference only a directory
+    // with a `config.yaml` counts as a profile on disk.
     assert!(
-        text.contains("reviewer              yes       (idle)"),
+        text.contains("reviewer              no        (idle)"),
         "{text}"
     );
 }

@@ -78,3 +78,57 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert!(!kinds.iter().any(|k| k.starts_with("review_")), "{kinds:?}");
     assert!(kinds.len() <= before + 2, "{kinds:?}");
 }
+
+/// Ours: `kanban approve` finishes cards waiting in review (for boards
+/// whose dispatcher spawns no reviewers); `complete` stays refused there.
+#[test]
+fn approve_finishes_waiting_cards_and_refuses_the_rest() {
+    let b = Sandbox::new();
+    let t = b.create("T", &["--assignee", "coder"]);
+    let ready = b.create("R", &["--assignee", "coder"]);
+    b.ok(&[
+        "request-review",
+        &t,
+        "--summary",
+        "did it",
+        "--reviewer",
+        "rev",
+    ]);
+    let snapshot = |id: &str| {
+        let shown = b.task(id);
+        (shown["task"]["status"].clone(), event_kinds(&shown).len())
+    };
+    let before = snapshot(&t);
+    b.refuses(&["complete", &t, "--summary", "x"], 1, "review");
+    assert_eq!(snapshot(&t), before, "complete from review changed it");
+    let before_ready = snapshot(&ready);
+    b.refuses(
+        &["approve", &ready],
+        1,
+        &format!("cannot approve {ready}: task is ready; approve applies only to review"),
+    );
+    assert_eq!(snapshot(&ready), before_ready);
+    b.refuses(&["approve", "t_00000000"], 1, "unknown task");
+    b.refuses(&["approve"], 2, "required");
+
+    let out = b.ok(&["approve", &t, &t, "--summary", "looks right", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v.as_array().unwrap().len(),
+        1,
+        "duplicates approved once: {v}"
+    );
+    assert_eq!(
+        (&v[0]["ok"], &v[0]["status"]),
+        (&json!(true), &json!("done"))
+    );
+    let shown = b.task(&t);
+    assert_eq!(shown["task"]["status"], "done");
+    let runs = shown["runs"].as_array().unwrap();
+    let last = runs.last().unwrap();
+    assert_eq!(
+        (&last["outcome"], &last["summary"]),
+        (&json!("completed"), &json!("looks right"))
+    );
+    b.refuses(&["approve", &t], 1, "task is done");
+}

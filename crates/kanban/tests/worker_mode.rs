@@ -206,7 +206,7 @@ fn mcp_agent_script_completes_a_claimed_task() {
         stderr(&out)
     );
     assert!(
-        stdout(&out).contains("tools: kanban_block,kanban_comment,kanban_complete"),
+        stdout(&out).contains(&format!("tools: {}", WORKER_TOOLS.join(","))),
         "{}",
         stdout(&out)
     );

@@ -75,7 +75,7 @@ fn dispatcher_spawned_mcp_agent_completes_its_task() {
     let log = std::fs::read_to_string(paths.logs_dir.join(format!("{t}.log"))).unwrap();
     assert!(log.contains(&format!("argv: ['{t}', 'review']")), "{log}");
     assert!(
-        log.contains("tools: kanban_block,kanban_comment,kanban_complete,kanban_create"),
+        log.contains(&format!("tools: {}", WORKER_TOOLS.join(","))),
         "{log}"
     );
     // A later pass reaps the exited worker without counting a failure.

@@ -18,6 +18,8 @@ pub const OUTCOME_CHANGES_REQUESTED: &str = "changes_requested";
 pub const SOURCE_REQUEST_CHANGES: &str = "request_changes";
 /// `source` of the `review_reopened` event written by an operator.
 pub const SOURCE_REOPEN_REVIEW: &str = "reopen_review";
+/// `source` of the `completed` event of an operator's approval.
+pub const SOURCE_APPROVE: &str = "approve";
 
 /// A review-flow action on one task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +30,11 @@ pub enum ReviewAction {
     RequestChanges,
     /// An operator sends a card waiting in review back to its implementer.
     ReopenReview,
+    /// An operator's verdict on a card waiting in review (no reviewer on
+    /// it): review → done. Ours: with `kanban.review_dispatch: false`
+    /// nothing else can finish it; `complete` still never applies to a
+    /// card in review (only to the running review attempt).
+    Approve,
 }
 
 impl ReviewAction {
@@ -37,6 +44,7 @@ impl ReviewAction {
             ReviewAction::RequestReview => "request-review",
             ReviewAction::RequestChanges => "request-changes",
             ReviewAction::ReopenReview => "reopen-review",
+            ReviewAction::Approve => "approve",
         }
     }
 }
@@ -113,6 +121,14 @@ pub fn decide_review(action: ReviewAction, f: &ReviewFacts) -> Result<Decision, 
                 EventKind::ReviewReopened,
             ))
         }
+        ReviewAction::Approve => {
+            require(f.status, &[Status::Review])?;
+            if f.claimed {
+                return Err(ReviewRefusal::Claimed);
+            }
+            Ok(Decision::to(Status::Done, EventKind::Completed)
+                .with(super::children_effects(f.status, Status::Done)))
+        }
     }
 }
 
@@ -141,6 +157,19 @@ pub fn review_reopened_payload(
         "assignee": assignee,
         "source": source,
     })
+}
+
+/// `completed{result_len, summary, source: approve}`: the completion
+/// payload (what notifiers and hooks read) of an operator's approval.
+pub fn approved_payload(summary: Option<&str>) -> Value {
+    let mut p = crate::payload::completed(&crate::payload::CompletedFacts {
+        result: None,
+        summary,
+        verified_cards: &[],
+        metadata: None,
+    });
+    p["source"] = json!(SOURCE_APPROVE);
+    p
 }
 
 /// The implementer a `review_requested` payload names, if any.
@@ -176,7 +205,7 @@ mod tests {
     #[test]
     fn every_status_and_review_action() {
         for status in Status::ALL.iter().copied() {
-            for action in [RequestReview, RequestChanges, ReopenReview] {
+            for action in [RequestReview, RequestChanges, ReopenReview, Approve] {
                 let mut f = facts(status);
                 f.review_run = status == Running;
                 let got = decide_review(action, &f).ok().map(|d| (d.to, d.event));
@@ -185,6 +214,7 @@ mod tests {
                     (RequestChanges, Running) | (ReopenReview, Review) => {
                         Some((Ready, EventKind::ReviewReopened))
                     }
+                    (Approve, Review) => Some((Done, EventKind::Completed)),
                     _ => None,
                 };
                 assert_eq!(got, want, "{action:?} on {status}");
@@ -229,5 +259,13 @@ mod tests {
         let mut f = facts(Review);
         f.claimed = true;
         assert_eq!(decide_review(ReopenReview, &f), Err(ReviewRefusal::Claimed));
+        assert_eq!(decide_review(Approve, &f), Err(ReviewRefusal::Claimed));
+    }
+
+    #[test]
+    fn approval_regates_children_like_a_completion() {
+        let d = decide_review(Approve, &facts(Review)).unwrap();
+        assert!(d.effects.regate_children);
+        assert!(!d.effects.demote_ready_children);
     }
 }

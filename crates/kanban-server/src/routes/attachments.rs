@@ -7,7 +7,7 @@
 //! hosts also copies each blob into itself (`Store::attachment_blob`), and
 //! downloads are served from that copy on every gateway.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
@@ -15,8 +15,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kanban_core::Attachment;
 use kanban_core::defaults::ATTACHMENT_MAX_BYTES;
-use kanban_hermes::attachments::{collision_free_path, resolved_under, safe_attachment_name};
-use kanban_hermes::layout::create_private_dir;
+use kanban_hermes::attachments::{self, PendingBlob, resolved_under, safe_attachment_name};
 use kanban_store::NewAttachment;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
@@ -35,10 +34,7 @@ const DEFAULT_UPLOADER: &str = "dashboard";
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        format!(
-            "attachment exceeds {} MB limit",
-            ATTACHMENT_MAX_BYTES / (1024 * 1024)
-        ),
+        attachments::too_large_message(),
     )
 }
 
@@ -67,39 +63,14 @@ pub async fn list(
     .await
 }
 
-/// A blob being written; removed on drop unless kept.
-struct PendingBlob {
-    path: PathBuf,
-    kept: bool,
-}
-
-impl Drop for PendingBlob {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// Create the file exclusively (never clobber, never follow a planted
-/// link), private to the operator.
+/// Create the blob file (exclusively, private, collision-free: the write
+/// path the CLI and the MCP tools share), as an async file.
 async fn create_blob(dir: &FsPath, name: &str) -> ApiResult<(PendingBlob, tokio::fs::File)> {
-    let io_err = |e: std::io::Error| ApiError::internal(format!("failed to store attachment: {e}"));
-    let dir_owned = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || create_private_dir(&dir_owned))
+    let (dir, name) = (dir.to_path_buf(), name.to_string());
+    let (blob, file) = tokio::task::spawn_blocking(move || attachments::create_blob(&dir, &name))
         .await?
         .map_err(|e| ApiError::internal(format!("failed to store attachment: {e}")))?;
-    for _ in 0..8 {
-        let path = collision_free_path(dir, name);
-        let mut opts = tokio::fs::OpenOptions::new();
-        opts.write(true).create_new(true).mode(0o600);
-        match opts.open(&path).await {
-            Ok(f) => return Ok((PendingBlob { path, kept: false }, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(e)),
-        }
-    }
-    Err(ApiError::conflict("could not find a free file name; retry"))
+    Ok((blob, tokio::fs::File::from_std(file)))
 }
 
 /// Upload a file (multipart field `file`, optional field `uploaded_by`):
@@ -153,25 +124,20 @@ pub async fn upload(
             _ => {}
         }
     }
-    let Some((mut blob, _, content_type, size)) = stored else {
+    let Some((blob, _, content_type, size)) = stored else {
         return Err(ApiError::bad_request("multipart field 'file' is required"));
     };
-    let stored_name = blob
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let req = NewAttachment {
         task_id,
-        filename: stored_name,
-        stored_path: blob.path.display().to_string(),
+        filename: blob.file_name(),
+        stored_path: blob.path().display().to_string(),
         content_type,
         size: size as i64,
         uploaded_by: Some(uploaded_by.unwrap_or_else(|| DEFAULT_UPLOADER.into())),
     };
     let store = board.store.clone();
     let att = blocking(move || Ok(store.add_attachment(&req)?)).await?;
-    blob.kept = true;
+    blob.keep();
     Ok(Json(json!({"attachment": att})))
 }
 
@@ -256,15 +222,12 @@ pub async fn delete(
 ) -> ApiResult<Json<Ack>> {
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
-        let att = board
-            .store
-            .remove_attachment(attachment_id)?
-            .ok_or_else(|| ApiError::not_found("attachment not found"))?;
-        if let Some(file) =
-            resolved_under(&board.paths.attachments_root, FsPath::new(&att.stored_path))
-        {
-            let _ = std::fs::remove_file(file);
-        }
+        attachments::remove_attachment(
+            board.store.as_ref(),
+            &board.paths.attachments_root,
+            attachment_id,
+        )?
+        .ok_or_else(|| ApiError::not_found("attachment not found"))?;
         Ok(Json(Ack::ok().with("id", attachment_id)))
     })
     .await

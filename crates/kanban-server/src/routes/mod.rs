@@ -7,8 +7,11 @@ pub mod actions;
 pub mod activity;
 pub mod attachments;
 pub mod boards;
+pub mod diagnostics;
 pub mod openapi;
+pub mod review;
 pub mod tasks;
+pub mod triage;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{StatusCode, header};
@@ -50,6 +53,31 @@ fn api_routes() -> Router<AppState> {
         .route("/tasks/{task_id}/log", get(actions::task_log))
         .route("/tasks/{task_id}/reclaim", post(actions::reclaim_task))
         .route("/tasks/{task_id}/reassign", post(actions::reassign_task))
+        .route(
+            "/tasks/{task_id}/request-review",
+            post(review::request_review),
+        )
+        .route(
+            "/tasks/{task_id}/request-changes",
+            post(review::request_changes),
+        )
+        .route(
+            "/tasks/{task_id}/reopen-review",
+            post(review::reopen_review),
+        )
+        .route("/tasks/{task_id}/approve", post(review::approve))
+        .route("/tasks/{task_id}/specify", post(triage::specify))
+        .route("/tasks/{task_id}/decompose", post(triage::decompose))
+        .route("/profiles", get(triage::list_profiles))
+        .route("/profiles/{name}", patch(triage::patch_profile))
+        .route(
+            "/profiles/{name}/describe-auto",
+            post(triage::describe_auto),
+        )
+        .route(
+            "/orchestration",
+            get(triage::get_orchestration).put(triage::put_orchestration),
+        )
         .route("/runs/{run_id}", get(actions::get_run))
         .route("/runs/{run_id}/terminate", post(actions::terminate_run))
         .route("/workers/active", get(actions::active_workers))
@@ -58,6 +86,7 @@ fn api_routes() -> Router<AppState> {
             post(actions::add_link).delete(actions::delete_link),
         )
         .route("/stats", get(actions::stats))
+        .route("/diagnostics", get(diagnostics::list))
         .route("/activity", get(activity::activity))
         .route("/assignees", get(actions::assignees))
         .route("/dispatch", post(actions::dispatch))
@@ -191,13 +220,22 @@ impl utoipa::Modify for BearerAuth {
         actions::task_runs, actions::get_run, actions::terminate_run, actions::reclaim_task,
         actions::reassign_task, actions::task_log, actions::active_workers, actions::stats,
         actions::assignees, actions::dispatch, activity::activity, boards::list, boards::create, boards::update,
-        boards::delete, boards::switch, ws::events, healthz, metrics_text, openapi_json
+        boards::delete, boards::switch, ws::events, healthz, metrics_text, openapi_json,
+        review::request_review, review::request_changes, review::reopen_review, review::approve,
+        diagnostics::list,
+        triage::specify, triage::decompose, triage::list_profiles, triage::patch_profile,
+        triage::describe_auto, triage::get_orchestration, triage::put_orchestration
     ),
     components(schemas(
         ErrorBody, EventBatch, Health, BoardFault, BoardView, BoardColumn, CreatedTask, TaskEnvelope, BulkResult, BulkItem,
         LogView, Ack, CreateTaskBody, UpdateTaskBody, BulkTaskBody, CommentBody, LinkBody, ReasonBody,
         ReassignBody, CreateBoardBody, UpdateBoardBody, activity::ActivityView, activity::CountSeries,
-        activity::WorkerSeries, activity::LatencyView, activity::LatencyBinView, activity::RangeParam
+        activity::WorkerSeries, activity::LatencyView, activity::LatencyBinView, activity::RangeParam,
+        review::RequestReviewBody, review::RequestChangesBody, review::ReopenReviewBody,
+        review::ApproveBody, diagnostics::DiagnosticsList, diagnostics::TaskDiagnostics,
+        triage::TriageBody, triage::TriageOutcome, triage::ProfileView, triage::ProfilesView,
+        triage::ProfilePatch, triage::DescribeOutcome, triage::OrchestrationView,
+        triage::OrchestrationBody
     )),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -209,6 +247,7 @@ impl utoipa::Modify for BearerAuth {
         (name = "boards", description = "Board management"),
         (name = "events", description = "Live event feed"),
         (name = "ops", description = "Health, metrics, this document"),
+        (name = "triage", description = "Specify/decompose by the auxiliary model, profiles, orchestration"),
     )
 )]
 pub struct ApiDoc;

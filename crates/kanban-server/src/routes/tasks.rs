@@ -62,6 +62,12 @@ pub async fn get_board(
         // board-wide queries, never one query per task.
         let facts = store.card_facts(Some(CARD_SUMMARY_PREVIEW_CHARS))?;
         let none = CardFacts::default();
+        let mut diagnostics = super::diagnostics::of_tasks(
+            &board,
+            &tasks,
+            now,
+            &super::diagnostics::config(&st.hub),
+        )?;
         let mut columns: Vec<(Status, Vec<BoardCard>)> =
             BOARD_COLUMNS.iter().map(|s| (*s, Vec::new())).collect();
         if q.include_archived {
@@ -74,7 +80,11 @@ pub async fn get_board(
                 tenants.insert(tenant.clone());
             }
             let status = t.status;
+            let (card_diagnostics, warnings) =
+                super::diagnostics::card_fields(diagnostics.remove(&t.id));
             let card = BoardCard {
+                diagnostics: card_diagnostics,
+                warnings,
                 age: TaskAge::of(&t, now),
                 latest_summary: f.latest_summary.clone(),
                 link_counts: LinkCounts {
@@ -164,6 +174,19 @@ pub async fn get_task(
         let runs = store.runs(&task_id)?;
         let now = unix_now();
         let mut task_d = task_json(&task, now, latest_summary(&runs));
+        let (diags, warnings) = super::diagnostics::card_fields(
+            super::diagnostics::of_tasks(
+                &board,
+                [&task],
+                now,
+                &super::diagnostics::config(&st.hub),
+            )?
+            .remove(&task.id),
+        );
+        if let Some(d) = diags {
+            task_d["diagnostics"] = json!(d);
+            task_d["warnings"] = json!(warnings);
+        }
         task_d["body_html"] = json!(task.body.as_deref().map(render_markdown));
         let parents = store.parents_of(&task_id)?;
         let children = store.children_of(&task_id)?;

@@ -22,9 +22,11 @@
 //! No rusqlite type appears in a public signature.
 
 mod activity;
+mod batch;
 mod board;
 mod claim;
 mod corrupt;
+mod diagnostics;
 mod direct;
 mod dispatch;
 pub(crate) mod dispatch_lock;
@@ -40,6 +42,7 @@ pub(crate) mod row;
 mod runs;
 pub(crate) mod schema;
 mod tasks;
+mod triage;
 pub(crate) mod txn;
 pub mod watch;
 
@@ -53,6 +56,7 @@ use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 use rusqlite::Connection;
 
 use crate::params::*;
+use crate::triage::{DecomposeRequest, Decomposed, Specified, SpecifyRequest};
 use crate::{Clock, Result, Store};
 
 /// Options for opening a board database.
@@ -138,6 +142,10 @@ impl Store for SqliteStore {
         self.write(|tx| tasks::create(tx, req))
     }
 
+    fn create_task_batch(&self, req: &crate::NewTaskBatch) -> Result<crate::BatchCreated> {
+        self.write(|tx| batch::create_batch(tx, req))
+    }
+
     fn get_task(&self, id: &str) -> Result<Option<Task>> {
         self.read(|c| txn::load_task(c, id))
     }
@@ -167,6 +175,7 @@ impl Store for SqliteStore {
     }
 
     fn edit_task(&self, req: &EditTask) -> Result<Task> {
+        let req = &req.redacted();
         self.write(|tx| tasks::edit(tx, req))
     }
 
@@ -183,6 +192,7 @@ impl Store for SqliteStore {
     }
 
     fn add_comment(&self, task_id: &str, author: &str, body: &str) -> Result<Comment> {
+        let body = &crate::redaction::comment_body(body);
         self.write(|tx| tasks::add_comment(tx, task_id, author, body))
     }
 
@@ -196,6 +206,17 @@ impl Store for SqliteStore {
 
     fn latest_event_id(&self) -> Result<i64> {
         self.read(tasks::latest_event_id)
+    }
+
+    fn diagnostic_histories(
+        &self,
+        task_ids: Option<&[String]>,
+    ) -> Result<Vec<kanban_core::diagnostics::TaskHistory>> {
+        self.read_snapshot(|c| diagnostics::diagnostic_histories(c, task_ids))
+    }
+
+    fn tasks_with_events_after(&self, after_id: i64) -> Result<Vec<String>> {
+        self.read(|c| diagnostics::tasks_with_events_after(c, after_id))
     }
 
     fn runs(&self, task_id: &str) -> Result<Vec<Run>> {
@@ -265,10 +286,12 @@ impl Store for SqliteStore {
     }
 
     fn complete_task(&self, req: &CompleteRequest) -> Result<Completion> {
+        let req = &req.redacted();
         self.write(|tx| lifecycle::complete(tx, req))?.into_result()
     }
 
     fn block_task(&self, req: &BlockRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| lifecycle::block(tx, req))
     }
 
@@ -297,15 +320,29 @@ impl Store for SqliteStore {
     }
 
     fn request_review(&self, req: &crate::ReviewRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| review::request_review(tx, req))
     }
 
     fn request_changes(&self, req: &crate::ChangesRequest) -> Result<Transitioned> {
+        let req = &req.redacted();
         self.write(|tx| review::request_changes(tx, req))
     }
 
     fn reopen_review(&self, task_id: &str, reason: Option<&str>) -> Result<Transitioned> {
         self.write(|tx| review::reopen_review(tx, task_id, reason))
+    }
+
+    fn approve_review(&self, task_id: &str, summary: Option<&str>) -> Result<Transitioned> {
+        self.write(|tx| review::approve_review(tx, task_id, summary))
+    }
+
+    fn specify_triage_task(&self, req: &SpecifyRequest) -> Result<Specified> {
+        self.write(|tx| triage::specify(tx, req))
+    }
+
+    fn decompose_triage_task(&self, req: &DecomposeRequest) -> Result<Decomposed> {
+        self.write(|tx| triage::decompose(tx, req))
     }
 
     fn set_task_workspace(&self, task_id: &str, path: &str, branch: Option<&str>) -> Result<Task> {

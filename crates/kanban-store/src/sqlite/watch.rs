@@ -6,8 +6,21 @@
 //! connection it sees the store's writes, the CLI's, workers' and the Python
 //! implementation's alike. The pragma reads the WAL index in shared memory
 //! (no table, no page read), cheap enough to ask every few milliseconds.
+//!
+//! Between two questions the probe sleeps on an inotify watch of the
+//! board's directory: every commit writes the `-wal` file (or the database
+//! file itself), whoever the writer is, so the watcher wakes within
+//! microseconds of a commit instead of at the next poll. Where inotify is
+//! unavailable (or on a file system that does not report changes, such as
+//! NFS) the caller's poll interval still bounds the delay.
 
+use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
 use super::SqliteStore;
 use kanban_core::defaults::BUSY_TIMEOUT_MS;
@@ -23,7 +36,21 @@ const DATA_VERSION_QUERY: &str = "PRAGMA data_version";
 pub struct SqliteChangeProbe {
     conn: rusqlite::Connection,
     path: std::path::PathBuf,
+    /// Set up before the first version is read, so no write falls between
+    /// a reading and the watch.
+    files: Option<FileWatch>,
+    /// When a board file was last written and no new version was read
+    /// since: the commit behind the write may not be visible yet.
+    settling_since: Option<Instant>,
+    last_version: Option<u64>,
 }
+
+/// A commit's WAL frames are written before it is synced and published in
+/// the WAL index, which is shared memory and wakes nobody. After a write
+/// the probe therefore checks again every [`SETTLE_STEP`], for at most
+/// [`SETTLE_WINDOW`], rather than sleeping until the next write.
+const SETTLE_STEP: Duration = Duration::from_micros(500);
+const SETTLE_WINDOW: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for SqliteChangeProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,10 +75,14 @@ impl SqliteChangeProbe {
                 std::io::Error::from(std::io::ErrorKind::NotFound),
             ));
         }
+        let files = FileWatch::new(path);
         let conn = connect(path, busy_timeout_ms)?;
         Ok(SqliteChangeProbe {
             conn,
             path: path.to_path_buf(),
+            files,
+            settling_since: None,
+            last_version: None,
         })
     }
 }
@@ -62,7 +93,104 @@ impl ChangeProbe for SqliteChangeProbe {
             .conn
             .query_row(DATA_VERSION_QUERY, [], |r| r.get(0))
             .map_err(|e| probe_err(&self.path, e))?;
-        Ok(v as u64)
+        let v = v as u64;
+        if self.last_version != Some(v) {
+            self.settling_since = None;
+            self.last_version = Some(v);
+        }
+        Ok(v)
+    }
+
+    fn wait_for_change(&mut self, timeout: Duration) {
+        let Some(files) = &self.files else {
+            return std::thread::sleep(timeout);
+        };
+        if let Some(since) = self.settling_since {
+            if since.elapsed() < SETTLE_WINDOW {
+                // Events queued meanwhile belong to the same commit.
+                files.drain_board_events();
+                return std::thread::sleep(SETTLE_STEP.min(timeout));
+            }
+            self.settling_since = None;
+        }
+        if files.wait(timeout) {
+            self.settling_since = Some(Instant::now());
+        }
+    }
+}
+
+/// An inotify watch on the directory of a board file, reporting writes to
+/// the file and its `-wal`/`-journal` siblings (the directory, not the
+/// files: the WAL file comes and goes).
+struct FileWatch {
+    inotify: Inotify,
+    /// The database file's name; sibling names start with it.
+    name: OsString,
+}
+
+/// What a commit does to the board's files.
+const COMMIT_EVENTS: AddWatchFlags = AddWatchFlags::IN_MODIFY
+    .union(AddWatchFlags::IN_CREATE)
+    .union(AddWatchFlags::IN_MOVED_TO)
+    .union(AddWatchFlags::IN_CLOSE_WRITE);
+
+impl FileWatch {
+    /// `None` when inotify cannot watch the directory (then the caller
+    /// sleeps its poll interval, as before).
+    fn new(db: &Path) -> Option<FileWatch> {
+        let name = db.file_name()?.to_os_string();
+        let dir = match db.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
+        inotify.add_watch(dir, COMMIT_EVENTS).ok()?;
+        Some(FileWatch { inotify, name })
+    }
+
+    /// Until a board file changed (true) or `timeout` passed. Changes to
+    /// other files of the directory (logs, config) are drained and ignored.
+    fn wait(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(ms)) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => {
+                    std::thread::sleep(left);
+                    return false;
+                }
+            }
+            if self.drain_board_events() {
+                return true;
+            }
+        }
+    }
+
+    /// Read every queued event; whether one was about a board file (or the
+    /// queue overflowed, which may have hidden one).
+    fn drain_board_events(&self) -> bool {
+        let mut board = false;
+        while let Ok(events) = self.inotify.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            board |= events.iter().any(|e| {
+                e.mask.contains(AddWatchFlags::IN_Q_OVERFLOW)
+                    || e.name.as_ref().is_some_and(|n| {
+                        n.as_encoded_bytes()
+                            .starts_with(self.name.as_encoded_bytes())
+                    })
+            });
+        }
+        board
     }
 }
 
@@ -118,5 +246,52 @@ mod tests {
             v1,
             "a write by another connection is seen"
         );
+    }
+
+    /// The wait ends on a commit by another connection, long before its
+    /// timeout (an hour: only a missing wake-up would reach it).
+    #[test]
+    fn waiting_wakes_on_a_commit_by_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kanban.db");
+        let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+        let mut probe = store.change_probe().unwrap();
+        assert!(probe.files.is_some(), "inotify watches the board directory");
+        let v0 = probe.version().unwrap();
+        let writer = std::thread::spawn(move || {
+            let other =
+                SqliteStore::open(&db, OpenOptions::default(), Arc::new(SystemClock)).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            other
+                .create_task(&NewTask {
+                    title: "b".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+        });
+        let hour = Duration::from_secs(3600);
+        let t0 = Instant::now();
+        // A wake may come from the writer opening its connection; the
+        // commit itself changes the version.
+        while probe.version().unwrap() == v0 {
+            probe.wait_for_change(hour);
+            assert!(t0.elapsed() < hour);
+        }
+        writer.join().unwrap();
+    }
+
+    /// Writes to other files of the directory do not end the wait early.
+    #[test]
+    fn other_files_of_the_directory_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kanban.db");
+        let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+        let probe = store.change_probe().unwrap();
+        let files = probe.files.as_ref().unwrap();
+        files.drain_board_events();
+        std::fs::write(dir.path().join("gateway.log"), "line\n").unwrap();
+        assert!(!files.drain_board_events(), "a log write is not a commit");
+        std::fs::write(dir.path().join("kanban.db-wal-probe"), "x").unwrap();
+        assert!(files.drain_board_events(), "a board file write is seen");
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use kanban_hermes::config::KanbanConfig;
-use kanban_hermes::profiles::Profiles;
+use kanban_hermes::profiles::{ProfileKind, Profiles};
 use serde::Serialize;
 
 use crate::cli::JsonArgs;
@@ -20,19 +20,40 @@ struct AssigneeRow<'a> {
     counts: BTreeMap<String, i64>,
 }
 
+/// The reference's `list_profiles_on_disk`: `default` when the root
+/// exists, a named profile when its directory holds `config.yaml`.
+fn is_configured_on_disk(ctx: &Ctx, name: &str) -> bool {
+    if name == "default" {
+        return ctx.root.path().is_dir();
+    }
+    ctx.root
+        .profiles_dir()
+        .join(name)
+        .join("config.yaml")
+        .is_file()
+}
+
 pub fn run(args: JsonArgs, ctx: &Ctx) -> Result<i32> {
     let fallback = KanbanConfig::default();
     let config = ctx.config().unwrap_or(&fallback);
-    let on_disk: Vec<String> = Profiles::new(&ctx.root, config)
-        .list_profiles()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    // Listed: every profile we can run (directories, config templates) and
+    // every assignee in use. `on_disk` is the reference's notion, so both
+    // implementations flag a name alike: the root's `default`, and
+    // `profiles/<name>/` holding a `config.yaml` (a bare directory is a
+    // runnable lane here, but not a configured Hermes profile).
+    let mut on_disk: Vec<String> = Vec::new();
+    let mut listed: Vec<String> = Vec::new();
+    for p in Profiles::new(&ctx.root, config).list_profiles() {
+        if matches!(p.kind, ProfileKind::Hermes { .. }) && is_configured_on_disk(ctx, &p.name) {
+            on_disk.push(p.name.clone());
+        }
+        listed.push(p.name);
+    }
     let mut counts: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for (who, status, n) in ctx.store()?.assignee_counts()? {
         counts.entry(who).or_default().insert(status, n);
     }
-    let mut names: Vec<String> = on_disk
+    let mut names: Vec<String> = listed
         .iter()
         .cloned()
         .chain(counts.keys().cloned())

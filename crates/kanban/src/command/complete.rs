@@ -36,6 +36,19 @@ pub fn run(args: CompleteArgs, ctx: &Ctx) -> Result<i32> {
     let files = board_files(&ctx.board, Some(&ctx.root));
     let mut failed = 0;
     for id in &task_ids {
+        let evidence = args
+            .summary
+            .as_deref()
+            .or(args.result.as_deref())
+            .unwrap_or("");
+        if let Err(reason) = crate::goal_gate::check(&ctx.root, store, id, evidence) {
+            failed += 1;
+            crate::error::refusal(format_args!(
+                "goal completion of {id} refused by the judge: {reason}. Show in --summary \
+                 (or --result) that the acceptance criteria are met, then retry."
+            ));
+            continue;
+        }
         let req = CompleteRequest {
             task_id: id.clone(),
             result: args.result.clone(),

@@ -112,6 +112,9 @@ pub fn run(args: DispatchArgs, ctx: &Ctx) -> Result<i32> {
     let config = load_config(ctx)?;
     let mut opts = options(&config, args.max, args.failure_limit);
     opts.dry_run = args.dry_run;
+    if opts.dry_run {
+        opts.max_spawn = dry_run_max_spawn(ctx, opts.max_spawn)?;
+    }
     opts.settle_terminations = Some(ONE_SHOT_SETTLE);
     // This process ends with the pass: it does not watch the workers it
     // starts, so their deaths are never blamed on it going away.
@@ -129,6 +132,24 @@ pub fn run(args: DispatchArgs, ctx: &Ctx) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// The reference's dry run counts no would-be spawn toward `max_spawn`
+/// (`--max` or `kanban.max_spawn`): it lists every task a real pass could
+/// start over the coming passes, and lists nothing only when the board
+/// already runs `max_spawn` workers. Scripts that preview with
+/// `--dry-run --max N` see the same list from both implementations.
+fn dry_run_max_spawn(ctx: &Ctx, max_spawn: Option<i64>) -> Result<Option<i64>> {
+    let Some(max) = max_spawn else {
+        return Ok(None);
+    };
+    let stats = ctx.store()?.stats()?;
+    let running = stats
+        .by_status
+        .get(kanban_core::Status::Running.as_str())
+        .copied()
+        .unwrap_or(0);
+    Ok((running >= max).then_some(max))
 }
 
 /// When the dispatcher tries a task whose worker could not be started

@@ -6,6 +6,9 @@ mod add;
 mod archive;
 mod assign;
 mod assignees;
+pub(crate) mod attach;
+pub(crate) mod attach_rm;
+pub(crate) mod attachments;
 mod block;
 pub(crate) mod boards;
 mod claim;
@@ -15,6 +18,8 @@ pub(crate) mod completions;
 pub(crate) mod context;
 mod create;
 pub(crate) mod daemon;
+pub(crate) mod decompose;
+pub(crate) mod diagnostics;
 pub(crate) mod dispatch;
 pub(crate) mod doctor;
 mod edit;
@@ -32,7 +37,9 @@ pub(crate) mod review;
 mod runs;
 mod schedule;
 mod show;
+pub(crate) mod specify;
 mod stats;
+pub mod swarm;
 mod tail;
 pub(crate) mod top;
 mod unblock;
@@ -88,6 +95,7 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
         }
         Command::Init => init::run_init(&ctx.root, &ctx.board),
         Command::Create(a) => create::run(a, &ctx),
+        Command::Swarm(a) => swarm::run(a, &ctx),
         Command::Add(a) => add::run(a, &ctx),
         Command::List(a) => list::run(a, &ctx),
         Command::Show(a) => show::run(a, &ctx),
@@ -97,6 +105,9 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
         Command::Link(a) => link::run_link(a, &ctx),
         Command::Unlink(a) => link::run_unlink(a, &ctx),
         Command::Comment(a) => comment::run(a, &ctx),
+        Command::Attach(a) => attach::run(a, &ctx),
+        Command::Attachments(a) => attachments::run(a, &ctx),
+        Command::AttachRm(a) => attach_rm::run(a, &ctx),
         Command::Complete(a) => complete::run(a, &ctx),
         Command::Edit(a) => edit::run(a, &ctx),
         Command::Block(a) => block::run(a, &ctx),
@@ -104,10 +115,14 @@ pub fn run(command: Command, board: Option<&str>, database_url: Option<&str>) ->
         Command::RequestReview(a) => review::run_request_review(a, &ctx),
         Command::RequestChanges(a) => review::run_request_changes(a, &ctx),
         Command::ReopenReview(a) => review::run_reopen_review(a, &ctx),
+        Command::Approve(a) => review::run_approve(a, &ctx),
         Command::Schedule(a) => schedule::run(a, &ctx),
         Command::Promote(a) => promote::run(a, &ctx),
+        Command::Specify(a) => specify::run(a, &ctx),
+        Command::Decompose(a) => decompose::run(a, &ctx),
         Command::Archive(a) => archive::run(a, &ctx),
         Command::Stats(a) => stats::run(a, &ctx),
+        Command::Diagnostics(a) => diagnostics::run(a, &ctx),
         Command::Assignees(a) => assignees::run(a, &ctx),
         Command::Runs(a) => runs::run(a, &ctx),
         Command::Context(a) => context::run(a, &ctx),

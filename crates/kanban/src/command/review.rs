@@ -52,6 +52,19 @@ pub struct ReopenReviewArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// One or more task ids waiting in review.
+    #[arg(required = true, num_args = 1..)]
+    pub task_ids: Vec<String>,
+    /// The verdict (kept on the `completed` run).
+    #[arg(long)]
+    pub summary: Option<String>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 fn result_json(t: &Transitioned) -> Value {
     json!({
         "ok": true,
@@ -145,37 +158,65 @@ pub fn run_request_changes(args: RequestChangesArgs, ctx: &Ctx) -> Result<i32> {
 
 pub fn run_reopen_review(args: ReopenReviewArgs, ctx: &Ctx) -> Result<i32> {
     let store = ctx.store()?;
+    let reason = args.reason.as_deref();
+    each_task(&args.task_ids, args.json, "reopen review of", |id| {
+        let t = store.reopen_review(id, reason)?;
+        let line = format!(
+            "Reopened {id}: back to {} ({})",
+            t.task.assignee.as_deref().unwrap_or("unassigned"),
+            t.to
+        );
+        Ok((t, line))
+    })
+}
+
+/// Ours: an operator's verdict on cards waiting in review (no reviewer on
+/// them), for boards whose dispatcher spawns no reviewers
+/// (`kanban.review_dispatch: false`).
+pub fn run_approve(args: ApproveArgs, ctx: &Ctx) -> Result<i32> {
+    let store = ctx.store()?;
+    let summary = args.summary.as_deref();
+    each_task(&args.task_ids, args.json, "approve", |id| {
+        let t = store.approve_review(id, summary)?;
+        Ok((t, format!("Approved {id}: done")))
+    })
+}
+
+/// One store call per distinct id; refusals are reported and counted
+/// (exit 1 when any), the others printed (or collected as JSON).
+fn each_task(
+    ids: &[String],
+    json_out: bool,
+    verb: &str,
+    mut act: impl FnMut(&str) -> std::result::Result<(Transitioned, String), StoreError>,
+) -> Result<i32> {
     let mut failed = 0;
     let mut results = Vec::new();
     let mut seen: Vec<&String> = Vec::new();
-    for id in &args.task_ids {
+    for id in ids {
         if seen.contains(&id) {
             continue;
         }
         seen.push(id);
-        match store.reopen_review(id, args.reason.as_deref()) {
-            Ok(t) => {
-                if args.json {
+        match act(id) {
+            Ok((t, line)) => {
+                if json_out {
                     results.push(result_json(&t));
                 } else {
-                    println!(
-                        "Reopened {id}: back to {} ({})",
-                        t.task.assignee.as_deref().unwrap_or("unassigned"),
-                        t.to
-                    );
+                    println!("{line}");
                 }
             }
             Err(e) => {
                 failed += 1;
-                let msg = refused(id, "reopen review of", e)?;
-                if args.json {
+                let msg = refused(id, verb, e)?;
+                if json_out {
                     results.push(json!({"ok": false, "task_id": id, "error": msg}));
                 }
                 crate::error::refusal(msg);
             }
         }
     }
-    if args.json {
+    if json_out {
         println!("{}", Value::Array(results));
     }
     Ok(if failed == 0 { 0 } else { 1 })

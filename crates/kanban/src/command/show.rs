@@ -155,6 +155,7 @@ pub fn run(args: ShowArgs, ctx: &Ctx) -> Result<i32> {
     }
 
     print_header(&task, ctx.failure_limit());
+    super::diagnostics::print_show_section(ctx, &task)?;
     if let Some(at) = next_attempt {
         println!(
             "  next attempt: {} (in {}s; its worker could not be started, retried with backoff)",

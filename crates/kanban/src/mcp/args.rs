@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 /// `board` on every tool: explicit slug, else the environment's board.
-fn board_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn board_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
         "description": "Board slug. Leave it out to use the board this server was started \

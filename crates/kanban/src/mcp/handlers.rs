@@ -57,6 +57,8 @@ pub struct ToolCx<'a> {
     /// The board's scratch and attachment roots (`kanban_complete` keeps
     /// declared scratch artifacts, then releases the workspace).
     pub board_files: BoardFiles,
+    /// The Hermes root (the goal judge's `auxiliary.goal_judge`).
+    pub root: &'a Root,
 }
 
 /// The files of the board a call targets, resolved as the store is:
@@ -337,6 +339,14 @@ pub fn complete(cx: &ToolCx<'_>, a: CompleteArgs) -> ToolResult {
         metadata
             .get_or_insert_with(Map::new)
             .insert("worker_session_id".into(), json!(session));
+    }
+    let evidence = summary.as_deref().or(result.as_deref()).unwrap_or("");
+    if let Err(reason) = crate::goal_gate::check(cx.root, cx.store, &tid, evidence) {
+        return Err(err(format!(
+            "the goal judge refused this completion: {reason}. Your task is unchanged. Either \
+             call {TOOL} again with a summary that shows each acceptance criterion met, or \
+             create follow-up tasks with parents=[{tid}] and keep working."
+        )));
     }
     let req = CompleteRequest {
         task_id: tid.clone(),

@@ -19,7 +19,9 @@ especially before and after long operations; a silent worker can be reclaimed an
 retried.\n\
 4. Use kanban_comment for durable notes a human or the next worker should read, \
 kanban_create to hand follow-up work to another profile (pass parents=[\"{task_id}\"] to \
-make it a child), and kanban_link to add a dependency between existing tasks.\n\
+make it a child), and kanban_link to add a dependency between existing tasks. Store \
+files a human or the next worker should download with kanban_attach (inline base64) or \
+kanban_attach_url (a public http(s) URL); kanban_attachments lists a task's files.\n\
 5. Finish with exactly one of:\n\
    - kanban_complete with a `summary` (what you did, where the results are, what the \
 next worker must know) and optional `metadata` (an object of structured facts). List \

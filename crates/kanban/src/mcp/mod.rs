@@ -6,6 +6,8 @@
 //! orchestrator surface.
 
 mod args;
+mod attachments;
+mod fetch;
 mod handlers;
 mod instructions;
 mod review;

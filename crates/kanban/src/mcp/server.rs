@@ -98,12 +98,12 @@ impl KanbanMcp {
                 open: Mutex::new(HashMap::new()),
             }),
             env: Arc::new(env),
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::attachment_tool_router(),
         }
     }
 
     /// Run one handler against the requested board.
-    fn call(
+    pub(super) fn call(
         &self,
         board: Option<&str>,
         f: impl FnOnce(&ToolCx<'_>) -> ToolResult,
@@ -128,6 +128,7 @@ impl KanbanMcp {
                 board,
                 &self.boards.default_board,
             ),
+            root: &self.boards.root,
         };
         to_result(f(&cx))
     }
