@@ -11,6 +11,7 @@ import { Drawer } from './drawer.js';
 import { LiveFeed } from './live.js';
 import { ActivityView } from './activity.js';
 import { formDialog, confirmMove } from './dialogs.js';
+import { installOrchestration } from './orchestration.js';
 
 const BOARD_KEY = 'kanban.board';
 const LANES_KEY = 'kanban.lanes';
@@ -350,6 +351,7 @@ async function start() {
   activityView = new ActivityView($('activity'));
   subscribe(() => updateBulkBar());
   installToolbar();
+  installOrchestration($('orchestration-slot'));
   installBulkBar();
   try {
     const slug = await loadBoards();

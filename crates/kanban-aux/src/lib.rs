@@ -64,5 +64,6 @@ pub fn decompose_setup(root: &Root, config: &KanbanConfig) -> DecomposeSetup {
         roster,
         default_assignee,
         orchestrator,
+        keep_children_in_todo: !config.auto_promote_children,
     }
 }

@@ -56,6 +56,9 @@ pub struct DecomposeSetup {
     pub default_assignee: Option<String>,
     /// The root's assignee after a fan-out (it wakes when all children are done).
     pub orchestrator: Option<String>,
+    /// `kanban.auto_promote_children: false`: the children stay in todo
+    /// for the next dispatcher pass.
+    pub keep_children_in_todo: bool,
 }
 
 /// The triage card `id`, or why it cannot be triaged.
@@ -223,6 +226,7 @@ pub fn decompose(
         children,
         root_assignee: setup.orchestrator.clone(),
         author: Some(author.to_string()),
+        keep_children_in_todo: setup.keep_children_in_todo,
     };
     match store.decompose_triage_task(&req) {
         Ok(done) => Outcome {

@@ -234,9 +234,9 @@ const ARCHIVABLE: &[Status] = &[
     Status::Done,
 ];
 const RELEASABLE: &[Status] = &[Status::Running];
-/// The breaker trips on a released attempt (ready) or while recording a
-/// failure of a running one.
-const TRIPPABLE: &[Status] = &[Status::Ready, Status::Running];
+/// The breaker trips on a released attempt (ready, or review for a review
+/// attempt) or while recording a failure of a running one.
+const TRIPPABLE: &[Status] = &[Status::Ready, Status::Running, Status::Review];
 const DEMOTABLE: &[Status] = &[Status::Ready];
 
 fn require(status: Status, allowed: &'static [Status]) -> Result<(), Refusal> {
@@ -462,7 +462,9 @@ mod tests {
                         Some((to, EventKind::StatusChanged))
                     }
                     (Action::Release(ev), Running) => Some((Ready, ev)),
-                    (Action::GiveUp, Ready | Running) => Some((Blocked, EventKind::GaveUp)),
+                    (Action::GiveUp, Ready | Running | Review) => {
+                        Some((Blocked, EventKind::GaveUp))
+                    }
                     (
                         Action::Link {
                             parent_finished: false,

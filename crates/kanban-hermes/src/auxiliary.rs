@@ -134,8 +134,40 @@ impl AuxiliaryConfig {
         };
         let file: Option<AuxFile> = serde_norway::from_str(text)
             .map_err(|e| yaml_err(e.to_string(), e.location().map(|l| l.line())))?;
+        Self::from_entries(file.and_then(|f| f.auxiliary).unwrap_or_default(), path)
+    }
+
+    /// The section from an already parsed file (its top-level mapping);
+    /// the same checks as [`AuxiliaryConfig::from_yaml_str`].
+    pub fn from_document(
+        doc: &serde_norway::Value,
+        path: &Path,
+    ) -> Result<AuxiliaryConfig, ConfigError> {
+        let section = doc
+            .as_mapping()
+            .and_then(|m| m.get("auxiliary"))
+            .cloned()
+            .unwrap_or(serde_norway::Value::Null);
+        let entries: Option<BTreeMap<String, serde_norway::Value>> =
+            serde_norway::from_value(section).map_err(|e| ConfigError::Yaml {
+                path: path.to_path_buf(),
+                line: None,
+                message: format!("auxiliary: {e}"),
+            })?;
+        Self::from_entries(entries.unwrap_or_default(), path)
+    }
+
+    fn from_entries(
+        entries: BTreeMap<String, serde_norway::Value>,
+        path: &Path,
+    ) -> Result<AuxiliaryConfig, ConfigError> {
+        let yaml_err = |message: String, line: Option<usize>| ConfigError::Yaml {
+            path: path.to_path_buf(),
+            line,
+            message,
+        };
         let mut tasks = BTreeMap::new();
-        for (name, value) in file.and_then(|f| f.auxiliary).unwrap_or_default() {
+        for (name, value) in entries {
             if value.is_null() {
                 continue;
             }

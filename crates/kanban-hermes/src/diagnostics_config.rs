@@ -2,8 +2,10 @@
 //! (reference `config_from_runtime_config`): `kanban.diagnostics.*`
 //! overrides, the repeated-failure threshold following
 //! `kanban.failure_limit` unless set explicitly, and whether the triage
-//! helper slots (`auxiliary.kanban_decomposer`, `auxiliary.triage_specifier`)
-//! or a main model (`model`) are configured.
+//! helpers (`auxiliary.kanban_decomposer`, `auxiliary.triage_specifier`)
+//! have a model the way the model client resolves them
+//! ([`AuxiliaryConfig::for_task`]: the task's entry, else `auxiliary.default`;
+//! an endpoint or a command).
 //!
 //! Read leniently: a missing or unreadable file, or a value of the wrong
 //! type, gives the defaults (a broken file is reported by the commands that
@@ -15,6 +17,7 @@ use std::path::Path;
 use kanban_core::diagnostics::{DiagnosticsConfig, TriageAuxStatus};
 use serde_norway::Value;
 
+use crate::auxiliary::{AuxiliaryConfig, TASK_KANBAN_DECOMPOSER, TASK_TRIAGE_SPECIFIER};
 use crate::layout::Root;
 
 /// The diagnostics config of a root; `failure_limit` is the dispatcher's
@@ -61,36 +64,6 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-/// A slot the user set: a provider other than `auto`, or a model, base URL
-/// or key.
-fn slot_explicit(slot: Option<&Value>) -> bool {
-    let Some(slot) = slot.filter(|s| s.is_mapping()) else {
-        return false;
-    };
-    let provider = text(get(slot, "provider")).to_lowercase();
-    if !provider.is_empty() && provider != "auto" {
-        return true;
-    }
-    ["model", "base_url", "api_key"]
-        .iter()
-        .any(|k| !text(get(slot, k)).is_empty())
-}
-
-fn main_model_visible(model: Option<&Value>) -> bool {
-    match model {
-        Some(m @ Value::Mapping(_)) => {
-            let provider = text(get(m, "provider"));
-            let name = ["default", "model", "name"]
-                .iter()
-                .map(|k| text(get(m, k)))
-                .find(|s| !s.is_empty())
-                .unwrap_or_default();
-            !provider.is_empty() && !name.is_empty()
-        }
-        other => !text(other).is_empty(),
-    }
-}
-
 /// The config from a parsed file.
 pub fn from_value(root: &Value, failure_limit: i64) -> DiagnosticsConfig {
     let mut cfg = DiagnosticsConfig::with_failure_limit(failure_limit);
@@ -134,11 +107,12 @@ pub fn from_value(root: &Value, failure_limit: i64) -> DiagnosticsConfig {
             "" | "0" | "false" | "no" | "off"
         ),
     };
+    // A section the client cannot read runs no model.
+    let aux = AuxiliaryConfig::from_document(root, Path::new("config.yaml")).unwrap_or_default();
     cfg.triage = Some(TriageAuxStatus {
         auto_decompose,
-        decomposer_explicit: slot_explicit(aux.and_then(|a| get(a, "kanban_decomposer"))),
-        specifier_explicit: slot_explicit(aux.and_then(|a| get(a, "triage_specifier"))),
-        main_model_visible: main_model_visible(model),
+        decomposer_available: aux.for_task(TASK_KANBAN_DECOMPOSER).is_some(),
+        specifier_available: aux.for_task(TASK_TRIAGE_SPECIFIER).is_some(),
     });
     cfg
 }
@@ -167,18 +141,27 @@ mod tests {
     }
 
     #[test]
-    fn triage_context_from_auxiliary_and_model() {
+    fn triage_context_follows_what_the_model_client_runs() {
         assert_eq!(parse("other: 1\n").triage, None);
-        let t = parse("model: {provider: openrouter, default: x}\n")
+        // Hermes' `provider: auto` slots and a main model run nothing here.
+        let t = parse("model: {provider: openrouter, default: x}\nauxiliary: {triage_specifier: {provider: auto}}\n")
             .triage
             .unwrap();
-        assert!(t.main_model_visible && t.auto_decompose);
-        let t = parse("model: ''\nkanban: {auto_decompose: false}\nauxiliary: {triage_specifier: {provider: auto}, kanban_decomposer: {model: m}}\n")
+        assert!(t.auto_decompose && !t.decomposer_available && !t.specifier_available);
+        // `default` answers every task; the command form counts.
+        let t = parse("kanban: {auto_decompose: false}\nauxiliary: {default: {base_url: 'http://127.0.0.1:1/v1', model: m}}\n")
             .triage
             .unwrap();
-        assert!(!t.main_model_visible && !t.auto_decompose);
-        assert!(!t.specifier_explicit && t.decomposer_explicit);
-        assert!(parse("model: gpt-x\n").triage.unwrap().main_model_visible);
+        assert!(!t.auto_decompose && t.decomposer_available && t.specifier_available);
+        let t = parse(
+            "auxiliary: {kanban_decomposer: {command: [llm]}, triage_specifier: {model: m}}\n",
+        )
+        .triage
+        .unwrap();
+        assert!(t.decomposer_available && !t.specifier_available);
+        // An unreadable section runs nothing.
+        let t = parse("auxiliary: {default: [1, 2]}\n").triage.unwrap();
+        assert!(!t.decomposer_available);
     }
 
     #[test]

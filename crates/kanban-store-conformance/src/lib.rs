@@ -42,6 +42,7 @@ pub mod lifecycle;
 pub mod model;
 pub mod notify;
 pub mod review;
+pub mod review_release;
 pub mod support;
 pub mod swarm;
 pub mod tasks;
@@ -228,11 +229,17 @@ macro_rules! store_conformance_tests {
             store: review::request_changes_is_only_a_reviewers_verdict,
             store: review::reopen_review_sends_a_waiting_card_back,
             store: review::reopen_review_refuses_other_statuses,
+            store: review_release::a_reclaimed_review_attempt_waits_for_a_reviewer_again,
+            dispatch: review_release::a_crashed_review_attempt_waits_for_a_reviewer_again,
+            dispatch: review_release::a_review_claim_whose_spawn_failed_waits_for_a_reviewer_again,
+            dispatch: review_release::a_crashed_ready_attempt_still_goes_back_to_ready,
+            dispatch: review_release::the_breaker_still_blocks_a_failing_review,
             store: swarm::swarm_batch_creates_the_whole_graph,
             store: swarm::failed_batch_leaves_nothing_behind,
             store: swarm::batch_key_replay_returns_the_first_graph,
             store: triage::specify_rewrites_and_promotes,
             store: triage::decompose_builds_the_graph_atomically,
+            store: triage::decompose_can_keep_children_in_todo,
             store: review::approve_review_completes_a_waiting_card,
             store: review::approve_review_refuses_what_is_not_waiting_in_review,
             store: lifecycle::heartbeat_extends_and_is_fenced,

@@ -99,6 +99,7 @@ pub fn decompose_builds_the_graph_atomically(s: &dyn Store) {
             ],
             root_assignee: Some("Lead".into()),
             author: Some("bob".into()),
+            keep_children_in_todo: false,
         })
         .unwrap();
     let ids = out.child_ids.clone();
@@ -161,4 +162,29 @@ pub fn decompose_builds_the_graph_atomically(s: &dyn Store) {
         .len();
     assert_eq!(tasks_before, tasks_after);
     assert_eq!(status(s, &other.id), Status::Triage);
+}
+
+/// `kanban.auto_promote_children: false`: every child is left in todo;
+/// the next recompute (a dispatcher pass) promotes the parent-free ones.
+pub fn decompose_can_keep_children_in_todo(s: &dyn Store) {
+    let root = triage_card(s, "review first");
+    let out = s
+        .decompose_triage_task(&DecomposeRequest {
+            task_id: root.id.clone(),
+            children: vec![child("a", None, &[]), child("b", None, &[0])],
+            keep_children_in_todo: true,
+            ..Default::default()
+        })
+        .unwrap();
+    let ids = out.child_ids;
+    assert_eq!(out.root.status, Status::Todo);
+    assert_eq!(
+        (status(s, &ids[0]), status(s, &ids[1])),
+        (Status::Todo, Status::Todo)
+    );
+    s.recompute_ready(None).unwrap();
+    assert_eq!(
+        (status(s, &ids[0]), status(s, &ids[1])),
+        (Status::Ready, Status::Todo)
+    );
 }

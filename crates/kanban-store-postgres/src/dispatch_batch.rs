@@ -14,6 +14,7 @@
 use kanban_core::payload;
 use kanban_core::transitions::breaker::{self, Counting, FailureFacts, Verdict, failure_error};
 use kanban_core::transitions::ceilings::is_per_profile;
+use kanban_core::transitions::review::decide_release;
 use kanban_core::transitions::{Action, TaskFacts, decide};
 use kanban_core::{EventKind, RunOutcome, Status};
 use kanban_store::dispatch_ops::*;
@@ -188,10 +189,13 @@ pub(crate) fn spawn_failure(tx: &Tx<'_>, req: &SpawnFailure) -> DbResult<Release
         },
     );
     let failures = verdict.failures(task.consecutive_failures);
-    // Released to ready, and blocked at once when the breaker trips.
-    let released = decide(
+    // Released to ready (a review claim: to review), and blocked at once
+    // when the breaker trips.
+    let review_run = tx.is_review_run(&task.id, task.current_run_id)?;
+    let released = decide_release(
         Action::Release(EventKind::SpawnFailed),
         &TaskFacts::new(task.status),
+        review_run,
     );
     let Ok(mut d) = released else {
         return Ok(Released::default());

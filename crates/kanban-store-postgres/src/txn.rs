@@ -6,6 +6,7 @@
 //! [`Tx::end_run`] / [`Tx::synthesize_run`].
 
 use kanban_core::transitions::TaskFacts;
+use kanban_core::transitions::review::is_review_claim;
 use kanban_core::{BlockKind, EventKind, Status, Task};
 use kanban_store::StoreError;
 use serde_json::Value;
@@ -146,7 +147,7 @@ impl Tx<'_> {
                 &task_id,
                 &profile,
                 &step,
-                &end.status.unwrap_or(end.outcome),
+                &end.outcome, // a synthesized run: status = outcome, as in the reference
                 &end.outcome,
                 &end.summary,
                 &end.error,
@@ -229,6 +230,27 @@ impl Tx<'_> {
                 &[&task_id],
             )?
             .is_none())
+    }
+
+    /// Whether `run` was claimed from the review column: its `claimed`
+    /// event says `source_status: review` (the reference's
+    /// `claim_review_task` writes it the same way).
+    pub(crate) fn is_review_run(&self, task_id: &str, run: Option<i64>) -> DbResult<bool> {
+        let Some(run) = run else {
+            return Ok(false);
+        };
+        let row = self.query_opt(
+            "SELECT payload FROM task_events WHERE run_id = $1 AND task_id = $2 \
+             AND kind = 'claimed' ORDER BY id DESC LIMIT 1",
+            &[&run, &task_id],
+        )?;
+        let text: Option<String> = match row {
+            Some(r) => r.try_get(0)?,
+            None => None,
+        };
+        Ok(text
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|p| is_review_claim(&p)))
     }
 
     /// What `transitions::decide` needs to know about `task`.

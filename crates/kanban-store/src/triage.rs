@@ -62,6 +62,10 @@ pub struct DecomposeRequest {
     pub root_assignee: Option<String>,
     /// `created_by` of the children and author of the audit comment.
     pub author: Option<String>,
+    /// `kanban.auto_promote_children: false`: every child stays in `todo`
+    /// (the next dispatcher pass promotes the ready ones) instead of being
+    /// promoted by the decomposition itself.
+    pub keep_children_in_todo: bool,
 }
 
 impl DecomposeRequest {

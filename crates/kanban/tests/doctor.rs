@@ -6,10 +6,11 @@ use std::os::unix::fs::PermissionsExt;
 use kanban_testkit::{Sandbox, stderr, stdout};
 use serde_json::Value;
 
-const CHECKS: [&str; 9] = [
+const CHECKS: [&str; 10] = [
     "root",
     "permissions",
     "config",
+    "auxiliary",
     "database",
     "profiles",
     "gateway",
@@ -112,7 +113,7 @@ fn a_healthy_root_with_a_dispatching_gateway_is_all_ok() {
     let out = b.run(&["doctor"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("All 9 checks passed."),
+        stdout(&out).contains("All 10 checks passed."),
         "{}",
         stdout(&out)
     );
@@ -356,4 +357,50 @@ fn on_postgres_the_connection_is_checked() {
     assert_eq!(code, 1);
     assert_eq!(status(&v, "database"), "fail", "{v:#}");
     assert_eq!(status(&v, "boards"), "fail", "{v:#}");
+}
+
+#[test]
+fn auxiliary_models_are_checked_entry_by_entry() {
+    let b = healthy();
+    // Nothing configured: fine, and the report says what is off.
+    let (_, v) = doctor(&b, &[]);
+    assert_eq!(status(&v, "auxiliary"), "ok", "{v:#}");
+    assert!(
+        text(&v, "auxiliary", "detail").contains("no auxiliary model configured"),
+        "{v:#}"
+    );
+    // A default endpoint answers every task; a bad URL, a missing key and
+    // an unknown program are each named with their fix. Hermes' own
+    // entries (`vision`) are not kanban's business.
+    b.write_config(
+        "auxiliary:\n  default:\n    base_url: localhost:11434\n    model: m\n    api_key_env: KANBAN_TEST_NO_SUCH_KEY\n  goal_judge:\n    command: [no-such-model-cli, '{model}']\n    model: m\n  vision:\n    base_url: nonsense\n",
+    );
+    let (code, v) = doctor(&b, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&v, "auxiliary"), "fail", "{v:#}");
+    let detail = text(&v, "auxiliary", "detail");
+    assert!(detail.contains("auxiliary.default.base_url"), "{detail}");
+    assert!(
+        detail.contains("KANBAN_TEST_NO_SUCH_KEY is not set"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("`no-such-model-cli` is not on PATH"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("a model answers triage_specifier"),
+        "{detail}"
+    );
+    assert!(!detail.contains("vision"), "{detail}");
+    assert!(
+        text(&v, "auxiliary", "fix").contains("export KANBAN_TEST_NO_SUCH_KEY"),
+        "{v:#}"
+    );
+    // Fixed: all ok.
+    b.write_config(
+        "auxiliary:\n  default:\n    base_url: http://127.0.0.1:9/v1\n    model: m\n    api_key_env: KANBAN_TEST_KEY\n  goal_judge:\n    command: [sh, -c, cat]\n",
+    );
+    let (_, v) = doctor(&b, &[("KANBAN_TEST_KEY", "k")]);
+    assert_eq!(status(&v, "auxiliary"), "ok", "{v:#}");
 }

@@ -361,9 +361,8 @@ fn triage_aux_unavailable_needs_config_context() {
     assert!(kinds(&t, &TaskFacts::default(), NOW, &cfg).is_empty());
     let broken = TriageAuxStatus {
         auto_decompose: true,
-        decomposer_explicit: false,
-        specifier_explicit: false,
-        main_model_visible: false,
+        decomposer_available: false,
+        specifier_available: false,
     };
     cfg.triage = Some(broken);
     let d = one(
@@ -374,13 +373,11 @@ fn triage_aux_unavailable_needs_config_context() {
         "triage_aux_unavailable",
     );
     assert_eq!(d.severity, Severity::Warning);
-    assert_eq!(d.actions.len(), 2);
-    assert_eq!(
-        d.actions[0].command(),
-        Some("hermes config set auxiliary.kanban_decomposer.provider auto")
-    );
+    assert_eq!(d.actions.len(), 1);
+    assert_eq!(d.actions[0].command(), Some("kanban doctor"));
+    // The specifier has a model: offered as the way out by hand.
     cfg.triage = Some(TriageAuxStatus {
-        auto_decompose: false,
+        specifier_available: true,
         ..broken
     });
     let d = one(
@@ -390,15 +387,30 @@ fn triage_aux_unavailable_needs_config_context() {
         &cfg,
         "triage_aux_unavailable",
     );
+    assert_eq!(d.actions[1].command(), Some("kanban specify t_0000abcd"));
+    // Auto-decompose off: the specifier is what must run.
+    cfg.triage = Some(TriageAuxStatus {
+        auto_decompose: false,
+        decomposer_available: true,
+        specifier_available: false,
+    });
+    let d = one(
+        &t,
+        &TaskFacts::default(),
+        NOW,
+        &cfg,
+        "triage_aux_unavailable",
+    );
     assert_eq!(d.data["primary_slot"], json!("auxiliary.triage_specifier"));
-    assert_eq!(d.actions[2].command(), Some("kanban specify t_0000abcd"));
+    assert_eq!(d.actions[1].command(), Some("kanban decompose t_0000abcd"));
     for fixed in [
         TriageAuxStatus {
-            main_model_visible: true,
+            decomposer_available: true,
             ..broken
         },
         TriageAuxStatus {
-            decomposer_explicit: true,
+            auto_decompose: false,
+            specifier_available: true,
             ..broken
         },
     ] {

@@ -1,8 +1,9 @@
-//! `triage_aux_unavailable`: a triage task can only leave triage through an
-//! auxiliary model (the decomposer with auto-decompose on, the specifier
-//! otherwise). The default slot (`provider: auto`) falls back to the main
-//! model, so the rule fires only when the slot is not set explicitly and no
-//! main model is configured either.
+//! `triage_aux_unavailable`: a triage task only leaves triage through an
+//! auxiliary model — the decomposer (`auxiliary.kanban_decomposer`) when
+//! auto-decompose is on, `kanban specify` (`auxiliary.triage_specifier`)
+//! otherwise. A slot has a model when its own entry or `auxiliary.default`
+//! names an endpoint or a command (the model client's own rule), so the
+//! rule fires exactly when the step that should move the task cannot run.
 
 use serde_json::json;
 
@@ -13,80 +14,79 @@ pub const TRIAGE_AUX_UNAVAILABLE: &str = "triage_aux_unavailable";
 
 const DECOMPOSER_SLOT: &str = "auxiliary.kanban_decomposer";
 const SPECIFIER_SLOT: &str = "auxiliary.triage_specifier";
+/// The check that names what is wrong with each configured model.
+const DOCTOR_COMMAND: &str = "kanban doctor";
 
-/// How the triage helpers look in the configuration.
+/// Which triage helpers have a model, as the model client resolves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TriageAuxStatus {
     /// `kanban.auto_decompose` (default on).
     pub auto_decompose: bool,
-    /// The decomposer slot names a provider other than `auto`, a model, a
-    /// base URL or a key.
-    pub decomposer_explicit: bool,
-    pub specifier_explicit: bool,
-    /// A main model (provider and model) is configured for `auto` to use.
-    pub main_model_visible: bool,
+    /// `auxiliary.kanban_decomposer`, else `auxiliary.default`, names an
+    /// endpoint (base URL and model) or a command.
+    pub decomposer_available: bool,
+    pub specifier_available: bool,
 }
 
-/// Warning: the task is in triage and no helper model is usable.
+/// Warning: the task is in triage and the step that should move it on has
+/// no model.
 pub fn triage_aux_unavailable(input: &RuleInput<'_>) -> Option<Diagnostic> {
     if input.task.status != Status::Triage {
         return None;
     }
     let s = input.config.triage?;
-    let (primary, primary_explicit, fallback, fallback_explicit, what, path) = if s.auto_decompose {
-        (
-            DECOMPOSER_SLOT,
-            s.decomposer_explicit,
-            SPECIFIER_SLOT,
-            s.specifier_explicit,
-            "decomposer",
-            "With auto-decompose on, the dispatcher splits triage tasks with \
-                 auxiliary.kanban_decomposer and falls back to auxiliary.triage_specifier \
-                 for tasks that do not fan out.",
-        )
-    } else {
-        (
-            SPECIFIER_SLOT,
-            s.specifier_explicit,
-            DECOMPOSER_SLOT,
-            s.decomposer_explicit,
-            "specifier",
-            "With auto-decompose off, triage tasks wait for `kanban specify`, which \
+    let id = &input.task.id;
+    let (primary, primary_ok, fallback, fallback_ok, fallback_verb, what, path) =
+        if s.auto_decompose {
+            (
+                DECOMPOSER_SLOT,
+                s.decomposer_available,
+                SPECIFIER_SLOT,
+                s.specifier_available,
+                "specify",
+                "decomposer",
+                "With auto-decompose on, the gateway splits triage tasks with \
+                 auxiliary.kanban_decomposer.",
+            )
+        } else {
+            (
+                SPECIFIER_SLOT,
+                s.specifier_available,
+                DECOMPOSER_SLOT,
+                s.decomposer_available,
+                "decompose",
+                "specifier",
+                "With auto-decompose off, triage tasks wait for `kanban specify`, which \
                  uses auxiliary.triage_specifier.",
-        )
-    };
-    if primary_explicit || s.main_model_visible {
+            )
+        };
+    if primary_ok {
         return None;
     }
-    let id = &input.task.id;
     let mut actions = vec![
         DiagnosticAction::hint(
-            format!("Set up {primary}"),
-            format!("hermes config set {primary}.provider auto"),
+            format!(
+                "Give {primary} (or auxiliary.default) a base_url and model, or a command, \
+                 in config.yaml; kanban doctor checks it"
+            ),
+            DOCTOR_COMMAND,
         )
         .suggested(),
     ];
-    if !fallback_explicit {
+    if fallback_ok {
         actions.push(DiagnosticAction::hint(
-            format!("Or set up the fallback {fallback}"),
-            format!("hermes config set {fallback}.provider auto"),
-        ));
-    }
-    if !s.auto_decompose {
-        actions.push(DiagnosticAction::hint(
-            format!("Specify it by hand: kanban specify {id}"),
-            format!("kanban specify {id}"),
+            format!("Or move it by hand with {fallback}: kanban {fallback_verb} {id}"),
+            format!("kanban {fallback_verb} {id}"),
         ));
     }
     Some(Diagnostic {
         kind: TRIAGE_AUX_UNAVAILABLE,
         severity: Severity::Warning,
-        title: format!("No usable model for the triage {what}"),
+        title: format!("No model for the triage {what}"),
         detail: format!(
-            "This task sits in triage and the dispatcher sees no auxiliary model that \
-             could move it on. {path} The default slot (`provider: auto`) would use the \
-             main model, but none is configured. Configure the slot itself, or a main \
-             model for the fallback to use."
+            "This task sits in triage and no auxiliary model can move it on. {path} \
+             Neither {primary} nor auxiliary.default names an endpoint (base_url and \
+             model) or a command."
         ),
         actions,
         first_seen_at: input.now,
@@ -97,7 +97,7 @@ pub fn triage_aux_unavailable(input: &RuleInput<'_>) -> Option<Diagnostic> {
             ("task_id", json!(id)),
             ("auto_decompose", json!(s.auto_decompose)),
             ("primary_slot", json!(primary)),
-            ("main_model_visible", json!(s.main_model_visible)),
+            ("fallback_available", json!(fallback_ok)),
         ]),
     })
 }

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Decision, Refusal, require};
+use super::{Action, Decision, Refusal, TaskFacts, decide, require};
 use crate::payload::first_line;
 use crate::{EventKind, Status};
 
@@ -132,6 +132,27 @@ pub fn decide_review(action: ReviewAction, f: &ReviewFacts) -> Result<Decision, 
     }
 }
 
+/// Where a running attempt that ended without a verdict goes (the
+/// dispatcher's release after a crash, timeout, expired claim, stale
+/// heartbeat, rate limit or spawn failure, and an operator's reclaim):
+/// [`decide`]'s answer, except that a review attempt (`review_run`: its
+/// `claimed` event says `source_status: review`) goes back to review,
+/// waiting for a reviewer again. In ready the implementer's profile would
+/// pick it up as ordinary work, without the review skill. The failure
+/// counting and the breaker ([`Action::GiveUp`]) apply the same way.
+pub fn decide_release(
+    action: Action,
+    f: &TaskFacts,
+    review_run: bool,
+) -> Result<Decision, Refusal> {
+    let mut d = decide(action, f)?;
+    let ends_attempt = matches!(action, Action::Release(_) | Action::Reclaim);
+    if review_run && ends_attempt && f.status == Status::Running && d.to == Status::Ready {
+        d.to = Status::Review;
+    }
+    Ok(d)
+}
+
 /// `review_requested{summary, reviewer, implementer}`: the first line of the
 /// handoff (the run keeps all of it), who reviews (the new assignee) and
 /// whom `request-changes` sends the card back to.
@@ -252,6 +273,50 @@ mod tests {
         );
         assert!(is_review_claim(&json!({"source_status": "review"})));
         assert!(!is_review_claim(&json!({"lock": "x"})));
+    }
+
+    /// A review attempt that ends without a verdict waits for a reviewer
+    /// again; ready work still goes back to ready; nothing else changes.
+    #[test]
+    fn a_failed_review_attempt_goes_back_to_review() {
+        let running = TaskFacts::new(Running);
+        for action in [
+            Action::Release(EventKind::Crashed),
+            Action::Release(EventKind::TimedOut),
+            Action::Release(EventKind::SpawnFailed),
+            Action::Release(EventKind::Reclaimed),
+            Action::Reclaim,
+        ] {
+            let review = decide_release(action, &running, true).unwrap();
+            let ready = decide_release(action, &running, false).unwrap();
+            assert_eq!(review.to, Review, "{action:?}");
+            assert_eq!(ready.to, Ready, "{action:?}");
+            assert_eq!(review.event, ready.event, "{action:?}");
+        }
+        // Only the end of an attempt is redirected.
+        let claim = decide_release(Action::Claim, &TaskFacts::new(Ready), true).unwrap();
+        assert_eq!(claim.to, Running);
+        let claimed_ready = TaskFacts {
+            claimed: true,
+            ..TaskFacts::new(Ready)
+        };
+        assert_eq!(
+            decide_release(Action::Reclaim, &claimed_ready, true)
+                .unwrap()
+                .to,
+            Ready
+        );
+        assert!(
+            decide_release(
+                Action::Release(EventKind::Crashed),
+                &TaskFacts::new(Review),
+                true
+            )
+            .is_err()
+        );
+        // The breaker still blocks a review card released by a failed attempt.
+        let tripped = decide(Action::GiveUp, &TaskFacts::new(Review)).unwrap();
+        assert_eq!((tripped.to, tripped.event), (Blocked, EventKind::GaveUp));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use kanban_core::payload::{self, ClaimExtension};
 use kanban_core::transitions::breaker::{
     self, Counting, EndedRun, FailureFacts, Trip, Verdict, failure_error,
 };
+use kanban_core::transitions::review::decide_release;
 use kanban_core::transitions::{Action, TaskFacts, decide};
 use kanban_core::{EventKind, Status};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -229,17 +230,30 @@ fn counting(policy: &FailurePolicy) -> (Counting, Option<&Value>) {
     }
 }
 
-/// Trip the breaker on a task already released to ready: blocked, counter
-/// stored, `gave_up` event.
-fn trip(tx: &Tx<'_>, task_id: &str, trip: &Trip, error: &str, payload: Value) -> DbResult<()> {
-    // Decided on the released task (ready), which the CAS below requires.
-    let Ok(d) = decide(Action::GiveUp, &TaskFacts::new(Status::Ready)) else {
+/// Trip the breaker on a task already released (to ready, or to review
+/// after a review attempt): blocked, counter stored, `gave_up` event.
+fn trip(
+    tx: &Tx<'_>,
+    released: Status,
+    task_id: &str,
+    trip: &Trip,
+    error: &str,
+    payload: Value,
+) -> DbResult<()> {
+    // Decided on the released task, which the CAS below requires.
+    let Ok(d) = decide(Action::GiveUp, &TaskFacts::new(released)) else {
         return Ok(());
     };
     tx.conn.execute(
         "UPDATE tasks SET status = ?1, consecutive_failures = ?2, last_failure_error = ?3 \
-         WHERE id = ?4 AND status = 'ready'",
-        params![d.to.as_str(), trip.failures, error, task_id],
+         WHERE id = ?4 AND status = ?5",
+        params![
+            d.to.as_str(),
+            trip.failures,
+            error,
+            task_id,
+            released.as_str()
+        ],
     )?;
     tx.append_event(task_id, d.event, Some(payload), None)?;
     Ok(())
@@ -258,7 +272,11 @@ const RELEASE_SQL: &str = "UPDATE tasks SET status = ?8, claim_lock = NULL, clai
 fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
     // Decided on the state the compare-and-swap below requires (a running
     // attempt): when the CAS loses, nothing is written.
-    let Ok(d) = decide(Action::Release(req.event), &TaskFacts::new(Status::Running)) else {
+    // A review attempt goes back to review: the CAS pins the run, so the
+    // run read here is the one released.
+    let review_run = tx.is_review_run(&req.task_id, req.run_id)?;
+    let facts = TaskFacts::new(Status::Running);
+    let Ok(d) = decide_release(Action::Release(req.event), &facts, review_run) else {
         return Ok(Released::default());
     };
     let n = tx.conn.prepare_cached(RELEASE_SQL)?.execute(params![
@@ -321,7 +339,7 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
                 Some(extra) => payload::merge(payload, extra),
                 None => payload,
             };
-            trip(tx, &req.task_id, &t, &error, payload)?;
+            trip(tx, d.to, &req.task_id, &t, &error, payload)?;
         }
     }
     Ok(Released {

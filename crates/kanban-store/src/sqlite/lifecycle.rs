@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use kanban_core::payload::{self, CompletedFacts, ManualReclaim};
+use kanban_core::transitions::review::decide_release;
 use kanban_core::transitions::{Action, Decision, Refusal, decide};
 use kanban_core::{EventKind, Status, Task};
 use regex::Regex;
@@ -401,8 +402,9 @@ pub(crate) fn promote(tx: &Tx<'_>, req: &PromoteRequest) -> DbResult<Transitione
 
 // ---- reclaim / archive / delete --------------------------------------------
 
-/// Operator reclaim: back to ready, claim cleared, failure budget reset.
-/// The store cannot signal the worker; the caller ends `ended_worker`.
+/// Operator reclaim: back to ready (a reviewer's attempt: back to review),
+/// claim cleared, failure budget reset. The store cannot signal the
+/// worker; the caller ends `ended_worker`.
 pub(crate) fn reclaim(
     tx: &Tx<'_>,
     task_id: &str,
@@ -410,7 +412,11 @@ pub(crate) fn reclaim(
     local_host: &str,
 ) -> DbResult<Transitioned> {
     let task = tx.require_task(task_id)?;
-    let d = decide_or_refuse(tx, Action::Reclaim, &task)?;
+    let review_run = tx.is_review_run(&task.id, task.current_run_id)?;
+    let d = match decide_release(Action::Reclaim, &tx.facts(&task)?, review_run) {
+        Ok(d) => d,
+        Err(why) => return Err(refusal(tx, Action::Reclaim, &task, why)?.into()),
+    };
     tx.conn.execute(
         "UPDATE tasks SET status = ?1, claim_lock = NULL, claim_expires = NULL, worker_pid = NULL, \
          consecutive_failures = 0, last_failure_error = NULL WHERE id = ?2",

@@ -46,11 +46,7 @@ fn implementer(tx: &Tx<'_>, task: &Task) -> DbResult<Option<String>> {
 }
 
 fn decide_or_refuse(tx: &Tx<'_>, action: ReviewAction, task: &Task) -> DbResult<Decision> {
-    let review_run = match task.current_run_id {
-        Some(run) => latest_payload(tx, &task.id, EventKind::Claimed, Some(run))?
-            .is_some_and(|p| rules::is_review_claim(&p)),
-        None => false,
-    };
+    let review_run = tx.is_review_run(&task.id, task.current_run_id)?;
     let facts = ReviewFacts {
         status: task.status,
         parents_satisfied: tx.parents_satisfied(&task.id)?,

@@ -122,7 +122,16 @@ pub(crate) fn decompose(tx: &Tx<'_>, req: &DecomposeRequest) -> DbResult<Decompo
         Some(json!({"child_ids": child_ids, "root_assignee": root_assignee})),
         None,
     )?;
-    recompute_ready(tx, None, Some(Scope::Ids(&child_ids)))?;
+    if req.keep_children_in_todo {
+        for c in &child_ids {
+            tx.conn.execute(
+                "UPDATE tasks SET status = 'todo' WHERE id = ?1 AND status = 'ready'",
+                params![c],
+            )?;
+        }
+    } else {
+        recompute_ready(tx, None, Some(Scope::Ids(&child_ids)))?;
+    }
     Ok(Decomposed {
         root: tx.require_task(&root.id)?,
         child_ids,

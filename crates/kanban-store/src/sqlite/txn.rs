@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use kanban_core::transitions::TaskFacts;
+use kanban_core::transitions::review::is_review_claim;
 use kanban_core::{BlockKind, CoreError, EventKind, Status, Task};
 use rand::RngExt;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionState, params};
@@ -224,7 +225,7 @@ impl<'c> Tx<'c> {
                 task_id,
                 profile,
                 step,
-                end.status.unwrap_or(end.outcome),
+                end.outcome, // a synthesized run: status = outcome, as in the reference
                 end.outcome,
                 end.summary,
                 end.error,
@@ -312,6 +313,27 @@ impl<'c> Tx<'c> {
             .query_row([task_id], |r| r.get(0))
             .optional()?;
         Ok(pending.is_none())
+    }
+
+    /// Whether `run` was claimed from the review column: its `claimed`
+    /// event says `source_status: review` (the reference's
+    /// `claim_review_task` writes it the same way).
+    pub(crate) fn is_review_run(&self, task_id: &str, run: Option<i64>) -> DbResult<bool> {
+        let Some(run) = run else {
+            return Ok(false);
+        };
+        let text: Option<Option<String>> = self
+            .conn
+            .prepare_cached(
+                "SELECT payload FROM task_events WHERE run_id = ?1 AND task_id = ?2 \
+                 AND kind = 'claimed' ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![run, task_id], |r| r.get(0))
+            .optional()?;
+        Ok(text
+            .flatten()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|p| is_review_claim(&p)))
     }
 
     /// What `transitions::decide` needs to know about `task`.

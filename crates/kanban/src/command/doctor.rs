@@ -3,7 +3,7 @@
 //!
 //! The checks, in order: the root exists; what the product writes under it
 //! is private (files 0600, directories 0700); `config.yaml` parses the way
-//! every verb reads it; the database is reachable (PostgreSQL); each
+//! every verb reads it; its `auxiliary:` models can answer; the database is reachable (PostgreSQL); each
 //! worker profile's program can be found; a gateway runs and dispatches;
 //! no pid file or claim outlived its process; every board opens; no
 //! Hermes (Python) gateway holds the root. Doctor only reads: it creates
@@ -12,6 +12,7 @@
 //!
 //! Exit 0 when every check is `ok`, 1 when one is `warn` or `fail`.
 
+mod auxiliary;
 mod boards;
 mod files;
 mod gateway;
@@ -230,6 +231,7 @@ fn run_checks(site: &Site) -> Vec<Check> {
         root,
         Check::of("permissions", files::permission_findings(&site.root)),
         Check::of("config", config_findings(site)),
+        Check::of("auxiliary", auxiliary::findings(site)),
         Check::of("database", boards::database_findings(site, &boards)),
         Check::of("profiles", profiles::findings(site, &boards)),
         Check::of("gateway", gateway.findings(site.config())),

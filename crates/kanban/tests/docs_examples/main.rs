@@ -134,6 +134,7 @@ document_tests! {
     docs_team_notes => "docs/TEAM-NOTES.md",
     docs_architecture => "docs/architecture.md",
     docs_dashboard => "docs/dashboard.md",
+    docs_diagnostics => "docs/diagnostics.md",
     docs_notifier => "docs/notifier.md",
     docs_state_machine => "docs/state-machine.md",
     docs_workers => "docs/workers.md",
