@@ -80,7 +80,10 @@ fn bad_env_board_is_refused() {
     assert!(stdout(&out).contains("on default"), "{}", stdout(&out));
     let out = b.run_env(&["list"], &[("HERMES_KANBAN_BOARD", "Alpha")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "(no matching tasks)\n");
+    assert_eq!(
+        stdout(&out),
+        "Board: alpha (1 other board — `kanban boards list`)\n\n(no matching tasks)\n"
+    );
     // Board management still works, so the variable can be fixed.
     let out = b.run_env(&["boards", "list"], &[("HERMES_KANBAN_BOARD", "ghost")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

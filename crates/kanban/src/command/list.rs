@@ -1,6 +1,6 @@
 //! `kanban list` / `ls`: filtered task lines or a JSON array.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Result;
 use kanban_store::{TaskOrder, TaskQuery};
@@ -54,19 +54,17 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
     // on a 100k-task board inside its latency budget.
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
-    // Which board this is matters only to a person reading it; scripts
-    // count lines (seed 000), so the header goes to terminals only.
-    if std::io::stdout().is_terminal() {
-        let boards = ctx.catalogue().list(false).unwrap_or_default();
-        if boards.len() > 1 {
-            let others = boards.len() - 1;
-            let _ = writeln!(
-                out,
-                "Board: {} ({others} other board{} — `kanban boards list`)\n",
-                ctx.board.slug,
-                if others == 1 { "" } else { "s" }
-            );
-        }
+    // With several boards, say which one this is, into a pipe too: the
+    // reference does, and scripts written against it expect the header.
+    let boards = ctx.catalogue().list(false).unwrap_or_default();
+    if boards.len() > 1 {
+        let others = boards.len() - 1;
+        let _ = writeln!(
+            out,
+            "Board: {} ({others} other board{} — `kanban boards list`)\n",
+            ctx.board.slug,
+            if others == 1 { "" } else { "s" }
+        );
     }
     let mut line = String::with_capacity(256);
     let mut any = false;
