@@ -144,6 +144,9 @@ fn piped_list_is_the_reference_list_with_its_board_header() {
         theirs.starts_with("Board: default (1 other board — `hermes kanban boards list`)\n\n"),
         "{theirs}"
     );
-    assert_eq!(mine, theirs.replace("`hermes kanban boards list`", "`kanban boards list`"));
+    assert_eq!(
+        mine,
+        theirs.replace("`hermes kanban boards list`", "`kanban boards list`")
+    );
     assert_eq!(mine.lines().count(), 4);
 }
