@@ -592,6 +592,22 @@ pub(crate) fn add_comment(
     })
 }
 
+/// A comment written as part of another state change whose own event
+/// records it (specify, decompose): the row only, no `commented` event,
+/// as the reference writes it.
+pub(crate) fn add_audit_comment(
+    tx: &Tx<'_>,
+    task_id: &str,
+    author: &str,
+    body: &str,
+) -> DbResult<()> {
+    tx.execute(
+        "INSERT INTO task_comments (task_id, author, body, created_at) VALUES ($1, $2, $3, $4)",
+        &[&task_id, &author.trim(), &body.trim(), &tx.now],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn comments(db: &Db<'_>, task_id: &str) -> DbResult<Vec<Comment>> {
     let rows = db.query(
         "SELECT id, task_id, author, body, created_at FROM task_comments WHERE task_id = $1 \

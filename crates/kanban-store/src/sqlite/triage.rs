@@ -55,7 +55,7 @@ pub(crate) fn specify(tx: &Tx<'_>, req: &SpecifyRequest) -> DbResult<Specified> 
     if let Some(author) = req.author.as_deref().filter(|a| !a.trim().is_empty())
         && !changed.is_empty()
     {
-        tasks::add_comment(tx, &task.id, author, &specified_comment(&changed))?;
+        tasks::add_audit_comment(tx, &task.id, author, &specified_comment(&changed))?;
     }
     let payload = (!changed.is_empty()).then(|| json!({ "changed_fields": changed }));
     tx.append_event(&task.id, EventKind::Specified, payload, None)?;
@@ -114,7 +114,7 @@ pub(crate) fn decompose(tx: &Tx<'_>, req: &DecomposeRequest) -> DbResult<Decompo
         tasks::link(tx, c, &root.id)?;
     }
     if let Some(author) = author {
-        tasks::add_comment(tx, &root.id, author, &decomposed_comment(&child_ids))?;
+        tasks::add_audit_comment(tx, &root.id, author, &decomposed_comment(&child_ids))?;
     }
     tx.append_event(
         &root.id,

@@ -63,10 +63,7 @@ struct TaskDiagnostics<'a> {
 /// Rows most severe first, then most recent (by each task's top diagnostic).
 fn sort_rows(rows: &mut [(Task, Vec<Diagnostic>)]) {
     rows.sort_by_key(|(_, d)| {
-        (
-            std::cmp::Reverse(d[0].severity),
-            std::cmp::Reverse(d[0].last_seen_at),
-        )
+        std::cmp::Reverse(d.first().map(|top| (top.severity, top.last_seen_at)))
     });
 }
 
@@ -81,7 +78,9 @@ pub fn run(args: DiagnosticsArgs, ctx: &Ctx) -> Result<i32> {
             .get_task(id)?
             .ok_or_else(|| kanban_store::StoreError::TaskNotFound(id.clone()))?;
         let d = at_or_above(task_diagnostics_of(store, &task, now, &cfg)?, min);
-        if !d.is_empty() {
+        // As the reference: the task asked about is listed even when
+        // healthy, unless a severity filter prunes it.
+        if !d.is_empty() || min.is_none() {
             rows.push((task, d));
         }
     } else {
