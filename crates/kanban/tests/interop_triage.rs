@@ -98,7 +98,7 @@ fn a_reference_triage_card_specified_by_kanban_reads_back_in_the_reference() {
     // The audit comment is recorded by the `specified` event alone, as
     // the reference writes it: no `commented` event.
     assert!(
-        !event_kinds(&theirs).iter().any(|k| *k == "commented"),
+        !event_kinds(&theirs).contains(&"commented"),
         "specify appends no commented event: {theirs:#}"
     );
     assert_eq!(theirs["parents"], json!([prereq]));
