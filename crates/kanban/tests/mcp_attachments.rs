@@ -219,6 +219,36 @@ fn inline_attach_and_list() {
     c.finish();
 }
 
+/// An attachment of the full 25 MiB travels over `kanban mcp`'s stdio (its
+/// base64 line is longer than rmcp's default 16 MiB line cap); one byte
+/// more is refused by the size cap, with an answer, not dropped.
+#[test]
+fn a_full_size_attachment_travels_over_stdio() {
+    const CAP: usize = 25 * 1024 * 1024;
+    let b = Sandbox::new();
+    let t = b.create("Big", &[]);
+    let mut c = client(&b, &[]);
+    let data: Vec<u8> = (0..CAP).map(|i| (i % 251) as u8).collect();
+    let r = c.call(
+        "kanban_attach",
+        json!({"task_id": t, "filename": "full.bin", "content_base64": b64(&data)}),
+    );
+    assert_eq!(r.ok()["size"], json!(CAP));
+    let stored = b.path(&format!("kanban/attachments/{t}/full.bin"));
+    assert_eq!(std::fs::metadata(&stored).unwrap().len(), CAP as u64);
+    let mut over = data;
+    over.push(0);
+    let e = c
+        .call(
+            "kanban_attach",
+            json!({"task_id": t, "filename": "over.bin", "content_base64": b64(&over)}),
+        )
+        .error();
+    assert!(e.contains("25"), "{e}");
+    assert_eq!(files_of(&b, &t), ["full.bin"]);
+    c.finish();
+}
+
 #[test]
 fn worker_attaches_to_its_own_task_only() {
     let b = Sandbox::new();

@@ -203,8 +203,7 @@ mod tests {
     use crate::worker_env::WorkerEnv;
 
     /// Over the cap, decoded or not even decoded: refused, nothing stored.
-    /// (Through stdio such a payload cannot even arrive: it is longer than
-    /// the transport's line limit.)
+    /// (Over stdio, `mcp_attachments::a_full_size_attachment_travels_over_stdio`.)
     #[test]
     fn inline_files_over_the_cap_are_refused() {
         let dir = tempfile::tempdir().unwrap();

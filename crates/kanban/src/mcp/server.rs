@@ -17,6 +17,7 @@ use rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
 use serde_json::json;
 
@@ -264,9 +265,12 @@ impl KanbanMcp {
     }
 }
 
-/// Longest request line read (rmcp's own stdio cap); a longer one is
-/// discarded and answered with a parse error.
-const MAX_LINE_BYTES: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+/// Longest request line read, by the filter and by rmcp: room for a
+/// `kanban_attach` call carrying a whole attachment (base64 makes 4 bytes
+/// of 3) plus the JSON around it. A longer line is discarded and answered
+/// with a parse error.
+const MAX_LINE_BYTES: usize =
+    (kanban_core::defaults::ATTACHMENT_MAX_BYTES as usize).div_ceil(3) * 4 + 1024 * 1024;
 /// Lines buffered between the filter and rmcp (backpressure beyond it).
 const FILTER_PIPE_BYTES: usize = 64 * 1024;
 /// JSON-RPC 2.0 "Parse error".
@@ -325,11 +329,12 @@ impl tokio::io::AsyncWrite for SharedStdout {
 /// id null, as JSON-RPC 2.0 asks) and passes every JSON line on, so rmcp
 /// still answers everything else (invalid requests included). Must be
 /// called inside the runtime: it spawns the filter task.
-pub fn stdio_transport() -> (tokio::io::ReadHalf<tokio::io::SimplexStream>, SharedStdout) {
+pub fn stdio_transport()
+-> AsyncRwTransport<rmcp::RoleServer, tokio::io::ReadHalf<tokio::io::SimplexStream>, SharedStdout> {
     let out = SharedStdout(Arc::new(Mutex::new(std::io::stdout())));
     let (to_rmcp_read, to_rmcp_write) = tokio::io::simplex(FILTER_PIPE_BYTES);
     tokio::spawn(filter_lines(tokio::io::stdin(), to_rmcp_write, out.clone()));
-    (to_rmcp_read, out)
+    AsyncRwTransport::new_server(to_rmcp_read, out).with_max_line_length(MAX_LINE_BYTES)
 }
 
 /// One input line, as the filter sees it.
