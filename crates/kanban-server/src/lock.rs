@@ -16,6 +16,12 @@ use serde::{Deserialize, Serialize};
 
 /// Private files: the pidfile and state file name a local process.
 const PRIVATE_FILE_MODE: u32 = 0o600;
+/// How long a starting gateway waits for a brief holder of the lock: a
+/// `kanban` command probing it (shared, for a moment), or the child a
+/// gateway killed mid-spawn had forked, which shares the lock until its
+/// `exec`. A running gateway holds it for good and is still refused.
+const LOCK_HOLDER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const LOCK_RETRY_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// `<root>/kanban/gateway.pid`: the pid of the gateway holding the lock.
 pub fn pidfile_path(root: &Root) -> PathBuf {
@@ -75,7 +81,10 @@ impl GatewayLock {
         };
         kanban_hermes::layout::create_private_dir(&root.kanban_dir())
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        let Some(lock) = FileLock::try_acquire(&path, PRIVATE_FILE_MODE).map_err(io)? else {
+        let held =
+            FileLock::acquire_within(&path, PRIVATE_FILE_MODE, LOCK_HOLDER_GRACE, LOCK_RETRY_POLL)
+                .map_err(io)?;
+        let Ok(lock) = held else {
             return Err(match read_pid(root) {
                 Some(pid) => LockError::HeldBy {
                     root: root.path().display().to_string(),

@@ -21,14 +21,25 @@ const COMPLETE_NOW: &str = r#""$KANBAN" complete "$TASK" --summary ok >/dev/null
 /// the board open, or its locks would hide lock bugs of the gateway).
 fn time_to_spawn(home: &Sandbox, task: &str, limit: Duration) -> Option<Duration> {
     let t = Instant::now();
+    let last = std::cell::RefCell::new(String::new());
     let spawned = || {
         let out = home.run(&["show", task, "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        *last.borrow_mut() = format!(
+            "exit {:?}, stdout {}, stderr {}",
+            out.status.code(),
+            text(&out.stdout),
+            text(&out.stderr)
+        );
         v["events"]
             .as_array()
             .is_some_and(|e| e.iter().any(|e| e["kind"] == "spawned"))
     };
-    wait_until(limit, spawned).then(|| t.elapsed())
+    let seen = wait_until(limit, spawned);
+    if !seen {
+        eprintln!("last `kanban show {task} --json`: {}", last.borrow());
+    }
+    seen.then(|| t.elapsed())
 }
 
 fn statuses(home: &Sandbox) -> BTreeMap<String, Status> {
