@@ -52,6 +52,20 @@ pub enum BatchCreated {
     Existing(Box<Task>),
 }
 
+impl BatchTask {
+    /// The completion this task is created with, as a `complete` request.
+    pub fn complete_request(&self) -> Option<crate::params::CompleteRequest> {
+        self.complete
+            .as_ref()
+            .map(|c| crate::params::CompleteRequest {
+                task_id: self.id.clone(),
+                summary: c.summary.clone(),
+                metadata: c.metadata.clone(),
+                ..Default::default()
+            })
+    }
+}
+
 impl NewTaskBatch {
     /// Refuses an empty batch, blank or repeated ids, and idempotency keys
     /// after the first task, before anything is written.

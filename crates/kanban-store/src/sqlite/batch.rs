@@ -6,7 +6,6 @@ use super::lifecycle::{self, CompleteStep};
 use super::tasks;
 use super::txn::{DbResult, Tx};
 use crate::batch::{BatchCreated, NewTaskBatch};
-use crate::params::CompleteRequest;
 
 pub(crate) fn create_batch(tx: &Tx<'_>, req: &NewTaskBatch) -> DbResult<BatchCreated> {
     req.validate()?;
@@ -16,16 +15,10 @@ pub(crate) fn create_batch(tx: &Tx<'_>, req: &NewTaskBatch) -> DbResult<BatchCre
             // Only the first task may carry a key: nothing written yet.
             return Ok(BatchCreated::Existing(Box::new(created.task)));
         }
-        if let Some(c) = &t.complete {
-            let done = CompleteRequest {
-                task_id: t.id.clone(),
-                summary: c.summary.clone(),
-                metadata: c.metadata.clone(),
-                ..Default::default()
-            };
-            if let CompleteStep::Rejected(e) = lifecycle::complete(tx, &done)? {
-                return Err(e.into());
-            }
+        if let Some(done) = t.complete_request()
+            && let CompleteStep::Rejected(e) = lifecycle::complete(tx, &done)?
+        {
+            return Err(e.into());
         }
     }
     for c in &req.comments {
