@@ -49,6 +49,20 @@ pub enum Use {
 }
 
 /// `Err` says why the test cannot check `block`.
+/// A pipe into `grep -q`, `head` or the like: a flaky example.
+fn quits_reading_early(line: &str) -> bool {
+    line.split('|').skip(1).any(|stage| {
+        let words: Vec<&str> = stage.split_whitespace().collect();
+        match words.first() {
+            Some(&"head") => true,
+            Some(&"grep") => words
+                .iter()
+                .any(|w| *w == "-q" || *w == "--quiet" || *w == "-m"),
+            _ => false,
+        }
+    })
+}
+
 pub fn classify(block: &Block) -> Result<Use, String> {
     if let Some(reason) = block.skip_reason() {
         return Ok(Use::Skip(reason.to_string()));
@@ -68,6 +82,12 @@ pub fn classify(block: &Block) -> Result<Use, String> {
                     .map(|p| format!("/{p}"));
                 path.map(Use::WorkerScript)
                     .ok_or("a script block needs its path on a `# /path/to/script: …` line".into())
+            } else if let Some(line) = block.lines.iter().find(|l| quits_reading_early(l)) {
+                Err(format!(
+                    "`{line}` pipes into a reader that may quit before the writer is done; \
+                     the writer then dies of SIGPIPE (exit 141 under pipefail) now and then: \
+                     let the reader read everything (`grep` without -q, `sed -n 1p`)"
+                ))
             } else {
                 Ok(Use::Commands)
             }
