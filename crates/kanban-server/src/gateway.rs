@@ -358,7 +358,11 @@ impl Gateway {
             _ => None,
         };
         // The dispatcher loop opens every board; otherwise the notifier does.
-        let notifier = crate::notifier::spawn(&server.hub, !hosted, server.shutdown_signal());
+        let notifier = Some(crate::notifier::spawn(
+            &server.hub,
+            !hosted,
+            server.shutdown_signal(),
+        ));
         Ok(Gateway {
             server,
             dispatcher,

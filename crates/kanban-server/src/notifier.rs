@@ -73,12 +73,6 @@ pub const ENV_NOTIFY_TASK: &str = "KANBAN_NOTIFY_TASK_ID";
 pub const ENV_NOTIFY_KIND: &str = "KANBAN_NOTIFY_EVENT_KIND";
 pub const ENV_NOTIFY_BOARD: &str = "KANBAN_NOTIFY_BOARD";
 
-#[derive(Debug, thiserror::Error)]
-pub enum NotifierError {
-    #[error("cannot build the webhook HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
-}
-
 /// Tunables (tests shorten them).
 #[derive(Debug, Clone)]
 pub struct NotifierOptions {
@@ -201,7 +195,9 @@ pub struct Notifier {
     hub: Arc<BoardHub>,
     root: Root,
     opts: NotifierOptions,
-    http: reqwest::Client,
+    /// Blocking client (ureq, shared with the rest of the binary), used on
+    /// tokio's blocking pool; a webhook is one small POST.
+    http: ureq::Agent,
     /// Open boards by location identity (two slugs on one file: once).
     boards: HashMap<String, NotifyBoard>,
     next_rescan: Instant,
@@ -215,18 +211,17 @@ pub struct Notifier {
 impl Notifier {
     /// The notifier of the hub's root. Boards are opened (created and
     /// migrated) through the hub, then get a connection of their own.
-    pub fn new(hub: Arc<BoardHub>, opts: NotifierOptions) -> Result<Notifier, NotifierError> {
-        // reqwest is built without a bundled crypto provider; a second
-        // install (another component did it first) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout)
+    pub fn new(hub: Arc<BoardHub>, opts: NotifierOptions) -> Notifier {
+        let http = ureq::Agent::config_builder()
+            .timeout_global(Some(opts.timeout))
+            .timeout_connect(Some(opts.timeout))
             // A redirect would turn the POST into a GET: report it instead.
-            .redirect(reqwest::redirect::Policy::none())
+            .max_redirects(0)
+            .http_status_as_error(false)
             .user_agent(concat!("kanban-notifier/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Notifier {
+            .build()
+            .into();
+        Notifier {
             root: hub.root().clone(),
             hub,
             opts,
@@ -236,7 +231,7 @@ impl Notifier {
             settings: NotifySettings::default(),
             settings_stamp: None,
             warned_exec: HashSet::new(),
-        })
+        }
     }
 
     /// The settings in force, re-read when `config.yaml` changed.
@@ -512,7 +507,7 @@ pub fn event_body(event: &Event, task: Option<&Task>, board: &str) -> Value {
 
 /// Claim, send in order, then record success or failure.
 async fn deliver_sub(
-    http: &reqwest::Client,
+    http: &ureq::Agent,
     timeout: Duration,
     board: &str,
     store: Arc<dyn NotifyStore>,
@@ -593,19 +588,24 @@ async fn deliver_sub(
     report
 }
 
-async fn post_webhook(http: &reqwest::Client, url: &str, body: &Value) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid webhook URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
+async fn post_webhook(http: &ureq::Agent, url: &str, body: &Value) -> Result<(), String> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid webhook URL: {e}"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(format!("webhook URL must be http(s): {url}"));
     }
-    let resp = http
-        .post(parsed)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .map_err(|e| format!("POST failed: {e}"))?;
-    let status = resp.status();
+    let (agent, text) = (http.clone(), body.to_string());
+    let status = tokio::task::spawn_blocking(move || {
+        agent
+            .post(uri)
+            .header("Content-Type", "application/json")
+            .send(text)
+            .map(|resp| resp.status())
+    })
+    .await
+    .map_err(|e| format!("POST failed: {e}"))?
+    .map_err(|e| format!("POST failed: {e}"))?;
     if status.is_success() {
         Ok(())
     } else {
@@ -661,24 +661,16 @@ async fn run_exec(
 }
 
 /// Start the notifier of the hub's root, woken by the hub's board changes.
-/// `open_boards`: see [`NotifierOptions::open_boards`]. `None` when it
-/// cannot start (logged).
+/// `open_boards`: see [`NotifierOptions::open_boards`].
 pub fn spawn(
     hub: &Arc<BoardHub>,
     open_boards: bool,
     shutdown: watch::Receiver<bool>,
-) -> Option<JoinHandle<()>> {
+) -> JoinHandle<()> {
     let opts = NotifierOptions {
         open_boards,
         ..NotifierOptions::default()
     };
-    match Notifier::new(hub.clone(), opts) {
-        Ok(n) => Some(tokio::spawn(
-            n.run(Some(hub.subscribe_any_change()), shutdown),
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "kanban notifier: not started");
-            None
-        }
-    }
+    let notifier = Notifier::new(hub.clone(), opts);
+    tokio::spawn(notifier.run(Some(hub.subscribe_any_change()), shutdown))
 }

@@ -134,7 +134,7 @@ fn notifier(root: &Root) -> Notifier {
         Arc::new(SystemClock),
         Duration::from_millis(25),
     );
-    Notifier::new(Arc::new(hub), opts).unwrap()
+    Notifier::new(Arc::new(hub), opts)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,6 +238,23 @@ async fn a_failure_keeps_what_was_delivered_and_success_resets_the_count() {
     assert_eq!(s.notify_failures(&key).unwrap(), 0);
     assert_eq!(h.kinds(), ["blocked", "blocked", "unblocked", "unblocked"]);
     assert!(cursor(&s, &key).unwrap() > first_id, "task not done: kept");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirecting_webhook_is_a_failed_delivery_not_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (root, s) = board(dir.path());
+    let (h, url) = hook().await;
+    let t = task(&s, "moved");
+    let key = subscribe(&s, &t, "webhook", &url);
+    block(&s, &t);
+    h.statuses.lock().unwrap().push_back(302);
+    let mut n = notifier(&root);
+    let r = n.round().await;
+    assert_eq!((r.delivered, r.failed), (0, 1));
+    assert_eq!(h.kinds(), ["blocked"], "one POST, no second request");
+    assert_eq!(cursor(&s, &key), Some(0));
+    assert_eq!(n.round().await.delivered, 1, "retried from the same cursor");
 }
 
 #[tokio::test(flavor = "multi_thread")]
