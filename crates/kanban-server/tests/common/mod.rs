@@ -64,9 +64,6 @@ impl TestServer {
     }
 
     pub async fn start_with(f: impl FnOnce(&mut ServerOptions)) -> TestServer {
-        // reqwest is built without a bundled TLS crypto provider (the
-        // notifier installs ring at start); test clients need one too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let root = Root::at(dir.path());
         let mut opts = ServerOptions::new(root.clone());
