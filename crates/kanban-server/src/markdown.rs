@@ -67,7 +67,7 @@ fn safe_events<'a>(parser: Parser<'a>) -> impl Iterator<Item = Event<'a>> {
         Event::End(TagEnd::Link) => links
             .pop()
             .unwrap_or(false)
-            .then(|| Event::InlineHtml(CowStr::Borrowed("</a>"))),
+            .then_some(Event::InlineHtml(CowStr::Borrowed("</a>"))),
         Event::Start(Tag::Image { ref dest_url, .. }) if !is_allowed_url(dest_url) => {
             refused_images.push(());
             None
