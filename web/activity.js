@@ -3,7 +3,9 @@
 // canvas. Live events mark it stale; it re-reads at most once per
 // REFRESH_MIN_MS while shown, and once when the current bucket ends (the
 // window moves on), never on a polling loop.
-import uPlot from './vendor/uPlot.esm.js';
+// uPlot (145 kB) is loaded with the view's first data, not with the board.
+let uPlot = null;
+const loadUPlot = () => import('./vendor/uPlot.esm.js').then((m) => { uPlot = m.default; });
 import { api } from './api.js';
 import { h, fmtDuration } from './util.js';
 import { nowServer } from './store.js';
@@ -162,7 +164,8 @@ export class ActivityView {
     this.lastLoad = Date.now();
     this.stale = false;
     this.el.dataset.loading = '1';
-    this.styles ??= loadStyles();
+    // A failed load is tried again by the next refresh.
+    this.styles ??= Promise.all([loadStyles(), loadUPlot()]).catch((e) => { this.styles = null; throw e; });
     this.loading = Promise.all([api.activity(this.range), this.styles]).then(([data]) => {
       if (seq !== this.seq) return;
       this.data = data;

@@ -79,7 +79,8 @@ export const del = (path, params) => request('DELETE', path, { params });
 
 // Typed helpers (paths and shapes: crates/kanban-server/src/routes/).
 export const api = {
-  boardView: (includeArchived) => get('/board', { include_archived: includeArchived ? 'true' : '' }),
+  /** params: {limit, column, cursor, q, assignee, tenant} of the paged view (none: the whole board). */
+  boardView: (includeArchived, params = {}) => get('/board', { include_archived: includeArchived ? 'true' : '', ...params }),
   task: (id) => get(`/tasks/${encodeURIComponent(id)}`),
   createTask: (body) => post('/tasks', body),
   updateTask: (id, body) => patch(`/tasks/${encodeURIComponent(id)}`, body),

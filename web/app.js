@@ -5,7 +5,7 @@
 import { api, setBoard, board, setUnauthorizedHandler, setToken } from './api.js';
 import { h, toast, banner, debounce } from './util.js';
 import { boardIcon, hydrateIcons } from './icons.js';
-import { state, loadBoard, put, remove, cardFromDetail, touchAll, subscribe, CONFIRM_MOVES, STATUSES, ARCHIVED } from './store.js';
+import { state, loadBoard, addPage, setTotals, put, remove, cardFromDetail, touchAll, subscribe, CONFIRM_MOVES, STATUSES, ARCHIVED } from './store.js';
 import { Board } from './board.js';
 import { Drawer } from './drawer.js';
 import { LiveFeed } from './live.js';
@@ -21,6 +21,13 @@ const FULL_RELOAD_THRESHOLD = 60;
 const LIVE_DEBOUNCE_MS = 60;
 /** Parallel GET /tasks/{id} while applying live events. */
 const REFRESH_CONCURRENCY = 6;
+/** Cards per column and page (GET /board?limit=…); `?page_size=N` in the page's address overrides it. */
+const PAGE_SIZE = 50;
+const pageSize = Number(new URLSearchParams(location.search).get('page_size')) || PAGE_SIZE;
+/** After live changes, re-read the column totals at most this often. */
+const TOTALS_DEBOUNCE_MS = 250;
+/** A filter change reloads the first pages from the server after this pause. */
+const FILTER_RELOAD_MS = 150;
 
 const $ = (id) => document.getElementById(id);
 let live = null;
@@ -58,14 +65,58 @@ function showBoardIcon(slug) {
   $('board-icon').replaceChildren(boardIcon(b?.icon, b?.name || slug));
 }
 
-async function reloadBoard() {
-  const view = await api.boardView(state.includeArchived);
+/** The filters of the paged board view, as query parameters (the server filters too). */
+function serverFilters() {
+  const f = state.filters;
+  return { q: f.search, tenant: f.tenant, assignee: f.assignee };
+}
+
+/** First pages of the board chosen by api.setBoard() (the current board when none). */
+function fetchBoard() {
+  return api.boardView(state.includeArchived, { limit: pageSize, ...serverFilters() });
+}
+
+/** Load the first pages, or take an answer already asked for (`prefetched`). */
+async function reloadBoard(prefetched) {
+  const view = await (prefetched || fetchBoard());
   loadBoard(view);
   fillFilters();
   return view;
 }
+const reloadSoon = debounce(() => reloadBoard().catch((e) => toast(`Reload failed: ${e.message}`, 'error')), FILTER_RELOAD_MS);
 
-async function switchBoard(slug) {
+/** Columns whose next page is being fetched. */
+const loadingPages = new Set();
+/** Fetch the next page of column `status` (its sentinel came into view). */
+async function loadMore(status) {
+  const cursor = state.pages.get(status)?.next;
+  if (!cursor || loadingPages.has(status)) return;
+  loadingPages.add(status);
+  const generation = state.generation;
+  try {
+    const view = await api.boardView(state.includeArchived, { limit: pageSize, column: status, cursor, ...serverFilters() });
+    if (generation === state.generation) addPage(view);
+  } catch (e) {
+    toast(`Cannot load more ${status} cards: ${e.message}`, 'error');
+    return;
+  } finally {
+    loadingPages.delete(status);
+  }
+  // Still in view after this page (a tall column): ask again.
+  requestAnimationFrame(() => boardView.recheckMore(status));
+}
+
+/** Re-read the column totals (paged board only). */
+const refreshTotals = debounce(async () => {
+  if (!state.pages.size) return;
+  const generation = state.generation;
+  try {
+    const view = await api.boardView(state.includeArchived, { limit: 0, ...serverFilters() });
+    if (generation === state.generation) setTotals(view);
+  } catch { /* the next change retries */ }
+}, TOTALS_DEBOUNCE_MS);
+
+async function switchBoard(slug, prefetched) {
   localStorage.setItem(BOARD_KEY, slug);
   setBoard(slug);
   $('board-select').value = slug;
@@ -75,10 +126,12 @@ async function switchBoard(slug) {
   updateBulkBar();
   document.body.dataset.board = slug;
   activityView.reset();
-  await reloadBoard();
+  await reloadBoard(prefetched);
   if (live) live.stop();
   live = new LiveFeed({ cursor: state.cursor, onBatch: applyEvents, onState: showLiveState });
   document.body.dataset.ready = '1';
+  // The board is drawn and answers input (read by e2e/bench/board_5k.mjs).
+  if (!performance.getEntriesByName('kanban:board-ready').length) performance.mark('kanban:board-ready');
 }
 
 function fillFilters() {
@@ -151,6 +204,7 @@ async function refreshTasks(ids, follow = true) {
   const known = [...parentsToo].filter((p) => state.tasks.has(p));
   if (known.length) await refreshTasks(known, false);
   fillFiltersSoon();
+  refreshTotals();
 }
 
 // ---- moves ------------------------------------------------------------------
@@ -275,12 +329,13 @@ function setView(view) {
 // ---- toolbar ----------------------------------------------------------------
 
 function installToolbar() {
-  const search = debounce(() => { state.filters.search = $('filter-search').value.trim(); touchAll(); }, 120);
+  // Loaded cards filter at once; the server then sends the first matching pages.
+  const search = debounce(() => { state.filters.search = $('filter-search').value.trim(); touchAll(); reloadSoon(); }, 120);
   $('filter-search').addEventListener('input', search);
   $('filter-tenant').dataset.filter = 'tenant';
   $('filter-assignee').dataset.filter = 'assignee';
   for (const id of ['filter-tenant', 'filter-assignee']) {
-    $(id).addEventListener('change', (e) => { state.filters[e.target.dataset.filter] = e.target.value; touchAll(); });
+    $(id).addEventListener('change', (e) => { state.filters[e.target.dataset.filter] = e.target.value; touchAll(); reloadSoon(); });
   }
   $('toggle-archived').addEventListener('change', async (e) => {
     state.includeArchived = e.target.checked;
@@ -346,6 +401,7 @@ async function start() {
     create: createTask,
     moveMenu,
     selectionChanged: updateBulkBar,
+    loadMore,
   });
   drawer = new Drawer($('drawer'), { move: moveTask, open: (id) => drawer.open(id), touch: (id) => refreshTasks([id]) });
   activityView = new ActivityView($('activity'));
@@ -354,8 +410,14 @@ async function start() {
   installOrchestration($('orchestration-slot'));
   installBulkBar();
   try {
+    // The board the page will most likely show is asked for beside the
+    // board list: the kept choice, else the gateway's current board.
+    const guess = localStorage.getItem(BOARD_KEY);
+    setBoard(guess);
+    const early = fetchBoard();
+    early.catch(() => {}); // a wrong guess: asked again below
     const slug = await loadBoards();
-    await switchBoard(slug);
+    await switchBoard(slug, !guess || slug === guess ? early : null);
     setView(location.hash === ACTIVITY_HASH ? 'activity' : 'board');
   } catch (e) {
     toast(`Cannot load the board: ${e.message}`, 'error', 30000);

@@ -6,15 +6,24 @@
 // an empty column collapses to a slim labelled strip (still a drop target;
 // its chevron expands it), and Done shows its newest cards with the older
 // ones folded behind an "N more" button at the column's foot.
+//
+// A big board arrives one page per column (GET /board?limit=…): a column
+// with more on the server ends in a sentinel row, and when that row comes
+// near the column's viewport (IntersectionObserver) the next page is
+// fetched (handlers.loadMore). Counts are the server's totals.
 import { h, fmtAge, splitList } from './util.js';
 import { icon } from './icons.js';
-import { state, columns, visibleStatuses, nowServer, CREATE_COLUMNS, subscribe, ARCHIVED } from './store.js';
+import { state, columns, visibleStatuses, nowServer, CREATE_COLUMNS, subscribe, ARCHIVED, columnTotal, nextCursor } from './store.js';
 import { VirtualList } from './vlist.js';
 import { diagnosticBadge } from './diagnostics.js';
 
 /** Row heights in px (cards are fixed-size so the list can be virtualized). */
 export const CARD_HEIGHT = 104;
 export const LANE_HEIGHT = 30;
+/** The sentinel row at the end of a column with more cards on the server. */
+export const MORE_HEIGHT = 40;
+/** Fetch the next page while the sentinel is this close to the column's viewport. */
+const MORE_MARGIN_PX = 600;
 /** Done shows this many of its newest cards; the older ones are folded. */
 export const DONE_SHOWN = 8;
 /** Pointer travel before a press becomes a drag. */
@@ -31,7 +40,7 @@ const LABELS = {
 };
 
 export class Board {
-  /** handlers: {open(id), move(id, status), create(status, values), moveMenu(id), selectionChanged()} */
+  /** handlers: {open(id), move(id, status), create(status, values), moveMenu(id), selectionChanged(), loadMore(status)} */
   constructor(root, handlers) {
     this.root = root;
     this.handlers = handlers;
@@ -55,16 +64,19 @@ export class Board {
     const statuses = visibleStatuses();
     if (statuses.join() !== this.shownStatuses) this.build(statuses);
     const cols = columns();
+    let all = 0;
     for (const [status, col] of this.cols) {
       const tasks = cols.get(status) || [];
-      col.count.textContent = String(tasks.length);
-      col.section.classList.toggle('empty', tasks.length === 0);
+      const total = columnTotal(status, tasks.length);
+      all += total;
+      col.count.textContent = String(total);
+      col.section.classList.toggle('empty', total === 0);
       // Before filling the list, so it measures the column as shown.
-      this.setCollapsed(col, tasks.length === 0 && !this.expanded.has(status) && !col.createSlot.firstChild);
+      this.setCollapsed(col, total === 0 && !this.expanded.has(status) && !col.createSlot.firstChild);
       col.list.setItems(this.rows(status, tasks));
-      if (col.fold) this.updateFold(col, tasks.length);
+      if (col.fold) this.updateFold(col, total);
     }
-    document.getElementById('board-count').textContent = `${state.tasks.size} tasks`;
+    document.getElementById('board-count').textContent = `${state.pages.size ? all : state.tasks.size} tasks`;
   }
 
   build(statuses) {
@@ -98,7 +110,12 @@ export class Board {
       });
       this.root.append(section);
       const list = new VirtualList(scroller, (item) => this.rowEl(item));
-      this.cols.set(status, { section, count, list, createSlot, status, toggle, label, fold, collapsed: null });
+      // The sentinel row asks for the next page as it nears the viewport.
+      const more = new IntersectionObserver((entries) => {
+        for (const e of entries) if (!e.target.isConnected) more.unobserve(e.target);
+        if (entries.some((e) => e.isIntersecting && e.target.isConnected)) this.handlers.loadMore?.(status);
+      }, { root: scroller, rootMargin: `${MORE_MARGIN_PX}px 0px` });
+      this.cols.set(status, { section, count, list, createSlot, status, toggle, label, fold, collapsed: null, more });
     }
   }
 
@@ -127,7 +144,22 @@ export class Board {
   }
 
   rowEl(item) {
+    if (item.kind === 'more') return this.moreEl(item);
     return item.kind === 'lane' ? this.laneEl(item) : this.cardEl(item.task);
+  }
+
+  /** The sentinel at the end of a column that has more cards on the server. */
+  moreEl(item) {
+    const el = h('div', { class: 'col-more', role: 'listitem', dataset: { status: item.status } }, 'Loading more…');
+    this.cols.get(item.status)?.more.observe(el);
+    return el;
+  }
+
+  /** A page arrived or was refused: observe the sentinel again if it is still there. */
+  recheckMore(status) {
+    const col = this.cols.get(status);
+    const el = col?.list.els.get(`more:${status}`);
+    if (el) { col.more.unobserve(el); col.more.observe(el); }
   }
 
   /** Done's "N more" / "Show fewer" button, for a column of `total` cards. */
@@ -146,6 +178,13 @@ export class Board {
   rows(status, tasks) {
     const card = (t) => ({ key: t.id, v: `${t._sig}:${state.selected.has(t.id) ? 1 : 0}`, height: CARD_HEIGHT, kind: 'card', task: t });
     if (status === 'done' && !this.doneUnfolded) return tasks.slice(0, DONE_SHOWN).map(card);
+    const out = this.cardRows(status, tasks, card);
+    // A stable version: the same element stays while pages arrive.
+    if (nextCursor(status)) out.push({ key: `more:${status}`, v: 'more', height: MORE_HEIGHT, kind: 'more', status });
+    return out;
+  }
+
+  cardRows(status, tasks, card) {
     if (status !== 'running' || !state.lanes) return tasks.map(card);
     const lanes = new Map();
     for (const t of tasks) {

@@ -27,6 +27,18 @@ export const state = {
   assignees: [],
   /** Last event id applied (the WebSocket resumes from here). */
   cursor: 0,
+  /**
+   * Paged board (GET /board?limit=…): status -> {total, next, loadedAtSync, filters}.
+   * `total` counts the column's cards on the server (filters applied),
+   * `next` is the cursor of its next page (null: all loaded), `loadedAtSync`
+   * how many of its cards were loaded when `total` arrived, under `filters`.
+   * Empty: the whole board is loaded.
+   */
+  pages: new Map(),
+  /** Bumped by every full load: a page fetched for an older load is dropped. */
+  generation: 0,
+  /** Tenants of the whole board (GET /board), loaded or not. */
+  boardTenants: [],
 };
 
 /** Subscribe to changes: fn(changedIds:Set|null) — null means everything. */
@@ -70,13 +82,65 @@ function stamp(task) {
 /** Replace the whole board (GET /board response). */
 export function loadBoard(view) {
   state.tasks = new Map();
+  state.generation++;
   for (const col of view.columns) for (const t of col.tasks) state.tasks.set(t.id, stamp(t));
   state.skew = (view.now || Date.now() / 1000) - Date.now() / 1000;
   state.cursor = view.latest_event_id || 0;
   state.assignees = view.assignees || [];
+  state.boardTenants = view.tenants || [];
+  state.pages = new Map();
+  if (view.limit !== undefined) {
+    columnsCache = null;
+    const loaded = columns();
+    for (const col of view.columns) {
+      state.pages.set(col.name, { total: col.total, next: col.next_cursor, loadedAtSync: (loaded.get(col.name) || []).length, filters: filterKey() });
+    }
+  }
   for (const id of [...state.selected]) if (!state.tasks.has(id)) state.selected.delete(id);
   refreshFacets();
   notify(null);
+}
+
+/** Add the next page of one column (GET /board?column=…&cursor=…). */
+export function addPage(view) {
+  const col = view.columns[0];
+  if (!col) return;
+  for (const t of col.tasks) if (!state.tasks.has(t.id)) state.tasks.set(t.id, stamp(t));
+  columnsCache = null;
+  const loaded = (columns().get(col.name) || []).length;
+  state.pages.set(col.name, { total: col.total, next: col.next_cursor, loadedAtSync: loaded, filters: filterKey() });
+  refreshFacets();
+  notify(null);
+}
+
+/** Fresh column totals (GET /board?limit=0); cursors are kept. */
+export function setTotals(view) {
+  if (!state.pages.size) return;
+  columnsCache = null;
+  const loaded = columns();
+  for (const col of view.columns) {
+    const p = state.pages.get(col.name);
+    if (p) Object.assign(p, { total: col.total, loadedAtSync: (loaded.get(col.name) || []).length, filters: filterKey() });
+  }
+  notify(null);
+}
+
+/** Cards of column `status` on the server: its total, moved by what changed locally since. */
+export function columnTotal(status, loadedNow) {
+  const p = state.pages.get(status);
+  // Filters changed since: the loaded cards that match, until the server's answer.
+  if (!p || !p.next || p.filters !== filterKey()) return loadedNow;
+  return Math.max(loadedNow, p.total + loadedNow - p.loadedAtSync);
+}
+
+function filterKey() {
+  const f = state.filters;
+  return `${f.search}\n${f.tenant}\n${f.assignee}`;
+}
+
+/** The cursor of a column's next page, or null when all of it is loaded. */
+export function nextCursor(status) {
+  return state.pages.get(status)?.next || null;
 }
 
 /** Insert or replace one task's card dict. */
@@ -108,7 +172,7 @@ export function cardFromDetail(detail) {
 }
 
 function refreshFacets() {
-  const tenants = new Set();
+  const tenants = new Set(state.boardTenants);
   const assignees = new Set(state.assignees);
   for (const t of state.tasks.values()) {
     if (t.tenant) tenants.add(t.tenant);

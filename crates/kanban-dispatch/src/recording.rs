@@ -26,6 +26,10 @@ use crate::spawner::{ProcessSpawner, SpawnedWorker, Spawner, WorkerSpec};
 pub const EXIT_RECORD_DIR: &str = ".exits";
 /// Records older than this are pruned when a worker is spawned.
 pub const EXIT_RECORD_KEEP: Duration = Duration::from_secs(24 * 3600);
+/// A spawner looks for old records at most this often (the directory holds
+/// a record per worker of the last day: reading it at every spawn made a
+/// busy board's spawns slower the more it had run).
+pub const EXIT_RECORD_PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 /// The wrapper option naming the record directory.
 pub const RECORD_DIR_FLAG: &str = "--record-dir";
 
@@ -90,6 +94,8 @@ pub struct RecordingSpawner {
     inner: Arc<dyn Spawner>,
     wrapper: Vec<String>,
     dir: PathBuf,
+    /// When this spawner last pruned old records.
+    pruned_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl RecordingSpawner {
@@ -111,6 +117,7 @@ impl RecordingSpawner {
             inner,
             wrapper,
             dir: exit_record_dir(logs_dir),
+            pruned_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -137,7 +144,16 @@ impl RecordingSpawner {
         crate::command::which_no_cwd(program, path.as_deref(), home.as_deref()).is_some()
     }
 
+    /// Remove records older than [`EXIT_RECORD_KEEP`], at most once per
+    /// [`EXIT_RECORD_PRUNE_INTERVAL`].
     fn prune(&self) {
+        {
+            let mut last = self.pruned_at.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|at| at.elapsed() < EXIT_RECORD_PRUNE_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -234,6 +250,53 @@ mod tests {
             start_time: None,
         };
         assert_eq!(read_exit_record(dir.path(), &no_start), None);
+    }
+
+    #[test]
+    fn old_records_are_pruned_on_the_first_spawn_then_at_most_every_interval() {
+        let logs = tempfile::tempdir().unwrap();
+        let stub = Arc::new(StubSpawner::new());
+        let rec = RecordingSpawner::with_inner(
+            stub,
+            vec!["/bin/wrapper".into(), "__worker-exec".into()],
+            logs.path(),
+        );
+        let old_record = |pid: i32| {
+            let id = WorkerIdentity {
+                pid,
+                start_time: Some(1),
+            };
+            write_exit_record(rec.record_dir(), &id, WorkerExit::Exited(0)).unwrap();
+            let path = record_path(rec.record_dir(), &id).unwrap();
+            let long_ago =
+                std::time::SystemTime::now() - EXIT_RECORD_KEEP - Duration::from_secs(60);
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+            path
+        };
+        let spec = WorkerSpec {
+            task_id: "t_1".into(),
+            run_id: None,
+            argv: vec!["/bin/sh".into(), "-c".into(), "true".into()],
+            env: Default::default(),
+            cwd: None,
+            log: crate::spawner::LogSpec::for_task(logs.path(), "t_1"),
+            not_found_hint: String::new(),
+        };
+        std::fs::create_dir_all(rec.record_dir()).unwrap();
+        let first = old_record(1);
+        rec.spawn(&spec).unwrap();
+        assert!(!first.exists(), "the first spawn prunes a day-old record");
+        let second = old_record(2);
+        rec.spawn(&spec).unwrap();
+        assert!(
+            second.exists(),
+            "the next spawn within the interval does not read the directory again"
+        );
     }
 
     #[test]

@@ -62,6 +62,20 @@ pub struct BoardViewQuery {
     pub include_archived: bool,
     pub workflow_template_id: Option<String>,
     pub current_step_key: Option<String>,
+    /// Paged view: at most this many cards per column (0..=500), with each
+    /// column's `total` and `next_cursor`. Without `limit`, `column` and
+    /// `cursor`: the whole board.
+    #[param(minimum = 0, maximum = 500)]
+    pub limit: Option<usize>,
+    /// Paged view of this one column only (with `cursor`: its next page).
+    pub column: Option<String>,
+    /// A column's `next_cursor` from an earlier paged answer (needs `column`).
+    pub cursor: Option<String>,
+    /// Paged view: only cards with every word (case-insensitive) in id,
+    /// title, assignee, tenant or body.
+    pub q: Option<String>,
+    /// Paged view: only this assignee's cards (`(unassigned)`: none).
+    pub assignee: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -9,8 +9,10 @@
 //! of on the next tick. A pass may also ask to be run again after a delay
 //! (`next_pass_in_ms`: a cooldown or a spawn backoff ends, a death waits to
 //! be judged): the loop sleeps until then instead of polling, and a pass
-//! that writes nothing wakes nobody. The config is re-read before every
-//! round.
+//! that writes nothing wakes nobody. A worker's exit (reported by the
+//! pass through [`PassWake`]) runs a pass at once, so a death is judged and
+//! the room it leaves is filled without waiting for the tick. The config is
+//! re-read before every round.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -67,6 +69,40 @@ pub trait DispatchPass: Send + Sync + 'static {
     /// the pass keeps for it (its store above all, so its database is let
     /// go). Its running workers are not touched.
     fn forget_board(&self, _slug: &str) {}
+
+    /// Called once by the loop: `wake` runs a pass on every open board at
+    /// once (the pass's workers exit: a death is judged, and what it frees
+    /// is claimed, without waiting for a tick or a board change).
+    fn set_wake(&self, _wake: PassWake) {}
+}
+
+/// Wakes the dispatcher loop from any thread (a worker's waiter, say):
+/// the next round runs a pass on every open board. Wakes that arrive
+/// during a round are folded into the next one.
+#[derive(Clone, Default)]
+pub struct PassWake(Arc<PassWakeInner>);
+
+#[derive(Default)]
+struct PassWakeInner {
+    pending: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl PassWake {
+    /// Ask for a pass on every open board now.
+    pub fn wake(&self) {
+        self.0
+            .pending
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0.notify.notify_one();
+    }
+
+    /// Whether a wake arrived since the last call.
+    fn take(&self) -> bool {
+        self.0
+            .pending
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// The figures of a pass's result that the metrics record.
@@ -128,6 +164,8 @@ pub async fn run_loop(
     // Boards open after the last rescan: those gone since were closed.
     let mut open: HashSet<String> = HashSet::new();
     let auto_decompose = crate::auto_decompose::AutoDecompose::default();
+    let wake = PassWake::default();
+    pass.set_wake(wake.clone());
     loop {
         let config = match KanbanConfig::load(&root, &ProcessEnv) {
             Ok(c) => c,
@@ -169,13 +207,15 @@ pub async fn run_loop(
             // Off this thread: the model never holds up a pass.
             auto_decompose.tick(&hub, &config);
         }
+        // Taken before the passes: a wake during them asks for one more.
+        let woken_all = wake.take();
         if config.dispatch_in_gateway {
             for board in hub.open_boards() {
                 let generation = board.change_generation();
                 let changed = seen.get(&board.slug) != Some(&generation);
                 seen.insert(board.slug.clone(), generation);
                 let woken = due.get(&board.slug).is_some_and(|at| *at <= now);
-                if !(tick_due || changed || woken) {
+                if !(tick_due || changed || woken || woken_all) {
                     continue;
                 }
                 due.remove(&board.slug);
@@ -254,6 +294,7 @@ pub async fn run_loop(
         tokio::select! {
             _ = shutdown.changed() => {}
             r = changes.changed() => { if r.is_err() { return; } }
+            _ = wake.0.notify.notified() => {}
             _ = tokio::time::sleep_until(wake_at.into()) => {}
         }
         if *shutdown.borrow() {

@@ -292,11 +292,10 @@ impl Gateway {
         AllowedHosts::parse(&allowed_hosts)?;
         let lock = GatewayLock::acquire(&cfg.root)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let hub = Arc::new(BoardHub::new(
-            cfg.root.clone(),
-            clock.clone(),
-            cfg.poll_interval,
-        ));
+        let hub = Arc::new(
+            BoardHub::new(cfg.root.clone(), clock.clone(), cfg.poll_interval)
+                .with_pokes(crate::wake::PokeWake::for_gateway()),
+        );
         // On failure the opened boards' watchers must stop with us.
         let close_on_err = |e: GatewayError| {
             hub.close();

@@ -27,6 +27,7 @@ use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult};
+use crate::wake::PokeWake;
 
 /// How often a watcher asks the board's change probe whether it changed.
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -159,6 +160,8 @@ pub struct BoardHub {
     broken: Mutex<BTreeMap<String, Broken>>,
     /// Open boards whose database is unreachable (set by their watchers).
     outages: Outages,
+    /// Whether the watchers listen for pokes (the gateway's hub).
+    pokes: PokeWake,
 }
 
 impl BoardHub {
@@ -174,7 +177,14 @@ impl BoardHub {
             dispatching: watch::channel(false).0,
             broken: Mutex::new(BTreeMap::new()),
             outages: Arc::default(),
+            pokes: PokeWake::Off,
         }
+    }
+
+    /// Let the watchers of the boards opened from now on listen for pokes.
+    pub fn with_pokes(mut self, pokes: PokeWake) -> BoardHub {
+        self.pokes = pokes;
+        self
     }
 
     /// Record whether the dispatcher dispatches now (see `dispatching`).
@@ -282,7 +292,7 @@ impl BoardHub {
 
     fn open_fresh(&self, slug: &str, paths: BoardPaths) -> ApiResult<Arc<Board>> {
         let handle = self.open_or_create(slug, &paths)?;
-        let probe = handle.change_probe()?;
+        let mut probe = handle.change_probe()?;
         let cursor = handle.store().latest_event_id()?;
         let store = handle.dispatch();
         let mut boards = self.lock();
@@ -300,6 +310,8 @@ impl BoardHub {
             closed: Arc::new(AtomicBool::new(false)),
             diagnostics: Mutex::default(),
         });
+        // Only the probe kept binds the poke socket.
+        self.pokes.apply(probe.as_mut());
         self.spawn_watcher(board.clone(), probe, cursor);
         boards.insert(slug.to_string(), board.clone());
         Ok(board)
@@ -437,7 +449,8 @@ impl BoardHub {
             any_change: self.any_change.clone(),
             closed: board.closed.clone(),
             shutdown: self.shutdown.clone(),
-            poll: self.poll,
+            poll: self.pokes.poll(self.poll),
+            pokes: self.pokes,
             slug: board.slug.clone(),
             board: board.handle.clone(),
             outages: self.outages.clone(),
@@ -566,6 +579,7 @@ struct Watcher {
     closed: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
     poll: Duration,
+    pokes: PokeWake,
     slug: String,
     /// For a fresh probe when the old one fails.
     board: BoardHandle,
@@ -600,7 +614,8 @@ impl Watcher {
                     retry = Some(wait);
                     // A SQLite file may have been replaced: probe it afresh.
                     // (A PostgreSQL probe reconnects by itself.)
-                    if let Ok(p) = self.board.change_probe() {
+                    if let Ok(mut p) = self.board.change_probe() {
+                        self.pokes.apply(p.as_mut());
                         probe = p;
                     }
                     // Whatever was committed meanwhile is a change.

@@ -25,10 +25,11 @@ pub mod metrics;
 pub mod notifier;
 pub mod routes;
 pub mod state;
+pub mod wake;
 pub mod worker;
 pub mod ws;
 
-pub use dispatch::{DispatchPass, PassRequest};
+pub use dispatch::{DispatchPass, PassRequest, PassWake};
 pub use error::{ApiError, ErrorBody};
 pub use gateway::{
     DEFAULT_HOST, DEFAULT_PORT, ENV_GATEWAY_TOKEN, Gateway, GatewayConfig, GatewayError,

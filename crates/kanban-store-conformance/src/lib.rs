@@ -43,6 +43,7 @@ pub mod model;
 pub mod notify;
 pub mod review;
 pub mod review_release;
+pub mod streaming;
 pub mod support;
 pub mod swarm;
 pub mod tasks;
@@ -217,6 +218,8 @@ macro_rules! store_conformance_tests {
             store: tasks::stats_and_counts,
             store: tasks::notify_subscriptions,
             store: tasks::gc_events_keeps_live_tasks,
+            store: streaming::for_each_task_streams_what_list_tasks_returns,
+            store: streaming::for_each_task_stops_when_the_visitor_says_so,
             store: lifecycle::claim_opens_a_run,
             store: lifecycle::claim_with_pending_parents_demotes,
             store: lifecycle::claim_respects_ceilings,

@@ -58,6 +58,7 @@ mod review;
 mod row;
 mod runs;
 mod schema;
+mod task_rows;
 mod tasks;
 mod triage;
 mod txn;
@@ -244,6 +245,14 @@ impl Store for PgStore {
         visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
     ) -> Result<()> {
         self.read(|c| tasks::visit_lines(c, query, visit))
+    }
+
+    fn for_each_task(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskRow<'_>) -> bool,
+    ) -> Result<()> {
+        self.read(|c| task_rows::visit_tasks(c, query, visit))
     }
 
     fn parents_of(&self, id: &str) -> Result<Vec<String>> {

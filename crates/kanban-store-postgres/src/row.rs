@@ -40,8 +40,15 @@ pub(crate) fn status_at(r: &Row, idx: usize) -> DbResult<Status> {
 }
 
 fn skills_of(raw: Option<String>) -> Option<Vec<String>> {
-    let raw = raw.filter(|r| !r.is_empty())?;
-    match serde_json::from_str::<Value>(&raw) {
+    skills_from_json(&raw?)
+}
+
+/// The `skills` column's JSON array (empty, null and invalid: `None`).
+pub(crate) fn skills_from_json(raw: &str) -> Option<Vec<String>> {
+    if raw.is_empty() {
+        return None;
+    }
+    match serde_json::from_str::<Value>(raw) {
         Ok(Value::Array(items)) => Some(
             items
                 .into_iter()

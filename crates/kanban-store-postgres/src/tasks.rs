@@ -222,7 +222,7 @@ fn order_sql(order: TaskOrder) -> &'static str {
 
 /// `SELECT <columns> FROM tasks WHERE <filters> ORDER BY <order>`: one
 /// query, every filter bound as a parameter.
-fn list_query(columns: &str, q: &TaskQuery) -> (String, Vec<String>) {
+pub(crate) fn list_query(columns: &str, q: &TaskQuery) -> (String, Vec<String>) {
     let mut sql = format!("SELECT {columns} FROM tasks WHERE 1=1");
     let mut args: Vec<String> = Vec::new();
     let mut filter = |col: &str, v: Option<String>| {

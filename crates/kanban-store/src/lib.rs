@@ -129,6 +129,23 @@ pub trait Store: Send + Sync {
         }
         Ok(())
     }
+    /// Streams the tasks of [`Store::list_tasks`] (same filters, same
+    /// order, one snapshot) to `visit` one at a time, as [`TaskRow`]s
+    /// borrowed from the backend's row buffer, without collecting them:
+    /// memory stays flat as the board grows (`kanban list --json`).
+    /// `visit` returns false to stop early.
+    fn for_each_task(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskRow<'_>) -> bool,
+    ) -> Result<()> {
+        for task in self.list_tasks(query)? {
+            if !visit(TaskRow::from(&task)) {
+                break;
+            }
+        }
+        Ok(())
+    }
     /// Parent ids of a task (tasks it depends on).
     fn parents_of(&self, id: &str) -> Result<Vec<String>>;
     /// Child ids of a task (tasks that depend on it).

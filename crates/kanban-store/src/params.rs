@@ -1,5 +1,6 @@
 //! One parameter struct per storage operation, and the outcomes they return.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -124,6 +125,65 @@ impl From<&Task> for TaskLine {
             tenant: t.tenant.clone(),
             priority: t.priority,
             created_at: t.created_at,
+        }
+    }
+}
+
+/// One task with the columns of the reference's task dict
+/// (`_task_to_dict`, what `kanban list --json` prints), borrowed from the
+/// backend's row buffer while [`crate::Store::for_each_task`] visits it:
+/// streaming a 100k-task board reads no other column and allocates
+/// nothing per row (only `skills`, when set, is decoded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRow<'a> {
+    pub id: Cow<'a, str>,
+    pub title: Cow<'a, str>,
+    pub body: Option<Cow<'a, str>>,
+    pub assignee: Option<Cow<'a, str>>,
+    pub status: Status,
+    pub priority: i64,
+    pub tenant: Option<Cow<'a, str>>,
+    pub workspace_kind: Cow<'a, str>,
+    pub workspace_path: Option<Cow<'a, str>>,
+    pub branch_name: Option<Cow<'a, str>>,
+    pub project_id: Option<Cow<'a, str>>,
+    pub created_by: Option<Cow<'a, str>>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+    pub result: Option<Cow<'a, str>>,
+    pub skills: Option<Vec<String>>,
+    pub max_retries: Option<i64>,
+    pub session_id: Option<Cow<'a, str>>,
+    pub workflow_template_id: Option<Cow<'a, str>>,
+    pub current_step_key: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a Task> for TaskRow<'a> {
+    fn from(t: &'a Task) -> Self {
+        let s = |v: &'a Option<String>| v.as_deref().map(Cow::Borrowed);
+        TaskRow {
+            id: Cow::Borrowed(&t.id),
+            title: Cow::Borrowed(&t.title),
+            body: s(&t.body),
+            assignee: s(&t.assignee),
+            status: t.status,
+            priority: t.priority,
+            tenant: s(&t.tenant),
+            workspace_kind: Cow::Borrowed(&t.workspace_kind),
+            workspace_path: s(&t.workspace_path),
+            branch_name: s(&t.branch_name),
+            project_id: s(&t.project_id),
+            created_by: s(&t.created_by),
+            created_at: t.created_at,
+            started_at: t.started_at,
+            completed_at: t.completed_at,
+            result: s(&t.result),
+            skills: t.skills.clone(),
+            max_retries: t.max_retries,
+            session_id: s(&t.session_id),
+            workflow_template_id: s(&t.workflow_template_id),
+            current_step_key: s(&t.current_step_key),
         }
     }
 }

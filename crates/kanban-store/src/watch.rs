@@ -39,4 +39,16 @@ pub trait ChangeProbe: Send {
     fn wait_for_change(&mut self, timeout: Duration) {
         std::thread::sleep(timeout);
     }
+
+    /// Also end [`ChangeProbe::wait_for_change`] on a poke: the datagram
+    /// our own processes send after each commit (SQLite: see
+    /// `crate::sqlite::poke`). Only the root's gateway asks, holding the
+    /// root lock. Whether the probe listens now; the default (a backend
+    /// that announces commits by itself, or has no pokes) does not.
+    fn listen_for_pokes(&mut self) -> bool {
+        false
+    }
+
+    /// Stop watching the board's files (tests of the other wake paths).
+    fn drop_file_watch(&mut self) {}
 }

@@ -7,7 +7,7 @@ use chrono::{Local, TimeZone};
 use serde_json::Value;
 
 use kanban_core::Task;
-use kanban_store::TaskLineRef;
+use kanban_store::{TaskLineRef, TaskRow};
 
 /// Where a piece of text sits in human output, which decides the control
 /// characters it may keep.
@@ -262,25 +262,25 @@ mod tests {
 pub struct CliTask<'a> {
     id: &'a str,
     title: &'a str,
-    body: &'a Option<String>,
-    assignee: &'a Option<String>,
+    body: Option<&'a str>,
+    assignee: Option<&'a str>,
     status: &'a str,
     priority: i64,
-    tenant: &'a Option<String>,
+    tenant: Option<&'a str>,
     workspace_kind: &'a str,
-    workspace_path: &'a Option<String>,
-    branch_name: &'a Option<String>,
-    project_id: &'a Option<String>,
-    created_by: &'a Option<String>,
+    workspace_path: Option<&'a str>,
+    branch_name: Option<&'a str>,
+    project_id: Option<&'a str>,
+    created_by: Option<&'a str>,
     created_at: i64,
     started_at: Option<i64>,
     completed_at: Option<i64>,
-    result: &'a Option<String>,
+    result: Option<&'a str>,
     skills: &'a [String],
     max_retries: Option<i64>,
-    session_id: &'a Option<String>,
-    workflow_template_id: &'a Option<String>,
-    current_step_key: &'a Option<String>,
+    session_id: Option<&'a str>,
+    workflow_template_id: Option<&'a str>,
+    current_step_key: Option<&'a str>,
 }
 
 impl<'a> From<&'a Task> for CliTask<'a> {
@@ -288,25 +288,54 @@ impl<'a> From<&'a Task> for CliTask<'a> {
         CliTask {
             id: &t.id,
             title: &t.title,
-            body: &t.body,
-            assignee: &t.assignee,
+            body: t.body.as_deref(),
+            assignee: t.assignee.as_deref(),
             status: t.status.as_str(),
             priority: t.priority,
-            tenant: &t.tenant,
+            tenant: t.tenant.as_deref(),
             workspace_kind: &t.workspace_kind,
-            workspace_path: &t.workspace_path,
-            branch_name: &t.branch_name,
-            project_id: &t.project_id,
-            created_by: &t.created_by,
+            workspace_path: t.workspace_path.as_deref(),
+            branch_name: t.branch_name.as_deref(),
+            project_id: t.project_id.as_deref(),
+            created_by: t.created_by.as_deref(),
             created_at: t.created_at,
             started_at: t.started_at,
             completed_at: t.completed_at,
-            result: &t.result,
+            result: t.result.as_deref(),
             skills: t.skills.as_deref().unwrap_or(&[]),
             max_retries: t.max_retries,
-            session_id: &t.session_id,
-            workflow_template_id: &t.workflow_template_id,
-            current_step_key: &t.current_step_key,
+            session_id: t.session_id.as_deref(),
+            workflow_template_id: t.workflow_template_id.as_deref(),
+            current_step_key: t.current_step_key.as_deref(),
+        }
+    }
+}
+
+/// The same dict from a streamed row (`kanban list --json`).
+impl<'a, 'b: 'a> From<&'a TaskRow<'b>> for CliTask<'a> {
+    fn from(t: &'a TaskRow<'b>) -> Self {
+        CliTask {
+            id: &t.id,
+            title: &t.title,
+            body: t.body.as_deref(),
+            assignee: t.assignee.as_deref(),
+            status: t.status.as_str(),
+            priority: t.priority,
+            tenant: t.tenant.as_deref(),
+            workspace_kind: &t.workspace_kind,
+            workspace_path: t.workspace_path.as_deref(),
+            branch_name: t.branch_name.as_deref(),
+            project_id: t.project_id.as_deref(),
+            created_by: t.created_by.as_deref(),
+            created_at: t.created_at,
+            started_at: t.started_at,
+            completed_at: t.completed_at,
+            result: t.result.as_deref(),
+            skills: t.skills.as_deref().unwrap_or(&[]),
+            max_retries: t.max_retries,
+            session_id: t.session_id.as_deref(),
+            workflow_template_id: t.workflow_template_id.as_deref(),
+            current_step_key: t.current_step_key.as_deref(),
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! * Pick-up latency: a task is created from another process (this one,
 //!   through its own connection to the board: the gateway learns of it
-//!   only through the file) and the time until its worker process starts
+//!   through the file and the store's poke after the commit, as it would
+//!   from a `kanban create`) and the time until its worker process starts
 //!   is measured. The worker's first act is writing its start time
 //!   (`date +%s%N`); it then completes its task at once. Tasks are created
 //!   one at a time, each after the previous one was picked up, with

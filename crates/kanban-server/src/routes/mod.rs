@@ -6,6 +6,7 @@
 pub mod actions;
 pub mod activity;
 pub mod attachments;
+pub mod board_page;
 pub mod boards;
 pub mod diagnostics;
 pub mod openapi;

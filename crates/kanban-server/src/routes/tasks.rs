@@ -9,8 +9,8 @@ use axum::extract::{Path, State};
 use kanban_core::{Status, Task};
 use kanban_hermes::scratch::{BoardFiles, board_files, complete_with_files};
 use kanban_store::{
-    AssignTask, BlockRequest, CardFacts, CompleteRequest, EditTask, EndedWorker, EventQuery,
-    NewTask, Store, StoreError, TaskQuery,
+    AssignTask, BlockRequest, CompleteRequest, EditTask, EndedWorker, EventQuery, NewTask, Store,
+    StoreError, TaskQuery,
 };
 use serde_json::{Value, json};
 
@@ -39,13 +39,21 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// The whole board grouped by status column.
+/// The whole board grouped by status column; with `limit` (or `column`,
+/// `cursor`) one page per column, each with its `total` and `next_cursor`
+/// (see `board_page`).
 #[utoipa::path(get, path = "/api/v1/board", params(BoardViewQuery), tag = "board",
     responses((status = 200, body = BoardView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_board(
     State(st): State<AppState>,
     ApiQuery(q): ApiQuery<BoardViewQuery>,
-) -> ApiResult<Json<BoardView>> {
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if super::board_page::is_paged(&q) {
+        return blocking(move || super::board_page::page(&st, &q, &BOARD_COLUMNS, unix_now()))
+            .await
+            .map(|v| Json(v).into_response());
+    }
     blocking(move || {
         let board = st.hub.board(q.board.as_deref())?;
         let store = board.store.as_ref();
@@ -61,7 +69,6 @@ pub async fn get_board(
         // Counts, progress and summaries of every card in a few
         // board-wide queries, never one query per task.
         let facts = store.card_facts(Some(CARD_SUMMARY_PREVIEW_CHARS))?;
-        let none = CardFacts::default();
         let mut diagnostics = super::diagnostics::of_tasks(
             &board,
             &tasks,
@@ -75,29 +82,11 @@ pub async fn get_board(
         }
         let mut tenants: BTreeSet<String> = BTreeSet::new();
         for t in tasks {
-            let f = facts.get(&t.id).unwrap_or(&none);
             if let Some(tenant) = &t.tenant {
                 tenants.insert(tenant.clone());
             }
             let status = t.status;
-            let (card_diagnostics, warnings) =
-                super::diagnostics::card_fields(diagnostics.remove(&t.id));
-            let card = BoardCard {
-                diagnostics: card_diagnostics,
-                warnings,
-                age: TaskAge::of(&t, now),
-                latest_summary: f.latest_summary.clone(),
-                link_counts: LinkCounts {
-                    parents: f.parents,
-                    children: f.children,
-                },
-                comment_count: f.comments,
-                progress: (f.children > 0).then_some(Progress {
-                    done: f.children_done,
-                    total: f.children,
-                }),
-                task: t,
-            };
+            let card = super::board_page::board_card(t, &facts, &mut diagnostics, now);
             match columns.iter_mut().find(|(s, _)| *s == status) {
                 Some((_, v)) => v.push(card),
                 // Unknown buckets go to todo, like the reference.
@@ -132,7 +121,8 @@ pub async fn get_board(
             assignees: assignees.into_iter().collect(),
             latest_event_id: store.latest_event_id()?,
             now,
-        }))
+        })
+        .into_response())
     })
     .await
 }

@@ -36,14 +36,17 @@ mod lifecycle;
 mod migrate;
 mod notify_claim;
 pub(crate) mod open;
+pub mod poke;
 pub(crate) mod recompute;
 mod review;
 pub(crate) mod row;
 mod runs;
 pub(crate) mod schema;
+mod task_rows;
 mod tasks;
 mod triage;
 pub(crate) mod txn;
+mod wal_trim;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -91,6 +94,17 @@ pub struct SqliteStore {
     clock: Arc<dyn Clock>,
     /// The host part of this process's claim locks (the host id or name).
     local_host: String,
+    /// Tells a running gateway about each commit (see [`poke`]).
+    poker: poke::Poker,
+}
+
+/// A store that goes away empties an oversized WAL (see [`wal_trim`]).
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Ok(conn) = self.conn.get_mut() {
+            wal_trim::trim_wal(conn, &self.path);
+        }
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -113,6 +127,7 @@ impl SqliteStore {
             conn: Mutex::new(conn),
             clock,
             local_host: crate::host_identity::hostname(),
+            poker: poke::Poker::new(path),
         })
     }
 
@@ -164,6 +179,14 @@ impl Store for SqliteStore {
         visit: &mut dyn FnMut(TaskLineRef<'_>) -> bool,
     ) -> Result<()> {
         self.read(|c| tasks::visit_lines(c, query, visit))
+    }
+
+    fn for_each_task(
+        &self,
+        query: &TaskQuery,
+        visit: &mut dyn FnMut(TaskRow<'_>) -> bool,
+    ) -> Result<()> {
+        self.read(|c| task_rows::visit_tasks(c, query, visit))
     }
 
     fn parents_of(&self, id: &str) -> Result<Vec<String>> {

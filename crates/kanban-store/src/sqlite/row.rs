@@ -71,11 +71,15 @@ pub(crate) fn status_of_ref(row: &Row<'_>, idx: usize) -> rusqlite::Result<Statu
 }
 
 fn skills_of(raw: Option<String>) -> Option<Vec<String>> {
-    let raw = raw?;
+    skills_from_json(&raw?)
+}
+
+/// The `skills` column's JSON array (empty, null and invalid: `None`).
+pub(crate) fn skills_from_json(raw: &str) -> Option<Vec<String>> {
     if raw.is_empty() {
         return None;
     }
-    match serde_json::from_str::<Value>(&raw) {
+    match serde_json::from_str::<Value>(raw) {
         Ok(Value::Array(items)) => Some(
             items
                 .into_iter()

@@ -213,7 +213,7 @@ fn order_sql(order: TaskOrder) -> &'static str {
 
 /// `SELECT <columns> FROM tasks WHERE <filters> ORDER BY <order>`: one
 /// query, every filter bound as a parameter.
-fn list_query(columns: &str, q: &TaskQuery) -> (String, Vec<SqlValue>) {
+pub(crate) fn list_query(columns: &str, q: &TaskQuery) -> (String, Vec<SqlValue>) {
     let mut sql = format!("SELECT {columns} FROM tasks WHERE 1=1");
     let mut args: Vec<SqlValue> = Vec::new();
     let mut filter = |col: &str, v: Option<String>| {

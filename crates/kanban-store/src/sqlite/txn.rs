@@ -473,6 +473,10 @@ impl SqliteStore {
         let conn = self.lock_conn(false);
         let out = write_txn(&conn, self.now(), f);
         drop(conn);
+        if out.is_ok() {
+            // Committed: a running gateway looks at once (never blocks).
+            self.poker.poke();
+        }
         out.map_err(|e| self.classify(e))
     }
 

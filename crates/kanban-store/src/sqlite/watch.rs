@@ -13,16 +13,22 @@
 //! microseconds of a commit instead of at the next poll. Where inotify is
 //! unavailable (or on a file system that does not report changes, such as
 //! NFS) the caller's poll interval still bounds the delay.
+//!
+//! A gateway's probe also listens for pokes ([`super::poke`]): our own
+//! processes send one after each commit, which wakes the probe with the
+//! commit already readable, so the common path skips the settling below.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::poll::{PollFd, PollFlags, ppoll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::time::TimeSpec;
 
 use super::SqliteStore;
+use super::poke::PokeListener;
 use kanban_core::defaults::BUSY_TIMEOUT_MS;
 
 use super::open::connect;
@@ -39,6 +45,8 @@ pub struct SqliteChangeProbe {
     /// Set up before the first version is read, so no write falls between
     /// a reading and the watch.
     files: Option<FileWatch>,
+    /// The bound poke socket, once [`ChangeProbe::listen_for_pokes`] asked.
+    pokes: Option<PokeListener>,
     /// When a board file was last written and no new version was read
     /// since: the commit behind the write may not be visible yet.
     settling_since: Option<Instant>,
@@ -81,6 +89,7 @@ impl SqliteChangeProbe {
             conn,
             path: path.to_path_buf(),
             files,
+            pokes: None,
             settling_since: None,
             last_version: None,
         })
@@ -102,19 +111,93 @@ impl ChangeProbe for SqliteChangeProbe {
     }
 
     fn wait_for_change(&mut self, timeout: Duration) {
-        let Some(files) = &self.files else {
+        if self.files.is_none() && self.pokes.is_none() {
             return std::thread::sleep(timeout);
-        };
+        }
         if let Some(since) = self.settling_since {
             if since.elapsed() < SETTLE_WINDOW {
-                // Events queued meanwhile belong to the same commit.
-                files.drain_board_events();
-                return std::thread::sleep(SETTLE_STEP.min(timeout));
+                // Events queued meanwhile belong to the same commit; its
+                // poke (if its writer pokes) ends the step early.
+                if let Some(files) = &self.files {
+                    files.drain_board_events();
+                }
+                wait_any(None, self.pokes.as_ref(), SETTLE_STEP.min(timeout));
+                return;
             }
             self.settling_since = None;
         }
-        if files.wait(timeout) {
-            self.settling_since = Some(Instant::now());
+        match wait_any(self.files.as_ref(), self.pokes.as_ref(), timeout) {
+            Wake::File => self.settling_since = Some(Instant::now()),
+            // Sent after the commit: readable now. Its file events are
+            // stale.
+            Wake::Poke => {
+                if let Some(files) = &self.files {
+                    files.drain_board_events();
+                }
+            }
+            Wake::Timeout => {}
+        }
+    }
+
+    fn listen_for_pokes(&mut self) -> bool {
+        if self.pokes.is_none() {
+            self.pokes = PokeListener::bind(&self.path);
+        }
+        self.pokes.is_some()
+    }
+
+    fn drop_file_watch(&mut self) {
+        self.files = None;
+        self.settling_since = None;
+    }
+}
+
+/// What ended a [`wait_any`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// A board file was written (the commit may not be readable yet).
+    File,
+    /// A poke: a commit returned.
+    Poke,
+    Timeout,
+}
+
+/// Until a board file changed, a poke arrived or `timeout` passed; sleeps
+/// the timeout when there is nothing to wait on.
+fn wait_any(files: Option<&FileWatch>, pokes: Option<&PokeListener>, timeout: Duration) -> Wake {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Wake::Timeout;
+        }
+        let mut fds = Vec::with_capacity(2);
+        if let Some(p) = pokes {
+            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(f) = files {
+            fds.push(PollFd::new(f.inotify.as_fd(), PollFlags::POLLIN));
+        }
+        if fds.is_empty() {
+            std::thread::sleep(left);
+            return Wake::Timeout;
+        }
+        // `ppoll`: the settling steps are shorter than `poll`'s millisecond.
+        match ppoll(&mut fds, Some(TimeSpec::from_duration(left)), None) {
+            Ok(0) => return Wake::Timeout,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => {
+                std::thread::sleep(left);
+                return Wake::Timeout;
+            }
+        }
+        drop(fds);
+        if pokes.is_some_and(PokeListener::drain) {
+            return Wake::Poke;
+        }
+        if files.is_some_and(FileWatch::drain_board_events) {
+            return Wake::File;
         }
     }
 }
@@ -146,32 +229,6 @@ impl FileWatch {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).ok()?;
         inotify.add_watch(dir, COMMIT_EVENTS).ok()?;
         Some(FileWatch { inotify, name })
-    }
-
-    /// Until a board file changed (true) or `timeout` passed. Changes to
-    /// other files of the directory (logs, config) are drained and ignored.
-    fn wait(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            let ms = u16::try_from(left.as_millis().max(1)).unwrap_or(u16::MAX);
-            let mut fds = [PollFd::new(self.inotify.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::from(ms)) {
-                Ok(0) => return false,
-                Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => {
-                    std::thread::sleep(left);
-                    return false;
-                }
-            }
-            if self.drain_board_events() {
-                return true;
-            }
-        }
     }
 
     /// Read every queued event; whether one was about a board file (or the
@@ -278,6 +335,44 @@ mod tests {
             assert!(t0.elapsed() < hour);
         }
         writer.join().unwrap();
+    }
+
+    /// Without a file watch, a probe listening for pokes wakes on a commit
+    /// by another store (which pokes), long before its hour-long timeout,
+    /// and the commit is readable at once.
+    #[test]
+    fn a_poke_wakes_a_listening_probe_without_a_file_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("kanban.db");
+        let store = SqliteStore::open(&db, OpenOptions::create(), Arc::new(SystemClock)).unwrap();
+        let mut probe = store.change_probe().unwrap();
+        probe.drop_file_watch();
+        assert!(probe.listen_for_pokes(), "the socket is bound");
+        assert!(super::super::poke::socket_path(&db).exists());
+        let v0 = probe.version().unwrap();
+        let writer = std::thread::spawn(move || {
+            let other =
+                SqliteStore::open(&db, OpenOptions::default(), Arc::new(SystemClock)).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            other
+                .create_task(&NewTask {
+                    title: "b".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+        });
+        probe.wait_for_change(Duration::from_secs(3600));
+        assert_ne!(
+            probe.version().unwrap(),
+            v0,
+            "woken by the poke, after the commit"
+        );
+        writer.join().unwrap();
+        drop(probe);
+        assert!(
+            !super::super::poke::socket_path(dir.path().join("kanban.db").as_path()).exists(),
+            "the probe removes its socket"
+        );
     }
 
     /// Writes to other files of the directory do not end the wait early.

@@ -658,6 +658,11 @@ fn warn_stuck(slug: &str, warning: &kanban_dispatch::StuckWarning) {
 }
 
 impl DispatchPass for KanbanPass {
+    fn set_wake(&self, wake: kanban_server::PassWake) {
+        // Every board's workers come from this one spawner.
+        self.spawner.on_exit(Arc::new(move |_, _| wake.wake()));
+    }
+
     fn forget_board(&self, slug: &str) {
         let gone = self
             .boards

@@ -3,11 +3,11 @@
 use std::io::Write;
 
 use anyhow::Result;
-use kanban_store::{TaskOrder, TaskQuery};
+use kanban_store::{Store, TaskOrder, TaskQuery};
 
 use crate::cli::{ListArgs, SortOrder};
 use crate::context::Ctx;
-use crate::output::{CliTask, print_json, profile_author, push_task_line};
+use crate::output::{CliTask, profile_author, push_task_line};
 
 fn order(sort: Option<SortOrder>) -> TaskOrder {
     match sort {
@@ -44,9 +44,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
         limit: None,
     };
     if args.json {
-        let tasks = store.list_tasks(&query)?;
-        print_json(&tasks.iter().map(CliTask::from).collect::<Vec<_>>());
-        return Ok(0);
+        return print_json_stream(store, &query);
     }
     // Human lines need six columns, streamed straight from the query into
     // one buffered writer: no per-row allocation and no per-line flush
@@ -87,3 +85,54 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
     let _ = out.flush();
     Ok(0)
 }
+
+/// `list --json`: the same bytes as pretty-printing the whole array
+/// (`print_json`), written task by task as the store reads them, so a
+/// 100k-task board never sits in memory, neither as rows nor as text.
+fn print_json_stream<S: Store + ?Sized>(store: &S, query: &TaskQuery) -> Result<i32> {
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(JSON_BUFFER_BYTES, out.lock());
+    match write_json_array(store, query, &mut out) {
+        Ok(()) => {
+            out.flush()?;
+            Ok(0)
+        }
+        Err(e) => {
+            // Drop what is still buffered rather than flush half an array.
+            let _ = out.into_parts();
+            Err(e)
+        }
+    }
+}
+
+/// The JSON array of the query's tasks (reference key order, two-space
+/// indent) and a newline, into `out`.
+fn write_json_array<S: Store + ?Sized>(
+    store: &S,
+    query: &TaskQuery,
+    out: &mut impl Write,
+) -> Result<()> {
+    use serde::ser::{SerializeSeq, Serializer};
+    let mut ser = serde_json::Serializer::pretty(&mut *out);
+    let mut seq = ser.serialize_seq(None)?;
+    let mut failed = None;
+    store.for_each_task(
+        query,
+        &mut |t| match seq.serialize_element(&CliTask::from(&t)) {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
+        },
+    )?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    seq.end()?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Output buffer of `list --json`: many tasks per write syscall.
+const JSON_BUFFER_BYTES: usize = 64 * 1024;
