@@ -202,8 +202,9 @@ fn schemathesis_finds_no_failure_against_the_live_gateway() {
         .unwrap_or_default();
     assert!(
         status.success(),
-        "schemathesis found failures ({status}) against {}:\n{text}",
-        gw.url
+        "schemathesis found failures ({status}) against {}:\n{text}\n--- the gateway's log:\n{}",
+        gw.url,
+        gw.log_text()
     );
     eprintln!(
         "schemathesis passed in {:?}: {}",

@@ -62,18 +62,25 @@ pub struct SortKey {
     id: String,
 }
 
+/// A key sorting `x` in descending order: bitwise NOT (`-x - 1`), which,
+/// unlike negation, cannot overflow (a priority of `i64::MIN` is accepted)
+/// and keeps every value distinct.
+fn descending(x: i64) -> i64 {
+    !x
+}
+
 impl SortKey {
     /// Done and Archived: newest completion first; else highest priority,
     /// then oldest first; ties by id.
     pub fn of(task: &Task, column: Status) -> SortKey {
         match column {
             Status::Done | Status::Archived => SortKey {
-                first: -task.completed_at.unwrap_or(task.created_at),
+                first: descending(task.completed_at.unwrap_or(task.created_at)),
                 second: 0,
                 id: task.id.clone(),
             },
             _ => SortKey {
-                first: -task.priority,
+                first: descending(task.priority),
                 second: task.created_at,
                 id: task.id.clone(),
             },
@@ -311,6 +318,14 @@ pub fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descending_keys_never_overflow_and_keep_the_order() {
+        let values = [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX];
+        let keys: Vec<i64> = values.iter().map(|v| descending(*v)).collect();
+        assert!(keys.windows(2).all(|w| w[0] > w[1]), "{keys:?}");
+        assert_eq!(descending(i64::MIN), i64::MAX);
+    }
 
     #[test]
     fn cursor_round_trips_and_rejects_garbage() {
