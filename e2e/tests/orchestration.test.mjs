@@ -85,7 +85,8 @@ describe('orchestration pill and dialog', () => {
     await pill().click();
     await until(async () => (await gw.api('GET', '/orchestration')).auto_decompose === false,
       { message: 'flipped back' });
-    assert.match(await pill().textContent(), /Manual/);
+    // The pill re-renders once the PUT's answer is in, after the config.
+    await until(async () => /Manual/.test(await pill().textContent()), { message: 'pill says Manual' });
   });
 
   test('the dialog picks the orchestrator profile and lists the profiles', async () => {
@@ -134,6 +135,7 @@ describe('orchestration pill and dialog', () => {
     assert.equal(p.description, 'Reviews pull requests for correctness.');
     assert.equal(await row('reviewer').locator('button.orch-describe').isDisabled(), false);
     await dialog(page).locator('button', { hasText: 'Close' }).click();
-    assert.equal(await page.locator('#orchestration-dialog').count(), 0);
+    await until(async () => (await page.locator('#orchestration-dialog').count()) === 0,
+      { message: 'dialog closed' });
   });
 });
