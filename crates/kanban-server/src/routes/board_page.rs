@@ -239,7 +239,7 @@ pub fn page(
         current_step_key: q.current_step_key.clone(),
         ..Default::default()
     })?;
-    let mut tenants: BTreeSet<String> = tasks.iter().filter_map(|t| t.tenant.clone()).collect();
+    let tenants: BTreeSet<String> = tasks.iter().filter_map(|t| t.tenant.clone()).collect();
     let filter = Filter::of(q);
     let mut columns: Vec<(Status, Vec<Task>)> = statuses
         .iter()
@@ -278,22 +278,7 @@ pub fn page(
         now,
         &super::diagnostics::config(&st.hub),
     )?;
-    if q.tenant.is_some() {
-        // The filter menu lists every tenant, not just the chosen one.
-        tenants = store
-            .list_task_lines(&TaskQuery {
-                include_archived: true,
-                ..Default::default()
-            })?
-            .into_iter()
-            .filter_map(|t| t.tenant)
-            .collect();
-    }
-    let assignees: BTreeSet<String> = store
-        .assignee_counts()?
-        .into_iter()
-        .map(|(a, _, _)| a)
-        .collect();
+    let (tenants, assignees) = filter_menus(store, q.tenant.is_some(), tenants)?;
     Ok(BoardPageView {
         columns: pages
             .into_iter()
@@ -313,6 +298,34 @@ pub fn page(
         now,
         limit,
     })
+}
+
+/// The filter menus of a board view: the tenants (every tenant of the
+/// board when one is chosen, else those `shown`) and the assignees.
+pub(super) fn filter_menus(
+    store: &dyn kanban_store::dispatch_ops::DispatchStore,
+    tenant_chosen: bool,
+    shown: BTreeSet<String>,
+) -> ApiResult<(BTreeSet<String>, BTreeSet<String>)> {
+    let tenants = if tenant_chosen {
+        // The filter menu lists every tenant, not just the chosen one.
+        store
+            .list_task_lines(&TaskQuery {
+                include_archived: true,
+                ..Default::default()
+            })?
+            .into_iter()
+            .filter_map(|t| t.tenant)
+            .collect()
+    } else {
+        shown
+    };
+    let assignees = store
+        .assignee_counts()?
+        .into_iter()
+        .map(|(a, _, _)| a)
+        .collect();
+    Ok((tenants, assignees))
 }
 
 #[cfg(test)]

@@ -93,22 +93,8 @@ pub async fn get_board(
                 None => columns[1].1.push(card),
             }
         }
-        if q.tenant.is_some() {
-            // The filter menu lists every tenant, not just the chosen one.
-            tenants = store
-                .list_task_lines(&TaskQuery {
-                    include_archived: true,
-                    ..Default::default()
-                })?
-                .into_iter()
-                .filter_map(|t| t.tenant)
-                .collect();
-        }
-        let assignees: BTreeSet<String> = store
-            .assignee_counts()?
-            .into_iter()
-            .map(|(a, _, _)| a)
-            .collect();
+        let (tenants, assignees) =
+            super::board_page::filter_menus(store, q.tenant.is_some(), tenants)?;
         Ok(Json(BoardView {
             columns: columns
                 .into_iter()
