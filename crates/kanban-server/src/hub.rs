@@ -29,6 +29,8 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult};
 use crate::wake::PokeWake;
 
+pub use crate::drop_off::{DropOffRuntime, drop_off_runtime};
+
 /// How often a watcher asks the board's change probe whether it changed.
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Batches kept for slow WebSocket clients before they must re-read the store.
@@ -463,48 +465,6 @@ impl BoardHub {
             .spawn(move || watcher.run(probe, cursor))
         {
             tracing::error!(board = %board.slug, error = %e, "cannot start the board watcher");
-        }
-    }
-}
-
-/// Drop `value` where dropping may block: on a thread of its own when
-/// called from the async runtime, else right here. A PostgreSQL store's
-/// connection closes by blocking on a runtime of its own, which panics on
-/// a thread that drives tokio's (and aborts when already unwinding).
-pub fn drop_off_runtime<T: Send + 'static>(value: T) {
-    if tokio::runtime::Handle::try_current().is_err() {
-        drop(value);
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("kanban-drop".into())
-        .spawn(move || drop(value));
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start a thread to close a board's connections");
-    }
-}
-
-/// A value dropped by [`drop_off_runtime`] whenever it goes: for async
-/// code that may hold the last reference to a board.
-pub struct DropOffRuntime<T: Send + 'static>(Option<T>);
-
-impl<T: Send + 'static> DropOffRuntime<T> {
-    pub fn new(value: T) -> DropOffRuntime<T> {
-        DropOffRuntime(Some(value))
-    }
-}
-
-impl<T: Send + 'static> std::ops::Deref for DropOffRuntime<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        self.0.as_ref().expect("present until dropped")
-    }
-}
-
-impl<T: Send + 'static> Drop for DropOffRuntime<T> {
-    fn drop(&mut self) {
-        if let Some(value) = self.0.take() {
-            drop_off_runtime(value);
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod auto_decompose;
 pub mod demo;
 pub mod dispatch;
+mod drop_off;
 pub mod error;
 pub mod gateway;
 pub mod hosts;
