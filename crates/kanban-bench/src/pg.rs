@@ -71,9 +71,23 @@ impl PgServer {
         if std::env::var_os(ENV_PG_STATEMENT_LOG).is_some() {
             let mut c = cluster.client("postgres");
             c.batch_execute("ALTER SYSTEM SET log_min_duration_statement = 0")?;
+            // The plans of the slow ones, with row counts, timings and WAL
+            // (set once the restart below has loaded the module).
+            c.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'auto_explain'")?;
         }
         cluster.restart();
         let mut c = cluster.client("postgres");
+        if std::env::var_os(ENV_PG_STATEMENT_LOG).is_some() {
+            for setting in [
+                "auto_explain.log_min_duration = '3ms'",
+                "auto_explain.log_analyze = on",
+                "auto_explain.log_buffers = on",
+                "auto_explain.log_wal = on",
+            ] {
+                c.batch_execute(&format!("ALTER SYSTEM SET {setting}"))?;
+            }
+            c.batch_execute("SELECT pg_reload_conf()")?;
+        }
         for (name, value) in STOCK_SETTINGS {
             let now: String = c.query_one(&format!("SHOW {name}"), &[])?.get(0);
             if now != *value {

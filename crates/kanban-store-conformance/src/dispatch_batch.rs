@@ -133,7 +133,7 @@ pub fn claim_batch_counts_its_own_claims_toward_the_ceilings(s: &dyn DispatchSto
 /// to the attempt it names; a recorded worker ends the launch record and
 /// its launcher becomes its supervisor.
 pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) {
-    let ids = of(s, "coder", 4);
+    let ids = of(s, "coder", 5);
     let refs: Vec<&String> = ids.iter().collect();
     let runs: Vec<i64> = s
         .claim_batch(&batch(&refs, Ceilings::default()))
@@ -169,12 +169,17 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
             // A workspace without a worker: its spawn failed.
             ws(2, runs[2], None),
         ],
-        workers: vec![set_worker(0, runs[0], 10), set_worker(1, runs[1] + 99, 11)],
+        workers: vec![
+            set_worker(0, runs[0], 10),
+            set_worker(1, runs[1] + 99, 11),
+            // A worker without a workspace entry (it runs in the board's workdir).
+            set_worker(4, runs[4], 12),
+        ],
         failures: vec![failure(2, runs[2]), failure(3, runs[3] + 99)],
     };
     assert!(!launches.is_empty());
     let rec = s.record_launches(&launches).unwrap();
-    assert_eq!(rec.workers, vec![true, false]);
+    assert_eq!(rec.workers, vec![true, false, true]);
     assert_eq!(rec.failures.len(), 2);
     assert!(rec.failures[0].released && !rec.failures[0].auto_blocked);
     assert_eq!(
@@ -210,6 +215,9 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
         1
     );
     assert_eq!(status(s, &ids[3]), Status::Running);
+    let t4 = get(s, &ids[4]);
+    assert_eq!((t4.worker_pid, t4.workspace_path), (Some(12), None));
+    assert_eq!(running(s, &ids[4]).worker.map(|w| w.pid), Some(12));
     assert!(LaunchBatch::default().is_empty());
     assert_eq!(
         s.record_launches(&LaunchBatch::default()).unwrap(),

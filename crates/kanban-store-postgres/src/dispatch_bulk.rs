@@ -305,22 +305,25 @@ fn write_claims(
 /// task row: a second update of the same rows would write every row (and
 /// each of its index entries) once more. Both fences are read on the row
 /// as it was, which neither write changes (status, current run), so this
-/// is the workspace update followed by the worker update. Returns, per
-/// updated task, whether its workspace and whether its worker was set.
-const RECORD_TASKS_SQL: &str = "WITH ws AS (SELECT * FROM unnest($1::text[], $2::bigint[], \
-     $3::text[], $4::text[]) AS w(id, run_id, path, branch)), \
-     wk AS (SELECT * FROM unnest($5::text[], $6::bigint[], $7::bigint[]) AS k(id, run_id, pid)), \
-     u AS (SELECT COALESCE(ws.id, wk.id) AS id, ws.id IS NOT NULL AS has_ws, ws.run_id AS ws_run, \
-       ws.path, ws.branch, wk.id IS NOT NULL AS has_wk, wk.run_id AS wk_run, wk.pid \
-       FROM ws FULL JOIN wk ON ws.id = wk.id), \
-     f AS (SELECT u.*, u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run AS ws_ok, \
-       u.has_wk AND t.status = 'running' AND t.current_run_id IS NOT DISTINCT FROM u.wk_run AS wk_ok \
-       FROM u JOIN tasks t ON t.id = u.id) \
-     UPDATE tasks t SET \
-     workspace_path = CASE WHEN f.ws_ok THEN f.path ELSE t.workspace_path END, \
-     branch_name = CASE WHEN f.ws_ok THEN COALESCE(f.branch, t.branch_name) ELSE t.branch_name END, \
-     worker_pid = CASE WHEN f.wk_ok THEN f.pid ELSE t.worker_pid END \
-     FROM f WHERE t.id = f.id AND (f.ws_ok OR f.wk_ok) RETURNING t.id, f.ws_ok, f.wk_ok";
+/// is the workspace update followed by the worker update; RETURNING sees
+/// the same status and run, so it repeats the fences. One array row per
+/// task (the client merges the two lists): joining two lists in SQL cost
+/// as much as the update itself. Returns, per updated task, whether its
+/// workspace and whether its worker was set.
+const RECORD_TASKS_SQL: &str = "UPDATE tasks t SET \
+     workspace_path = CASE WHEN u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run \
+       THEN u.path ELSE t.workspace_path END, \
+     branch_name = CASE WHEN u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run \
+       THEN COALESCE(u.branch, t.branch_name) ELSE t.branch_name END, \
+     worker_pid = CASE WHEN u.has_wk AND t.status = 'running' \
+       AND t.current_run_id IS NOT DISTINCT FROM u.wk_run THEN u.pid ELSE t.worker_pid END \
+     FROM unnest($1::text[], $2::bool[], $3::bigint[], $4::text[], $5::text[], $6::bool[], \
+       $7::bigint[], $8::bigint[]) AS u(id, has_ws, ws_run, path, branch, has_wk, wk_run, pid) \
+     WHERE t.id = u.id \
+       AND ((u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run) \
+         OR (u.has_wk AND t.status = 'running' AND t.current_run_id IS NOT DISTINCT FROM u.wk_run)) \
+     RETURNING t.id, u.has_ws AND t.current_run_id IS NOT DISTINCT FROM u.ws_run, \
+       u.has_wk AND t.status = 'running' AND t.current_run_id IS NOT DISTINCT FROM u.wk_run";
 
 /// [`LaunchBatch`]: workspaces, then workers, then spawn failures, as the
 /// per-task version records them, in a fixed number of statements.
@@ -366,17 +369,34 @@ fn record_tasks(
     if ws.is_empty() && workers.is_empty() {
         return Ok((ws_set, wk_set));
     }
-    let ws_ids: Vec<&str> = ws.iter().map(|w| w.task_id.as_str()).collect();
-    let ws_runs: Vec<Option<i64>> = ws.iter().map(|w| w.run_id).collect();
-    let paths: Vec<&str> = ws.iter().map(|w| w.path.as_str()).collect();
-    let branches: Vec<Option<&str>> = ws.iter().map(|w| w.branch.as_deref()).collect();
-    let wk_ids: Vec<&str> = workers.iter().map(|w| w.task_id.as_str()).collect();
-    let wk_runs: Vec<Option<i64>> = workers.iter().map(|w| w.run_id).collect();
-    let pids: Vec<i64> = workers.iter().map(|w| w.worker.pid).collect();
+    // One entry per task, in first-seen order (neither list repeats a task).
+    let mut at: HashMap<&str, usize> = HashMap::new();
+    let mut tasks: Vec<(&str, Option<&SetWorkspace>, Option<&SetWorker>)> = Vec::new();
+    for w in ws {
+        at.insert(&w.task_id, tasks.len());
+        tasks.push((&w.task_id, Some(w), None));
+    }
+    for w in workers {
+        match at.get(w.task_id.as_str()) {
+            Some(&i) => tasks[i].2 = Some(w),
+            None => tasks.push((&w.task_id, None, Some(w))),
+        }
+    }
+    let ids: Vec<&str> = tasks.iter().map(|t| t.0).collect();
+    let has_ws: Vec<bool> = tasks.iter().map(|t| t.1.is_some()).collect();
+    let ws_runs: Vec<Option<i64>> = tasks.iter().map(|t| t.1.and_then(|w| w.run_id)).collect();
+    let paths: Vec<Option<&str>> = tasks.iter().map(|t| t.1.map(|w| w.path.as_str())).collect();
+    let branches: Vec<Option<&str>> = tasks
+        .iter()
+        .map(|t| t.1.and_then(|w| w.branch.as_deref()))
+        .collect();
+    let has_wk: Vec<bool> = tasks.iter().map(|t| t.2.is_some()).collect();
+    let wk_runs: Vec<Option<i64>> = tasks.iter().map(|t| t.2.and_then(|w| w.run_id)).collect();
+    let pids: Vec<Option<i64>> = tasks.iter().map(|t| t.2.map(|w| w.worker.pid)).collect();
     let rows = tx.query(
         RECORD_TASKS_SQL,
         &[
-            &ws_ids, &ws_runs, &paths, &branches, &wk_ids, &wk_runs, &pids,
+            &ids, &has_ws, &ws_runs, &paths, &branches, &has_wk, &wk_runs, &pids,
         ],
     )?;
     for r in &rows {

@@ -142,10 +142,15 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: V4_LEANER_TASK_UPDATES_SQL,
     },
+    // Room on every page for a claim's row versions and its launch record.
+    Migration {
+        version: 5,
+        sql: V5_ROOM_FOR_LAUNCH_UPDATES_SQL,
+    },
 ];
 
 /// The newest migration this build knows.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Bumped by every write transaction; change probes read it.
 pub(crate) const BUMP_VERSION_SQL: &str =
@@ -382,6 +387,17 @@ CREATE INDEX idx_tasks_idempotency ON tasks(idempotency_key) WHERE idempotency_k
 CREATE INDEX idx_tasks_session_id ON tasks(session_id) WHERE session_id IS NOT NULL;
 ALTER TABLE tasks SET (fillfactor = 80);
 ALTER TABLE task_runs SET (fillfactor = 80);
+";
+
+/// Migration 5. A dispatch pass claims a batch of tasks (new row versions:
+/// the status changes), then records their launches (workspace and pid on
+/// the task, pid on the run). At `fillfactor = 80` the claim's versions
+/// used up the spare room of most pages, so the launch updates moved to
+/// other pages too and wrote an entry into every index (4 WAL records a
+/// row instead of 1). Half-full pages keep both on the page.
+const V5_ROOM_FOR_LAUNCH_UPDATES_SQL: &str = "
+ALTER TABLE tasks SET (fillfactor = 50);
+ALTER TABLE task_runs SET (fillfactor = 50);
 ";
 
 /// Every `tasks` column, in the order `row::task_from_row` reads them.
