@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kanban_core::transitions::ceilings::is_per_profile;
 use kanban_core::{Status, Task};
@@ -30,7 +30,10 @@ use crate::log_cap::ENV_LOG_MAX_RUN_BYTES;
 use crate::options::DispatchOptions;
 use crate::result::{CappedTask, DispatchResult, GuardedTask, SpawnedTask};
 use crate::spawner::{LogSpec, WorkerSpec};
-use crate::workspace::{ResolvedWorkspace, WorkspaceRequest, resolve_workspace};
+use crate::workspace::{
+    ResolvedWorkspace, WorkspaceRequest, default_scratch_dir, make_scratch_dirs_ahead,
+    resolve_workspace,
+};
 
 /// Skill force-loaded into review workers.
 pub const REVIEW_SKILL: &str = "sdlc-review";
@@ -47,12 +50,18 @@ pub const CLAIM_BATCH_MAX: usize = 1024;
 /// A candidate that passed every check, waiting for its batch claim.
 struct Pick {
     task_id: String,
+    /// Its scratch workspace, when it gets the default one.
+    scratch_dir: Option<PathBuf>,
     assignee: String,
     kind: ProfileKind,
     review: bool,
     /// Running count of its profile when picked (earlier picks included).
     current: i64,
 }
+
+/// Batches of at least this many picks make their scratch workspaces
+/// while the claim commits (see `launch_batch`).
+const SCRATCH_AHEAD_MIN_PICKS: usize = 16;
 
 /// What the candidate walk leaves for later passes to know.
 #[derive(Debug, Default)]
@@ -225,7 +234,14 @@ impl Dispatcher {
                     cap.running += 1;
                     continue;
                 }
+                let scratch_dir = default_scratch_dir(
+                    &self.board.workspaces_root,
+                    &cand.workspace_kind,
+                    cand.workspace_path.as_deref(),
+                    &cand.id,
+                );
                 picks.push(Pick {
+                    scratch_dir,
                     task_id: cand.id,
                     assignee,
                     kind,
@@ -295,7 +311,23 @@ impl Dispatcher {
             launcher: Some(launcher.clone()),
         };
         let claim_started = std::time::Instant::now();
-        let outcomes = self.store.claim_batch(&batch)?;
+        // A big batch's scratch workspaces are made on a second thread
+        // while the claim transaction runs: their `mkdir`s (tens of µs
+        // each on ext4) then overlap the database's work instead of
+        // following it. A claim lost to another dispatcher leaves the
+        // directory to the winner, which makes the same one. Small
+        // batches (the pick-up of one new task) skip the thread.
+        let ahead: Vec<PathBuf> = if picks.len() >= SCRATCH_AHEAD_MIN_PICKS {
+            picks.iter().filter_map(|p| p.scratch_dir.clone()).collect()
+        } else {
+            Vec::new()
+        };
+        let outcomes = std::thread::scope(|scope| {
+            if !ahead.is_empty() {
+                scope.spawn(|| make_scratch_dirs_ahead(&ahead));
+            }
+            self.store.claim_batch(&batch)
+        })?;
         let claimed = outcomes
             .iter()
             .filter(|o| matches!(o, ClaimOutcome::Claimed { .. }))

@@ -2,6 +2,7 @@
 //! and the prompt release of claims whose launching dispatcher died.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use kanban_hermes::layout::{Env, MapEnv};
@@ -117,6 +118,29 @@ fn a_batch_records_every_worker_and_leaves_no_launch_behind() {
     let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
     assert_eq!(r.reclaimed, 0);
     assert!(r.spawned.is_empty());
+}
+
+#[test]
+fn a_big_batch_makes_its_scratch_workspaces_while_it_claims() {
+    let f = Fixture::new();
+    let liveness = Arc::new(StaticLiveness::new("h"));
+    let n = super::SCRATCH_AHEAD_MIN_PICKS + 4;
+    let ids: Vec<String> = (0..n)
+        .map(|i| f.create(&format!("t{i}"), Some("agent")))
+        .collect();
+    let (d, spawner) = stub_dispatcher(&f, &liveness);
+    let r = d.dispatch_once(&DispatchOptions::default()).unwrap();
+    assert_eq!(r.spawned.len(), n, "{r:?}");
+    assert_eq!(spawner.spawned().len(), n);
+    let root = f.board().workspaces_root;
+    for id in &ids {
+        let dir = root.join(id);
+        assert_eq!(f.task(id).workspace_path, Some(dir.display().to_string()));
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+    }
+    // One directory per claimed task, nothing else.
+    assert_eq!(std::fs::read_dir(&root).unwrap().count(), n);
 }
 
 #[test]

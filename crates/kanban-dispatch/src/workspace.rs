@@ -342,6 +342,31 @@ fn expand_home(raw: &str) -> PathBuf {
     }
 }
 
+/// Where a task's scratch workspace goes when it has no stored path (the
+/// board's workspaces root and the task id); `None` for any other kind,
+/// a stored path or an id that cannot name a directory.
+pub(crate) fn default_scratch_dir(
+    workspaces_root: &Path,
+    kind: &str,
+    stored: Option<&str>,
+    task_id: &str,
+) -> Option<PathBuf> {
+    let stored = stored.map(str::trim).filter(|p| !p.is_empty());
+    if !matches!(kind, "" | "scratch") || stored.is_some() {
+        return None;
+    }
+    Some(workspaces_root.join(safe_component(task_id).ok()?))
+}
+
+/// Make scratch workspaces ahead of their claim (see `launch_batch`).
+/// Errors are left to [`resolve_workspace`], which makes each again
+/// (`mkdir -p`) once the task is claimed and reports what fails.
+pub(crate) fn make_scratch_dirs_ahead(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let _ = create_private_dir(dir);
+    }
+}
+
 /// `mkdir -p` with mode 0700 on the directories created.
 fn create_private_dir(dir: &Path) -> Result<()> {
     std::fs::DirBuilder::new()

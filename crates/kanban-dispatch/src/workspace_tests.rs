@@ -249,3 +249,34 @@ fn slow_commands_are_killed_at_the_timeout() {
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(t0.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn only_a_default_scratch_workspace_is_made_ahead_of_its_claim() {
+    let root = tempfile::tempdir().unwrap();
+    let ws = root.path().join("workspaces");
+    let dir = |kind, stored, id| default_scratch_dir(&ws, kind, stored, id);
+    assert_eq!(dir("scratch", None, "t_1"), Some(ws.join("t_1")));
+    assert_eq!(dir("", Some("  "), "t_1"), Some(ws.join("t_1")));
+    assert_eq!(dir("scratch", Some("/srv/mine"), "t_1"), None);
+    assert_eq!(dir("dir", None, "t_1"), None);
+    assert_eq!(dir("worktree", None, "t_1"), None);
+    assert_eq!(dir("scratch", None, "../escape"), None);
+    assert_eq!(dir("scratch", None, ".."), None);
+
+    let ahead = vec![ws.join("t_1"), ws.join("t_2")];
+    make_scratch_dirs_ahead(&ahead);
+    // Made private, and made again (`mkdir -p`) by the claim's resolution.
+    let mode = std::fs::metadata(&ahead[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    let again = resolve_workspace(&WorkspaceRequest {
+        task_id: "t_2",
+        kind: "scratch",
+        path: None,
+        branch_name: None,
+        workspaces_root: &ws,
+        board: "default",
+        default_workdir: None,
+    })
+    .unwrap();
+    assert_eq!(again.path, ahead[1]);
+}

@@ -250,7 +250,8 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
 /// SQLite's insertion order; a NULL priority last, as SQLite sorts it).
 fn candidates_sql(status: Status) -> String {
     format!(
-        "SELECT id, assignee, status FROM tasks WHERE status = '{}' \
+        "SELECT id, assignee, status, workspace_kind, workspace_path FROM tasks \
+         WHERE status = '{}' \
          AND claim_lock IS NULL ORDER BY priority DESC NULLS LAST, created_at ASC, id ASC",
         status.as_str()
     )
@@ -351,6 +352,8 @@ impl DispatchStore for PgStore {
                     id: r.try_get(0)?,
                     assignee: opt_str(r, 1)?.filter(|a| !a.trim().is_empty()),
                     status: status_of(r.try_get(2)?),
+                    workspace_kind: opt_str(r, 3)?.unwrap_or_default(),
+                    workspace_path: opt_str(r, 4)?,
                 })
             })
         })

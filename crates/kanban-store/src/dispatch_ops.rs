@@ -137,6 +137,10 @@ pub struct Candidate {
     pub id: String,
     pub assignee: Option<String>,
     pub status: Status,
+    /// The task's workspace kind and stored path, so the dispatcher can
+    /// make a scratch workspace while the claim commits.
+    pub workspace_kind: String,
+    pub workspace_path: Option<String>,
 }
 
 /// What the respawn guard looks at, for one task.

@@ -355,7 +355,8 @@ fn release(tx: &Tx<'_>, req: &ReleaseRunning) -> DbResult<Released> {
 /// with a new binding.
 fn candidates_sql(status: Status) -> String {
     format!(
-        "SELECT id, assignee, status FROM tasks WHERE status = '{}' \
+        "SELECT id, assignee, status, workspace_kind, workspace_path FROM tasks \
+         WHERE status = '{}' \
          AND claim_lock IS NULL ORDER BY priority DESC, created_at ASC",
         status.as_str()
     )
@@ -447,6 +448,8 @@ impl DispatchStore for SqliteStore {
                         .get::<_, Option<String>>(1)?
                         .filter(|a| !a.trim().is_empty()),
                     status: status_of(&r.get::<_, String>(2)?),
+                    workspace_kind: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                    workspace_path: r.get(4)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
