@@ -47,6 +47,12 @@ fn shown_raw(c: char, next: Option<char>, layout: Layout) -> bool {
 
 /// Whether `s` has anything to escape in `layout`.
 fn needs_escaping(s: &str, layout: Layout) -> bool {
+    // Most text has no byte that can begin a control character (a C0
+    // byte, DEL, or 0xC2, the lead byte of the C1 range): one byte scan
+    // answers without decoding a char.
+    if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return false;
+    }
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         if !shown_raw(c, chars.peek().copied(), layout) {
@@ -251,6 +257,9 @@ mod tests {
             "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\tc\nd\r\ne\\x0df"
         );
         assert!(matches!(line("plain é ✓"), Cow::Borrowed(_)));
+        // 0xC2 leads both C1 controls and printable Latin-1 signs.
+        assert!(matches!(line("© 2026 · ½"), Cow::Borrowed(_)));
+        assert_eq!(line("csi \u{9b}2J"), "csi \\x9b2J");
         assert!(matches!(block("two\r\nlines\tok"), Cow::Borrowed(_)));
         assert!(matches!(block("lone\rcr"), Cow::Owned(_)));
     }
