@@ -68,7 +68,8 @@ impl PgServer {
                 c.batch_execute(&format!("ALTER SYSTEM SET {name} = '{value}'"))?;
             }
         }
-        if std::env::var_os(ENV_PG_STATEMENT_LOG).is_some() {
+        let statement_log = std::env::var_os(ENV_PG_STATEMENT_LOG).is_some();
+        if statement_log {
             let mut c = cluster.client("postgres");
             c.batch_execute("ALTER SYSTEM SET log_min_duration_statement = 0")?;
             // The plans of the slow ones, with row counts, timings and WAL
@@ -77,7 +78,7 @@ impl PgServer {
         }
         cluster.restart();
         let mut c = cluster.client("postgres");
-        if std::env::var_os(ENV_PG_STATEMENT_LOG).is_some() {
+        if statement_log {
             for setting in [
                 "auto_explain.log_min_duration = '3ms'",
                 "auto_explain.log_analyze = on",

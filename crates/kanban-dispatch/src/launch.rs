@@ -50,8 +50,10 @@ pub const CLAIM_BATCH_MAX: usize = 1024;
 /// A candidate that passed every check, waiting for its batch claim.
 struct Pick {
     task_id: String,
-    /// Its scratch workspace, when it gets the default one.
-    scratch_dir: Option<PathBuf>,
+    /// The task's workspace kind and stored path, as the candidate read
+    /// them (for a scratch workspace made while the claim commits).
+    workspace_kind: String,
+    workspace_path: Option<String>,
     assignee: String,
     kind: ProfileKind,
     review: bool,
@@ -234,15 +236,10 @@ impl Dispatcher {
                     cap.running += 1;
                     continue;
                 }
-                let scratch_dir = default_scratch_dir(
-                    &self.board.workspaces_root,
-                    &cand.workspace_kind,
-                    cand.workspace_path.as_deref(),
-                    &cand.id,
-                );
                 picks.push(Pick {
-                    scratch_dir,
                     task_id: cand.id,
+                    workspace_kind: cand.workspace_kind,
+                    workspace_path: cand.workspace_path,
                     assignee,
                     kind,
                     review,
@@ -318,7 +315,17 @@ impl Dispatcher {
         // directory to the winner, which makes the same one. Small
         // batches (the pick-up of one new task) skip the thread.
         let ahead: Vec<PathBuf> = if picks.len() >= SCRATCH_AHEAD_MIN_PICKS {
-            picks.iter().filter_map(|p| p.scratch_dir.clone()).collect()
+            picks
+                .iter()
+                .filter_map(|p| {
+                    default_scratch_dir(
+                        &self.board.workspaces_root,
+                        &p.workspace_kind,
+                        p.workspace_path.as_deref(),
+                        &p.task_id,
+                    )
+                })
+                .collect()
         } else {
             Vec::new()
         };
