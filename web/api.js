@@ -1,28 +1,10 @@
 // REST client for the gateway's /api/v1. Every call carries the selected
 // board and, when the gateway has one, the bearer token.
 
+import { token, setToken, apiHeaders, takeEarly } from './boot.js';
+
 export const API = '/api/v1';
-const TOKEN_KEY = 'kanban.token';
-
-/** A token passed as #token=… or ?token=… is kept for this tab and removed from the address bar. */
-function initToken() {
-  const url = new URL(location.href);
-  const hash = new URLSearchParams(url.hash.slice(1));
-  const t = url.searchParams.get('token') || hash.get('token');
-  if (t) {
-    sessionStorage.setItem(TOKEN_KEY, t);
-    url.searchParams.delete('token');
-    history.replaceState(null, '', url.pathname + url.search);
-  }
-}
-initToken();
-
-export function token() {
-  return sessionStorage.getItem(TOKEN_KEY) || '';
-}
-export function setToken(t) {
-  if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
-}
+export { token, setToken };
 
 export class ApiError extends Error {
   constructor(status, detail, code) {
@@ -50,16 +32,14 @@ export let onUnauthorized = () => {};
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
 export async function request(method, path, { body, params, withBoard = true } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
-  const res = await fetch(apiUrl(path, params, withBoard), {
+  const url = apiUrl(path, params, withBoard);
+  const asked = method === 'GET' ? takeEarly(url.toString()) : undefined;
+  const res = await (asked || fetch(url, {
     method,
-    headers,
+    headers: apiHeaders(body !== undefined),
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: 'same-origin',
-  });
+  }));
   let data = null;
   const text = await res.text();
   if (text) {

@@ -3,6 +3,7 @@
 // refreshes (GET /tasks/{id}) so only what changed is redrawn; a burst
 // touching many tasks falls back to one full reload.
 import { api, setBoard, board, setUnauthorizedHandler, setToken } from './api.js';
+import { BOARD_KEY, pageSize } from './boot.js';
 import { h, toast, banner, debounce } from './util.js';
 import { boardIcon, hydrateIcons } from './icons.js';
 import { state, loadBoard, addPage, setTotals, put, remove, cardFromDetail, touchAll, subscribe, CONFIRM_MOVES, STATUSES, ARCHIVED } from './store.js';
@@ -12,8 +13,8 @@ import { LiveFeed } from './live.js';
 import { ActivityView } from './activity.js';
 import { formDialog, confirmMove } from './dialogs.js';
 import { installOrchestration } from './orchestration.js';
+import { loadMarkdown } from './markdown.js';
 
-const BOARD_KEY = 'kanban.board';
 const LANES_KEY = 'kanban.lanes';
 /** Above this many distinct tasks in one burst of events, reload the whole board. */
 const FULL_RELOAD_THRESHOLD = 60;
@@ -21,9 +22,6 @@ const FULL_RELOAD_THRESHOLD = 60;
 const LIVE_DEBOUNCE_MS = 60;
 /** Parallel GET /tasks/{id} while applying live events. */
 const REFRESH_CONCURRENCY = 6;
-/** Cards per column and page (GET /board?limit=…); `?page_size=N` in the page's address overrides it. */
-const PAGE_SIZE = 50;
-const pageSize = Number(new URLSearchParams(location.search).get('page_size')) || PAGE_SIZE;
 /** After live changes, re-read the column totals at most this often. */
 const TOTALS_DEBOUNCE_MS = 250;
 /** A filter change reloads the first pages from the server after this pause. */
@@ -132,6 +130,8 @@ async function switchBoard(slug, prefetched) {
   document.body.dataset.ready = '1';
   // The board is drawn and answers input (read by e2e/bench/board_5k.mjs).
   if (!performance.getEntriesByName('kanban:board-ready').length) performance.mark('kanban:board-ready');
+  // The drawer's markdown renderer, loaded while the user looks at the board.
+  (window.requestIdleCallback || setTimeout)(() => loadMarkdown().catch(() => {}));
 }
 
 function fillFilters() {

@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { h, fmtTime, fmtDuration, fmtAge, splitList, toast } from './util.js';
 import { icon } from './icons.js';
-import { setMarkdown } from './markdown.js';
+import { setMarkdown, loadMarkdown } from './markdown.js';
 import { formDialog } from './dialogs.js';
 import { runTimeline, runOutcome } from './timeline.js';
 import { state, put, remove, cardFromDetail, nowServer } from './store.js';
@@ -68,7 +68,8 @@ export class Drawer {
     const seq = ++this.seq;
     let detail;
     try {
-      detail = await api.task(id);
+      // Markdown is drawn in one go, not as plain text first.
+      [detail] = await Promise.all([api.task(id), loadMarkdown()]);
     } catch (e) {
       if (seq !== this.seq || this.id !== id) return;
       if (e.status === 404) {

@@ -1,15 +1,12 @@
 // Markdown to safe HTML. marked renders; DOMPurify removes script, event
 // handler attributes, javascript:/data: links and anything else able to
 // run code. The page's Content-Security-Policy (index.html) is a second
-// line of defence.
-import { marked } from './vendor/marked.esm.js';
-import DOMPurify from './vendor/purify.es.js';
-
-marked.setOptions({ gfm: true, breaks: true, async: false });
+// line of defence. Both libraries load on first use (the drawer asks
+// before it draws) or when the page is idle, not before the board is shown.
 
 const SAFE_URL = /^(?:https?:|mailto:|#|\/(?!\/)|\.{0,2}\/|[^:]*$)/i;
 
-DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+function guardLinks(node) {
   if (node.tagName === 'A') {
     const href = node.getAttribute('href') || '';
     if (!SAFE_URL.test(href.trim())) node.removeAttribute('href');
@@ -22,7 +19,7 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
     node.setAttribute('loading', 'lazy');
     node.setAttribute('referrerpolicy', 'no-referrer');
   }
-});
+}
 
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true },
@@ -31,13 +28,33 @@ const PURIFY_CONFIG = {
   ALLOW_DATA_ATTR: false,
 };
 
-/** Sanitized HTML of a markdown text. */
-export function renderMarkdown(text) {
-  const raw = marked.parse(String(text ?? ''));
-  return DOMPurify.sanitize(raw, PURIFY_CONFIG);
+/** {marked, DOMPurify} once loaded and configured. */
+let lib = null;
+let loading = null;
+
+/** Load and configure the renderer and the sanitizer (once). */
+export function loadMarkdown() {
+  loading ??= Promise.all([import('./vendor/marked.esm.js'), import('./vendor/purify.es.js')])
+    .then(([{ marked }, { default: DOMPurify }]) => {
+      marked.setOptions({ gfm: true, breaks: true, async: false });
+      DOMPurify.addHook('afterSanitizeAttributes', guardLinks);
+      lib = { marked, DOMPurify };
+    });
+  return loading;
 }
 
-/** Fill `el` with the rendered markdown. */
+/** Sanitized HTML of a markdown text (after `loadMarkdown()` resolved). */
+function renderMarkdown(text) {
+  const raw = lib.marked.parse(String(text ?? ''));
+  return lib.DOMPurify.sanitize(raw, PURIFY_CONFIG);
+}
+
+/** Fill `el` with the rendered markdown (as plain text until the libraries are loaded). */
 export function setMarkdown(el, text) {
-  el.innerHTML = renderMarkdown(text);
+  if (lib) {
+    el.innerHTML = renderMarkdown(text);
+    return;
+  }
+  el.textContent = String(text ?? '');
+  loadMarkdown().then(() => { if (el.isConnected) el.innerHTML = renderMarkdown(text); });
 }

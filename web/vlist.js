@@ -5,6 +5,8 @@
 // data version is unchanged, so a live update redraws only what changed.
 
 const OVERSCAN_PX = 400;
+/** Viewport assumed until the scroller's first measure (and for a hidden one). */
+const UNMEASURED_VIEW_PX = 800;
 
 export class VirtualList {
   /**
@@ -22,7 +24,22 @@ export class VirtualList {
     this.offsets = [0];
     this.els = new Map();
     this.frame = 0;
-    scroller.addEventListener('scroll', () => this.schedule(), { passive: true });
+    // The viewport is read when it changes, never while rendering: a read
+    // after another column's render would force a layout of the whole page.
+    this.viewTop = 0;
+    this.viewHeight = 0;
+    scroller.addEventListener('scroll', () => {
+      this.viewTop = scroller.scrollTop;
+      this.schedule();
+    }, { passive: true });
+    // Delivered after layout, so reading clientHeight here costs nothing.
+    new ResizeObserver(() => {
+      const h = scroller.clientHeight;
+      if (h !== this.viewHeight) {
+        this.viewHeight = h;
+        this.schedule();
+      }
+    }).observe(scroller);
   }
 
   /** items: [{key, v, height, ...}] in display order. */
@@ -55,10 +72,10 @@ export class VirtualList {
   }
 
   render() {
-    const top = this.scroller.scrollTop - OVERSCAN_PX;
+    const top = this.viewTop - OVERSCAN_PX;
     // A hidden column (phone layout, off screen) still renders a first screenful.
-    const height = this.scroller.clientHeight || 800;
-    const bottom = this.scroller.scrollTop + height + OVERSCAN_PX;
+    const height = this.viewHeight || UNMEASURED_VIEW_PX;
+    const bottom = this.viewTop + height + OVERSCAN_PX;
     const first = this.indexAt(Math.max(0, top));
     const keep = new Set();
     for (let i = first; i < this.items.length && this.offsets[i] < bottom; i++) {
@@ -97,6 +114,7 @@ export class VirtualList {
     const st = this.scroller.scrollTop, h = this.scroller.clientHeight;
     if (top < st) this.scroller.scrollTop = top;
     else if (bottom > st + h) this.scroller.scrollTop = bottom - h;
+    this.viewTop = this.scroller.scrollTop;
     this.render();
     return this.els.get(this.items[i].key) || null;
   }

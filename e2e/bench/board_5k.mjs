@@ -6,7 +6,8 @@
 // heap after a forced GC and what GET /board costs.
 //
 //   cd e2e && node bench/board_5k.mjs --before ../target/baseline/release/kanban \
-//     [--after ../target/release/kanban] [--tasks 5000] [--runs 5] [--from-disk --before-web DIR]
+//     [--before-name NAME] [--before-unpaged] [--after ../target/release/kanban] [--tasks 5000]
+//     [--runs 5] [--from-disk --before-web DIR]
 //
 // Each gateway serves the dashboard files embedded in its binary (rebuild
 // after editing web/). With --from-disk they are answered from disk instead
@@ -29,6 +30,10 @@ const AFTER = resolve(arg('after', join(REPO, 'target', 'release', 'kanban')));
 const BEFORE = arg('before') && resolve(arg('before'));
 const BEFORE_WEB = arg('before-web') && resolve(arg('before-web'));
 const FROM_DISK = process.argv.includes('--from-disk');
+/** What the table calls the `--before` build. */
+const BEFORE_NAME = arg('before-name', 'previous build');
+/** The `--before` build predates the paged board (3a87cf2 and older): its first GET /board is the whole board. */
+const BEFORE_UNPAGED = process.argv.includes('--before-unpaged');
 /** Parallel create requests while seeding; bulk moves per request. */
 const SEED_CONCURRENCY = 8;
 const BULK_CHUNK = 500;
@@ -87,13 +92,27 @@ async function measurePage(context, gw) {
   const page = await context.newPage();
   await page.setViewportSize(WIDE);
   const cdp = await context.newCDPSession(page);
+  // A running browser, as a user's: its renderer started and its network
+  // stack warm, on a page of the gateway that caches none of the dashboard.
+  await page.goto(`${gw.url}/healthz`);
   const t0 = performance.now();
   await page.goto(`${gw.url}/`);
   await page.waitForSelector('body[data-ready="1"] .column[data-status="ready"] .card');
   const drawnMs = since(t0);
+  // The click and the wait for the drawer run in the page, timed by its
+  // clock: the driver's round trips and actionability checks are not the
+  // dashboard's time. The driver's view of the same is kept beside it.
   const t1 = performance.now();
-  await page.locator('.column[data-status="ready"] .card').first().click();
-  await page.locator('#drawer .drawer-title').waitFor();
+  const clickMs = await page.evaluate(() => new Promise((resolve) => {
+    const drawer = document.getElementById('drawer');
+    const start = performance.now();
+    const seen = () => drawer.querySelector('.drawer-title');
+    const done = () => { observer.disconnect(); resolve(performance.now() - start); };
+    const observer = new MutationObserver(() => { if (seen()) done(); });
+    observer.observe(drawer, { childList: true, subtree: true });
+    document.querySelector('.column[data-status="ready"] .card').click();
+    if (seen()) done();
+  }));
   const drawerMs = since(t1);
   const interactiveMs = since(t0);
   await cdp.send('HeapProfiler.collectGarbage');
@@ -103,7 +122,8 @@ async function measurePage(context, gw) {
     readyMs: performance.getEntriesByName('kanban:board-ready')[0]?.startTime ?? null,
     loaded: window.kanban.state.tasks.size, count: document.getElementById('board-count').textContent }));
   await page.close();
-  return { drawnMs, drawerMs, interactiveMs, heapMiB: heap.usedSize / 2 ** 20, ...dom };
+  return { drawnMs, drawerMs, interactiveMs, clickMs, inPageMs: dom.readyMs === null ? null : dom.readyMs + clickMs,
+    heapMiB: heap.usedSize / 2 ** 20, ...dom };
 }
 
 /** What the build's dashboard asks for first: the whole board, or its first pages. */
@@ -116,7 +136,7 @@ async function boardRequest(gw, paged) {
 
 async function main() {
   const builds = [];
-  if (BEFORE) builds.push({ name: 'before (3a87cf2)', bin: BEFORE, web: BEFORE_WEB, paged: false });
+  if (BEFORE) builds.push({ name: `before (${BEFORE_NAME})`, bin: BEFORE, web: BEFORE_WEB, paged: !BEFORE_UNPAGED });
   builds.push({ name: 'after', bin: AFTER, web: join(REPO, 'web'), paged: true });
   for (const b of builds) if (!existsSync(b.bin)) throw new Error(`no binary ${b.bin}`);
   if (FROM_DISK && BEFORE && !(BEFORE_WEB && existsSync(join(BEFORE_WEB, 'index.html')))) {
@@ -154,13 +174,16 @@ async function main() {
   await seeder.dispose();
 
   console.log(`\n${N}-task board, median of ${RUNS} runs per build (release gateways, headless Chromium ${WIDE.width}x${WIDE.height}, dashboard files ${FROM_DISK ? 'from disk' : 'embedded'}):\n`);
-  console.log('| build | GET /board the page makes first | navigation → board drawn (seen from the driver) | click → drawer open | navigation → drawer open (interactive) | JS heap after GC | cards loaded | DOM elements |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('In the page (its own clock, from navigation start): board drawn, then a click on the first Ready card answered by the drawer; interactive = the two added.');
+  console.log('Seen from the driver (Playwright round trips included): the same two steps and their sum.\n');
+  console.log('| build | GET /board the page makes first | board drawn: in page / driver | click → drawer: in page / driver | **interactive, in page** | interactive, driver | JS heap after GC | cards loaded | DOM elements |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const b of builds) {
     const rs = results.get(b.name);
-    const m = (k) => median(rs.map((r) => r[k]));
-    console.log(`| ${b.name} | ${m('reqMs').toFixed(0)} ms, ${(m('reqBytes') / 1e6).toFixed(2)} MB | ${m('drawnMs').toFixed(0)} ms | ${m('drawerMs').toFixed(0)} ms | ` +
-      `**${m('interactiveMs').toFixed(0)} ms** | ${m('heapMiB').toFixed(1)} MiB | ${m('loaded')} | ${m('nodes')} |`);
+    const m = (k) => (rs.some((r) => r[k] === null) ? NaN : median(rs.map((r) => r[k])));
+    console.log(`| ${b.name} | ${m('reqMs').toFixed(0)} ms, ${(m('reqBytes') / 1e6).toFixed(2)} MB | ${m('readyMs').toFixed(0)} / ${m('drawnMs').toFixed(0)} ms | ` +
+      `${m('clickMs').toFixed(0)} / ${m('drawerMs').toFixed(0)} ms | **${m('inPageMs').toFixed(0)} ms** | ${m('interactiveMs').toFixed(0)} ms | ` +
+      `${m('heapMiB').toFixed(1)} MiB | ${m('loaded')} | ${m('nodes')} |`);
   }
   console.log('\nall runs:', JSON.stringify(Object.fromEntries(results), (k, v) => (typeof v === 'number' ? Math.round(v * 10) / 10 : v)));
 }
