@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod fetch_policy;
 pub mod ids;
+pub mod json_text;
 pub mod model;
 pub mod payload;
 pub mod redact;

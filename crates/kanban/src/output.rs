@@ -349,6 +349,36 @@ impl<'a, 'b: 'a> From<&'a TaskRow<'b>> for CliTask<'a> {
     }
 }
 
+impl CliTask<'_> {
+    /// This dict's keys (the reference's order) and values.
+    pub fn fields(&self) -> [(&'static str, kanban_core::json_text::Value<'_>); 21] {
+        use kanban_core::json_text::Value::{Int, List, OptInt, OptStr, Str};
+        [
+            ("id", Str(self.id)),
+            ("title", Str(self.title)),
+            ("body", OptStr(self.body)),
+            ("assignee", OptStr(self.assignee)),
+            ("status", Str(self.status)),
+            ("priority", Int(self.priority)),
+            ("tenant", OptStr(self.tenant)),
+            ("workspace_kind", Str(self.workspace_kind)),
+            ("workspace_path", OptStr(self.workspace_path)),
+            ("branch_name", OptStr(self.branch_name)),
+            ("project_id", OptStr(self.project_id)),
+            ("created_by", OptStr(self.created_by)),
+            ("created_at", Int(self.created_at)),
+            ("started_at", OptInt(self.started_at)),
+            ("completed_at", OptInt(self.completed_at)),
+            ("result", OptStr(self.result)),
+            ("skills", List(self.skills)),
+            ("max_retries", OptInt(self.max_retries)),
+            ("session_id", OptStr(self.session_id)),
+            ("workflow_template_id", OptStr(self.workflow_template_id)),
+            ("current_step_key", OptStr(self.current_step_key)),
+        ]
+    }
+}
+
 /// Pretty JSON, two-space indent (the reference's `indent=2`), keys in
 /// declaration order.
 pub fn print_json<T: serde::Serialize + ?Sized>(v: &T) {

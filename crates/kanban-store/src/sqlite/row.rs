@@ -6,6 +6,8 @@
 //! hold a timestamp as REAL or TEXT, and one odd cell must not make the
 //! whole board unreadable.
 
+use std::borrow::Cow;
+
 use kanban_core::{Comment, Event, Run, Status, Task};
 use rusqlite::Row;
 use rusqlite::types::ValueRef;
@@ -30,16 +32,20 @@ pub(crate) fn i64_or(row: &Row<'_>, idx: usize, default: i64) -> rusqlite::Resul
     Ok(opt_i64(row, idx)?.unwrap_or(default))
 }
 
+/// A text cell's bytes as text, borrowed. Valid UTF-8 is the norm; only a
+/// foreign writer's odd bytes take the lossy (several times slower) path.
+pub(crate) fn text_of(t: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(t) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(t),
+    }
+}
+
 /// Text cell; numbers are rendered, blobs decoded lossily.
 pub(crate) fn opt_str(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<String>> {
     Ok(match row.get_ref(idx)? {
         ValueRef::Null => None,
-        // Valid UTF-8 is the norm; only a foreign writer's odd bytes take
-        // the lossy (slower) path.
-        ValueRef::Text(t) | ValueRef::Blob(t) => Some(match std::str::from_utf8(t) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(t).into_owned(),
-        }),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(text_of(t).into_owned()),
         ValueRef::Integer(i) => Some(i.to_string()),
         ValueRef::Real(f) => Some(f.to_string()),
     })

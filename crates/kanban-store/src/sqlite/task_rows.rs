@@ -29,7 +29,7 @@ pub(crate) fn visit_tasks(
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> rusqlite::Result<Option<Cow<'_, str>>> {
             Ok(match r.get_ref(i)? {
-                ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t)),
+                ValueRef::Text(t) | ValueRef::Blob(t) => Some(super::row::text_of(t)),
                 ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
                 ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
                 ValueRef::Null => None,

@@ -287,7 +287,7 @@ pub(crate) fn visit_lines(
 ) -> DbResult<()> {
     fn text<'a>(v: ValueRef<'a>) -> Option<Cow<'a, str>> {
         match v {
-            ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t)),
+            ValueRef::Text(t) | ValueRef::Blob(t) => Some(super::row::text_of(t)),
             ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
             ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
             ValueRef::Null => None,

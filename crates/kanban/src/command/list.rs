@@ -1,8 +1,10 @@
 //! `kanban list` / `ls`: filtered task lines or a JSON array.
 
 use std::io::Write;
+use std::sync::mpsc;
 
 use anyhow::Result;
+use kanban_core::json_text::RecordBatch;
 use kanban_store::{Store, TaskOrder, TaskQuery};
 
 use crate::cli::{ListArgs, SortOrder};
@@ -89,50 +91,84 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
 /// `list --json`: the same bytes as pretty-printing the whole array
 /// (`print_json`), written task by task as the store reads them, so a
 /// 100k-task board never sits in memory, neither as rows nor as text.
+/// Rows are read on this thread and written as JSON on a second one: the
+/// two halves of the work take about as long, and the machine has cores.
 fn print_json_stream<S: Store + ?Sized>(store: &S, query: &TaskQuery) -> Result<i32> {
-    let out = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(JSON_BUFFER_BYTES, out.lock());
-    match write_json_array(store, query, &mut out) {
-        Ok(()) => {
-            out.flush()?;
-            Ok(0)
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+    let (empty_tx, empty_rx) = mpsc::channel::<RecordBatch>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || write_batches(full_rx, empty_tx));
+        let mut batch = RecordBatch::default();
+        let mut writer_gone = false;
+        let read = store.for_each_task(query, &mut |t| {
+            batch.push(&CliTask::from(&t).fields());
+            if batch.len() >= TASKS_PER_BATCH {
+                let next = empty_rx.try_recv().unwrap_or_default();
+                let full = std::mem::replace(&mut batch, next);
+                if full_tx.send(Batch::More(full)).is_err() {
+                    writer_gone = true;
+                    return false;
+                }
+            }
+            true
+        });
+        if read.is_ok() && !writer_gone {
+            let _ = full_tx.send(Batch::Last(batch));
         }
-        Err(e) => {
-            // Drop what is still buffered rather than flush half an array.
-            let _ = out.into_parts();
-            Err(e)
-        }
-    }
+        // Without `Last` the writer drops what it still holds rather than
+        // end the output with half an array.
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the JSON writer panicked")));
+        read?;
+        written?;
+        Ok(0)
+    })
 }
 
-/// The JSON array of the query's tasks (reference key order, two-space
-/// indent) and a newline, into `out`.
-fn write_json_array<S: Store + ?Sized>(
-    store: &S,
-    query: &TaskQuery,
-    out: &mut impl Write,
-) -> Result<()> {
-    use serde::ser::{SerializeSeq, Serializer};
-    let mut ser = serde_json::Serializer::pretty(&mut *out);
-    let mut seq = ser.serialize_seq(None)?;
-    let mut failed = None;
-    store.for_each_task(
-        query,
-        &mut |t| match seq.serialize_element(&CliTask::from(&t)) {
-            Ok(()) => true,
-            Err(e) => {
-                failed = Some(e);
-                false
-            }
-        },
-    )?;
-    if let Some(e) = failed {
-        return Err(e.into());
+/// What the reader hands the writer.
+enum Batch {
+    More(RecordBatch),
+    /// The query's last rows: close the array and flush.
+    Last(RecordBatch),
+}
+
+/// The writer's side: `[`, every batch's tasks, `]` after the last. Empty
+/// batches go back to the reader for reuse.
+fn write_batches(
+    batches: mpsc::Receiver<Batch>,
+    recycle: mpsc::Sender<RecordBatch>,
+) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buf: Vec<u8> = Vec::with_capacity(2 * JSON_BUFFER_BYTES);
+    buf.push(b'[');
+    let mut any = false;
+    for batch in batches {
+        let (mut tasks, last) = match batch {
+            Batch::More(b) => (b, false),
+            Batch::Last(b) => (b, true),
+        };
+        tasks.write_elements(&mut buf, &mut any);
+        if last {
+            buf.extend_from_slice(if any { b"\n]\n" } else { b"]\n" });
+            out.write_all(&buf)?;
+            return out.flush();
+        }
+        if buf.len() >= JSON_BUFFER_BYTES {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+        tasks.clear();
+        let _ = recycle.send(tasks);
     }
-    seq.end()?;
-    writeln!(out)?;
     Ok(())
 }
 
-/// Output buffer of `list --json`: many tasks per write syscall.
+/// Output buffered before a write syscall.
 const JSON_BUFFER_BYTES: usize = 64 * 1024;
+/// Tasks per batch handed to the writer thread, and batches in flight
+/// (what bounds the memory: a few hundred KiB whatever the board's size).
+const TASKS_PER_BATCH: usize = 256;
+const BATCHES_IN_FLIGHT: usize = 2;
