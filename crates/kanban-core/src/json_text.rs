@@ -199,7 +199,7 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    while let Some(i) = next_to_escape(bytes, start) {
+    while let Some(i) = crate::bytescan::first_json_escape(bytes, start) {
         out.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
         let short: &[u8] = match b {
@@ -224,34 +224,6 @@ pub fn push_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
-}
-
-/// Index of the first byte at or after `from` that JSON must escape.
-/// Eight bytes at a time: most text has none, and a word test is far
-/// cheaper than a byte loop.
-fn next_to_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // High bit set in a byte lane that is zero (exact for the lowest such
-    // lane; a lane above it may be flagged falsely, so lanes are rechecked).
-    let zero_lane = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
-    let escaped = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    let mut i = from;
-    while i + 8 <= bytes.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[i..i + 8]);
-        let x = u64::from_le_bytes(word);
-        let flagged = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
-            | zero_lane(x ^ (ONES * u64::from(b'"')))
-            | zero_lane(x ^ (ONES * u64::from(b'\\')));
-        if flagged != 0
-            && let Some(j) = bytes[i..i + 8].iter().position(|&b| escaped(b))
-        {
-            return Some(i + j);
-        }
-        i += 8;
-    }
-    bytes[i..].iter().position(|&b| escaped(b)).map(|j| i + j)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! This crate never does I/O: no files, no clocks, no processes. Callers pass
 //! the current time and the facts a rule needs; rules return a decision.
 
+pub mod bytescan;
 pub mod context;
 pub mod defaults;
 pub mod diagnostics;

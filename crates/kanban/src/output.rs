@@ -50,7 +50,7 @@ fn needs_escaping(s: &str, layout: Layout) -> bool {
     // Most text has no byte that can begin a control character (a C0
     // byte, DEL, or 0xC2, the lead byte of the C1 range): one byte scan
     // answers without decoding a char.
-    if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+    if !kanban_core::bytescan::may_hold_control(s) {
         return false;
     }
     let mut chars = s.chars().peekable();
