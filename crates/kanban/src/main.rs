@@ -9,6 +9,7 @@ mod error;
 mod goal_gate;
 mod mcp;
 mod output;
+mod quick_parse;
 mod worker_env;
 mod worker_process;
 
@@ -19,7 +20,15 @@ use clap::{CommandFactory, Parser};
 use crate::error::exit_code_for;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // The worker wrapper starts with every worker, on the pick-up's path:
+    // it parses its own arguments only, not the whole CLI's command tree.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|verb| verb == worker_process::WORKER_EXEC_VERB)
+    {
+        return worker_exec_main();
+    }
+    let cli = quick_parse::parse();
     let Some(command) = cli.command else {
         // No verb: help on stdout, success (as the reference does).
         let _ = cli::Cli::command().print_help();
@@ -35,7 +44,33 @@ fn main() -> ExitCode {
         error::refusal(msg);
         return ExitCode::from(error::EXIT_USAGE);
     }
-    match command::run(command, cli.board.as_deref(), cli.db.as_deref()) {
+    finish(command::run(
+        command,
+        cli.board.as_deref(),
+        cli.db.as_deref(),
+    ))
+}
+
+/// `kanban __worker-exec …` (see [`main`]).
+fn worker_exec_main() -> ExitCode {
+    #[derive(clap::Parser)]
+    #[command(name = "kanban __worker-exec", bin_name = "kanban __worker-exec")]
+    struct WorkerExecOnly {
+        #[command(flatten)]
+        args: worker_process::WorkerExecArgs,
+    }
+    // The verb stands where the program name would.
+    let parsed = WorkerExecOnly::parse_from(std::env::args_os().skip(1));
+    if let Err(msg) = kanban_hermes::host::check_process_host_id() {
+        error::refusal(msg);
+        return ExitCode::from(error::EXIT_USAGE);
+    }
+    finish(worker_process::run_worker_exec(parsed.args))
+}
+
+/// A verb's outcome as the exit status; an error printed once, here.
+fn finish(outcome: anyhow::Result<i32>) -> ExitCode {
+    match outcome {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(err) => {
             eprintln!("{}", error::render(&err));
