@@ -119,10 +119,10 @@ pub fn fmt_ts(ts: Option<i64>) -> String {
 /// more, which shows on a 100k-task `kanban list`.
 pub fn push_task_line(out: &mut String, t: &TaskLineRef<'_>) {
     fn pad(out: &mut String, s: &str, width: usize) {
+        const SPACES: &str = "                    ";
         out.push_str(s);
-        for _ in s.chars().count()..width {
-            out.push(' ');
-        }
+        let short = width.saturating_sub(s.chars().count());
+        out.push_str(&SPACES[..short.min(SPACES.len())]);
     }
     out.push_str(t.status.icon());
     out.push(' ');

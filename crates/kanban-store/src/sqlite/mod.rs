@@ -101,8 +101,12 @@ pub struct SqliteStore {
 /// A store that goes away empties an oversized WAL (see [`wal_trim`]).
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        let bound = match self.poker.gateway_heard() {
+            Some(false) => wal_trim::WAL_TRIM_ALONE_BYTES,
+            _ => wal_trim::WAL_TRIM_BYTES,
+        };
         if let Ok(conn) = self.conn.get_mut() {
-            wal_trim::trim_wal(conn, &self.path);
+            wal_trim::trim_wal(conn, &self.path, bound);
         }
     }
 }

@@ -29,6 +29,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// Appended to the database file's name for the poke socket's.
 pub const POKE_SOCKET_SUFFIX: &str = "-gateway.sock";
@@ -51,13 +52,19 @@ pub fn socket_path(db: &Path) -> PathBuf {
 pub(crate) struct Poker {
     path: PathBuf,
     sock: OnceLock<Option<UnixDatagram>>,
+    /// What the last poke found: [`HEARD`], [`UNHEARD`] or 0 (none yet).
+    heard: AtomicU8,
 }
+
+const HEARD: u8 = 1;
+const UNHEARD: u8 = 2;
 
 impl Poker {
     pub(crate) fn new(db: &Path) -> Poker {
         Poker {
             path: socket_path(db),
             sock: OnceLock::new(),
+            heard: AtomicU8::new(0),
         }
     }
 
@@ -70,7 +77,21 @@ impl Poker {
         });
         if let Some(s) = sock {
             // ENOENT / ECONNREFUSED: no gateway; EAGAIN: it is awake anyway.
-            let _ = s.send_to(POKE_MESSAGE, &self.path);
+            let heard = match s.send_to(POKE_MESSAGE, &self.path) {
+                Ok(_) => true,
+                Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+            };
+            self.heard
+                .store(if heard { HEARD } else { UNHEARD }, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the last poke reached a gateway (`None` before the first).
+    pub(crate) fn gateway_heard(&self) -> Option<bool> {
+        match self.heard.load(Ordering::Relaxed) {
+            HEARD => Some(true),
+            UNHEARD => Some(false),
+            _ => None,
         }
     }
 }
