@@ -61,6 +61,8 @@ fn worker_exec_main() -> ExitCode {
     }
     // The verb stands where the program name would.
     let parsed = WorkerExecOnly::parse_from(std::env::args_os().skip(1));
+    // The wrapper mirrors the worker's log into a PostgreSQL board.
+    kanban_store_postgres::register();
     if let Err(msg) = kanban_hermes::host::check_process_host_id() {
         error::refusal(msg);
         return ExitCode::from(error::EXIT_USAGE);
