@@ -140,6 +140,59 @@ impl DemoRoot {
     }
 }
 
+/// Before a throwaway root goes, the demo's workers still running in it
+/// (they run in its workspaces, and outlive a gateway by design) are ended:
+/// a late `kanban complete` would otherwise make the board again in the
+/// removed root and leave it behind.
+impl Drop for DemoRoot {
+    fn drop(&mut self) {
+        if self._throwaway.is_some() {
+            end_processes_in(self.root.path());
+        }
+    }
+}
+
+/// How long the demo's workers get after SIGTERM before SIGKILL.
+const DEMO_WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+const DEMO_WORKER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// SIGTERM, then SIGKILL after [`DEMO_WORKER_GRACE`], to every other
+/// process whose working directory is inside `dir`.
+fn end_processes_in(dir: &Path) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let Ok(dir) = std::fs::canonicalize(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    let inside = || -> Vec<Pid> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| *pid != me)
+            .filter(|pid| {
+                std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .is_ok_and(|cwd| cwd.starts_with(&dir))
+            })
+            .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
+            .collect()
+    };
+    let mut left = inside();
+    for pid in &left {
+        let _ = kill(*pid, Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + DEMO_WORKER_GRACE;
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(DEMO_WORKER_POLL);
+        left = inside();
+    }
+    for pid in &left {
+        let _ = kill(*pid, Signal::SIGKILL);
+    }
+}
+
 /// The in-memory demo profiles, known before the script is written (the
 /// dispatcher must know them from its first pass). A rate-limit cooldown
 /// set in the environment wins over the demo's short one.
