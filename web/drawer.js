@@ -68,8 +68,9 @@ export class Drawer {
     const seq = ++this.seq;
     let detail;
     try {
-      // Markdown is drawn in one go, not as plain text first.
-      [detail] = await Promise.all([api.task(id), loadMarkdown()]);
+      // Markdown is drawn in one go, not as plain text first (plain text
+      // stays if its libraries cannot be loaded).
+      [detail] = await Promise.all([api.task(id), loadMarkdown().catch(() => {})]);
     } catch (e) {
       if (seq !== this.seq || this.id !== id) return;
       if (e.status === 404) {

@@ -39,6 +39,10 @@ export function loadMarkdown() {
       marked.setOptions({ gfm: true, breaks: true, async: false });
       DOMPurify.addHook('afterSanitizeAttributes', guardLinks);
       lib = { marked, DOMPurify };
+    })
+    .catch((e) => {
+      loading = null; // the next use tries again
+      throw e;
     });
   return loading;
 }
@@ -56,5 +60,6 @@ export function setMarkdown(el, text) {
     return;
   }
   el.textContent = String(text ?? '');
-  loadMarkdown().then(() => { if (el.isConnected) el.innerHTML = renderMarkdown(text); });
+  // Left as plain text if the libraries cannot be loaded.
+  loadMarkdown().then(() => { if (el.isConnected) el.innerHTML = renderMarkdown(text); }, () => {});
 }

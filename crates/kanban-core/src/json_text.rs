@@ -14,6 +14,34 @@ pub enum Value<'a> {
     List(&'a [String]),
 }
 
+/// The same value through serde (for output that is not a long listing),
+/// so a dict's keys and values are written down once, as `fields`.
+impl serde::Serialize for Value<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Str(v) => s.serialize_str(v),
+            Value::OptStr(v) => v.serialize(s),
+            Value::Int(v) => s.serialize_i64(*v),
+            Value::OptInt(v) => v.serialize(s),
+            Value::List(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Serialize the object of `fields` (keys in order) through serde.
+pub fn serialize_fields<S: serde::Serializer>(
+    s: S,
+    name: &'static str,
+    fields: &[(&'static str, Value<'_>)],
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut st = s.serialize_struct(name, fields.len())?;
+    for (key, value) in fields {
+        st.serialize_field(key, value)?;
+    }
+    st.end()
+}
+
 /// Append the object of `fields` as an element of a top-level array:
 /// two spaces before its braces, four before its keys.
 pub fn push_element(out: &mut Vec<u8>, fields: &[(&str, Value<'_>)]) {
@@ -163,6 +191,31 @@ mod tests {
                 String::from_utf8(serdes(s)).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn through_serde_the_fields_make_the_same_object() {
+        let skills = vec!["x".to_string()];
+        let fields = [
+            ("id", Value::Str("t_1")),
+            ("body", Value::OptStr(None)),
+            ("n", Value::Int(-2)),
+            ("at", Value::OptInt(Some(5))),
+            ("skills", Value::List(&skills)),
+        ];
+        struct Fields<'a>(&'a [(&'static str, Value<'a>)]);
+        impl serde::Serialize for Fields<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                serialize_fields(s, "Sample", self.0)
+            }
+        }
+        let mut direct = Vec::new();
+        push_element(&mut direct, &fields);
+        let whole = serde_json::to_string_pretty(&[Fields(&fields)]).unwrap();
+        assert_eq!(
+            String::from_utf8(direct).unwrap(),
+            whole[2..whole.len() - 2]
+        );
     }
 
     #[test]

@@ -224,50 +224,10 @@ pub fn profile_author() -> String {
     "user".into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn python_style_payloads() {
-        assert_eq!(
-            py_repr(&json!({"status": "todo", "n": 1, "ok": true, "x": null, "l": ["a"]})),
-            // Insertion order, as Python prints a dict loaded from the payload.
-            "{'status': 'todo', 'n': 1, 'ok': True, 'x': None, 'l': ['a']}"
-        );
-        assert_eq!(py_repr(&json!("it's")), "\"it's\"");
-        assert_eq!(payload_suffix(&json!({})), "");
-        assert_eq!(payload_suffix(&Value::Null), "");
-        assert_eq!(
-            py_repr(&json!("a\u{1b}[2J\u{7}\u{9b}\n")),
-            "'a\\x1b[2J\\x07\\x9b\\n'"
-        );
-    }
-
-    #[test]
-    fn control_characters_are_escaped_by_layout() {
-        let raw = "a\u{1b}]0;pwned\u{7}b\u{8}\u{0}\u{7f}\u{85}\tc\nd\r\ne\rf";
-        assert_eq!(
-            line(raw),
-            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\\x09c\\x0ad\\x0d\\x0ae\\x0df"
-        );
-        assert_eq!(
-            block(raw),
-            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\tc\nd\r\ne\\x0df"
-        );
-        assert!(matches!(line("plain é ✓"), Cow::Borrowed(_)));
-        // 0xC2 leads both C1 controls and printable Latin-1 signs.
-        assert!(matches!(line("© 2026 · ½"), Cow::Borrowed(_)));
-        assert_eq!(line("csi \u{9b}2J"), "csi \\x9b2J");
-        assert!(matches!(block("two\r\nlines\tok"), Cow::Borrowed(_)));
-        assert!(matches!(block("lone\rcr"), Cow::Owned(_)));
-    }
-}
-
 /// The reference's task dict (`_task_to_dict`) with its key order, so
-/// `--json` output is byte-identical to the Python CLI's.
-#[derive(serde::Serialize)]
+/// `--json` output is byte-identical to the Python CLI's. Its keys and
+/// values are listed once, in [`CliTask::fields`], for serde and for the
+/// listing writer alike.
 pub struct CliTask<'a> {
     id: &'a str,
     title: &'a str,
@@ -349,6 +309,12 @@ impl<'a, 'b: 'a> From<&'a TaskRow<'b>> for CliTask<'a> {
     }
 }
 
+impl serde::Serialize for CliTask<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        kanban_core::json_text::serialize_fields(s, "CliTask", &self.fields())
+    }
+}
+
 impl CliTask<'_> {
     /// This dict's keys (the reference's order) and values.
     pub fn fields(&self) -> [(&'static str, kanban_core::json_text::Value<'_>); 21] {
@@ -385,5 +351,46 @@ pub fn print_json<T: serde::Serialize + ?Sized>(v: &T) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => println!("{s}"),
         Err(_) => println!("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_style_payloads() {
+        assert_eq!(
+            py_repr(&json!({"status": "todo", "n": 1, "ok": true, "x": null, "l": ["a"]})),
+            // Insertion order, as Python prints a dict loaded from the payload.
+            "{'status': 'todo', 'n': 1, 'ok': True, 'x': None, 'l': ['a']}"
+        );
+        assert_eq!(py_repr(&json!("it's")), "\"it's\"");
+        assert_eq!(payload_suffix(&json!({})), "");
+        assert_eq!(payload_suffix(&Value::Null), "");
+        assert_eq!(
+            py_repr(&json!("a\u{1b}[2J\u{7}\u{9b}\n")),
+            "'a\\x1b[2J\\x07\\x9b\\n'"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped_by_layout() {
+        let raw = "a\u{1b}]0;pwned\u{7}b\u{8}\u{0}\u{7f}\u{85}\tc\nd\r\ne\rf";
+        assert_eq!(
+            line(raw),
+            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\\x09c\\x0ad\\x0d\\x0ae\\x0df"
+        );
+        assert_eq!(
+            block(raw),
+            "a\\x1b]0;pwned\\x07b\\x08\\x00\\x7f\\x85\tc\nd\r\ne\\x0df"
+        );
+        assert!(matches!(line("plain é ✓"), Cow::Borrowed(_)));
+        // 0xC2 leads both C1 controls and printable Latin-1 signs.
+        assert!(matches!(line("© 2026 · ½"), Cow::Borrowed(_)));
+        assert_eq!(line("csi \u{9b}2J"), "csi \\x9b2J");
+        assert!(matches!(block("two\r\nlines\tok"), Cow::Borrowed(_)));
+        assert!(matches!(block("lone\rcr"), Cow::Owned(_)));
     }
 }

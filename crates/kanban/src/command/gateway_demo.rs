@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use clap::Args;
+use kanban_dispatch::env::ENV_TASK;
 use kanban_hermes::config::{ENV_RATE_LIMIT_COOLDOWN_SECONDS, KanbanConfig};
 use kanban_hermes::layout::{ENV_KANBAN_HOME, ProcessEnv, Root, create_private_dir};
 use kanban_server::demo::{self, DemoOverlay, DemoRate, Feeder, FeederHandle};
@@ -156,8 +157,10 @@ impl Drop for DemoRoot {
 const DEMO_WORKER_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 const DEMO_WORKER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// SIGTERM, then SIGKILL after [`DEMO_WORKER_GRACE`], to every other
-/// process whose working directory is inside `dir`.
+/// SIGTERM, then SIGKILL after [`DEMO_WORKER_GRACE`], to every worker
+/// process (one started with a task in its environment, and whatever it
+/// started) whose working directory is inside `dir`. A user's shell that
+/// merely sits in the root is left alone.
 fn end_processes_in(dir: &Path) {
     use nix::sys::signal::{Signal, kill};
     use nix::unistd::Pid;
@@ -176,6 +179,7 @@ fn end_processes_in(dir: &Path) {
                 std::fs::read_link(format!("/proc/{pid}/cwd"))
                     .is_ok_and(|cwd| cwd.starts_with(&dir))
             })
+            .filter(|pid| started_for_a_task(*pid))
             .filter_map(|pid| i32::try_from(pid).ok().map(Pid::from_raw))
             .collect()
     };
@@ -191,6 +195,18 @@ fn end_processes_in(dir: &Path) {
     for pid in &left {
         let _ = kill(*pid, Signal::SIGKILL);
     }
+}
+
+/// Whether process `pid` was started with a task to work on: the
+/// dispatcher's [`ENV_TASK`] in its initial environment.
+fn started_for_a_task(pid: u32) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let prefix = format!("{ENV_TASK}=");
+    environ
+        .split(|b| *b == 0)
+        .any(|var| var.starts_with(prefix.as_bytes()))
 }
 
 /// The in-memory demo profiles, known before the script is written (the

@@ -89,7 +89,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
 /// `list --json`: the same bytes as pretty-printing the whole array
 /// (`print_json`), written task by task as the store reads them, so a
 /// 100k-task board never sits in memory, neither as rows nor as text.
-/// (Formatting on a second thread fed with copied rows was tried: 5 %
+/// (Formatting on a second thread fed with copied rows was tried: 10 %
 /// quicker on a quiet machine for a third more CPU, slower on a busy one.)
 fn print_json_stream<S: Store + ?Sized>(store: &S, query: &TaskQuery) -> Result<i32> {
     let stdout = std::io::stdout();
