@@ -98,6 +98,8 @@ export class Drawer {
       log: this.el.querySelector('.log-tail')?.textContent,
       // Fields the user has typed in but not yet saved.
       dirty: [...this.el.querySelectorAll('[data-dirty]')].map((i) => [i.name, i.value]),
+      // Ids typed into the add-dependency fields, not yet submitted.
+      deps: [...this.el.querySelectorAll('input[name^="add-"]')].map((i) => [i.name, i.value]),
     };
 
     const title = h('input', { name: 'title', class: 'drawer-title', value: t.title, 'aria-label': 'Title' });
@@ -173,6 +175,10 @@ export class Drawer {
     el.scrollTop = keep.scroll;
     if (keep.focus) el.querySelector(`[name="${keep.focus}"]`)?.focus({ preventScroll: true });
     // After focusing, so leaving the field still fires its change (save).
+    for (const [name, value] of keep.deps) {
+      const input = el.querySelector(`input[name="${name}"]`);
+      if (input) input.value = value;
+    }
     for (const [name, value] of keep.dirty) {
       const input = el.querySelector(`[name="${name}"]`);
       if (input) { input.value = value; input.dataset.dirty = '1'; }
