@@ -48,6 +48,7 @@ pub mod reclaim;
 pub mod recording;
 pub(crate) mod release;
 pub mod result;
+pub(crate) mod session_spawn;
 pub mod spawner;
 pub mod terminate;
 pub mod workspace;

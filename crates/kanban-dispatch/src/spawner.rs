@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,6 +25,7 @@ use crate::env::EnvPlan;
 use crate::error::{DispatchError, Result};
 use crate::liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity};
 use crate::reap::{ExitRegistry, WorkerExit};
+use crate::session_spawn::{SessionSpawn, spawn_in_new_session, wait_child};
 
 /// Stack of a waiter thread: it only blocks in `wait()`.
 const WAITER_STACK_BYTES: usize = 64 * 1024;
@@ -129,7 +130,7 @@ struct Shared {
     /// Exits not yet handed out by `reap()`.
     fresh: Mutex<Vec<(i32, WorkerExit)>>,
     /// Children without a waiter thread (thread creation failed): polled.
-    unwatched: Mutex<HashMap<i32, (Child, Option<u64>)>>,
+    unwatched: Mutex<HashMap<i32, Option<u64>>>,
     /// Children whose waiter thread has not recorded their exit yet.
     waiting: Mutex<std::collections::HashSet<i32>>,
     hook: Mutex<Option<ExitHook>>,
@@ -173,42 +174,36 @@ impl ProcessSpawner {
         *lock(&self.shared.hook) = Some(hook);
     }
 
-    fn watch(&self, child: Child, start_time: Option<u64>) {
-        let pid = child.id() as i32;
+    fn watch(&self, pid: i32, start_time: Option<u64>) {
         let shared = Arc::clone(&self.shared);
-        // The child moves into the thread; keep a way back if the thread
-        // cannot be created.
-        let slot = Arc::new(Mutex::new(Some(child)));
-        let thread_slot = Arc::clone(&slot);
         lock(&self.shared.waiting).insert(pid);
         let started = std::thread::Builder::new()
             .name(format!("kanban-wait-{pid}"))
             .stack_size(WAITER_STACK_BYTES)
             .spawn(move || {
-                let Some(mut child) = lock(&thread_slot).take() else {
-                    return;
-                };
                 // Record the exit while the child is still a zombie, then
                 // reap it: whoever sees the pid dead can classify it.
                 if let Some(exit) = exit_without_reaping(pid) {
                     shared.record(pid, start_time, exit);
                     lock(&shared.waiting).remove(&pid);
-                    let _ = child.wait();
+                    let _ = wait_child(pid, false);
                     return;
                 }
-                let exit = child.wait().map(WorkerExit::from_status);
-                if let Ok(exit) = exit {
-                    shared.record(pid, start_time, exit);
+                if let Ok(Some(status)) = wait_child(pid, false) {
+                    shared.record(pid, start_time, exit_of(status));
                 }
                 lock(&shared.waiting).remove(&pid);
             });
-        if started.is_err()
-            && let Some(child) = lock(&slot).take()
-        {
+        if started.is_err() {
             lock(&self.shared.waiting).remove(&pid);
-            lock(&self.shared.unwatched).insert(pid, (child, start_time));
+            lock(&self.shared.unwatched).insert(pid, start_time);
         }
     }
+}
+
+/// A raw `waitpid` status as a worker exit.
+fn exit_of(status: i32) -> WorkerExit {
+    WorkerExit::from_status(ExitStatus::from_raw(status))
 }
 
 impl Spawner for ProcessSpawner {
@@ -218,33 +213,17 @@ impl Spawner for ProcessSpawner {
             .split_first()
             .ok_or_else(|| DispatchError::Command("empty worker command".into()))?;
         let log = open_worker_log(&spec.log)?;
-        let err_log = log.try_clone().map_err(|e| log_error(&spec.log.path, e))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log);
-        for (k, v) in &spec.env.set {
-            cmd.env(k, v);
-        }
-        for k in &spec.env.remove {
-            cmd.env_remove(k);
-        }
-        if let Some(cwd) = spec.cwd.as_deref().filter(|c| c.is_dir()) {
-            cmd.current_dir(cwd);
-        }
-        // SAFETY: the hook runs in the forked child before exec and only
-        // calls setsid(2), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
-        let pid = child.id() as i32;
+        let pid = spawn_in_new_session(&SessionSpawn {
+            program,
+            args,
+            env: &spec.env,
+            cwd: spec.cwd.as_deref().filter(|c| c.is_dir()),
+            output: &log,
+        })
+        .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
         // Read before the waiter can reap it: a zombie still has its stat.
         let start_time = self.liveness.stat(pid).map(|s| s.start_time);
-        self.watch(child, start_time);
+        self.watch(pid, start_time);
         tracing::debug!(task = %spec.task_id, pid, "worker spawned");
         Ok(SpawnedWorker { pid, start_time })
     }
@@ -253,9 +232,9 @@ impl Spawner for ProcessSpawner {
         let polled: Vec<(i32, Option<u64>, WorkerExit)> = {
             let mut unwatched = lock(&self.shared.unwatched);
             let mut done = Vec::new();
-            unwatched.retain(|pid, (child, start)| match child.try_wait() {
+            unwatched.retain(|pid, start| match wait_child(*pid, true) {
                 Ok(Some(status)) => {
-                    done.push((*pid, *start, WorkerExit::from_status(status)));
+                    done.push((*pid, *start, exit_of(status)));
                     false
                 }
                 Ok(None) => true,
