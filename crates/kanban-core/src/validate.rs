@@ -1,17 +1,29 @@
 //! Input validation and normalisation shared by every adapter (CLI, HTTP,
 //! MCP). Messages name the problem and the fix.
 
-use std::sync::LazyLock;
-
-use regex::Regex;
-
 use crate::CoreError;
 
 /// Validation of a whole new task.
 pub mod new_task;
 
-static SLUG_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9\-_]{0,63}$").expect("static regex"));
+/// Longest board slug.
+const SLUG_MAX_LEN: usize = 64;
+
+/// `[a-z0-9][a-z0-9_-]{0,63}`, checked by hand: every CLI process resolves
+/// its board, and compiling a regex for it cost more than the rest of the
+/// resolution.
+fn is_valid_slug(s: &str) -> bool {
+    let b = s.as_bytes();
+    let body = |c: &u8| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'-' | b'_');
+    match b.split_first() {
+        Some((first, rest)) => {
+            b.len() <= SLUG_MAX_LEN
+                && (first.is_ascii_lowercase() || first.is_ascii_digit())
+                && rest.iter().all(body)
+        }
+        None => false,
+    }
+}
 
 /// Board slug: trimmed and lower-cased; `None` for blank input.
 pub fn normalize_board_slug(slug: &str) -> Result<Option<String>, CoreError> {
@@ -19,7 +31,7 @@ pub fn normalize_board_slug(slug: &str) -> Result<Option<String>, CoreError> {
     if s.is_empty() {
         return Ok(None);
     }
-    if !SLUG_RE.is_match(&s) {
+    if !is_valid_slug(&s) {
         return Err(CoreError::invalid(format!(
             "invalid board slug {slug:?}: must be 1-64 chars, lowercase alphanumerics / \
              hyphens / underscores, not starting with '-' or '_'"
@@ -263,6 +275,15 @@ mod tests {
         assert_eq!(normalize_board_slug("  ").unwrap(), None);
         for bad in ["..", "a/b", "-x", "_x", "a b", &"x".repeat(65)] {
             assert!(normalize_board_slug(bad).is_err(), "{bad}");
+        }
+        // The longest slug, digits first, and what only looks ASCII.
+        let longest = "9".repeat(64);
+        assert_eq!(
+            normalize_board_slug(&longest).unwrap().as_deref(),
+            Some(longest.as_str())
+        );
+        for bad in ["proj\u{e9}", "a\nb", "a.b", "\u{130}x"] {
+            assert!(normalize_board_slug(bad).is_err(), "{bad:?}");
         }
     }
 
