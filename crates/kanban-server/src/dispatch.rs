@@ -19,11 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kanban_hermes::config::KanbanConfig;
-use kanban_hermes::layout::{BoardPaths, ProcessEnv, Root};
+use kanban_hermes::layout::{BoardPaths, Root};
 use kanban_store::dispatch_ops::DispatchStore;
 use serde_json::Value;
 use tokio::sync::watch;
 
+use crate::config_cache::ConfigCache;
 use crate::hub::{Board, BoardHub};
 use crate::logging::result_count;
 use crate::metrics as m;
@@ -166,16 +167,9 @@ pub async fn run_loop(
     let auto_decompose = crate::auto_decompose::AutoDecompose::default();
     let wake = PassWake::default();
     pass.set_wake(wake.clone());
+    let mut config_cache = ConfigCache::default();
     loop {
-        let config = match KanbanConfig::load(&root, &ProcessEnv) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "kanban dispatcher: cannot read config; keeping defaults");
-                let mut c = KanbanConfig::default();
-                c.apply_env(&ProcessEnv);
-                c
-            }
-        };
+        let config = config_cache.current(&root);
         // What this round acts on is what `gateway status`, gateway.json
         // and the create warning report (hot reload, both directions).
         hub.set_dispatching(config.dispatch_in_gateway);

@@ -26,6 +26,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
+use crate::config_cache::FileStamp;
 use crate::error::{ApiError, ApiResult};
 use crate::wake::PokeWake;
 
@@ -81,26 +82,6 @@ struct Broken {
     fault: BoardFault,
     file: Option<FileStamp>,
     status: axum::http::StatusCode,
-}
-
-/// Identity and shape of a file: any change means "try again".
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileStamp {
-    ino: u64,
-    len: u64,
-    mtime_ns: i128,
-}
-
-impl FileStamp {
-    fn of(path: &std::path::Path) -> Option<FileStamp> {
-        use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            ino: m.ino(),
-            len: m.len(),
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-        })
-    }
 }
 
 /// An open board.

@@ -12,6 +12,7 @@ pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod auto_decompose;
+mod config_cache;
 pub mod demo;
 pub mod dispatch;
 mod drop_off;
