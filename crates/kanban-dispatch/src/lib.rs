@@ -32,6 +32,7 @@ pub mod crash;
 pub mod dispatcher;
 pub mod env;
 pub mod error;
+pub mod fork_server;
 pub mod guard;
 pub mod health;
 pub mod host_lease;

@@ -17,7 +17,7 @@
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -35,6 +35,9 @@ pub(crate) struct SessionSpawn<'a> {
     pub cwd: Option<&'a Path>,
     /// Where stdout and stderr go.
     pub output: &'a File,
+    /// A descriptor of ours to hand over as another number in the child
+    /// (`(ours, theirs)`; the fork server's socket).
+    pub pass_fd: Option<(RawFd, RawFd)>,
 }
 
 /// Start the process in a session of its own and return its pid. Errors
@@ -53,7 +56,7 @@ pub(crate) fn spawn_in_new_session(req: &SessionSpawn<'_>) -> io::Result<i32> {
         .cwd
         .map(|c| cstring(c.as_os_str().as_bytes().to_vec()))
         .transpose()?;
-    let actions = FileActions::new(req.output, cwd.as_ref())?;
+    let actions = FileActions::new(req.output, req.pass_fd, cwd.as_ref())?;
     let attr = SessionAttr::new()?;
     let argv_ptrs = null_terminated(&argv);
     let envp_ptrs = null_terminated(&envp);
@@ -78,7 +81,7 @@ pub(crate) fn spawn_in_new_session(req: &SessionSpawn<'_>) -> io::Result<i32> {
 }
 
 /// The caller's environment with the plan applied, as `KEY=value` strings.
-fn child_environment(plan: &EnvPlan) -> io::Result<Vec<CString>> {
+pub(crate) fn child_environment(plan: &EnvPlan) -> io::Result<Vec<CString>> {
     let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| !plan.remove.iter().any(|r| OsStr::new(r) == k))
         .filter(|(k, _)| !plan.set.iter().any(|(s, _)| OsStr::new(s) == k))
@@ -174,7 +177,11 @@ fn null_terminated(strings: &[CString]) -> Vec<*mut libc::c_char> {
 struct FileActions(libc::posix_spawn_file_actions_t);
 
 impl FileActions {
-    fn new(output: &File, cwd: Option<&CString>) -> io::Result<FileActions> {
+    fn new(
+        output: &File,
+        pass_fd: Option<(RawFd, RawFd)>,
+        cwd: Option<&CString>,
+    ) -> io::Result<FileActions> {
         // SAFETY: init fills the zeroed object before any other use; Drop
         // destroys it once, whatever failed after init.
         let mut fa = FileActions(unsafe { std::mem::zeroed() });
@@ -192,6 +199,11 @@ impl FileActions {
             ))?;
             check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, out, 1))?;
             check(libc::posix_spawn_file_actions_adddup2(&mut fa.0, out, 2))?;
+            if let Some((ours, theirs)) = pass_fd {
+                check(libc::posix_spawn_file_actions_adddup2(
+                    &mut fa.0, ours, theirs,
+                ))?;
+            }
             if let Some(dir) = cwd {
                 check(libc::posix_spawn_file_actions_addchdir_np(
                     &mut fa.0,

@@ -17,6 +17,7 @@ fn run_shell(script: &str, env: &EnvPlan, cwd: Option<&Path>) -> (i32, Option<i3
         env,
         cwd,
         output: &out,
+        pass_fd: None,
     })
     .unwrap();
     let status = wait_child(pid, false).unwrap().unwrap();
@@ -126,6 +127,7 @@ fn a_missing_program_with_a_slash_fails_from_exec() {
         env: &EnvPlan::default(),
         cwd: None,
         output: &out,
+        pass_fd: None,
     })
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
@@ -142,6 +144,7 @@ fn a_nul_byte_is_invalid_input() {
         env: &EnvPlan::default(),
         cwd: None,
         output: &out,
+        pass_fd: None,
     })
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);

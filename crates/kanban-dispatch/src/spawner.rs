@@ -23,6 +23,7 @@ use kanban_core::defaults::{WORKER_LOG_BACKUP_COUNT, WORKER_LOG_ROTATE_BYTES};
 
 use crate::env::EnvPlan;
 use crate::error::{DispatchError, Result};
+use crate::fork_server::{ForkServer, Note, ServerEvent, StartError};
 use crate::liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity};
 use crate::reap::{ExitRegistry, WorkerExit};
 use crate::session_spawn::{SessionSpawn, spawn_in_new_session, wait_child};
@@ -133,6 +134,8 @@ struct Shared {
     unwatched: Mutex<HashMap<i32, Option<u64>>>,
     /// Children whose waiter thread has not recorded their exit yet.
     waiting: Mutex<std::collections::HashSet<i32>>,
+    /// Wrappers started by the fork server whose exit it has not reported.
+    served: Mutex<std::collections::HashSet<i32>>,
     hook: Mutex<Option<ExitHook>>,
 }
 
@@ -156,6 +159,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct ProcessSpawner {
     shared: Arc<Shared>,
     liveness: ProcLiveness,
+    fork_server: Arc<Mutex<Option<Arc<ForkServer>>>>,
 }
 
 impl std::fmt::Debug for ProcessSpawner {
@@ -167,6 +171,79 @@ impl std::fmt::Debug for ProcessSpawner {
 impl ProcessSpawner {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Start wrappers through `server` from now on (see
+    /// [`crate::fork_server`]); its exits are recorded like those of our
+    /// own children.
+    pub fn use_fork_server(&self, server: ForkServer) -> std::io::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        server.listen(move |event| match event {
+            ServerEvent::Note(Note::Started { pid, .. }) => {
+                // Before the request sees its answer: the exit report
+                // cannot come first.
+                lock(&shared.served).insert(pid);
+                lock(&shared.waiting).insert(pid);
+            }
+            ServerEvent::Note(Note::Exited {
+                pid,
+                start_time,
+                status,
+            }) => {
+                if lock(&shared.served).remove(&pid) {
+                    shared.record(pid, start_time, exit_of(status));
+                    lock(&shared.waiting).remove(&pid);
+                }
+            }
+            ServerEvent::Note(Note::Failed { .. }) => {}
+            ServerEvent::Lost => {
+                // Their exits will not be reported: judge them by their
+                // exit records, as a restarted gateway would.
+                let orphans = std::mem::take(&mut *lock(&shared.served));
+                let mut waiting = lock(&shared.waiting);
+                for pid in orphans {
+                    waiting.remove(&pid);
+                }
+                drop(waiting);
+                tracing::warn!("the worker fork server ended; wrappers start directly again");
+            }
+        })?;
+        *lock(&self.fork_server) = Some(Arc::new(server));
+        Ok(())
+    }
+
+    /// The fork server's pid, while one is in use.
+    pub fn fork_server_pid(&self) -> Option<i32> {
+        lock(&self.fork_server).as_ref().map(|s| s.server_pid())
+    }
+
+    /// Start the wrapper `spec` names through the fork server: `None` when
+    /// there is none for it, or the request never reached it (start it
+    /// directly then).
+    fn spawn_served(&self, spec: &WorkerSpec, log: &File) -> Option<Result<SpawnedWorker>> {
+        let server = lock(&self.fork_server).clone()?;
+        if !server.serves(&spec.argv) {
+            return None;
+        }
+        let args = &spec.argv[server.prefix_len()..];
+        let cwd = spec.cwd.as_deref().filter(|c| c.is_dir());
+        match server.start_wrapper(args, &spec.env, cwd, log) {
+            Ok((pid, start_time)) => Some(Ok(SpawnedWorker { pid, start_time })),
+            Err(StartError::Unsent(e)) => {
+                tracing::debug!(task = %spec.task_id, "fork server not used: {e}");
+                None
+            }
+            Err(StartError::Refused(e)) => Some(Err(DispatchError::Spawn {
+                program: spec.argv[0].clone(),
+                source: e,
+            })),
+            // A wrapper may have started: starting another could run the
+            // task twice. Fail this spawn; the task is claimed again later.
+            Err(StartError::Lost) => Some(Err(DispatchError::Spawn {
+                program: spec.argv[0].clone(),
+                source: std::io::Error::other("the worker fork server did not answer"),
+            })),
+        }
     }
 
     /// Run `hook` whenever one of our workers exits.
@@ -213,12 +290,18 @@ impl Spawner for ProcessSpawner {
             .split_first()
             .ok_or_else(|| DispatchError::Command("empty worker command".into()))?;
         let log = open_worker_log(&spec.log)?;
+        if let Some(served) = self.spawn_served(spec, &log) {
+            let worker = served?;
+            tracing::debug!(task = %spec.task_id, pid = worker.pid, "worker spawned by the fork server");
+            return Ok(worker);
+        }
         let pid = spawn_in_new_session(&SessionSpawn {
             program,
             args,
             env: &spec.env,
             cwd: spec.cwd.as_deref().filter(|c| c.is_dir()),
             output: &log,
+            pass_fd: None,
         })
         .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
         // Read before the waiter can reap it: a zombie still has its stat.

@@ -54,6 +54,47 @@ pub fn group_members(pgid: impl Into<i64>) -> Vec<i64> {
         .collect()
 }
 
+/// Live child processes of `pid` (every thread's children).
+pub fn children_of(pid: impl Into<i64>) -> Vec<i64> {
+    let pid = pid.into();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| {
+            c.split_whitespace()
+                .filter_map(|p| p.parse::<i64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|p| pid_alive(*p))
+        .collect()
+}
+
+/// The gateway's fork server among its children (`kanban
+/// __worker-forkserver`), if it runs one.
+pub fn fork_server_of(gateway: impl Into<i64>) -> Option<i64> {
+    children_of(gateway).into_iter().find(|p| {
+        std::fs::read(format!("/proc/{p}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("__worker-forkserver"))
+    })
+}
+
+/// The worker wrappers a gateway started: its children, with its fork
+/// server replaced by the children that one forked.
+pub fn gateway_workers(gateway: impl Into<i64>) -> Vec<i64> {
+    let gateway = gateway.into();
+    let server = fork_server_of(gateway);
+    let mut workers: Vec<i64> = children_of(gateway)
+        .into_iter()
+        .filter(|p| Some(*p) != server)
+        .collect();
+    if let Some(server) = server {
+        workers.extend(children_of(server));
+    }
+    workers
+}
+
 /// Poll `f` until it returns `Some` or `timeout` passes.
 pub fn wait_for<T>(timeout: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
     poll(timeout, POLL, f)

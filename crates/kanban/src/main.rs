@@ -22,11 +22,10 @@ use crate::error::exit_code_for;
 fn main() -> ExitCode {
     // The worker wrapper starts with every worker, on the pick-up's path:
     // it parses its own arguments only, not the whole CLI's command tree.
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|verb| verb == worker_process::WORKER_EXEC_VERB)
-    {
-        return worker_exec_main();
+    match std::env::args_os().nth(1) {
+        Some(verb) if verb == worker_process::WORKER_EXEC_VERB => return worker_exec_main(),
+        Some(verb) if verb == worker_process::FORK_SERVER_VERB => return fork_server_main(),
+        _ => {}
     }
     let cli = quick_parse::parse();
     let Some(command) = cli.command else {
@@ -53,21 +52,53 @@ fn main() -> ExitCode {
 
 /// `kanban __worker-exec …` (see [`main`]).
 fn worker_exec_main() -> ExitCode {
+    // The wrapper mirrors the worker's log into a PostgreSQL board.
+    kanban_store_postgres::register();
+    // The verb stands where the program name would.
+    let code = worker_exec_code(std::env::args_os().skip(1));
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+/// The wrapper's work, in its own process or in a child of the fork
+/// server: its exit code.
+fn worker_exec_code<I, T>(argv: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     #[derive(clap::Parser)]
     #[command(name = "kanban __worker-exec", bin_name = "kanban __worker-exec")]
     struct WorkerExecOnly {
         #[command(flatten)]
         args: worker_process::WorkerExecArgs,
     }
-    // The verb stands where the program name would.
-    let parsed = WorkerExecOnly::parse_from(std::env::args_os().skip(1));
-    // The wrapper mirrors the worker's log into a PostgreSQL board.
-    kanban_store_postgres::register();
+    let parsed = WorkerExecOnly::parse_from(argv);
     if let Err(msg) = kanban_hermes::host::check_process_host_id() {
         error::refusal(msg);
-        return ExitCode::from(error::EXIT_USAGE);
+        return i32::from(error::EXIT_USAGE);
     }
-    finish(worker_process::run_worker_exec(parsed.args))
+    match worker_process::run_worker_exec(parsed.args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("{}", error::render(&err));
+            i32::from(exit_code_for(&err))
+        }
+    }
+}
+
+/// `kanban __worker-forkserver`: the gateway's helper that forks worker
+/// wrappers (see `kanban_dispatch::fork_server`). Its socket is fd 3.
+fn fork_server_main() -> ExitCode {
+    use std::os::fd::FromRawFd;
+    kanban_store_postgres::register();
+    // SAFETY: the gateway starts this verb with its socket on this fd,
+    // and nothing else in this process uses that number.
+    let sock =
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(kanban_dispatch::fork_server::FORK_SERVER_FD) };
+    let code = kanban_dispatch::fork_server::serve(sock, |args| {
+        worker_exec_code(std::iter::once("kanban __worker-exec".to_string()).chain(args))
+    });
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// A verb's outcome as the exit status; an error printed once, here.

@@ -163,6 +163,8 @@ fn detach_stdio() {
 /// Hidden verb that runs a worker and records how it exited
 /// (`kanban_dispatch::recording`).
 pub const WORKER_EXEC_VERB: &str = "__worker-exec";
+/// Hidden verb of the gateway's helper that forks worker wrappers.
+pub const FORK_SERVER_VERB: &str = "__worker-forkserver";
 
 /// The wrapper argv prefix for `kanban_dispatch::RecordingSpawner`: this
 /// executable and [`WORKER_EXEC_VERB`]; `None` if the executable cannot be

@@ -170,15 +170,9 @@ fn postgres_a_board_archived_or_deleted_on_another_host_is_closed_then_picked_up
     no_outage_logged(&gw);
 }
 
-/// The child processes of `pid` (the gateway's workers).
-fn children(pid: u32) -> Vec<String> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect()
+/// The gateway's workers (their wrappers).
+fn children(pid: u32) -> Vec<i64> {
+    kanban_testkit::process::gateway_workers(pid)
 }
 
 /// The SQLite files the process `pid` holds open under `dir`.

@@ -123,6 +123,7 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     // Exit records let a restarted gateway (after a crash or `kill -9`)
     // tell a worker's exit 0 / 75 from a crash.
     pass.worker_wrapper = crate::worker_process::worker_exec_prefix();
+    pass.start_fork_server();
     let mut demo_exe = None;
     let demo_args = args.demo.clone();
     if args.demo.enabled {

@@ -115,6 +115,31 @@ impl Drop for KanbanPass {
 }
 
 impl KanbanPass {
+    /// Start the helper that forks worker wrappers (see
+    /// `kanban_dispatch::fork_server`), unless the wrapper is unknown or
+    /// `KANBAN_WORKER_FORK_SERVER` turns it off; without it, each wrapper
+    /// is a process started from the binary.
+    pub(super) fn start_fork_server(&self) {
+        use kanban_dispatch::fork_server::{ENV_FORK_SERVER, ForkServer, fork_server_wanted};
+        let Some(prefix) = &self.worker_wrapper else {
+            return;
+        };
+        if !fork_server_wanted(std::env::var(ENV_FORK_SERVER).ok().as_deref()) {
+            return;
+        }
+        let args = [crate::worker_process::FORK_SERVER_VERB.to_string()];
+        let started = ForkServer::start(&prefix[0], &args, prefix.clone())
+            .and_then(|server| self.spawner.use_fork_server(server));
+        match started {
+            Ok(()) => {
+                tracing::debug!(pid = ?self.spawner.fork_server_pid(), "worker fork server started")
+            }
+            Err(e) => kanban_server::hub::log_warning(&format!(
+                "cannot start the worker fork server ({e}); wrappers start directly"
+            )),
+        }
+    }
+
     /// The board's spawner: the shared one, wrapped to record exits under
     /// the board's logs.
     fn board_spawner(&self, req: &PassRequest<'_>) -> Arc<dyn Spawner> {
