@@ -418,7 +418,11 @@ impl ForkServer {
             )));
         };
         if let Err(e) = send(self.sock.as_raw_fd(), &msg, Some(log.as_raw_fd())) {
-            self.alive.store(false, Ordering::SeqCst);
+            // Too big for the socket's buffer: this request only. Anything
+            // else means the helper is gone.
+            if e.raw_os_error() != Some(libc::EMSGSIZE) {
+                self.alive.store(false, Ordering::SeqCst);
+            }
             return Err(StartError::Unsent(e));
         }
         match replies.recv_timeout(REPLY_TIMEOUT) {

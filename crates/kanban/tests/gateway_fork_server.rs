@@ -194,3 +194,39 @@ fn the_helper_ends_with_its_gateway() {
     let gone = wait_for(SETTLE_WAIT, || (!pid_alive(server)).then_some(()));
     assert!(gone.is_some(), "fork server {server} outlived its gateway");
 }
+
+#[test]
+fn a_worker_environment_too_big_for_the_socket_is_started_directly() {
+    let home = Sandbox::new();
+    let script = home.path("probe.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "cat /proc/$PPID/stat > \"{root}/$HERMES_KANBAN_TASK.wrapper\"\n{body}\n",
+            root = home.root().display(),
+            body = complete_body(&home)
+        ),
+    )
+    .unwrap();
+    // 300 KB of environment for one profile: more than a socket message
+    // may carry, each variable under the kernel's 128 KiB exec limit.
+    let big = "x".repeat(100_000);
+    home.write_config(&format!(
+        "kanban:\n  dispatch_interval_seconds: 60\n  profiles:\n    \
+         big:\n      command: [\"/bin/sh\", \"{s}\"]\n      \
+         env: {{BIG_1: \"{big}\", BIG_2: \"{big}\", BIG_3: \"{big}\"}}\n    \
+         {PROFILE}:\n      command: [\"/bin/sh\", \"{s}\"]\n",
+        s = script.display()
+    ));
+    let gw = home.gateway();
+    let server = server_of(&gw);
+    let id = home.create("big env", &["--assignee", "big"]);
+    wait_status(&home, &id, "done");
+    let (_, ppid, _, _) = wrapper_of(&home, &id);
+    assert_eq!(ppid, i64::from(gw.pid), "started directly");
+    // The helper is not given up for one request it could not take.
+    let next = home.create("small env", &["--assignee", PROFILE]);
+    wait_status(&home, &next, "done");
+    let (_, ppid, _, _) = wrapper_of(&home, &next);
+    assert_eq!(ppid, server, "the next worker is forked again");
+}
