@@ -501,6 +501,8 @@ pub fn serve(sock: OwnedFd, run_wrapper: fn(Vec<String>) -> i32) -> i32 {
         }
         let (n, fd) = match recv(sock.as_raw_fd(), &mut buf) {
             Ok(Some(m)) => m,
+            // Cut short: refuse this one request.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => (0, None),
             // The gateway is gone (or the socket broke): so are we.
             Ok(None) | Err(_) => return 0,
         };
