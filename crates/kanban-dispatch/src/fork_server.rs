@@ -58,6 +58,9 @@ pub const FORK_SERVER_FD: RawFd = 3;
 const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// How long the gateway waits for the helper to answer a request.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a dropped server waits for its helper to exit by itself.
+const HELPER_EXIT_WAIT: Duration = Duration::from_secs(1);
+const HELPER_EXIT_POLL: Duration = Duration::from_millis(5);
 /// Stack of the gateway's reader thread: it only decodes small notes.
 const READER_STACK_BYTES: usize = 64 * 1024;
 
@@ -456,7 +459,17 @@ impl Drop for ForkServer {
     /// exits. Its children, in their own sessions, run on.
     fn drop(&mut self) {
         let _ = nix::sys::socket::shutdown(self.sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        // The helper is our child: reap it rather than leave a zombie.
+        // The helper is our child: reap it rather than leave a zombie, and
+        // do not wait for a helper that is stuck (stopped, say).
+        let deadline = std::time::Instant::now() + HELPER_EXIT_WAIT;
+        while std::time::Instant::now() < deadline {
+            match crate::session_spawn::wait_child(self.server_pid, true) {
+                Ok(None) => std::thread::sleep(HELPER_EXIT_POLL),
+                _ => return,
+            }
+        }
+        // SAFETY: signalling our own unreaped child.
+        unsafe { libc::kill(self.server_pid, libc::SIGKILL) };
         let _ = crate::session_spawn::wait_child(self.server_pid, false);
     }
 }
