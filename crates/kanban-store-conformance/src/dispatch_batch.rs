@@ -225,6 +225,76 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
     );
 }
 
+/// A worker that finished its run before its launch was recorded (its
+/// `kanban complete` committed first): the run still gets its worker pid
+/// and its `spawned` event, the finished task is left as it is; a worker
+/// for another task's run, or for a run still open, records nothing.
+pub fn a_launch_recorded_after_its_worker_finished_still_names_the_worker(s: &dyn DispatchStore) {
+    let ids = of(s, "coder", 2);
+    let refs: Vec<&String> = ids.iter().collect();
+    let runs: Vec<i64> = s
+        .claim_batch(&batch(&refs, Ceilings::default()))
+        .unwrap()
+        .into_iter()
+        .map(|o| match o {
+            ClaimOutcome::Claimed { run_id, .. } => run_id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    s.complete_task(&CompleteRequest {
+        task_id: ids[0].clone(),
+        expected_run_id: Some(runs[0]),
+        summary: Some("quick".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    let set_worker = |task: usize, run: i64, pid: i64| SetWorker {
+        task_id: ids[task].clone(),
+        run_id: Some(run),
+        worker: WorkerRecord { pid, ..gateway() },
+    };
+    let launches = LaunchBatch {
+        workers: vec![
+            set_worker(0, runs[0], 21),
+            // Another task's run: not this worker's to name.
+            set_worker(0, runs[1], 22),
+        ],
+        ..Default::default()
+    };
+    assert_eq!(s.record_launches(&launches).unwrap().workers, [true, false]);
+    let done = get(s, &ids[0]);
+    assert_eq!(done.status, Status::Done);
+    assert_eq!(done.worker_pid, None, "the finished task is left alone");
+    let run = s
+        .runs(&ids[0])
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == runs[0])
+        .unwrap();
+    assert_eq!(run.worker_pid, Some(21));
+    let spawned = last_event(s, &ids[0], "spawned");
+    assert_eq!(
+        (spawned.run_id, spawned.payload["pid"].clone()),
+        (Some(runs[0]), json!(21))
+    );
+    assert_eq!(
+        kinds(s, &ids[0]).iter().filter(|k| *k == "spawned").count(),
+        1
+    );
+    // Recorded once: a second report of the same launch adds nothing.
+    assert_eq!(
+        s.record_launches(&launches).unwrap().workers,
+        [false, false]
+    );
+    assert_eq!(
+        kinds(s, &ids[0]).iter().filter(|k| *k == "spawned").count(),
+        1
+    );
+    // The other task still runs, without a worker named.
+    assert_eq!(status(s, &ids[1]), Status::Running);
+    assert_eq!(get(s, &ids[1]).worker_pid, None);
+}
+
 /// `set_workspace` keeps the branch it is not given and is fenced to the
 /// attempt.
 pub fn set_workspace_is_fenced_to_the_attempt(s: &dyn DispatchStore) {

@@ -288,6 +288,7 @@ macro_rules! store_conformance_tests {
             dispatch: dispatch_quiet::guard_facts_of_a_batch_match_one_by_one,
             dispatch: dispatch_batch::claim_batch_counts_its_own_claims_toward_the_ceilings,
             dispatch: dispatch_batch::record_launches_applies_each_entry_to_its_attempt,
+            dispatch: dispatch_batch::a_launch_recorded_after_its_worker_finished_still_names_the_worker,
             dispatch: dispatch_batch::set_workspace_is_fenced_to_the_attempt,
             dispatch: dispatch_recovery::spawn_failures_get_one_retry_time_in_their_run,
             dispatch: dispatch_recovery::a_guard_note_is_written_once_per_hold,

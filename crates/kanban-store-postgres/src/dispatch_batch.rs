@@ -115,30 +115,10 @@ pub(crate) fn set_worker(tx: &Tx<'_>, req: &SetWorker) -> DbResult<bool> {
         &[&w.pid, &req.task_id, &req.run_id],
     )?;
     if n != 1 {
-        return Ok(false);
+        return set_worker_of_ended_run(tx, req);
     }
     if let Some(run) = req.run_id {
-        tx.execute(
-            "UPDATE task_runs SET worker_pid = $1 WHERE id = $2",
-            &[&w.pid, &run],
-        )?;
-        tx.execute(
-            "INSERT INTO kanban_rs_workers \
-             (run_id, task_id, pid, start_time, boot_id, host, spawned_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (run_id) DO UPDATE SET task_id = EXCLUDED.task_id, pid = EXCLUDED.pid, \
-             start_time = EXCLUDED.start_time, boot_id = EXCLUDED.boot_id, host = EXCLUDED.host, \
-             spawned_at = EXCLUDED.spawned_at",
-            &[
-                &run,
-                &req.task_id,
-                &w.pid,
-                &w.start_time,
-                &w.boot_id,
-                &w.host,
-                &tx.now,
-            ],
-        )?;
+        record_run_worker(tx, req, run)?;
         // The launcher watches the worker it started (a gateway does; a
         // one-shot `kanban dispatch` releases this right after its pass).
         keep_supervisor(tx, run)?;
@@ -149,6 +129,59 @@ pub(crate) fn set_worker(tx: &Tx<'_>, req: &SetWorker) -> DbResult<bool> {
         EventKind::Spawned,
         Some(payload::spawned(w.pid)),
         req.run_id,
+    )?;
+    Ok(true)
+}
+
+/// The worker's pid on its run and our identity row for it.
+fn record_run_worker(tx: &Tx<'_>, req: &SetWorker, run: i64) -> DbResult<()> {
+    let w = &req.worker;
+    tx.execute(
+        "UPDATE task_runs SET worker_pid = $1 WHERE id = $2",
+        &[&w.pid, &run],
+    )?;
+    tx.execute(
+        "INSERT INTO kanban_rs_workers \
+         (run_id, task_id, pid, start_time, boot_id, host, spawned_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (run_id) DO UPDATE SET task_id = EXCLUDED.task_id, pid = EXCLUDED.pid, \
+         start_time = EXCLUDED.start_time, boot_id = EXCLUDED.boot_id, host = EXCLUDED.host, \
+         spawned_at = EXCLUDED.spawned_at",
+        &[
+            &run,
+            &req.task_id,
+            &w.pid,
+            &w.start_time,
+            &w.boot_id,
+            &w.host,
+            &tx.now,
+        ],
+    )?;
+    Ok(())
+}
+
+/// A worker quick enough to end its run before its launch was recorded:
+/// the run still gets its worker and its `spawned` event; the task, which
+/// has moved on, is left alone (as the SQLite store does).
+fn set_worker_of_ended_run(tx: &Tx<'_>, req: &SetWorker) -> DbResult<bool> {
+    let Some(run) = req.run_id else {
+        return Ok(false);
+    };
+    let ended = tx.query_opt(
+        "SELECT 1 FROM task_runs WHERE id = $1 AND task_id = $2 \
+         AND ended_at IS NOT NULL AND worker_pid IS NULL",
+        &[&run, &req.task_id],
+    )?;
+    if ended.is_none() {
+        return Ok(false);
+    }
+    record_run_worker(tx, req, run)?;
+    forget_launch(tx, Some(run))?;
+    tx.append_event(
+        &req.task_id,
+        EventKind::Spawned,
+        Some(payload::spawned(req.worker.pid)),
+        Some(run),
     )?;
     Ok(true)
 }
