@@ -288,8 +288,8 @@ pub struct ForkServer {
     /// Shared with the reader thread, which clears it at the end of the
     /// stream.
     alive: Arc<AtomicBool>,
-    /// One request at a time: replies come back in order.
-    request: Mutex<()>,
+    /// Held for a whole request (send, then answer): one at a time, so
+    /// answers come back in order.
     replies: Mutex<Option<mpsc::Receiver<Note>>>,
 }
 
@@ -334,7 +334,6 @@ impl ForkServer {
             sock: ours,
             server_pid,
             alive: Arc::new(AtomicBool::new(true)),
-            request: Mutex::new(()),
             replies: Mutex::new(None),
         })
     }
@@ -413,7 +412,6 @@ impl ForkServer {
                 "request too large for the fork server",
             )));
         }
-        let _one = self.request.lock().unwrap_or_else(|p| p.into_inner());
         let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
         let Some(replies) = replies.as_ref() else {
             return Err(StartError::Unsent(io::Error::other(

@@ -135,15 +135,7 @@ pub fn claim_batch_counts_its_own_claims_toward_the_ceilings(s: &dyn DispatchSto
 pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) {
     let ids = of(s, "coder", 5);
     let refs: Vec<&String> = ids.iter().collect();
-    let runs: Vec<i64> = s
-        .claim_batch(&batch(&refs, Ceilings::default()))
-        .unwrap()
-        .into_iter()
-        .map(|o| match o {
-            ClaimOutcome::Claimed { run_id, .. } => run_id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let runs = claimed_runs(s.claim_batch(&batch(&refs, Ceilings::default())).unwrap());
     let ws = |i: usize, run: i64, tip: Option<&str>| SetWorkspace {
         task_id: ids[i].clone(),
         run_id: Some(run),
@@ -232,15 +224,7 @@ pub fn record_launches_applies_each_entry_to_its_attempt(s: &dyn DispatchStore) 
 pub fn a_launch_recorded_after_its_worker_finished_still_names_the_worker(s: &dyn DispatchStore) {
     let ids = of(s, "coder", 2);
     let refs: Vec<&String> = ids.iter().collect();
-    let runs: Vec<i64> = s
-        .claim_batch(&batch(&refs, Ceilings::default()))
-        .unwrap()
-        .into_iter()
-        .map(|o| match o {
-            ClaimOutcome::Claimed { run_id, .. } => run_id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let runs = claimed_runs(s.claim_batch(&batch(&refs, Ceilings::default())).unwrap());
     s.complete_task(&CompleteRequest {
         task_id: ids[0].clone(),
         expected_run_id: Some(runs[0]),

@@ -4,7 +4,6 @@
 
 use kanban_core::{RunOutcome, Status};
 use kanban_store::dispatch_ops::*;
-use kanban_store::*;
 use serde_json::json;
 
 use crate::support::*;
@@ -166,15 +165,7 @@ pub fn the_launcher_of_a_worker_stays_its_supervisor_unless_released(s: &dyn Dis
         ceilings: Default::default(),
         launcher: Some(gateway.clone()),
     };
-    let runs: Vec<i64> = s
-        .claim_batch(&batch)
-        .unwrap()
-        .into_iter()
-        .map(|o| match o {
-            ClaimOutcome::Claimed { run_id, .. } => run_id,
-            other => panic!("{other:?}"),
-        })
-        .collect();
+    let runs = claimed_runs(s.claim_batch(&batch).unwrap());
     let launches = LaunchBatch {
         workers: [(&a, runs[0], 10), (&b, runs[1], 11)]
             .iter()

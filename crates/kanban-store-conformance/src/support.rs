@@ -93,6 +93,17 @@ pub fn claim(s: &dyn Store, id: &str) -> i64 {
     }
 }
 
+/// The run ids of a batch whose every claim must have won.
+pub fn claimed_runs(outcomes: Vec<ClaimOutcome>) -> Vec<i64> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            ClaimOutcome::Claimed { run_id, .. } => run_id,
+            other => panic!("claim did not win: {other:?}"),
+        })
+        .collect()
+}
+
 pub fn complete(s: &dyn Store, id: &str) -> Completion {
     s.complete_task(&CompleteRequest {
         task_id: id.into(),

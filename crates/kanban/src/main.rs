@@ -77,13 +77,7 @@ where
         error::refusal(msg);
         return i32::from(error::EXIT_USAGE);
     }
-    match worker_process::run_worker_exec(parsed.args) {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("{}", error::render(&err));
-            i32::from(exit_code_for(&err))
-        }
-    }
+    outcome_code(worker_process::run_worker_exec(parsed.args))
 }
 
 /// `kanban __worker-forkserver`: the gateway's helper that forks worker
@@ -103,11 +97,16 @@ fn fork_server_main() -> ExitCode {
 
 /// A verb's outcome as the exit status; an error printed once, here.
 fn finish(outcome: anyhow::Result<i32>) -> ExitCode {
+    ExitCode::from(outcome_code(outcome).clamp(0, 255) as u8)
+}
+
+/// A verb's outcome as an exit code, printing the error if there is one.
+fn outcome_code(outcome: anyhow::Result<i32>) -> i32 {
     match outcome {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Ok(code) => code,
         Err(err) => {
             eprintln!("{}", error::render(&err));
-            ExitCode::from(exit_code_for(&err))
+            i32::from(exit_code_for(&err))
         }
     }
 }
