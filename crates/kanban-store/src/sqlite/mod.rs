@@ -24,6 +24,7 @@
 mod activity;
 mod batch;
 mod board;
+mod busy;
 mod claim;
 mod corrupt;
 mod diagnostics;

@@ -17,6 +17,7 @@ use kanban_core::defaults::BUSY_TIMEOUT_MS;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::OpenOptions;
+use super::busy::wait_when_busy;
 use super::corrupt::{corrupt_error, sidecar};
 pub(crate) use super::migrate::migrate;
 use super::migrate::table_columns;
@@ -253,9 +254,8 @@ pub(crate) fn connect(path: &Path, busy_ms: u64) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_err(path, e))?;
-    conn.busy_timeout(Duration::from_millis(busy_ms))
-        .map_err(|e| sql_err(path, e))?;
+    let mut conn = Connection::open_with_flags(path, flags).map_err(|e| sql_err(path, e))?;
+    wait_when_busy(&mut conn, Duration::from_millis(busy_ms)).map_err(|e| sql_err(path, e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     // Never checkpoint-and-delete the WAL when this connection closes: the
     // Python reference drops its own POSIX locks after every commit (it
