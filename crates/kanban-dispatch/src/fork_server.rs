@@ -385,61 +385,104 @@ impl ForkServer {
         Ok(())
     }
 
-    /// Have the helper start the wrapper with `args`: its pid and start
-    /// time. `Err(Unsent)` when the request never reached the helper (the
-    /// caller may start the wrapper itself); any other error means a
-    /// wrapper may or may not be running.
-    pub(crate) fn start_wrapper(
-        &self,
-        args: &[String],
-        env: &EnvPlan,
-        cwd: Option<&Path>,
-        log: &File,
-    ) -> Result<(i32, Option<u64>), StartError> {
+    /// Have the helper start these wrappers: one answer each, in order, a
+    /// pid and start time. `Err(Unsent)` when a request never reached the
+    /// helper (the caller may start that wrapper itself); any other error
+    /// means a wrapper may or may not be running. Every request is sent
+    /// before the first answer is awaited, so the helper forks them back to
+    /// back while this side goes on: one wake-up of the helper, of the
+    /// reader and of the caller per batch rather than per worker.
+    pub(crate) fn start_wrappers(&self, starts: &[WrapperStart<'_>]) -> Vec<StartAnswer> {
+        let mut answers: Vec<Option<StartAnswer>> = starts.iter().map(|_| None).collect();
+        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(replies) = replies.as_ref() else {
+            return starts
+                .iter()
+                .map(|_| {
+                    Err(StartError::Unsent(io::Error::other(
+                        "fork server not listened to",
+                    )))
+                })
+                .collect();
+        };
+        let mut sent = Vec::with_capacity(starts.len());
+        for (i, start) in starts.iter().enumerate() {
+            answers[i] = match self.send_request(start) {
+                Ok(()) => {
+                    sent.push(i);
+                    None
+                }
+                Err(e) => Some(Err(StartError::Unsent(e))),
+            };
+        }
+        let mut lost = false;
+        for i in sent {
+            answers[i] = Some(if lost {
+                Err(StartError::Lost)
+            } else {
+                match replies.recv_timeout(REPLY_TIMEOUT) {
+                    Ok(Note::Started { pid, start_time }) => Ok((pid, start_time)),
+                    Ok(Note::Failed { errno }) => {
+                        Err(StartError::Refused(io::Error::from_raw_os_error(errno)))
+                    }
+                    Ok(Note::Exited { .. }) => Err(StartError::Lost),
+                    Err(_) => {
+                        // Hung or gone: never ask it again; what it has not
+                        // answered yet may or may not run.
+                        self.alive.store(false, Ordering::SeqCst);
+                        lost = true;
+                        Err(StartError::Lost)
+                    }
+                }
+            });
+        }
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or(Err(StartError::Lost)))
+            .collect()
+    }
+
+    /// Send one request; an error means the helper never saw it.
+    fn send_request(&self, start: &WrapperStart<'_>) -> io::Result<()> {
+        if !self.alive.load(Ordering::SeqCst) {
+            return Err(io::Error::other("the fork server is gone"));
+        }
         let req = StartRequest {
-            args: args.to_vec(),
-            env: child_environment(env)
-                .map_err(StartError::Unsent)?
+            args: start.args.to_vec(),
+            env: child_environment(start.env)?
                 .into_iter()
                 .map(|c| c.into_bytes())
                 .collect(),
-            cwd: cwd.map(Path::to_path_buf),
+            cwd: start.cwd.map(Path::to_path_buf),
         };
         let msg = encode_request(&req);
         if msg.len() > MAX_REQUEST_BYTES {
-            return Err(StartError::Unsent(io::Error::new(
+            return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "request too large for the fork server",
-            )));
+            ));
         }
-        let replies = self.replies.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(replies) = replies.as_ref() else {
-            return Err(StartError::Unsent(io::Error::other(
-                "fork server not listened to",
-            )));
-        };
-        if let Err(e) = send(self.sock.as_raw_fd(), &msg, Some(log.as_raw_fd())) {
+        send(self.sock.as_raw_fd(), &msg, Some(start.log.as_raw_fd())).inspect_err(|e| {
             // Too big for the socket's buffer: this request only. Anything
             // else means the helper is gone.
             if e.raw_os_error() != Some(libc::EMSGSIZE) {
                 self.alive.store(false, Ordering::SeqCst);
             }
-            return Err(StartError::Unsent(e));
-        }
-        match replies.recv_timeout(REPLY_TIMEOUT) {
-            Ok(Note::Started { pid, start_time }) => Ok((pid, start_time)),
-            Ok(Note::Failed { errno }) => {
-                Err(StartError::Refused(io::Error::from_raw_os_error(errno)))
-            }
-            Ok(Note::Exited { .. }) => Err(StartError::Lost),
-            Err(_) => {
-                // Hung or gone: never ask it again.
-                self.alive.store(false, Ordering::SeqCst);
-                Err(StartError::Lost)
-            }
-        }
+        })
     }
 }
+
+/// One wrapper for the helper to start: the arguments after the prefix,
+/// its environment, working directory and log.
+pub(crate) struct WrapperStart<'a> {
+    pub args: &'a [String],
+    pub env: &'a EnvPlan,
+    pub cwd: Option<&'a Path>,
+    pub log: &'a File,
+}
+
+/// The helper's answer to one [`WrapperStart`]: pid and start time.
+pub(crate) type StartAnswer = Result<(i32, Option<u64>), StartError>;
 
 /// Why the helper did not start a wrapper.
 #[derive(Debug)]

@@ -350,6 +350,10 @@ impl Dispatcher {
         let mut failed = Vec::new();
         let mut global_hit = false;
         let mut hermes: Option<Vec<String>> = None;
+        // Workspaces and commands first, then every worker at once: the
+        // fork server starts them back to back (see `Spawner::spawn_all`).
+        let mut prepared: Vec<(Pick, i64, String)> = Vec::new();
+        let mut specs = Vec::new();
         for (pick, outcome) in picks.into_iter().zip(outcomes) {
             let (task, run_id) = match outcome {
                 ClaimOutcome::Claimed { task, run_id } => (task, run_id),
@@ -371,34 +375,46 @@ impl Dispatcher {
                     continue;
                 }
             };
-            let started = self.start_worker(
-                opts,
-                (&task, run_id),
-                &pick,
-                &launcher,
-                &mut hermes,
-                &mut records,
-            );
-            match started {
-                Ok(workspace) => {
+            match self.prepare_worker(opts, (&task, run_id), &pick, &mut hermes, &mut records) {
+                Ok((spec, workspace)) => {
+                    specs.push(spec);
+                    prepared.push((pick, run_id, workspace));
+                }
+                Err(error) => {
+                    not_started(&mut records, &mut failed, cap, opts, (&pick, run_id), error)
+                }
+            }
+        }
+        let started = self.spawner.spawn_all(&specs);
+        for ((pick, run_id, workspace), worker) in prepared.into_iter().zip(started) {
+            match worker {
+                Ok(worker) => {
                     cap.running += 1;
+                    records.workers.push(SetWorker {
+                        task_id: pick.task_id.clone(),
+                        run_id: Some(run_id),
+                        worker: WorkerRecord {
+                            pid: i64::from(worker.pid),
+                            start_time: worker.start_time.and_then(|t| i64::try_from(t).ok()),
+                            // The launcher's machine and boot: the worker's too.
+                            boot_id: launcher.boot_id.clone(),
+                            host: launcher.host.clone(),
+                        },
+                    });
                     spawned.push(SpawnedTask {
                         task_id: pick.task_id,
                         assignee: pick.assignee,
                         workspace,
                     });
                 }
-                Err(error) => {
-                    tracing::warn!(task = %task.id, "worker not started: {error}");
-                    cap.give_back(&pick.assignee);
-                    records.failures.push(SpawnFailure {
-                        task_id: task.id.clone(),
-                        run_id: Some(run_id),
-                        error,
-                        failure_limit: opts.failure_limit,
-                    });
-                    failed.push(task.id);
-                }
+                Err(e) => not_started(
+                    &mut records,
+                    &mut failed,
+                    cap,
+                    opts,
+                    (&pick, run_id),
+                    e.to_string(),
+                ),
             }
         }
         if !records.is_empty() {
@@ -445,15 +461,16 @@ impl Dispatcher {
 
     /// Workspace, command, spawn for one claimed attempt; its records go to
     /// `records`. Returns the workspace path, or the spawn-failure error.
-    fn start_worker(
+    /// The claimed task's workspace (recorded in `records`) and its
+    /// worker's command, ready to start.
+    fn prepare_worker(
         &self,
         opts: &DispatchOptions,
         (task, run_id): (&Task, i64),
         pick: &Pick,
-        launcher: &WorkerRecord,
         hermes: &mut Option<Vec<String>>,
         records: &mut LaunchBatch,
-    ) -> std::result::Result<String, String> {
+    ) -> std::result::Result<(WorkerSpec, String), String> {
         let ws = resolve_workspace(&WorkspaceRequest {
             task_id: &task.id,
             kind: &task.workspace_kind,
@@ -484,19 +501,7 @@ impl Dispatcher {
                 hermes,
             )
             .map_err(|e| e.to_string())?;
-        let worker = self.spawner.spawn(&spec).map_err(|e| e.to_string())?;
-        records.workers.push(SetWorker {
-            task_id: task.id.clone(),
-            run_id: Some(run_id),
-            worker: WorkerRecord {
-                pid: i64::from(worker.pid),
-                start_time: worker.start_time.and_then(|t| i64::try_from(t).ok()),
-                // The launcher's machine and boot: the worker's too.
-                boot_id: launcher.boot_id.clone(),
-                host: launcher.host.clone(),
-            },
-        });
-        Ok(path)
+        Ok((spec, path))
     }
 
     /// The one-time scratch tip, if this is the installation's first.
@@ -646,3 +651,24 @@ mod tests;
 #[cfg(test)]
 #[path = "review_tests.rs"]
 mod review_tests;
+
+/// A claimed task whose worker did not start: its capacity goes back and
+/// the failure is recorded with the launches.
+fn not_started(
+    records: &mut LaunchBatch,
+    failed: &mut Vec<String>,
+    cap: &mut Capacity,
+    opts: &DispatchOptions,
+    (pick, run_id): (&Pick, i64),
+    error: String,
+) {
+    tracing::warn!(task = %pick.task_id, "worker not started: {error}");
+    cap.give_back(&pick.assignee);
+    records.failures.push(SpawnFailure {
+        task_id: pick.task_id.clone(),
+        run_id: Some(run_id),
+        error,
+        failure_limit: opts.failure_limit,
+    });
+    failed.push(pick.task_id.clone());
+}

@@ -199,6 +199,25 @@ impl Spawner for RecordingSpawner {
         self.inner.spawn(&self.wrapped(spec))
     }
 
+    fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<Result<SpawnedWorker>> {
+        let wrap = !self.wrapper.is_empty()
+            && kanban_hermes::layout::create_private_dir(&self.dir).is_ok();
+        if wrap {
+            self.prune();
+        }
+        let specs: Vec<WorkerSpec> = specs
+            .iter()
+            .map(|spec| {
+                if wrap && Self::program_found(spec) {
+                    self.wrapped(spec)
+                } else {
+                    spec.clone()
+                }
+            })
+            .collect();
+        self.inner.spawn_all(&specs)
+    }
+
     fn reap(&self) -> Vec<(i32, WorkerExit)> {
         self.inner.reap()
     }

@@ -23,7 +23,7 @@ use kanban_core::defaults::{WORKER_LOG_BACKUP_COUNT, WORKER_LOG_ROTATE_BYTES};
 
 use crate::env::EnvPlan;
 use crate::error::{DispatchError, Result};
-use crate::fork_server::{ForkServer, Note, ServerEvent, StartError};
+use crate::fork_server::{ForkServer, Note, ServerEvent, StartAnswer, StartError, WrapperStart};
 use crate::liveness::{Liveness, ProcLiveness, StaticLiveness, WorkerIdentity};
 use crate::reap::{ExitRegistry, WorkerExit};
 use crate::session_spawn::{SessionSpawn, spawn_in_new_session, wait_child};
@@ -89,6 +89,13 @@ impl SpawnedWorker {
 /// Starts workers and reports how they ended.
 pub trait Spawner: Send + Sync {
     fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker>;
+
+    /// Start several workers: one result per spec, in order. A spawner
+    /// that can overlap the starts (the fork server) does; by default they
+    /// start one after another.
+    fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<Result<SpawnedWorker>> {
+        specs.iter().map(|spec| self.spawn(spec)).collect()
+    }
 
     /// Collect children that exited since the last call (reaping any the
     /// spawner has not reaped yet). Returns their pids and exits.
@@ -217,33 +224,63 @@ impl ProcessSpawner {
         lock(&self.fork_server).as_ref().map(|s| s.server_pid())
     }
 
-    /// Start the wrapper `spec` names through the fork server: `None` when
-    /// there is none for it, or the request never reached it (start it
-    /// directly then).
-    fn spawn_served(&self, spec: &WorkerSpec, log: &File) -> Option<Result<SpawnedWorker>> {
-        let server = lock(&self.fork_server).clone()?;
-        if !server.serves(&spec.argv) {
-            return None;
+    /// Start through the fork server every spec it serves, all requests
+    /// sent before the first answer is awaited. `None` for the specs it
+    /// does not serve, and for requests that never reached it: those are
+    /// started directly.
+    fn spawn_served(
+        &self,
+        specs: &[WorkerSpec],
+        logs: &[Result<File>],
+    ) -> Vec<Option<Result<SpawnedWorker>>> {
+        let mut out: Vec<Option<Result<SpawnedWorker>>> = specs.iter().map(|_| None).collect();
+        let Some(server) = lock(&self.fork_server).clone() else {
+            return out;
+        };
+        let served: Vec<(usize, &File)> = specs
+            .iter()
+            .zip(logs)
+            .enumerate()
+            .filter_map(|(i, (spec, log))| {
+                let log = log.as_ref().ok()?;
+                server.serves(&spec.argv).then_some((i, log))
+            })
+            .collect();
+        let starts: Vec<WrapperStart<'_>> = served
+            .iter()
+            .map(|&(i, log)| WrapperStart {
+                args: &specs[i].argv[server.prefix_len()..],
+                env: &specs[i].env,
+                cwd: specs[i].cwd.as_deref().filter(|c| c.is_dir()),
+                log,
+            })
+            .collect();
+        for ((i, _), answer) in served.iter().zip(server.start_wrappers(&starts)) {
+            out[*i] = served_result(&specs[*i], answer);
         }
-        let args = &spec.argv[server.prefix_len()..];
-        let cwd = spec.cwd.as_deref().filter(|c| c.is_dir());
-        match server.start_wrapper(args, &spec.env, cwd, log) {
-            Ok((pid, start_time)) => Some(Ok(SpawnedWorker { pid, start_time })),
-            Err(StartError::Unsent(e)) => {
-                tracing::debug!(task = %spec.task_id, "fork server not used: {e}");
-                None
-            }
-            Err(StartError::Refused(e)) => Some(Err(DispatchError::Spawn {
-                program: spec.argv[0].clone(),
-                source: e,
-            })),
-            // A wrapper may have started: starting another could run the
-            // task twice. Fail this spawn; the task is claimed again later.
-            Err(StartError::Lost) => Some(Err(DispatchError::Spawn {
-                program: spec.argv[0].clone(),
-                source: std::io::Error::other("the worker fork server did not answer"),
-            })),
-        }
+        out
+    }
+
+    /// Start `spec` as our own child, in a new session.
+    fn spawn_direct(&self, spec: &WorkerSpec, log: &File) -> Result<SpawnedWorker> {
+        let (program, args) = spec
+            .argv
+            .split_first()
+            .ok_or_else(|| DispatchError::Command("empty worker command".into()))?;
+        let pid = spawn_in_new_session(&SessionSpawn {
+            program,
+            args,
+            env: &spec.env,
+            cwd: spec.cwd.as_deref().filter(|c| c.is_dir()),
+            output: log,
+            pass_fd: None,
+        })
+        .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
+        // Read before the waiter can reap it: a zombie still has its stat.
+        let start_time = self.liveness.stat(pid).map(|s| s.start_time);
+        self.watch(pid, start_time);
+        tracing::debug!(task = %spec.task_id, pid, "worker spawned");
+        Ok(SpawnedWorker { pid, start_time })
     }
 
     /// Run `hook` whenever one of our workers exits.
@@ -283,32 +320,58 @@ fn exit_of(status: i32) -> WorkerExit {
     WorkerExit::from_status(ExitStatus::from_raw(status))
 }
 
+/// What a fork-server answer means for one spec: `None` when the request
+/// never reached the helper (start it directly then).
+fn served_result(spec: &WorkerSpec, answer: StartAnswer) -> Option<Result<SpawnedWorker>> {
+    match answer {
+        Ok((pid, start_time)) => {
+            tracing::debug!(task = %spec.task_id, pid, "worker spawned by the fork server");
+            Some(Ok(SpawnedWorker { pid, start_time }))
+        }
+        Err(StartError::Unsent(e)) => {
+            tracing::debug!(task = %spec.task_id, "fork server not used: {e}");
+            None
+        }
+        Err(StartError::Refused(e)) => Some(Err(DispatchError::Spawn {
+            program: spec.argv[0].clone(),
+            source: e,
+        })),
+        // A wrapper may have started: starting another could run the
+        // task twice. Fail this spawn; the task is claimed again later.
+        Err(StartError::Lost) => Some(Err(DispatchError::Spawn {
+            program: spec.argv[0].clone(),
+            source: std::io::Error::other("the worker fork server did not answer"),
+        })),
+    }
+}
+
 impl Spawner for ProcessSpawner {
     fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
-        let (program, args) = spec
-            .argv
-            .split_first()
-            .ok_or_else(|| DispatchError::Command("empty worker command".into()))?;
-        let log = open_worker_log(&spec.log)?;
-        if let Some(served) = self.spawn_served(spec, &log) {
-            let worker = served?;
-            tracing::debug!(task = %spec.task_id, pid = worker.pid, "worker spawned by the fork server");
-            return Ok(worker);
-        }
-        let pid = spawn_in_new_session(&SessionSpawn {
-            program,
-            args,
-            env: &spec.env,
-            cwd: spec.cwd.as_deref().filter(|c| c.is_dir()),
-            output: &log,
-            pass_fd: None,
-        })
-        .map_err(|e| spawn_error(program, &spec.not_found_hint, e))?;
-        // Read before the waiter can reap it: a zombie still has its stat.
-        let start_time = self.liveness.stat(pid).map(|s| s.start_time);
-        self.watch(pid, start_time);
-        tracing::debug!(task = %spec.task_id, pid, "worker spawned");
-        Ok(SpawnedWorker { pid, start_time })
+        self.spawn_all(std::slice::from_ref(spec))
+            .pop()
+            .unwrap_or_else(|| Err(DispatchError::Command("no worker started".into())))
+    }
+
+    fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<Result<SpawnedWorker>> {
+        let logs: Vec<Result<File>> = specs
+            .iter()
+            .map(|spec| {
+                if spec.argv.is_empty() {
+                    return Err(DispatchError::Command("empty worker command".into()));
+                }
+                open_worker_log(&spec.log)
+            })
+            .collect();
+        let served = self.spawn_served(specs, &logs);
+        specs
+            .iter()
+            .zip(logs)
+            .zip(served)
+            .map(|((spec, log), served)| match served {
+                Some(result) => result,
+                None => self.spawn_direct(spec, &log?),
+            })
+            .collect()
     }
 
     fn reap(&self) -> Vec<(i32, WorkerExit)> {

@@ -230,3 +230,53 @@ fn a_worker_environment_too_big_for_the_socket_is_started_directly() {
     let (_, ppid, _, _) = wrapper_of(&home, &next);
     assert_eq!(ppid, server, "the next worker is forked again");
 }
+
+/// Tasks the first pass claims together: their workers are started in one
+/// batch of requests (all sent before the first answer is read).
+const BATCH: usize = 8;
+
+#[test]
+fn a_batch_of_wrappers_started_together_gets_each_its_own_pid() {
+    let home = Sandbox::new();
+    let gate = home.path("go");
+    // Every worker waits until all have started, then completes.
+    let body = format!(
+        "while [ ! -e \"{gate}\" ]; do sleep 0.05; done\n{}",
+        complete_body(&home),
+        gate = gate.display()
+    );
+    probe_profile(&home, &body);
+    let ids: Vec<String> = (0..BATCH)
+        .map(|i| home.create(&format!("batch {i}"), &["--assignee", PROFILE]))
+        .collect();
+    let gw = home.gateway();
+    let server = server_of(&gw);
+    let mut pids = Vec::new();
+    for id in &ids {
+        let (pid, ppid, pgrp, session) = wrapper_of(&home, id);
+        assert_eq!(
+            ppid, server,
+            "{id}: the wrapper's parent is the fork server"
+        );
+        assert_eq!((pgrp, session), (pid, pid), "{id}: own session");
+        // The pid recorded for the task is its own wrapper's, not a
+        // neighbour's from the same batch.
+        let recorded = wait_for(SETTLE_WAIT, || {
+            home.db()
+                .query_row("SELECT worker_pid FROM tasks WHERE id = ?1", [id], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .ok()
+                .flatten()
+        });
+        assert_eq!(recorded, Some(pid), "{id}: recorded worker pid");
+        pids.push(pid);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), BATCH, "one wrapper per task");
+    std::fs::write(&gate, "").unwrap();
+    for id in &ids {
+        wait_status(&home, id, "done");
+    }
+}

@@ -86,6 +86,20 @@ impl Spawner for LedgerSpawner {
         Ok(worker)
     }
 
+    fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<kanban_dispatch::Result<SpawnedWorker>> {
+        let started = self.inner.spawn_all(specs);
+        let mut ledger = self.ledger.lock();
+        for (spec, worker) in specs.iter().zip(&started) {
+            if let Ok(worker) = worker {
+                ledger
+                    .spawned
+                    .insert(worker.pid, (self.board.clone(), spec.task_id.clone()));
+            }
+        }
+        drop(ledger);
+        started
+    }
+
     fn reap(&self) -> Vec<(i32, WorkerExit)> {
         let exits = self.inner.reap();
         self.ledger.file(&exits);
