@@ -160,6 +160,7 @@ document_tests! {
     docs_workers => "docs/workers.md",
     docs_adr_0001 => "docs/adr/0001-idempotency-keys.md",
     docs_adr_0002 => "docs/adr/0002-logs-and-attachments-on-postgres.md",
+    docs_adr_0003 => "docs/adr/0003-fixed-address-binary.md",
 }
 
 #[test]
