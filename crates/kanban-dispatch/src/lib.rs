@@ -50,6 +50,7 @@ pub mod recording;
 pub(crate) mod release;
 pub mod result;
 pub(crate) mod session_spawn;
+pub mod spare;
 pub mod spawner;
 pub mod terminate;
 pub mod workspace;

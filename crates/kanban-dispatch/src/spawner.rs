@@ -497,6 +497,9 @@ pub fn open_worker_log(spec: &LogSpec) -> Result<File> {
     }
     rotate_log(&spec.path, spec.rotate_bytes, spec.backup_count)
         .map_err(|e| log_error(&spec.path, e))?;
+    // A gateway moves a ready-made empty file into place (see `spare`);
+    // the open below then finds it, or creates the log as before.
+    crate::spare::place(&spec.path, crate::spare::SpareKind::File);
     let file = OpenOptions::new()
         .create(true)
         .append(true)

@@ -65,6 +65,11 @@ pub fn resolve_workspace(req: &WorkspaceRequest<'_>) -> Result<ResolvedWorkspace
                 }
                 None => req.workspaces_root.join(safe_component(id)?),
             };
+            // A gateway moves a ready-made empty directory into place (see
+            // `spare`); `mkdir -p` then finds it, or makes it as before.
+            if stored.is_none() {
+                crate::spare::place(&path, crate::spare::SpareKind::Dir);
+            }
             create_private_dir(&path)?;
             Ok(ResolvedWorkspace { path, branch: None })
         }
@@ -363,6 +368,7 @@ pub(crate) fn default_scratch_dir(
 /// (`mkdir -p`) once the task is claimed and reports what fails.
 pub(crate) fn make_scratch_dirs_ahead(dirs: &[PathBuf]) {
     for dir in dirs {
+        crate::spare::place(dir, crate::spare::SpareKind::Dir);
         let _ = create_private_dir(dir);
     }
 }

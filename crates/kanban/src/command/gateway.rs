@@ -124,6 +124,9 @@ fn run_foreground(args: RunArgs, root: &Root) -> Result<i32> {
     // tell a worker's exit 0 / 75 from a crash.
     pass.worker_wrapper = crate::worker_process::worker_exec_prefix();
     pass.start_fork_server();
+    // Worker logs and scratch workspaces from pools made ahead by
+    // background threads, off the pass (`kanban_dispatch::spare`).
+    kanban_dispatch::spare::enable();
     let mut demo_exe = None;
     let demo_args = args.demo.clone();
     if args.demo.enabled {

@@ -1,0 +1,232 @@
+//! Worker logs and scratch workspaces made ahead, off the dispatch pass.
+//!
+//! Every started worker gets a new log file and, for a scratch task, a new
+//! directory. On ext4 the inode allocator checks each candidate inode for a
+//! recent deletion (`find_inode_bit` → `recently_deleted`), and on a disk
+//! where many files come and go that was a third of a gateway's CPU in the
+//! pipeline bench, all of it on the pass thread between a claim and its
+//! worker's start. A gateway therefore keeps a few empty files and
+//! directories ready in a `.spare` directory beside the targets, made by a
+//! background thread, and moves one into place with
+//! `renameat2(RENAME_NOREPLACE)`: a directory-entry change, no allocation,
+//! and never over an existing log or workspace (a retried task keeps
+//! appending to its log and reuses its workspace, as before). An empty
+//! pool, or any error, falls back to creating the file or directory as
+//! before. Only a process that called [`enable`] (the gateway) uses spares;
+//! a CLI pass makes its files directly and starts no thread.
+
+use std::collections::HashMap;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::SystemTime;
+
+use nix::fcntl::{AT_FDCWD, RenameFlags, renameat2};
+
+/// Name of the directory of spares, inside the targets' directory (so a
+/// spare is on the same file system as its target).
+pub const SPARE_DIR_NAME: &str = ".spare";
+/// Spares kept ready per directory: a full batch of claims and more.
+pub const SPARES_PER_DIR: usize = 32;
+/// Stack of a refill thread: it only creates files.
+const REFILL_STACK_BYTES: usize = 64 * 1024;
+
+/// What a pool hands out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpareKind {
+    /// An empty file, mode 0600 (a worker log).
+    File,
+    /// An empty directory, mode 0700 (a scratch workspace).
+    Dir,
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// The pools of this process, by target directory and kind.
+type Pools = HashMap<(PathBuf, SpareKind), Arc<Pool>>;
+static POOLS: OnceLock<Mutex<Pools>> = OnceLock::new();
+
+/// Use spares in this process from now on (a gateway, at start-up).
+pub fn enable() {
+    ENABLED.store(true, Ordering::SeqCst);
+}
+
+/// Move a spare of `kind` to `target` when spares are enabled, one is
+/// ready and nothing is at `target`; its times are set to now. `false`
+/// otherwise: the caller creates `target` itself.
+pub fn place(target: &Path, kind: SpareKind) -> bool {
+    if !ENABLED.load(Ordering::Relaxed) {
+        return false;
+    }
+    let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return false;
+    };
+    let pool = {
+        let mut pools = POOLS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match pools.get(&(parent.to_path_buf(), kind)) {
+            Some(pool) => Arc::clone(pool),
+            None => {
+                // The first target of a directory starts its pool; this
+                // one is made directly.
+                if let Some(pool) = Pool::start(parent.join(SPARE_DIR_NAME), kind) {
+                    pools.insert((parent.to_path_buf(), kind), pool);
+                }
+                return false;
+            }
+        }
+    };
+    pool.place(target)
+}
+
+/// The spares of one directory and the thread that makes them.
+#[derive(Debug)]
+struct Pool {
+    dir: PathBuf,
+    kind: SpareKind,
+    ready: Mutex<Vec<PathBuf>>,
+    wanted: Condvar,
+    next: AtomicU64,
+}
+
+impl Pool {
+    /// Adopt the empty spares a previous gateway left and start refilling;
+    /// `None` when the spare directory cannot be made.
+    fn start(dir: PathBuf, kind: SpareKind) -> Option<Arc<Pool>> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .ok()?;
+        let pool = Arc::new(Pool {
+            ready: Mutex::new(leftovers(&dir, kind)),
+            dir,
+            kind,
+            wanted: Condvar::new(),
+            next: AtomicU64::new(0),
+        });
+        let refill = Arc::clone(&pool);
+        std::thread::Builder::new()
+            .name("kanban-spares".into())
+            .stack_size(REFILL_STACK_BYTES)
+            .spawn(move || refill.refill_forever())
+            .ok()?;
+        Some(pool)
+    }
+
+    fn place(&self, target: &Path) -> bool {
+        let spare = {
+            let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+            let spare = ready.pop();
+            self.wanted.notify_one();
+            spare
+        };
+        let Some(spare) = spare else {
+            return false;
+        };
+        if renameat2(
+            AT_FDCWD,
+            &spare,
+            AT_FDCWD,
+            target,
+            RenameFlags::RENAME_NOREPLACE,
+        )
+        .is_err()
+        {
+            // Taken (EEXIST) or gone: the spare stays for the next target.
+            if spare.exists() {
+                self.ready
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(spare);
+            }
+            return false;
+        }
+        // A spare may have waited for days: give the target its own time,
+        // as a freshly made one would have (clean-ups go by age).
+        let now = SystemTime::now();
+        let _ = File::open(target).and_then(|f| f.set_modified(now));
+        true
+    }
+
+    fn refill_forever(&self) {
+        loop {
+            {
+                let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+                while ready.len() >= SPARES_PER_DIR {
+                    ready = self.wanted.wait(ready).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+            match self.make_one() {
+                Some(path) => self
+                    .ready
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(path),
+                // Cannot make spares here (full disk, removed directory):
+                // targets are made directly; try again when asked.
+                None => {
+                    let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+                    drop(self.wanted.wait(ready).unwrap_or_else(|p| p.into_inner()));
+                }
+            }
+        }
+    }
+
+    fn make_one(&self) -> Option<PathBuf> {
+        self.try_make_one().or_else(|| {
+            // The spare directory may have been removed: make it again.
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&self.dir)
+                .ok()?;
+            self.try_make_one()
+        })
+    }
+
+    fn try_make_one(&self) -> Option<PathBuf> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("{}-{n}", std::process::id()));
+        let made = match self.kind {
+            SpareKind::File => OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map(drop),
+            SpareKind::Dir => DirBuilder::new().mode(0o700).create(&path),
+        };
+        made.ok().map(|()| path)
+    }
+}
+
+/// The empty spares of `kind` already in `dir`.
+fn leftovers(dir: &Path, kind: SpareKind) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                return false;
+            };
+            match kind {
+                SpareKind::File => meta.is_file() && meta.len() == 0,
+                SpareKind::Dir => {
+                    meta.is_dir()
+                        && std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_none())
+                }
+            }
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "spare_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+/// A pool on `dir` with spares ready (the refill thread runs on its own).
+fn pool_with_spares(dir: &Path, kind: SpareKind) -> Arc<Pool> {
+    let pool = Pool::start(dir.join(SPARE_DIR_NAME), kind).expect("pool");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while pool.ready.lock().unwrap().len() < SPARES_PER_DIR {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool never filled"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pool
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn a_spare_file_becomes_an_empty_private_log_and_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_with_spares(dir.path(), SpareKind::File);
+    let target = dir.path().join("t_1.log");
+    assert!(pool.place(&target));
+    let meta = std::fs::metadata(&target).unwrap();
+    assert!(meta.is_file() && meta.len() == 0);
+    assert_eq!(mode(&target), 0o600);
+    let age = SystemTime::now()
+        .duration_since(meta.modified().unwrap())
+        .unwrap_or_default();
+    assert!(age < Duration::from_secs(60), "its time is the placing's");
+    // The refill thread makes another.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while pool.ready.lock().unwrap().len() < SPARES_PER_DIR {
+        assert!(std::time::Instant::now() < deadline, "no refill");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn an_existing_log_or_workspace_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = pool_with_spares(dir.path(), SpareKind::File);
+    let log = dir.path().join("t_2.log");
+    std::fs::write(&log, "earlier run\n").unwrap();
+    assert!(!files.place(&log));
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "earlier run\n");
+    assert_eq!(
+        files.ready.lock().unwrap().len(),
+        SPARES_PER_DIR,
+        "the spare stays for the next target"
+    );
+    let ws_root = dir.path().join("workspaces");
+    std::fs::create_dir(&ws_root).unwrap();
+    let dirs = pool_with_spares(&ws_root, SpareKind::Dir);
+    let ws = ws_root.join("t_2");
+    std::fs::create_dir(&ws).unwrap();
+    std::fs::write(ws.join("notes"), "kept").unwrap();
+    assert!(!dirs.place(&ws));
+    assert_eq!(std::fs::read_to_string(ws.join("notes")).unwrap(), "kept");
+}
+
+#[test]
+fn a_spare_directory_becomes_an_empty_private_workspace() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = pool_with_spares(dir.path(), SpareKind::Dir);
+    let ws = dir.path().join("t_3");
+    assert!(pool.place(&ws));
+    assert!(ws.is_dir());
+    assert_eq!(std::fs::read_dir(&ws).unwrap().count(), 0);
+    assert_eq!(mode(&ws), 0o700);
+}
+
+#[test]
+fn leftovers_are_adopted_only_when_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let spares = dir.path().join(SPARE_DIR_NAME);
+    std::fs::create_dir(&spares).unwrap();
+    std::fs::write(spares.join("empty"), "").unwrap();
+    std::fs::write(spares.join("written"), "x").unwrap();
+    assert_eq!(
+        leftovers(&spares, SpareKind::File),
+        vec![spares.join("empty")]
+    );
+    std::fs::create_dir(spares.join("d-empty")).unwrap();
+    std::fs::create_dir(spares.join("d-full")).unwrap();
+    std::fs::write(spares.join("d-full").join("f"), "").unwrap();
+    assert_eq!(
+        leftovers(&spares, SpareKind::Dir),
+        vec![spares.join("d-empty")]
+    );
+}
+
+#[test]
+fn without_enable_nothing_is_placed_or_made() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(!ENABLED.load(Ordering::SeqCst), "no test enables spares");
+    assert!(!place(&dir.path().join("t_4.log"), SpareKind::File));
+    assert!(!dir.path().join(SPARE_DIR_NAME).exists());
+}
