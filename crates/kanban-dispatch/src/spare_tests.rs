@@ -5,6 +5,12 @@ use std::time::Duration;
 /// A pool on `dir` with spares ready (the refill thread runs on its own).
 fn pool_with_spares(dir: &Path, kind: SpareKind) -> Arc<Pool> {
     let pool = Pool::start(dir.join(SPARE_DIR_NAME), kind).expect("pool");
+    wait_until_full(&pool);
+    pool
+}
+
+/// Until the refill thread has made every spare of `pool`.
+fn wait_until_full(pool: &Pool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while pool.ready.lock().unwrap().len() < SPARES_PER_DIR {
         assert!(
@@ -13,7 +19,6 @@ fn pool_with_spares(dir: &Path, kind: SpareKind) -> Arc<Pool> {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    pool
 }
 
 fn mode(p: &Path) -> u32 {
@@ -34,11 +39,7 @@ fn a_spare_file_becomes_an_empty_private_log_and_is_replaced() {
         .unwrap_or_default();
     assert!(age < Duration::from_secs(60), "its time is the placing's");
     // The refill thread makes another.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while pool.ready.lock().unwrap().len() < SPARES_PER_DIR {
-        assert!(std::time::Instant::now() < deadline, "no refill");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_full(&pool);
 }
 
 #[test]
