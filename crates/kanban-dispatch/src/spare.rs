@@ -96,11 +96,7 @@ impl Pool {
     /// Adopt the empty spares a previous gateway left and start refilling;
     /// `None` when the spare directory cannot be made.
     fn start(dir: PathBuf, kind: SpareKind) -> Option<Arc<Pool>> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .ok()?;
+        make_spare_dir(&dir)?;
         let pool = Arc::new(Pool {
             ready: Mutex::new(leftovers(&dir, kind)),
             dir,
@@ -178,12 +174,9 @@ impl Pool {
 
     fn make_one(&self) -> Option<PathBuf> {
         self.try_make_one().or_else(|| {
-            // The spare directory may have been removed: make it again.
-            DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&self.dir)
-                .ok()?;
+            // The spare directory may have been removed: make it again,
+            // unless its parent went too (a removed board stays removed).
+            make_spare_dir(&self.dir)?;
             self.try_make_one()
         })
     }
@@ -201,6 +194,16 @@ impl Pool {
             SpareKind::Dir => DirBuilder::new().mode(0o700).create(&path),
         };
         made.ok().map(|()| path)
+    }
+}
+
+/// Make the spare directory `dir` (mode 0700) if missing, never its
+/// parent: spares only go where their targets already live.
+fn make_spare_dir(dir: &Path) -> Option<()> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Some(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Some(()),
+        Err(_) => None,
     }
 }
 

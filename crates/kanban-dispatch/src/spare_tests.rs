@@ -103,3 +103,22 @@ fn without_enable_nothing_is_placed_or_made() {
     assert!(!place(&dir.path().join("t_4.log"), SpareKind::File));
     assert!(!dir.path().join(SPARE_DIR_NAME).exists());
 }
+
+#[test]
+fn spares_go_only_where_their_targets_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("removed-board").join("workspaces");
+    assert!(Pool::start(gone.join(SPARE_DIR_NAME), SpareKind::Dir).is_none());
+    assert!(!gone.exists(), "no directory is made for a missing parent");
+    let parent = dir.path().join("workspaces");
+    std::fs::create_dir(&parent).unwrap();
+    let pool = pool_with_spares(&parent, SpareKind::Dir);
+    std::fs::remove_dir_all(parent.join(SPARE_DIR_NAME)).unwrap();
+    assert!(
+        pool.make_one().is_some(),
+        "a removed spare directory is made again"
+    );
+    std::fs::remove_dir_all(&parent).unwrap();
+    assert!(pool.make_one().is_none());
+    assert!(!parent.exists(), "but not its removed parent");
+}
