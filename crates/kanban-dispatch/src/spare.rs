@@ -82,6 +82,23 @@ pub fn place(target: &Path, kind: SpareKind) -> bool {
     pool.place(target)
 }
 
+/// Stop the pools of `parents` (a board the gateway closed): their threads
+/// end; the spares stay on disk for whoever opens the board next.
+pub fn forget(parents: &[&Path]) {
+    let Some(pools) = POOLS.get() else {
+        return;
+    };
+    let mut pools = pools.lock().unwrap_or_else(|p| p.into_inner());
+    pools.retain(|(parent, _), pool| {
+        let gone = parents.contains(&parent.as_path());
+        if gone {
+            pool.stopped.store(true, Ordering::SeqCst);
+            pool.wanted.notify_all();
+        }
+        !gone
+    });
+}
+
 /// The spares of one directory and the thread that makes them.
 #[derive(Debug)]
 struct Pool {
@@ -90,6 +107,8 @@ struct Pool {
     ready: Mutex<Vec<PathBuf>>,
     wanted: Condvar,
     next: AtomicU64,
+    /// Set by [`forget`]: the refill thread ends.
+    stopped: AtomicBool,
 }
 
 impl Pool {
@@ -103,6 +122,7 @@ impl Pool {
             kind,
             wanted: Condvar::new(),
             next: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         });
         let refill = Arc::clone(&pool);
         std::thread::Builder::new()
@@ -152,9 +172,12 @@ impl Pool {
         loop {
             {
                 let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-                while ready.len() >= SPARES_PER_DIR {
+                while ready.len() >= SPARES_PER_DIR && !self.stopped.load(Ordering::SeqCst) {
                     ready = self.wanted.wait(ready).unwrap_or_else(|p| p.into_inner());
                 }
+            }
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
             }
             match self.make_one() {
                 Some(path) => self

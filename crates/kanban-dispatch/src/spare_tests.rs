@@ -122,3 +122,30 @@ fn spares_go_only_where_their_targets_live() {
     assert!(pool.make_one().is_none());
     assert!(!parent.exists(), "but not its removed parent");
 }
+
+#[test]
+fn a_forgotten_pool_stops_refilling() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().join("logs");
+    std::fs::create_dir(&parent).unwrap();
+    let pool = pool_with_spares(&parent, SpareKind::File);
+    POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .insert((parent.clone(), SpareKind::File), Arc::clone(&pool));
+    forget(&[&parent]);
+    assert!(pool.stopped.load(Ordering::SeqCst));
+    assert!(
+        !POOLS
+            .get()
+            .unwrap()
+            .lock()
+            .unwrap()
+            .contains_key(&(parent.clone(), SpareKind::File))
+    );
+    // Taking one no longer makes another.
+    assert!(pool.place(&parent.join("t_5.log")));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(pool.ready.lock().unwrap().len(), SPARES_PER_DIR - 1);
+}

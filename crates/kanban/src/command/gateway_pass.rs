@@ -222,6 +222,10 @@ impl DispatchPass for KanbanPass {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(slug);
+        if let Some(board) = &gone {
+            let paths = board.dispatcher.board();
+            kanban_dispatch::spare::forget(&[&paths.logs_dir, &paths.workspaces_root]);
+        }
         kanban_server::hub::drop_off_runtime(gone);
         self.exits.forget(slug);
     }
