@@ -459,8 +459,6 @@ impl Dispatcher {
             .map_err(Into::into)
     }
 
-    /// Workspace, command, spawn for one claimed attempt; its records go to
-    /// `records`. Returns the workspace path, or the spawn-failure error.
     /// The claimed task's workspace (recorded in `records`) and its
     /// worker's command, ready to start.
     fn prepare_worker(
@@ -644,14 +642,6 @@ impl Dispatcher {
     }
 }
 
-#[cfg(test)]
-#[path = "launch_tests.rs"]
-mod tests;
-
-#[cfg(test)]
-#[path = "review_tests.rs"]
-mod review_tests;
-
 /// A claimed task whose worker did not start: its capacity goes back and
 /// the failure is recorded with the launches.
 fn not_started(
@@ -672,3 +662,11 @@ fn not_started(
     });
     failed.push(pick.task_id.clone());
 }
+
+#[cfg(test)]
+#[path = "launch_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "review_tests.rs"]
+mod review_tests;

@@ -20,7 +20,7 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::liveness::WorkerIdentity;
 use crate::reap::WorkerExit;
-use crate::spawner::{ProcessSpawner, SpawnedWorker, Spawner, WorkerSpec};
+use crate::spawner::{ProcessSpawner, SpawnedWorker, Spawner, WorkerSpec, spawn_one};
 
 /// Directory (under the board's logs) of the exit records.
 pub const EXIT_RECORD_DIR: &str = ".exits";
@@ -189,14 +189,7 @@ impl RecordingSpawner {
 
 impl Spawner for RecordingSpawner {
     fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
-        if self.wrapper.is_empty()
-            || !Self::program_found(spec)
-            || kanban_hermes::layout::create_private_dir(&self.dir).is_err()
-        {
-            return self.inner.spawn(spec);
-        }
-        self.prune();
-        self.inner.spawn(&self.wrapped(spec))
+        spawn_one(self, spec)
     }
 
     fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<Result<SpawnedWorker>> {

@@ -128,6 +128,15 @@ pub trait Spawner: Send + Sync {
     }
 }
 
+/// One worker through [`Spawner::spawn_all`]: the `spawn` of a spawner
+/// whose batch is its real path.
+pub fn spawn_one<S: Spawner + ?Sized>(spawner: &S, spec: &WorkerSpec) -> Result<SpawnedWorker> {
+    spawner
+        .spawn_all(std::slice::from_ref(spec))
+        .pop()
+        .unwrap_or_else(|| Err(DispatchError::Command("no worker started".into())))
+}
+
 /// Callback run (on a waiter thread) when a worker exits: lets a gateway
 /// wake its dispatcher at once instead of on the next tick.
 pub type ExitHook = Arc<dyn Fn(i32, WorkerExit) + Send + Sync>;
@@ -347,9 +356,7 @@ fn served_result(spec: &WorkerSpec, answer: StartAnswer) -> Option<Result<Spawne
 
 impl Spawner for ProcessSpawner {
     fn spawn(&self, spec: &WorkerSpec) -> Result<SpawnedWorker> {
-        self.spawn_all(std::slice::from_ref(spec))
-            .pop()
-            .unwrap_or_else(|| Err(DispatchError::Command("no worker started".into())))
+        spawn_one(self, spec)
     }
 
     fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<Result<SpawnedWorker>> {

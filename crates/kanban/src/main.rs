@@ -55,8 +55,7 @@ fn worker_exec_main() -> ExitCode {
     // The wrapper mirrors the worker's log into a PostgreSQL board.
     kanban_store_postgres::register();
     // The verb stands where the program name would.
-    let code = worker_exec_code(std::env::args_os().skip(1));
-    ExitCode::from(code.clamp(0, 255) as u8)
+    exit_status(worker_exec_code(std::env::args_os().skip(1)))
 }
 
 /// The wrapper's work, in its own process or in a child of the fork
@@ -89,15 +88,19 @@ fn fork_server_main() -> ExitCode {
     // and nothing else in this process uses that number.
     let sock =
         unsafe { std::os::fd::OwnedFd::from_raw_fd(kanban_dispatch::fork_server::FORK_SERVER_FD) };
-    let code = kanban_dispatch::fork_server::serve(sock, |args| {
+    exit_status(kanban_dispatch::fork_server::serve(sock, |args| {
         worker_exec_code(std::iter::once("kanban __worker-exec".to_string()).chain(args))
-    });
-    ExitCode::from(code.clamp(0, 255) as u8)
+    }))
 }
 
 /// A verb's outcome as the exit status; an error printed once, here.
 fn finish(outcome: anyhow::Result<i32>) -> ExitCode {
-    ExitCode::from(outcome_code(outcome).clamp(0, 255) as u8)
+    exit_status(outcome_code(outcome))
+}
+
+/// An exit code as the process's status (0–255).
+fn exit_status(code: i32) -> ExitCode {
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// A verb's outcome as an exit code, printing the error if there is one.

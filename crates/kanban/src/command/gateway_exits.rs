@@ -78,12 +78,7 @@ pub struct LedgerSpawner {
 
 impl Spawner for LedgerSpawner {
     fn spawn(&self, spec: &WorkerSpec) -> kanban_dispatch::Result<SpawnedWorker> {
-        let worker = self.inner.spawn(spec)?;
-        self.ledger
-            .lock()
-            .spawned
-            .insert(worker.pid, (self.board.clone(), spec.task_id.clone()));
-        Ok(worker)
+        kanban_dispatch::spawner::spawn_one(self, spec)
     }
 
     fn spawn_all(&self, specs: &[WorkerSpec]) -> Vec<kanban_dispatch::Result<SpawnedWorker>> {
