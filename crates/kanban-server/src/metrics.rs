@@ -12,7 +12,7 @@
 //! `host_id` (the host described; `host` stays the gateway reporting).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use kanban_store::backend::{HostLoad, PoolStatus};
@@ -60,6 +60,7 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .add_global_label(HOST_LABEL, this_host());
             let handle = builder.install_recorder().ok()?;
             describe();
+            start_sample_thread();
             Some(handle)
         })
         .as_ref()
@@ -190,7 +191,7 @@ pub struct PassCounts {
 /// Record one finished pass (`None`: the pass failed).
 pub fn record_pass(board: &str, took: Duration, counts: Option<&PassCounts>) {
     let b = board.to_string();
-    metrics::histogram!(TICK_DURATION, "board" => b.clone()).record(took.as_secs_f64());
+    record_histogram(TICK_DURATION, b.clone(), vec![took.as_secs_f64()]);
     metrics::counter!(DISPATCH_PASSES, "board" => b.clone()).increment(1);
     let Some(c) = counts else {
         metrics::counter!(DISPATCH_PASS_ERRORS, "board" => b).increment(1);
@@ -201,16 +202,97 @@ pub fn record_pass(board: &str, took: Duration, counts: Option<&PassCounts>) {
     metrics::counter!(RECLAIMS, "board" => b.clone()).increment(c.reclaimed);
     metrics::counter!(TIMEOUTS, "board" => b.clone()).increment(c.timed_out);
     if let Some(claims) = &c.claim_seconds {
-        let h = metrics::histogram!(CLAIM_LATENCY, "board" => b);
-        for secs in claims {
-            h.record(*secs);
-        }
+        record_histogram(CLAIM_LATENCY, b, claims.clone());
     }
 }
 
 /// Record how long a change took to turn into a spawn.
 pub fn record_pickup(board: &str, took: Duration) {
-    metrics::histogram!(PICKUP_LATENCY, "board" => board.to_string()).record(took.as_secs_f64());
+    record_histogram(PICKUP_LATENCY, board.to_string(), vec![took.as_secs_f64()]);
+}
+
+/// Histogram samples on their way to the `kanban-metrics` thread. The
+/// exporter stamps each sample with `quanta`'s clock, and that clock's
+/// first use calibrates it by spinning for up to 200 ms: on a dispatch
+/// pass thread that stalled the first claims of every gateway.
+enum Sample {
+    Values {
+        name: &'static str,
+        board: String,
+        values: Vec<f64>,
+    },
+    /// Answered once every sample sent before it is recorded.
+    Flush(mpsc::SyncSender<()>),
+}
+
+static SAMPLES: OnceLock<mpsc::Sender<Sample>> = OnceLock::new();
+
+/// Longest a scrape waits for the queued samples to be recorded.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+fn start_sample_thread() {
+    let (tx, rx) = mpsc::channel::<Sample>();
+    let started = std::thread::Builder::new()
+        .name("kanban-metrics".into())
+        .spawn(move || {
+            for sample in rx {
+                match sample {
+                    Sample::Values {
+                        name,
+                        board,
+                        values,
+                    } => record_now(name, board, &values),
+                    Sample::Flush(done) => {
+                        let _ = done.send(());
+                    }
+                }
+            }
+        });
+    if started.is_ok() {
+        let _ = SAMPLES.set(tx);
+    }
+}
+
+fn record_now(name: &'static str, board: String, values: &[f64]) {
+    let h = metrics::histogram!(name, "board" => board);
+    for v in values {
+        h.record(*v);
+    }
+}
+
+/// Queue `values` for the sample thread (recorded here when it is not
+/// running: no recorder of ours is installed, or it could not start).
+fn record_histogram(name: &'static str, board: String, values: Vec<f64>) {
+    let sample = Sample::Values {
+        name,
+        board,
+        values,
+    };
+    let unsent = match SAMPLES.get() {
+        Some(tx) => match tx.send(sample) {
+            Ok(()) => return,
+            Err(mpsc::SendError(s)) => s,
+        },
+        None => sample,
+    };
+    if let Sample::Values {
+        name,
+        board,
+        values,
+    } = unsent
+    {
+        record_now(name, board, &values);
+    }
+}
+
+/// Wait until every histogram sample queued so far is recorded, so a
+/// scrape shows the passes that ended before it. Blocking.
+pub fn flush() {
+    let Some(tx) = SAMPLES.get() else { return };
+    let (done, recorded) = mpsc::sync_channel(1);
+    if tx.send(Sample::Flush(done)).is_ok() {
+        let _ = recorded.recv_timeout(FLUSH_TIMEOUT);
+    }
 }
 
 /// Set the per-status task gauges of a board.
@@ -219,5 +301,36 @@ pub fn set_task_counts(board: &str, by_status: &std::collections::BTreeMap<Strin
         let n = by_status.get(status.as_str()).copied().unwrap_or(0);
         metrics::gauge!(TASKS, "board" => board.to_string(), "status" => status.as_str())
             .set(n as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Samples recorded off the pass thread still show in the scrape that
+    /// follows the pass.
+    #[test]
+    fn a_scrape_after_a_pass_shows_its_histogram_samples() {
+        let handle = handle().expect("our recorder is the first");
+        let counts = PassCounts {
+            spawned: 2,
+            claim_seconds: Some(vec![0.001, 0.002]),
+            ..PassCounts::default()
+        };
+        record_pass("flushed", Duration::from_millis(3), Some(&counts));
+        record_pickup("flushed", Duration::from_millis(4));
+        flush();
+        let text = handle.render();
+        for series in [CLAIM_LATENCY, TICK_DURATION, PICKUP_LATENCY] {
+            let want = if series == CLAIM_LATENCY { 2 } else { 1 };
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(&format!("{series}_count{{"))
+                        && l.contains("board=\"flushed\"")
+                        && l.ends_with(&format!(" {want}"))),
+                "{series}: {text}"
+            );
+        }
     }
 }

@@ -270,12 +270,19 @@ impl Root {
 
 /// One run of a figure on a `kanban` gateway; returns the figure's value
 /// (tasks/s or ms per hop).
-fn run_gateway(kanban: &Path, worker_kanban: &Path, figure: Figure, args: &Args) -> Result<f64> {
+fn run_gateway(
+    kanban: &Path,
+    worker_kanban: &Path,
+    figure: Figure,
+    args: &Args,
+    kept: &mut Vec<Root>,
+) -> Result<f64> {
     let root = Root::new(worker_kanban, figure, args.max_in_progress, PROFILE)?;
     let t0 = Instant::now();
     let gw = root.start_gateway(kanban)?;
     let marks = root.wait_done(figure.tasks(), t0)?;
     drop(gw);
+    kept.push(root);
     Ok(figure_value(figure, &marks))
 }
 
@@ -330,7 +337,13 @@ print(json.dumps({"marks": marks, "passes": passes, "torn": torn}))
 "#;
 
 /// One run of a figure with the reference's `dispatch_once` loop.
-fn run_reference(wheel: &Path, worker_kanban: &Path, figure: Figure, args: &Args) -> Result<f64> {
+fn run_reference(
+    wheel: &Path,
+    worker_kanban: &Path,
+    figure: Figure,
+    args: &Args,
+    kept: &mut Vec<Root>,
+) -> Result<f64> {
     let root = Root::new(
         worker_kanban,
         figure,
@@ -356,6 +369,7 @@ fn run_reference(wheel: &Path, worker_kanban: &Path, figure: Figure, args: &Args
         );
     }
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    kept.push(root);
     eprintln!(
         "pipeline_bench: reference, {} tasks: {} passes, {} retried after its torn-extend check",
         figure.tasks(),
@@ -410,7 +424,18 @@ struct Columns {
     reference_stalled: usize,
 }
 
-fn measure(args: &Args, kanban: &Path, wheel: Option<&Path>, figure: Figure) -> Result<Columns> {
+/// Every run's root stays on disk until the bench ends. On ext4 without a
+/// journal (this machine's disk) each new inode skips those deleted in the
+/// last minute or more (`recently_deleted`), one check per deleted inode:
+/// removing a run's 600 logs and workspaces made the next run's every
+/// file and directory pay for them, a third of its kernel time.
+fn measure(
+    args: &Args,
+    kanban: &Path,
+    wheel: Option<&Path>,
+    figure: Figure,
+    kept: &mut Vec<Root>,
+) -> Result<Columns> {
     let mut cols = Columns {
         baseline: Vec::new(),
         now: Vec::new(),
@@ -420,13 +445,15 @@ fn measure(args: &Args, kanban: &Path, wheel: Option<&Path>, figure: Figure) -> 
     for run in 0..args.runs {
         if let Some(base) = &args.baseline_bin {
             // The worker completes with the same build as its gateway.
-            cols.baseline.push(run_gateway(base, base, figure, args)?);
+            cols.baseline
+                .push(run_gateway(base, base, figure, args, kept)?);
         }
-        cols.now.push(run_gateway(kanban, kanban, figure, args)?);
+        cols.now
+            .push(run_gateway(kanban, kanban, figure, args, kept)?);
         if let Some(w) = wheel {
             // A reference run can stall: a pass its torn-extend check cut
             // short may leave a claim without a worker until the claim's TTL.
-            match run_reference(w, kanban, figure, args) {
+            match run_reference(w, kanban, figure, args, kept) {
                 Ok(v) => cols.reference.push(v),
                 Err(e) => {
                     eprintln!("pipeline_bench: reference run stalled: {e:#}");
@@ -463,8 +490,21 @@ fn main() -> Result<()> {
     } else {
         Some(reference_path(&args)?)
     };
-    let queue = measure(&args, &kanban, wheel.as_deref(), Figure::Queue(args.tasks))?;
-    let chain = measure(&args, &kanban, wheel.as_deref(), Figure::Chain(args.chain))?;
+    let mut kept = Vec::new();
+    let queue = measure(
+        &args,
+        &kanban,
+        wheel.as_deref(),
+        Figure::Queue(args.tasks),
+        &mut kept,
+    )?;
+    let chain = measure(
+        &args,
+        &kanban,
+        wheel.as_deref(),
+        Figure::Chain(args.chain),
+        &mut kept,
+    )?;
     let now_rate = median(&queue.now);
     let now_hop = median(&chain.now);
     println!(

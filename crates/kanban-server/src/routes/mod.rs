@@ -173,6 +173,7 @@ pub async fn metrics_text(State(st): State<AppState>) -> impl IntoResponse {
     let hub = st.hub.clone();
     let _ = tokio::task::spawn_blocking(move || {
         crate::metrics::refresh_from_boards(&hub.open_boards());
+        crate::metrics::flush();
     })
     .await;
     let body = crate::metrics::handle()
