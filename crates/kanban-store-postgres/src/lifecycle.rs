@@ -4,7 +4,6 @@
 //! transaction. Payload keys are the reference's.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use kanban_core::payload::{self, CompletedFacts, ManualReclaim};
 use kanban_core::transitions::review::decide_release;
@@ -13,7 +12,6 @@ use kanban_core::{EventKind, Status, Task};
 use kanban_store::StoreError;
 use kanban_store::host_identity::lock_is_local;
 use kanban_store::params::*;
-use regex::Regex;
 use serde_json::Value;
 
 pub(crate) use crate::claim::{claim, heartbeat};
@@ -23,10 +21,6 @@ mod complete_files;
 use crate::db::{DbResult, Tx};
 pub(crate) use crate::recompute::{Scope, recompute_ready};
 use crate::txn::RunEnd;
-
-/// Task ids mentioned in prose (reference `_TASK_ID_PROSE_RE`).
-static TASK_ID_PROSE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bt_[a-f0-9]{8,}\b").expect("static regex"));
 
 fn nonempty(s: Option<&str>) -> bool {
     s.is_some_and(|s| !s.is_empty())
@@ -214,8 +208,7 @@ fn verify_created_cards(
 fn phantom_refs(tx: &Tx<'_>, text: &str) -> DbResult<Vec<String>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
-    for m in TASK_ID_PROSE.find_iter(text) {
-        let id = m.as_str();
+    for id in kanban_core::ids::task_id_mentions(text) {
         if seen.insert(id)
             && tx
                 .query_opt("SELECT 1 FROM tasks WHERE id = $1", &[&id])?

@@ -17,7 +17,6 @@ use std::path::{Component, Path, PathBuf};
 
 use kanban_core::Task;
 use kanban_core::defaults::ATTACHMENT_MAX_BYTES;
-use regex::Regex;
 use serde_json::Value;
 
 use crate::private_fs::create_private_dir;
@@ -127,15 +126,8 @@ pub fn with_prose_artifacts(
     if text.is_empty() {
         return unchanged();
     }
-    let Ok(re) = Regex::new(&format!(
-        r#"{}(?:[/\\][^\s`"'<>]+)"#,
-        regex::escape(&ws.to_string_lossy())
-    )) else {
-        return unchanged();
-    };
-    let found: Vec<String> = re
-        .find_iter(&text)
-        .map(|m| m.as_str().trim_end_matches(PROSE_PATH_TRAILERS).to_string())
+    let found: Vec<String> = paths_below(&text, &ws.to_string_lossy())
+        .map(|m| m.trim_end_matches(PROSE_PATH_TRAILERS).to_string())
         .filter(|p| Path::new(p).is_file())
         .collect();
     if found.is_empty() {
@@ -305,6 +297,34 @@ pub fn keep_scratch_artifacts(
     Ok(kept)
 }
 
+/// Paths below `dir` written out in `text`, in order: `dir`, a slash or
+/// backslash, then at least one character up to whitespace, a quote, a
+/// backtick, `<` or `>` (the reference's regex). A scan: compiling that
+/// regex per completion cost more than the rest of the completion's work.
+fn paths_below<'a>(text: &'a str, dir: &str) -> impl Iterator<Item = &'a str> {
+    let stop = |c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '<' | '>');
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        if dir.is_empty() {
+            return None;
+        }
+        while let Some(at) = text[from..].find(dir).map(|i| from + i) {
+            let rest = &text[at + dir.len()..];
+            if rest.starts_with(['/', '\\']) {
+                let tail = rest[1..].find(stop).unwrap_or(rest.len() - 1);
+                if tail > 0 {
+                    let end = at + dir.len() + 1 + tail;
+                    from = end;
+                    return Some(&text[at..end]);
+                }
+            }
+            // No match here: look again from the next character.
+            from = at + text[at..].chars().next().map_or(1, char::len_utf8);
+        }
+        None
+    })
+}
+
 /// What [`remove_scratch_dir`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScratchRemoval {
@@ -373,6 +393,26 @@ pub fn complete_with_files(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scan finds what the regex it replaces found.
+    #[test]
+    fn paths_below_match_the_regex() {
+        let dir = "/tmp/ws/t_1";
+        let re =
+            regex::Regex::new(&format!(r#"{}(?:[/\\][^\s`"'<>]+)"#, regex::escape(dir))).unwrap();
+        let texts = [
+            "wrote /tmp/ws/t_1/out.txt and /tmp/ws/t_1/a/b.md.",
+            "see `/tmp/ws/t_1/x` or \"/tmp/ws/t_1/y\" or </tmp/ws/t_1/z>",
+            "/tmp/ws/t_1/ /tmp/ws/t_1 /tmp/ws/t_12/q /tmp/ws/t_1\\win\\p",
+            "é/tmp/ws/t_1/é\u{3000}x /tmp/ws/t_1//tmp/ws/t_1/w\u{85}v",
+            "",
+        ];
+        for text in texts {
+            let want: Vec<&str> = re.find_iter(text).map(|m| m.as_str()).collect();
+            let got: Vec<&str> = paths_below(text, dir).collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
 
     fn task_in(ws: &Path) -> Task {
         serde_json::from_value(serde_json::json!({

@@ -4,13 +4,11 @@
 //! transaction. Payload keys are the reference's.
 
 use std::collections::HashSet;
-use std::sync::LazyLock;
 
 use kanban_core::payload::{self, CompletedFacts, ManualReclaim};
 use kanban_core::transitions::review::decide_release;
 use kanban_core::transitions::{Action, Decision, Refusal, decide};
 use kanban_core::{EventKind, Status, Task};
-use regex::Regex;
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
@@ -21,10 +19,6 @@ pub(crate) use super::recompute::{Scope, recompute_ready};
 use super::txn::{DbResult, RunEnd, Tx};
 use crate::StoreError;
 use crate::params::*;
-
-/// Task ids mentioned in prose (reference `_TASK_ID_PROSE_RE`).
-static TASK_ID_PROSE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\bt_[a-f0-9]{8,}\b").expect("static regex"));
 
 fn nonempty(s: Option<&str>) -> bool {
     s.is_some_and(|s| !s.is_empty())
@@ -210,13 +204,15 @@ fn verify_created_cards(
 /// `t_<hex>` ids in the text that are not tasks (deduplicated, in order).
 fn phantom_refs(tx: &Tx<'_>, text: &str) -> DbResult<Vec<String>> {
     let mut seen = HashSet::new();
-    let mut st = tx
-        .conn
-        .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?;
     let mut out = Vec::new();
-    for m in TASK_ID_PROSE.find_iter(text) {
-        let id = m.as_str();
-        if seen.insert(id) && !st.exists([id])? {
+    for id in kanban_core::ids::task_id_mentions(text) {
+        // Prepared only once an id turns up: most summaries name none.
+        if seen.insert(id)
+            && !tx
+                .conn
+                .prepare_cached("SELECT 1 FROM tasks WHERE id = ?1")?
+                .exists([id])?
+        {
             out.push(id.to_string());
         }
     }
