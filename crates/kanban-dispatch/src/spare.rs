@@ -32,6 +32,9 @@ pub const SPARE_DIR_NAME: &str = ".spare";
 pub const SPARES_PER_DIR: usize = 32;
 /// Stack of a refill thread: it only creates files.
 const REFILL_STACK_BYTES: usize = 64 * 1024;
+/// Nice value of a refill thread: it makes spares when nothing else wants
+/// the CPU, never in the way of a pass or of a worker starting.
+const REFILL_NICE: libc::c_int = 10;
 
 /// What a pool hands out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,19 +131,20 @@ impl Pool {
         std::thread::Builder::new()
             .name("kanban-spares".into())
             .stack_size(REFILL_STACK_BYTES)
-            .spawn(move || refill.refill_forever())
+            .spawn(move || {
+                lower_this_threads_priority();
+                refill.refill_forever()
+            })
             .ok()?;
         Some(pool)
     }
 
     fn place(&self, target: &Path) -> bool {
-        let spare = {
-            let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-            let spare = ready.pop();
-            self.wanted.notify_one();
-            spare
-        };
+        let spare = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        // Every wake-up below comes after the lock is released (the refill
+        // thread would only wait for it), and only when a spare is wanted.
         let Some(spare) = spare else {
+            self.wanted.notify_one();
             return false;
         };
         if renameat2(
@@ -152,15 +156,19 @@ impl Pool {
         )
         .is_err()
         {
-            // Taken (EEXIST) or gone: the spare stays for the next target.
+            // Taken (EEXIST): the spare stays for the next target. Gone:
+            // the refill thread makes another.
             if spare.exists() {
                 self.ready
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push(spare);
+            } else {
+                self.wanted.notify_one();
             }
             return false;
         }
+        self.wanted.notify_one();
         // A spare may have waited for days: give the target its own time,
         // as a freshly made one would have (clean-ups go by age).
         let now = SystemTime::now();
@@ -217,6 +225,16 @@ impl Pool {
             SpareKind::Dir => DirBuilder::new().mode(0o700).create(&path),
         };
         made.ok().map(|()| path)
+    }
+}
+
+/// [`REFILL_NICE`] for the calling thread only (Linux nice values are per
+/// thread). Best effort: a refused change leaves the thread as it was.
+fn lower_this_threads_priority() {
+    // SAFETY: plain system calls on this thread's own id.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, REFILL_NICE);
     }
 }
 

@@ -149,3 +149,21 @@ fn a_forgotten_pool_stops_refilling() {
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(pool.ready.lock().unwrap().len(), SPARES_PER_DIR - 1);
 }
+
+#[test]
+fn a_refill_thread_runs_below_normal_priority() {
+    let nice = std::thread::spawn(|| {
+        lower_this_threads_priority();
+        // SAFETY: reads this thread's own priority.
+        unsafe {
+            *libc::__errno_location() = 0;
+            libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t)
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(nice, REFILL_NICE);
+    // SAFETY: as above, for the test's own thread.
+    let here = unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+    assert_ne!(here, REFILL_NICE, "only the refill thread is lowered");
+}
