@@ -211,10 +211,13 @@ pub fn record_pickup(board: &str, took: Duration) {
     record_histogram(PICKUP_LATENCY, board.to_string(), vec![took.as_secs_f64()]);
 }
 
-/// Histogram samples on their way to the `kanban-metrics` thread. The
-/// exporter stamps each sample with `quanta`'s clock, and that clock's
-/// first use calibrates it by spinning for up to 200 ms: on a dispatch
-/// pass thread that stalled the first claims of every gateway.
+/// Histogram samples taken before `quanta`'s clock is calibrated, on
+/// their way to the `kanban-metrics` thread. The exporter stamps each
+/// sample with that clock, whose first use calibrates it by spinning for
+/// up to 200 ms: on a dispatch pass thread that stalled the first claims
+/// of every gateway. The thread calibrates it at start-up; samples taken
+/// after that are recorded where they are taken (waking a thread per
+/// pass would put one more thread in the way of each worker's start).
 enum Sample {
     Values {
         name: &'static str,
@@ -226,7 +229,11 @@ enum Sample {
 }
 
 static SAMPLES: OnceLock<mpsc::Sender<Sample>> = OnceLock::new();
+/// Set once the clock is calibrated: samples are recorded in place.
+static CLOCK_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// Stack of the sample thread: it calibrates a clock and records samples.
+const METRICS_STACK_BYTES: usize = 128 * 1024;
 /// Longest a scrape waits for the queued samples to be recorded.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -234,7 +241,10 @@ fn start_sample_thread() {
     let (tx, rx) = mpsc::channel::<Sample>();
     let started = std::thread::Builder::new()
         .name("kanban-metrics".into())
+        .stack_size(METRICS_STACK_BYTES)
         .spawn(move || {
+            let _ = quanta::Instant::now();
+            CLOCK_READY.store(true, std::sync::atomic::Ordering::Release);
             for sample in rx {
                 match sample {
                     Sample::Values {
@@ -260,9 +270,13 @@ fn record_now(name: &'static str, board: String, values: &[f64]) {
     }
 }
 
-/// Queue `values` for the sample thread (recorded here when it is not
-/// running: no recorder of ours is installed, or it could not start).
+/// Record `values` here once the clock is calibrated, else queue them for
+/// the sample thread (recorded here too when it is not running: no
+/// recorder of ours is installed, or it could not start).
 fn record_histogram(name: &'static str, board: String, values: Vec<f64>) {
+    if CLOCK_READY.load(std::sync::atomic::Ordering::Acquire) {
+        return record_now(name, board, &values);
+    }
     let sample = Sample::Values {
         name,
         board,
