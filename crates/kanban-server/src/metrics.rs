@@ -12,6 +12,7 @@
 //! `host_id` (the host described; `host` stays the gateway reporting).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
@@ -191,7 +192,7 @@ pub struct PassCounts {
 /// Record one finished pass (`None`: the pass failed).
 pub fn record_pass(board: &str, took: Duration, counts: Option<&PassCounts>) {
     let b = board.to_string();
-    record_histogram(TICK_DURATION, b.clone(), vec![took.as_secs_f64()]);
+    record_histogram(TICK_DURATION, b.clone(), &[took.as_secs_f64()]);
     metrics::counter!(DISPATCH_PASSES, "board" => b.clone()).increment(1);
     let Some(c) = counts else {
         metrics::counter!(DISPATCH_PASS_ERRORS, "board" => b).increment(1);
@@ -202,13 +203,13 @@ pub fn record_pass(board: &str, took: Duration, counts: Option<&PassCounts>) {
     metrics::counter!(RECLAIMS, "board" => b.clone()).increment(c.reclaimed);
     metrics::counter!(TIMEOUTS, "board" => b.clone()).increment(c.timed_out);
     if let Some(claims) = &c.claim_seconds {
-        record_histogram(CLAIM_LATENCY, b, claims.clone());
+        record_histogram(CLAIM_LATENCY, b, claims);
     }
 }
 
 /// Record how long a change took to turn into a spawn.
 pub fn record_pickup(board: &str, took: Duration) {
-    record_histogram(PICKUP_LATENCY, board.to_string(), vec![took.as_secs_f64()]);
+    record_histogram(PICKUP_LATENCY, board.to_string(), &[took.as_secs_f64()]);
 }
 
 /// Histogram samples taken before `quanta`'s clock is calibrated, on
@@ -230,7 +231,7 @@ enum Sample {
 
 static SAMPLES: OnceLock<mpsc::Sender<Sample>> = OnceLock::new();
 /// Set once the clock is calibrated: samples are recorded in place.
-static CLOCK_READY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static CLOCK_READY: AtomicBool = AtomicBool::new(false);
 
 /// Stack of the sample thread: it calibrates a clock and records samples.
 const METRICS_STACK_BYTES: usize = 128 * 1024;
@@ -244,7 +245,7 @@ fn start_sample_thread() {
         .stack_size(METRICS_STACK_BYTES)
         .spawn(move || {
             let _ = quanta::Instant::now();
-            CLOCK_READY.store(true, std::sync::atomic::Ordering::Release);
+            CLOCK_READY.store(true, Ordering::Release);
             for sample in rx {
                 match sample {
                     Sample::Values {
@@ -273,14 +274,14 @@ fn record_now(name: &'static str, board: String, values: &[f64]) {
 /// Record `values` here once the clock is calibrated, else queue them for
 /// the sample thread (recorded here too when it is not running: no
 /// recorder of ours is installed, or it could not start).
-fn record_histogram(name: &'static str, board: String, values: Vec<f64>) {
-    if CLOCK_READY.load(std::sync::atomic::Ordering::Acquire) {
-        return record_now(name, board, &values);
+fn record_histogram(name: &'static str, board: String, values: &[f64]) {
+    if CLOCK_READY.load(Ordering::Acquire) {
+        return record_now(name, board, values);
     }
     let sample = Sample::Values {
         name,
         board,
-        values,
+        values: values.to_vec(),
     };
     let unsent = match SAMPLES.get() {
         Some(tx) => match tx.send(sample) {
@@ -322,8 +323,8 @@ pub fn set_task_counts(board: &str, by_status: &std::collections::BTreeMap<Strin
 mod tests {
     use super::*;
 
-    /// Samples recorded off the pass thread still show in the scrape that
-    /// follows the pass.
+    /// Samples of a pass show in the scrape that follows it, whether they
+    /// were queued (the clock not yet calibrated) or recorded in place.
     #[test]
     fn a_scrape_after_a_pass_shows_its_histogram_samples() {
         let handle = handle().expect("our recorder is the first");

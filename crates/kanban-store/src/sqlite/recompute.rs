@@ -34,6 +34,7 @@ const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.ma
      AND NOT EXISTS (SELECT 1 FROM task_links l JOIN tasks p ON p.id = l.parent_id \
        WHERE l.child_id = t.id AND p.status NOT IN ('done', 'archived'))";
 
+/// Whether a task has a child at all (see `candidates`).
 const HAS_CHILD_SQL: &str = "SELECT 1 FROM task_links WHERE parent_id = ?1 LIMIT 1";
 
 /// One candidate: its id, the status read, and the rule's facts.
