@@ -125,9 +125,22 @@ fn a_restarted_gateway_classifies_the_exit_75_of_a_worker_it_did_not_spawn() {
         "worker did not start\n{}",
         gw.log_text()
     );
-    let task = home.store().get_task(&id).unwrap().unwrap();
-    assert_eq!(task.status, Status::Running);
-    let pid = task.worker_pid.expect("worker pid") as i32;
+    // The launch is recorded after the worker starts (in the pass's next
+    // transaction): a fast worker can be running before its pid is.
+    let store = home.store();
+    let recorded = || {
+        store
+            .get_task(&id)
+            .unwrap()
+            .and_then(|t| t.worker_pid.filter(|_| t.status == Status::Running))
+    };
+    assert!(
+        wait_until(LIMIT, || recorded().is_some()),
+        "the worker's pid was never recorded\n{}",
+        gw.log_text()
+    );
+    let pid = recorded().expect("worker pid") as i32;
+    drop(store);
     gw.kill9();
     drop(gw);
     // The worker outlives the gateway and exits 75 while none runs.
