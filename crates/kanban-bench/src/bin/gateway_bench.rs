@@ -88,7 +88,9 @@ fn repo_root() -> PathBuf {
 
 fn kanban_binary(args: &Args) -> Result<PathBuf> {
     if let Some(p) = &args.kanban {
-        return Ok(p.clone());
+        // Absolute: the workers' script runs it from their workspaces.
+        return std::fs::canonicalize(p)
+            .with_context(|| format!("--kanban {}: not found", p.display()));
     }
     let bin = std::env::current_exe()?.with_file_name("kanban");
     if !bin.exists() || cfg!(debug_assertions) {

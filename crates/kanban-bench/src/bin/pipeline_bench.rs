@@ -78,7 +78,7 @@ fn repo_root() -> PathBuf {
 
 fn kanban_binary(args: &Args) -> Result<PathBuf> {
     if let Some(p) = &args.kanban {
-        return Ok(p.clone());
+        return absolute_binary(p, "--kanban");
     }
     let bin = std::env::current_exe()?.with_file_name("kanban");
     if !bin.exists() {
@@ -88,6 +88,12 @@ fn kanban_binary(args: &Args) -> Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// `path` made absolute: the workers run it from their own workspaces, so
+/// a path relative to this process's directory would not be found there.
+fn absolute_binary(path: &Path, flag: &str) -> Result<PathBuf> {
+    std::fs::canonicalize(path).with_context(|| format!("{flag} {}: not found", path.display()))
 }
 
 fn reference_path(args: &Args) -> Result<PathBuf> {
@@ -480,7 +486,10 @@ fn mark(ok: bool) -> &'static str {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(base) = &args.baseline_bin {
+        args.baseline_bin = Some(absolute_binary(base, "--baseline-bin")?);
+    }
     if args.tasks == 0 || args.chain < 2 || args.runs == 0 {
         bail!("--tasks ≥ 1, --chain ≥ 2 and --runs ≥ 1");
     }
