@@ -382,7 +382,17 @@ impl Store for SqliteStore {
     }
 
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
-        self.write(|tx| lifecycle::recompute_ready(tx, failure_limit, None))
+        // Read first: a sweep that finds nothing (the usual `kanban list`)
+        // never takes the write lock, which on a 100k-task board it would
+        // hold for the whole sweep while workers and gateways wait.
+        let ids = self.read_snapshot(|c| recompute::promotable(c, failure_limit, None))?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // Re-checked under the write lock: only what is still promotable.
+        self.write(|tx| {
+            lifecycle::recompute_ready(tx, failure_limit, Some(recompute::Scope::Ids(&ids)))
+        })
     }
 
     fn stats(&self) -> Result<BoardStats> {

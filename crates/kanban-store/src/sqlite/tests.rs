@@ -521,3 +521,49 @@ fn a_panicking_transaction_does_not_poison_the_store() {
     assert!(r.is_err());
     assert!(s.create_task(&task("after the panic")).is_ok());
 }
+
+/// A sweep that finds nothing promotable (the usual `kanban list`) reads
+/// only: it goes on while another process holds the write lock, where a
+/// write transaction would wait and fail busy. What is promotable is
+/// still promoted, under the lock.
+#[test]
+fn a_recompute_with_nothing_to_promote_takes_no_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kanban.db");
+    let opts = OpenOptions {
+        create: true,
+        busy_timeout_ms: Some(200),
+    };
+    let s = SqliteStore::open(&path, opts, Arc::new(ManualClock::new(1_700_000_000))).unwrap();
+    let parent = s.create_task(&task("parent")).unwrap().task;
+    let child = s
+        .create_task(&NewTask {
+            parents: vec![parent.id.clone()],
+            ..task("child")
+        })
+        .unwrap()
+        .task;
+    assert_eq!(child.status, Status::Todo);
+
+    let writer = Connection::open(&path).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_eq!(s.recompute_ready(None).unwrap(), 0, "read-only sweep");
+    // The parent finishes inside the other writer's transaction: once it
+    // commits, the child is promotable, and promoting needs the lock.
+    writer
+        .execute(
+            "UPDATE tasks SET status = 'done' WHERE id = ?1",
+            [&parent.id],
+        )
+        .unwrap();
+    writer.execute_batch("COMMIT").unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let busy = s.recompute_ready(None).unwrap_err();
+    assert!(matches!(busy, crate::StoreError::Busy(_)), "{busy:?}");
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(s.recompute_ready(None).unwrap(), 1);
+    assert_eq!(
+        s.get_task(&child.id).unwrap().unwrap().status,
+        Status::Ready
+    );
+}
