@@ -24,7 +24,7 @@ pub(crate) enum Scope<'a> {
 /// lookups. For a blocked task, the newest of its block-related events
 /// (`promotion::BLOCK_HISTORY_KINDS`) and, when that is `created`, whether
 /// it was created with status `blocked`.
-const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.max_retries, \
+pub(crate) const RECOMPUTE_SQL: &str = "SELECT t.id, t.status, t.consecutive_failures, t.max_retries, \
      b.kind, CASE WHEN b.kind = 'created' AND json_valid(b.payload) \
        THEN COALESCE(json_extract(b.payload, '$.status') = 'blocked', 0) ELSE 0 END \
      FROM tasks t LEFT JOIN task_events b ON b.id = CASE WHEN t.status = 'blocked' THEN \
