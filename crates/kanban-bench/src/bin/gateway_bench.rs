@@ -5,8 +5,13 @@
 //!   through its own connection to the board: the gateway learns of it
 //!   through the file and the store's poke after the commit, as it would
 //!   from a `kanban create`) and the time until its worker process starts
-//!   is measured. The worker's first act is writing its start time
-//!   (`date +%s%N`); it then completes its task at once. Tasks are created
+//!   is measured. The worker's first act is a shell builtin `echo` of its
+//!   task id into a FIFO, stamped by a thread of this process as it
+//!   arrives (the worker has started: its shell runs the script); its
+//!   second, writing `date +%s%N` to a file, the marker of the earlier
+//!   figures, which adds a fork and an exec of `date` (over a millisecond
+//!   on a VM where every process start pays for glibc's `cpuid` probes).
+//!   It then completes its task at once. Tasks are created
 //!   one at a time, each after the previous one was picked up, with
 //!   `dispatch_interval_seconds: 60` so the internal ticker never helps.
 //! * Idle RSS: `VmRSS` of the gateway after it has been idle a few seconds,
@@ -30,8 +35,13 @@
 #[path = "../pg.rs"]
 mod pg;
 
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::io::{BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -43,6 +53,11 @@ use pg::{Backend, PgServer};
 
 /// SPEC §5 targets.
 const PICKUP_P99_TARGET_MS: f64 = 250.0;
+/// Issue 14's targets for the same pick-up.
+const PICKUP_P50_FAST_TARGET_MS: f64 = 5.0;
+const PICKUP_P99_FAST_TARGET_MS: f64 = 15.0;
+/// The FIFO of the workers' first marks, in the marks directory.
+const START_FIFO: &str = "started.fifo";
 const IDLE_RSS_TARGET_MB: f64 = 30.0;
 /// Longest wait for one pick-up before the run is declared broken.
 const PICKUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -153,8 +168,12 @@ struct Bench {
 }
 
 impl Bench {
-    fn new(kanban: PathBuf, db_url: Option<String>) -> Result<Bench> {
-        Bench::on_host(kanban, db_url, None, None)
+    /// One gateway's root, its workers marking their start in a FIFO
+    /// first (see [`StartFifo`]).
+    fn new(kanban: PathBuf, db_url: Option<String>) -> Result<(Bench, StartFifo)> {
+        let bench = Bench::on_host(kanban, db_url, None, None)?;
+        let fifo = StartFifo::open(&bench.marks.join(START_FIFO))?;
+        Ok((bench, fifo))
     }
 
     /// A Hermes root of its own as host `host`, its workers' marks in
@@ -171,10 +190,15 @@ impl Bench {
         let marks = marks.map_or_else(|| root.path().join("marks"), Path::to_path_buf);
         std::fs::create_dir_all(&marks)?;
         let q = |p: &str| format!("'{}'", p.replace('\'', r"'\''"));
-        // Record the start (and which host started it), then finish through
+        // Mark the start in the FIFO when there is one (builtins only),
+        // then with `date` (and which host started it), then finish through
         // the CLI like a real worker.
+        let fifo = marks.join(START_FIFO);
         let script = format!(
-            "echo \"$(date +%s%N) \"{host} > {marks}/\"$HERMES_KANBAN_TASK\"\nexec {kanban} complete \"$HERMES_KANBAN_TASK\" --summary bench >/dev/null\n",
+            "[ -p {fifo} ] && echo \"$HERMES_KANBAN_TASK\" > {fifo}\n\
+             echo \"$(date +%s%N) \"{host} > {marks}/\"$HERMES_KANBAN_TASK\"\n\
+             exec {kanban} complete \"$HERMES_KANBAN_TASK\" --summary bench >/dev/null\n",
+            fifo = q(&fifo.display().to_string()),
             host = q(host.as_deref().unwrap_or("local")),
             marks = q(&marks.display().to_string()),
             kanban = q(&kanban.display().to_string()),
@@ -311,6 +335,67 @@ impl Bench {
     }
 }
 
+/// The workers' first marks: each writes its task id to this FIFO with a
+/// shell builtin, and a thread of this process stamps every line as it
+/// arrives. No process is started for the mark, so the figure is the
+/// pick-up itself; the thread's own wake-up is in it.
+struct StartFifo {
+    stamps: mpsc::Receiver<(String, u128)>,
+    early: HashMap<String, u128>,
+}
+
+impl StartFifo {
+    fn open(path: &Path) -> Result<StartFifo> {
+        let c_path = CString::new(path.as_os_str().as_bytes())?;
+        // SAFETY: a valid NUL-terminated path.
+        if unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) } != 0 {
+            let e = std::io::Error::last_os_error();
+            bail!("mkfifo {}: {e}", path.display());
+        }
+        // Read and write: the open never waits for a writer, and the read
+        // end sees no end-of-file between one worker and the next.
+        let fifo = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let (tx, stamps) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("start-fifo".into())
+            .spawn(move || {
+                let mut lines = BufReader::new(fifo);
+                let mut line = String::new();
+                while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
+                    let at = now_ns();
+                    if tx.send((line.trim().to_string(), at)).is_err() {
+                        break;
+                    }
+                    line.clear();
+                }
+            })?;
+        Ok(StartFifo {
+            stamps,
+            early: HashMap::new(),
+        })
+    }
+
+    /// When the worker of `id` wrote its first mark.
+    fn wait(&mut self, id: &str) -> Result<u128> {
+        let deadline = Instant::now() + PICKUP_TIMEOUT;
+        loop {
+            if let Some(at) = self.early.remove(id) {
+                return Ok(at);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (task, at) = self
+                .stamps
+                .recv_timeout(left)
+                .with_context(|| format!("no first mark from the worker of {id}"))?;
+            self.early.insert(task, at);
+        }
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
@@ -322,6 +407,10 @@ fn mark(ok: bool) -> &'static str {
 
 /// The figures of one backend.
 struct Figures {
+    /// To the worker's first mark (FIFO).
+    first_p50: f64,
+    first_p99: f64,
+    /// To its `date` mark.
     p50: f64,
     p99: f64,
     max: f64,
@@ -330,7 +419,7 @@ struct Figures {
 }
 
 fn measure(args: &Args, kanban: &Path, db_url: Option<String>) -> Result<Figures> {
-    let bench = Bench::new(kanban.to_path_buf(), db_url)?;
+    let (bench, mut fifo) = Bench::new(kanban.to_path_buf(), db_url)?;
     if bench.db_url.is_some() {
         // The board exists before the gateway starts, as after `kanban init`.
         drop(open_board(&bench.location()?, &OpenRequest::create())?);
@@ -341,17 +430,23 @@ fn measure(args: &Args, kanban: &Path, db_url: Option<String>) -> Result<Figures
 
     let store = open_board(&bench.location()?, &OpenRequest::create())?.store();
     let mut ms = Vec::with_capacity(args.tasks);
+    let mut first_ms = Vec::with_capacity(args.tasks);
     for i in 0..args.tasks {
         let (id, created) = bench.create(&*store, args.via_cli, i)?;
         let started = bench.worker_start(&id)?;
+        let first = fifo.wait(&id)?;
         ms.push(started.saturating_sub(created) as f64 / 1e6);
+        first_ms.push(first.saturating_sub(created) as f64 / 1e6);
         std::thread::sleep(Duration::from_millis(args.gap_ms));
     }
     ms.sort_by(f64::total_cmp);
+    first_ms.sort_by(f64::total_cmp);
     std::thread::sleep(Duration::from_secs(args.idle_seconds));
     let after_mb = gw.rss_kb()? as f64 / 1024.0;
     drop(gw);
     Ok(Figures {
+        first_p50: percentile(&first_ms, 50.0),
+        first_p99: percentile(&first_ms, 99.0),
         p50: percentile(&ms, 50.0),
         p99: percentile(&ms, 99.0),
         max: ms[ms.len() - 1],
@@ -543,17 +638,39 @@ fn main() -> Result<()> {
         println!("| {figure} | {} | {target} |", cells.join(" | "));
     };
     line(
-        "ready → worker started, p50",
+        "ready → worker started (its shell's first line), p50",
+        &|f| {
+            format!(
+                "{:.1} ms {}",
+                f.first_p50,
+                mark(f.first_p50 < PICKUP_P50_FAST_TARGET_MS)
+            )
+        },
+        &format!("p50 < {PICKUP_P50_FAST_TARGET_MS:.0} ms (issue 14)"),
+    );
+    line(
+        "ready → worker started (its shell's first line), p99",
+        &|f| {
+            format!(
+                "{:.1} ms {}",
+                f.first_p99,
+                mark(f.first_p99 < PICKUP_P99_FAST_TARGET_MS)
+            )
+        },
+        &format!("p99 < {PICKUP_P99_FAST_TARGET_MS:.0} ms (issue 14)"),
+    );
+    line(
+        "ready → worker started (`date` mark), p50",
         &|f| format!("{:.1} ms", f.p50),
         "",
     );
     line(
-        "ready → worker started, p99",
+        "ready → worker started (`date` mark), p99",
         &|f| format!("{:.1} ms {}", f.p99, mark(f.p99 < PICKUP_P99_TARGET_MS)),
         &format!("p99 < {PICKUP_P99_TARGET_MS:.0} ms"),
     );
     line(
-        "ready → worker started, max",
+        "ready → worker started (`date` mark), max",
         &|f| format!("{:.1} ms", f.max),
         "",
     );
