@@ -35,6 +35,19 @@ fn task(title: &str) -> NewTask {
     }
 }
 
+/// A task and a child of it (todo while the parent is not done).
+fn parent_and_child(s: &SqliteStore) -> (kanban_core::Task, kanban_core::Task) {
+    let parent = s.create_task(&task("parent")).unwrap().task;
+    let child = s
+        .create_task(&NewTask {
+            parents: vec![parent.id.clone()],
+            ..task("child")
+        })
+        .unwrap()
+        .task;
+    (parent, child)
+}
+
 fn sql(s: &SqliteStore, q: &str) {
     s.read(|c| Ok(c.execute_batch(q)?)).unwrap();
 }
@@ -201,14 +214,7 @@ fn python_reference_interop() {
         })
         .unwrap()
         .task;
-    let parent = s.create_task(&task("parent")).unwrap().task;
-    let child = s
-        .create_task(&NewTask {
-            parents: vec![parent.id.clone()],
-            ..task("child")
-        })
-        .unwrap()
-        .task;
+    let (parent, child) = parent_and_child(&s);
     let run = match s
         .claim_task(&ClaimRequest {
             task_id: parent.id.clone(),
@@ -539,14 +545,7 @@ fn a_recompute_with_nothing_to_promote_takes_no_write_lock() {
         busy_timeout_ms: Some(200),
     };
     let s = SqliteStore::open(&path, opts, Arc::new(ManualClock::new(1_700_000_000))).unwrap();
-    let parent = s.create_task(&task("parent")).unwrap().task;
-    let child = s
-        .create_task(&NewTask {
-            parents: vec![parent.id.clone()],
-            ..task("child")
-        })
-        .unwrap()
-        .task;
+    let (parent, child) = parent_and_child(&s);
     assert_eq!(child.status, Status::Todo);
 
     let writer = Connection::open(&path).unwrap();
