@@ -10,8 +10,9 @@
 //!   arrives (the worker has started: its shell runs the script); its
 //!   second, writing `date +%s%N` to a file, the marker of the earlier
 //!   figures, which adds a fork and an exec of `date` (over a millisecond
-//!   on a VM where every process start pays for glibc's `cpuid` probes).
-//!   It then completes its task at once. Tasks are created
+//!   on a VM where every process start pays for glibc's `cpuid` probes;
+//!   the cross-host figure below uses this mark only). It then completes
+//!   its task at once. Tasks are created
 //!   one at a time, each after the previous one was picked up, with
 //!   `dispatch_interval_seconds: 60` so the internal ticker never helps.
 //! * Idle RSS: `VmRSS` of the gateway after it has been idle a few seconds,
