@@ -406,8 +406,19 @@ fn mark(ok: bool) -> &'static str {
     if ok { "✅" } else { "❌" }
 }
 
+/// A pick-up figure against issue 14's target, judged on SQLite only.
+fn fast_target_cell(f: &Figures, ms: f64, target_ms: f64) -> String {
+    if f.sqlite {
+        format!("{ms:.1} ms {}", mark(ms < target_ms))
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
 /// The figures of one backend.
 struct Figures {
+    /// On the embedded SQLite board, the one issue 14's targets are for.
+    sqlite: bool,
     /// To the worker's first mark (FIFO).
     first_p50: f64,
     first_p99: f64,
@@ -446,6 +457,7 @@ fn measure(args: &Args, kanban: &Path, db_url: Option<String>) -> Result<Figures
     let after_mb = gw.rss_kb()? as f64 / 1024.0;
     drop(gw);
     Ok(Figures {
+        sqlite: bench.db_url.is_none(),
         first_p50: percentile(&first_ms, 50.0),
         first_p99: percentile(&first_ms, 99.0),
         p50: percentile(&ms, 50.0),
@@ -640,25 +652,13 @@ fn main() -> Result<()> {
     };
     line(
         "ready → worker started (its shell's first line), p50",
-        &|f| {
-            format!(
-                "{:.1} ms {}",
-                f.first_p50,
-                mark(f.first_p50 < PICKUP_P50_FAST_TARGET_MS)
-            )
-        },
-        &format!("p50 < {PICKUP_P50_FAST_TARGET_MS:.0} ms (issue 14)"),
+        &|f| fast_target_cell(f, f.first_p50, PICKUP_P50_FAST_TARGET_MS),
+        &format!("p50 < {PICKUP_P50_FAST_TARGET_MS:.0} ms (issue 14, SQLite)"),
     );
     line(
         "ready → worker started (its shell's first line), p99",
-        &|f| {
-            format!(
-                "{:.1} ms {}",
-                f.first_p99,
-                mark(f.first_p99 < PICKUP_P99_FAST_TARGET_MS)
-            )
-        },
-        &format!("p99 < {PICKUP_P99_FAST_TARGET_MS:.0} ms (issue 14)"),
+        &|f| fast_target_cell(f, f.first_p99, PICKUP_P99_FAST_TARGET_MS),
+        &format!("p99 < {PICKUP_P99_FAST_TARGET_MS:.0} ms (issue 14, SQLite)"),
     );
     line(
         "ready → worker started (`date` mark), p50",
