@@ -73,6 +73,7 @@ use kanban_store::backend::{
     BackendOpener, BoardLocation, BoardStore, HostLoad, OpenRequest, PoolStatus, PostgresLocation,
     register_postgres_backend,
 };
+use kanban_store::dispatch_ops::{DispatchStore, Regate, RegateScope};
 use kanban_store::params::*;
 use kanban_store::watch::ChangeProbe;
 use kanban_store::{BackendError, Clock, Result, Store, StoreError};
@@ -448,17 +449,15 @@ impl Store for PgStore {
     }
 
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
-        // Read first: a sweep that finds nothing (the usual `kanban list`)
-        // never takes the write lock, which on a 100k-task board it would
-        // hold for the whole sweep while workers and gateways wait.
-        let ids = self.read_snapshot(|c| recompute::promotable(c, failure_limit, None))?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        // Re-checked under the write lock: only what is still promotable.
-        self.write(|tx| {
-            lifecycle::recompute_ready(tx, failure_limit, Some(recompute::Scope::Ids(&ids)))
-        })
+        // The dispatcher's full regate: it reads first and takes the write
+        // lock only for what it found, so a sweep that finds nothing (the
+        // usual `kanban list`) never holds the lock while workers wait.
+        let req = Regate {
+            scope: RegateScope::All,
+            failure_limit,
+            dry_run: false,
+        };
+        Ok(DispatchStore::regate(self, &req)?.promoted)
     }
 
     fn stats(&self) -> Result<BoardStats> {

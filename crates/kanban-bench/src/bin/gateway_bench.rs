@@ -361,14 +361,23 @@ impl StartFifo {
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
         let (tx, stamps) = mpsc::channel();
+        let shown = path.display().to_string();
         std::thread::Builder::new()
             .name("start-fifo".into())
             .spawn(move || {
                 let mut lines = BufReader::new(fifo);
                 let mut line = String::new();
-                while matches!(lines.read_line(&mut line), Ok(n) if n > 0) {
-                    let at = now_ns();
-                    if tx.send((line.trim().to_string(), at)).is_err() {
+                loop {
+                    match lines.read_line(&mut line) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            // `wait` then fails on its timeout; say why.
+                            eprintln!("gateway_bench: reading {shown}: {e}");
+                            break;
+                        }
+                    }
+                    if tx.send((line.trim().to_string(), now_ns())).is_err() {
                         break;
                     }
                     line.clear();

@@ -59,6 +59,7 @@ use kanban_core::context::RecentWork;
 use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 use rusqlite::Connection;
 
+use crate::dispatch_ops::{DispatchStore, Regate, RegateScope};
 use crate::params::*;
 use crate::triage::{DecomposeRequest, Decomposed, Specified, SpecifyRequest};
 use crate::{Clock, Result, Store};
@@ -382,17 +383,15 @@ impl Store for SqliteStore {
     }
 
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
-        // Read first: a sweep that finds nothing (the usual `kanban list`)
-        // never takes the write lock, which on a 100k-task board it would
-        // hold for the whole sweep while workers and gateways wait.
-        let ids = self.read_snapshot(|c| recompute::promotable(c, failure_limit, None))?;
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        // Re-checked under the write lock: only what is still promotable.
-        self.write(|tx| {
-            lifecycle::recompute_ready(tx, failure_limit, Some(recompute::Scope::Ids(&ids)))
-        })
+        // The dispatcher's full regate: it reads first and takes the write
+        // lock only for what it found, so a sweep that finds nothing (the
+        // usual `kanban list`) never holds the lock while workers wait.
+        let req = Regate {
+            scope: RegateScope::All,
+            failure_limit,
+            dry_run: false,
+        };
+        Ok(DispatchStore::regate(self, &req)?.promoted)
     }
 
     fn stats(&self) -> Result<BoardStats> {
