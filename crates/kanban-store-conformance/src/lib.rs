@@ -41,6 +41,7 @@ pub mod hosts;
 pub mod lifecycle;
 pub mod model;
 pub mod notify;
+pub mod rendering;
 pub mod review;
 pub mod review_release;
 pub mod streaming;
@@ -220,6 +221,8 @@ macro_rules! store_conformance_tests {
             store: tasks::gc_events_keeps_live_tasks,
             store: streaming::for_each_task_streams_what_list_tasks_returns,
             store: streaming::for_each_task_stops_when_the_visitor_says_so,
+            store: rendering::render_tasks_renders_what_streaming_gives,
+            store: rendering::render_tasks_stops_when_emit_says_so,
             store: lifecycle::claim_opens_a_run,
             store: lifecycle::claim_with_pending_parents_demotes,
             store: lifecycle::claim_respects_ceilings,
@@ -305,6 +308,7 @@ macro_rules! store_conformance_tests {
             board: concurrency::claim_and_reclaim_race_keeps_one_open_run,
             board: concurrency::run_fencing_decides_one_winner,
             board: concurrency::heartbeats_of_a_replaced_attempt_are_refused,
+            board: rendering::render_tasks_reads_one_snapshot_under_writes,
             board: feeds::event_cursor_never_skips_a_commit,
             board: feeds::latest_event_id_is_a_safe_start_cursor,
             board: feeds::card_facts_read_one_snapshot,

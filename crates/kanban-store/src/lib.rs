@@ -48,6 +48,32 @@ use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// [`Store::render_tasks`] on the calling thread: the default, and what a
+/// backend falls back to when it cannot render on several.
+pub fn render_tasks_here<S: Store + ?Sized>(
+    store: &S,
+    query: &TaskQuery,
+    render: &TaskRenderer<'_>,
+    emit: &mut dyn FnMut(&[u8]) -> bool,
+) -> Result<()> {
+    let mut buf = Vec::with_capacity(RENDER_PIECE_BYTES);
+    let mut position = 0;
+    let mut open = true;
+    store.for_each_task(query, &mut |t| {
+        render(position, &t, &mut buf);
+        position += 1;
+        if buf.len() >= RENDER_PIECE_BYTES {
+            open = emit(&buf);
+            buf.clear();
+        }
+        open
+    })?;
+    if open && !buf.is_empty() {
+        emit(&buf);
+    }
+    Ok(())
+}
+
 /// Reading and editing one board. One implementation per backend.
 ///
 /// # Concurrency contract
@@ -145,6 +171,20 @@ pub trait Store: Send + Sync {
             }
         }
         Ok(())
+    }
+    /// The tasks of [`Store::list_tasks`] as text: `render` writes one task
+    /// (and its position in the listing, 0 for the first) into a buffer,
+    /// and `emit` receives the text in the query's order, in pieces; it
+    /// returns false to stop. A backend may render on several threads at
+    /// once from one snapshot (`kanban list --json` on a big board); this
+    /// default renders here, streaming [`Store::for_each_task`].
+    fn render_tasks(
+        &self,
+        query: &TaskQuery,
+        render: &TaskRenderer<'_>,
+        emit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        render_tasks_here(self, query, render, emit)
     }
     /// Parent ids of a task (tasks it depends on).
     fn parents_of(&self, id: &str) -> Result<Vec<String>>;
@@ -440,6 +480,12 @@ pub trait Store: Send + Sync {
     /// Promote todo (and non-sticky blocked) tasks whose parents are
     /// satisfied. Returns how many were promoted.
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize>;
+    /// Whether an open read stops a write from committing until it ends
+    /// (a SQLite board without WAL). A caller then must not wait, with a
+    /// read open, for a write of its own on another connection.
+    fn reads_block_writes(&self) -> bool {
+        false
+    }
 
     // ---- board-wide reads -----------------------------------------------
     fn stats(&self) -> Result<BoardStats>;

@@ -159,6 +159,16 @@ pub struct TaskRow<'a> {
     pub current_step_key: Option<Cow<'a, str>>,
 }
 
+/// Writes one task of a listing as text, given its position in the
+/// listing (0 for the first): [`crate::Store::render_tasks`]. `Sync`, as
+/// a backend may call it from several threads at once.
+pub type TaskRenderer<'a> = dyn Fn(usize, &TaskRow<'_>, &mut Vec<u8>) + Sync + 'a;
+
+/// Rendered text handed on at once by [`crate::Store::render_tasks`]:
+/// big enough that a write syscall per piece costs nothing, small enough
+/// that pieces waiting in line keep memory flat.
+pub const RENDER_PIECE_BYTES: usize = 64 * 1024;
+
 impl<'a> From<&'a Task> for TaskRow<'a> {
     fn from(t: &'a Task) -> Self {
         let s = |v: &'a Option<String>| v.as_deref().map(Cow::Borrowed);

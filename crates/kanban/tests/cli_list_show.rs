@@ -84,6 +84,47 @@ fn list_promotes_children_whose_parents_finished() {
     assert!(out.contains(&c), "{out}");
 }
 
+/// A parent finished behind the CLI's back (no promotion of its child):
+/// the sweep that runs beside the listing promotes the child, and the
+/// listing shows it ready, never the stale `todo` it had read already.
+#[test]
+fn list_shows_what_its_own_sweep_promoted() {
+    let b = Sandbox::new();
+    for json in [false, true] {
+        let p = b.create("P", &[]);
+        let c = b.create("C", &["--parent", &p]);
+        b.db()
+            .execute("UPDATE tasks SET status = 'done' WHERE id = ?1", [&p])
+            .unwrap();
+        assert_eq!(b.status(&c), "todo", "nothing promoted it yet");
+        if json {
+            let listed = b.json(&["list", "--json"]);
+            let child = listed
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["id"] == c.as_str())
+                .cloned()
+                .unwrap();
+            assert_eq!(child["status"], "ready", "{listed}");
+        } else {
+            let out = b.ok(&["list"]);
+            let line = out.lines().find(|l| l.contains(&c)).unwrap();
+            assert!(line.contains(" ready "), "{out}");
+            assert!(!out.contains(" todo "), "no stale line: {out}");
+        }
+        let promoted: i64 = b
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM task_events WHERE task_id = ?1 AND kind = 'promoted'",
+                [&c],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(promoted, 1);
+    }
+}
+
 #[test]
 fn list_refusals() {
     let b = Sandbox::new();

@@ -43,6 +43,7 @@ mod review;
 pub(crate) mod row;
 mod runs;
 pub(crate) mod schema;
+mod task_lanes;
 mod task_rows;
 mod tasks;
 mod triage;
@@ -193,6 +194,27 @@ impl Store for SqliteStore {
         visit: &mut dyn FnMut(TaskRow<'_>) -> bool,
     ) -> Result<()> {
         self.read(|c| task_rows::visit_tasks(c, query, visit))
+    }
+
+    fn reads_block_writes(&self) -> bool {
+        let mode =
+            self.read(|c| Ok(c.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?));
+        !mode.is_ok_and(|m| m.eq_ignore_ascii_case("wal"))
+    }
+
+    fn render_tasks(
+        &self,
+        query: &TaskQuery,
+        render: &TaskRenderer<'_>,
+        emit: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<()> {
+        if self.read(|c| task_lanes::worth_lanes(c, query))?
+            && task_lanes::render_in_lanes(&self.path, self.busy_timeout_ms, query, render, emit)
+                .map_err(|e| self.classify(e))?
+        {
+            return Ok(());
+        }
+        crate::render_tasks_here(self, query, render, emit)
     }
 
     fn parents_of(&self, id: &str) -> Result<Vec<String>> {

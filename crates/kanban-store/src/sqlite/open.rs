@@ -269,6 +269,14 @@ pub(crate) fn connect(path: &Path, busy_ms: u64) -> Result<Connection> {
     Ok(conn)
 }
 
+/// One more connection to a board this process has open already (no
+/// checks, no migration): the session pragmas and `busy_ms` of its own.
+pub(crate) fn extra_connection(path: &Path, busy_ms: u64) -> Result<Connection> {
+    let conn = connect(path, busy_ms)?;
+    apply_session_pragmas(&conn).map_err(|e| sql_err(path, e))?;
+    Ok(conn)
+}
+
 fn apply_session_pragmas(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SESSION_PRAGMAS)
 }

@@ -29,6 +29,7 @@ mod heartbeat;
 mod init;
 mod link;
 mod list;
+mod list_held;
 mod log;
 mod notify;
 mod promote;
