@@ -16,7 +16,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use anyhow::{Result, anyhow};
 
 /// Listing text held back at most while the sweep runs.
-pub const HOLD_BYTES: usize = 8 * 1024 * 1024;
+pub const HOLD_BYTES: usize = 4 * 1024 * 1024;
 
 /// How many tasks the sweep promoted.
 pub type SweepResult = Result<usize>;
