@@ -2,18 +2,18 @@
 //! board.
 //!
 //! Reading and decoding the 21 cells of each row is most of a long
-//! listing's time and rendering it most of the rest; one thread does both
-//! at about 1.2 µs a task on a 2-core machine. Here each of
-//! [`LISTING_LANES`] threads has a connection of its own, all of them in
-//! read transactions of one snapshot. Each walks the listing's order
-//! (index only: the row ids, no table read) and takes every
-//! [`LISTING_LANES`]-th chunk of [`LANE_CHUNK_ROWS`] rows, which it reads
-//! by row id and renders. The calling thread hands the chunks on in order.
-//! Memory stays flat: a lane waits while [`LANE_QUEUE_CHUNKS`] chunks of
-//! its own are not handed on yet.
+//! listing's time and rendering it most of the rest (on one thread, about
+//! 1.1 µs a task on the project's 2-core VM). Here a walker thread reads
+//! the listing's order (the row ids only: for the default order an index
+//! walk, no table read) and deals it out in chunks of [`LANE_CHUNK_ROWS`]
+//! rows to [`LISTING_LANES`] lane threads in turn; each lane reads its
+//! chunks' rows by row id on a connection of its own and renders them, and
+//! the calling thread hands the rendered chunks on in order. Memory stays
+//! flat: a lane waits while [`LANE_QUEUE_CHUNKS`] chunks of its own are not
+//! handed on yet, and the walker while as many are not taken.
 //!
-//! One snapshot for all lanes: a separate connection holds the write lock
-//! (`BEGIN IMMEDIATE`, then `ROLLBACK`) while the lanes start their read
+//! One snapshot for the walker and the lanes: a separate connection holds
+//! the write lock (`BEGIN IMMEDIATE`, then `ROLLBACK`) while they start their read
 //! transactions, so no commit can fall between them; that takes
 //! microseconds and stops no reader. When the lock is not free within
 //! [`PIN_WAIT_MS`] (a long write is under way), or the file is read-only,
