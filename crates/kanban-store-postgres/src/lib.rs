@@ -73,7 +73,7 @@ use kanban_store::backend::{
     BackendOpener, BoardLocation, BoardStore, HostLoad, OpenRequest, PoolStatus, PostgresLocation,
     register_postgres_backend,
 };
-use kanban_store::dispatch_ops::{DispatchStore, Regate, RegateScope};
+use kanban_store::dispatch_ops::{DispatchStore, Regate};
 use kanban_store::params::*;
 use kanban_store::watch::ChangeProbe;
 use kanban_store::{BackendError, Clock, Result, Store, StoreError};
@@ -449,15 +449,7 @@ impl Store for PgStore {
     }
 
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
-        // The dispatcher's full regate: it reads first and takes the write
-        // lock only for what it found, so a sweep that finds nothing (the
-        // usual `kanban list`) never holds the lock while workers wait.
-        let req = Regate {
-            scope: RegateScope::All,
-            failure_limit,
-            dry_run: false,
-        };
-        Ok(DispatchStore::regate(self, &req)?.promoted)
+        Ok(DispatchStore::regate(self, &Regate::whole_board(failure_limit))?.promoted)
     }
 
     fn stats(&self) -> Result<BoardStats> {

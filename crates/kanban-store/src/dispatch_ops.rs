@@ -355,6 +355,21 @@ pub struct Regate {
     pub dry_run: bool,
 }
 
+impl Regate {
+    /// Every todo and blocked task of the board, promoted for real: what
+    /// `Store::recompute_ready` does in each backend. The regate reads
+    /// first and takes the write lock only for what it found, so a sweep
+    /// that finds nothing (the usual `kanban list`) never holds the lock
+    /// while workers wait.
+    pub fn whole_board(failure_limit: Option<i64>) -> Regate {
+        Regate {
+            scope: RegateScope::All,
+            failure_limit,
+            dry_run: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Regated {
     pub promoted: usize,

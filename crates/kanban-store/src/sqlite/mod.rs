@@ -60,7 +60,7 @@ use kanban_core::context::RecentWork;
 use kanban_core::{Attachment, Comment, Event, NotifySub, Run, Status, Task};
 use rusqlite::Connection;
 
-use crate::dispatch_ops::{DispatchStore, Regate, RegateScope};
+use crate::dispatch_ops::{DispatchStore, Regate};
 use crate::params::*;
 use crate::triage::{DecomposeRequest, Decomposed, Specified, SpecifyRequest};
 use crate::{Clock, Result, Store};
@@ -405,15 +405,7 @@ impl Store for SqliteStore {
     }
 
     fn recompute_ready(&self, failure_limit: Option<i64>) -> Result<usize> {
-        // The dispatcher's full regate: it reads first and takes the write
-        // lock only for what it found, so a sweep that finds nothing (the
-        // usual `kanban list`) never holds the lock while workers wait.
-        let req = Regate {
-            scope: RegateScope::All,
-            failure_limit,
-            dry_run: false,
-        };
-        Ok(DispatchStore::regate(self, &req)?.promoted)
+        Ok(DispatchStore::regate(self, &Regate::whole_board(failure_limit))?.promoted)
     }
 
     fn stats(&self) -> Result<BoardStats> {

@@ -32,7 +32,7 @@ use crate::StoreError;
 use crate::params::{RENDER_PIECE_BYTES, TaskQuery, TaskRenderer};
 
 /// Threads rendering one listing (when the machine has that many CPUs).
-pub(crate) const LISTING_LANES: usize = 2;
+const LISTING_LANES: usize = 2;
 /// Rows a lane renders in a row before the next lane's turn: about
 /// [`RENDER_PIECE_BYTES`] of JSON.
 const LANE_CHUNK_ROWS: usize = 512;
@@ -40,7 +40,7 @@ const LANE_CHUNK_ROWS: usize = 512;
 const LANE_QUEUE_CHUNKS: usize = 4;
 /// Smaller boards (by highest row id) are rendered on the calling thread:
 /// below this, the lanes' connections and threads cost more than they save.
-pub(crate) const LANES_MIN_ROWS: i64 = 2_000;
+const LANES_MIN_ROWS: i64 = 2_000;
 /// How long the snapshot pin waits for the write lock before giving up on
 /// lanes for this listing.
 const PIN_WAIT_MS: u64 = 50;
@@ -174,10 +174,14 @@ fn run_lane(
             .unwrap_or_else(|_| Vec::with_capacity(RENDER_PIECE_BYTES));
         for (i, rowid) in job.rowids.iter().enumerate() {
             let mut found = fetch.query([rowid])?;
-            // The walker read the same snapshot: the row is there.
-            if let Some(row) = found.next()? {
-                render(job.first + i, &task_row(row)?, &mut text);
-            }
+            // The walker read the same snapshot: the row is there, and a
+            // listing that skipped it would be wrong, not shorter.
+            let row = found.next()?.ok_or_else(|| {
+                StoreError::Backend(crate::BackendError::msg(format!(
+                    "row {rowid} of the listing vanished from its snapshot"
+                )))
+            })?;
+            render(job.first + i, &task_row(row)?, &mut text);
         }
         if out.send(text).is_err() {
             break;

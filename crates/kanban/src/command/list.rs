@@ -44,21 +44,7 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
         order: order(args.sort),
         limit: None,
     };
-    // With several boards, say which one this is, into a pipe too: the
-    // reference does, and scripts written against it expect the header.
-    let header = (!args.json)
-        .then(|| {
-            let boards = ctx.catalogue().list(false).unwrap_or_default();
-            let others = boards.len().saturating_sub(1);
-            (others > 0).then(|| {
-                format!(
-                    "Board: {} ({others} other board{} — `kanban boards list`)\n\n",
-                    ctx.board.slug,
-                    if others == 1 { "" } else { "s" }
-                )
-            })
-        })
-        .flatten();
+    let header = if args.json { None } else { board_header(ctx) };
     let stdout = std::io::stdout();
     let out = std::io::BufWriter::with_capacity(OUTPUT_BUFFER_BYTES, stdout.lock());
     // A cheap mini-dispatch first, so the listing reflects parents that
@@ -100,6 +86,18 @@ pub fn run(args: ListArgs, ctx: &Ctx) -> Result<i32> {
             }
         }
     })
+}
+
+/// With several boards, say which one this is, into a pipe too: the
+/// reference does, and scripts written against it expect the header.
+fn board_header(ctx: &Ctx) -> Option<String> {
+    let boards = ctx.catalogue().list(false).unwrap_or_default();
+    let others = boards.len().checked_sub(1).filter(|n| *n > 0)?;
+    Some(format!(
+        "Board: {} ({others} other board{} — `kanban boards list`)\n\n",
+        ctx.board.slug,
+        if others == 1 { "" } else { "s" }
+    ))
 }
 
 fn is_closed_pipe(e: &anyhow::Error) -> bool {
