@@ -71,7 +71,10 @@ fn a_cli_created_task_wakes_a_gateway_without_file_watch_through_the_poke() {
         };
         assert!(at("created") < at("claimed"), "{kinds:?}");
         assert!(at("claimed") < at("spawned"), "{kinds:?}");
-        assert!(at("spawned") < at("completed"), "{kinds:?}");
+        // A worker this quick may commit its `complete` before the gateway
+        // records the launch (`spawned` then follows `completed`; the store
+        // allows it on purpose): only the claim must come first.
+        assert!(at("claimed") < at("completed"), "{kinds:?}");
     }
 }
 
