@@ -147,10 +147,15 @@ const MIGRATIONS: &[Migration] = &[
         version: 5,
         sql: V5_ROOM_FOR_LAUNCH_UPDATES_SQL,
     },
+    // A spawn's "recent work" reads an index, not every run.
+    Migration {
+        version: 6,
+        sql: V6_RECENT_RUNS_INDEX_SQL,
+    },
 ];
 
 /// The newest migration this build knows.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Bumped by every write transaction; change probes read it.
 pub(crate) const BUMP_VERSION_SQL: &str =
@@ -401,6 +406,16 @@ ALTER TABLE task_runs SET (fillfactor = 50);
 ";
 
 /// Every `tasks` column, in the order `row::task_from_row` reads them.
+/// Migration 6. Every spawned worker's context lists the newest completed
+/// runs of its profile; without an index that read every run of the board
+/// and sorted them. Partial, so a run enters it only when it completes:
+/// a claim and its launch updates change no column of it and stay HOT.
+const V6_RECENT_RUNS_INDEX_SQL: &str = "
+CREATE INDEX kanban_rs_idx_runs_recent
+    ON task_runs(profile, (COALESCE(ended_at, started_at)), id)
+    WHERE outcome = 'completed';
+";
+
 pub(crate) const TASK_COLUMNS: &str = "id, title, body, assignee, status, priority, created_by, \
      created_at, started_at, completed_at, workspace_kind, workspace_path, branch_name, project_id, \
      claim_lock, claim_expires, tenant, result, idempotency_key, consecutive_failures, worker_pid, \

@@ -23,6 +23,13 @@ pub(crate) fn get_run(conn: &Connection, run_id: i64) -> DbResult<Option<Run>> {
         .optional()?)
 }
 
+/// Newest completed runs of a profile: a backward walk of
+/// `kanban_rs_idx_runs_recent` (its `WHERE` is implied by this one's).
+pub(crate) const RECENT_COMPLETED_RUNS_SQL: &str = "SELECT t.id, t.title, r.summary, COALESCE(r.ended_at, r.started_at) AS ended \
+     FROM task_runs r JOIN tasks t ON t.id = r.task_id \
+     WHERE r.profile = ?1 AND r.outcome = 'completed' AND r.task_id IS NOT ?2 \
+     ORDER BY ended DESC, r.id DESC LIMIT ?3";
+
 /// Latest completed runs of `profile` on tasks other than `exclude`,
 /// newest first (reference "Recent work by @assignee").
 pub(crate) fn recent_completed_runs(
@@ -31,12 +38,7 @@ pub(crate) fn recent_completed_runs(
     exclude: Option<&str>,
     limit: usize,
 ) -> DbResult<Vec<RecentWork>> {
-    let mut st = conn.prepare_cached(
-        "SELECT t.id, t.title, r.summary, COALESCE(r.ended_at, r.started_at) AS ended \
-         FROM task_runs r JOIN tasks t ON t.id = r.task_id \
-         WHERE r.profile = ?1 AND r.outcome = 'completed' AND r.task_id IS NOT ?2 \
-         ORDER BY ended DESC, r.id DESC LIMIT ?3",
-    )?;
+    let mut st = conn.prepare_cached(RECENT_COMPLETED_RUNS_SQL)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let rows = st.query_map(params![profile, exclude, limit], |r| {
         Ok(RecentWork {

@@ -6,7 +6,7 @@
 /// Version of our own migration pass. Bump it whenever `migrate` learns a
 /// new step; a board whose `kanban_rs_meta.schema_version` equals it skips
 /// the migration pass (and the integrity check) on open.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// The reference `SCHEMA_SQL`: tables and base indexes, all idempotent.
 pub(crate) const SCHEMA_SQL: &str = r#"
@@ -222,6 +222,15 @@ pub(crate) const REBUILD_SPECS: &[(&str, &str, &[&str])] = &[
 /// Python writers too; the Python code never reads it.
 pub(crate) const LIST_INDEX_SQL: &str = "CREATE INDEX IF NOT EXISTS kanban_rs_idx_tasks_list \
      ON tasks(priority DESC, created_at, status, id, assignee, tenant, title)";
+
+/// Our own index: the completed runs of one profile, newest first, which
+/// every spawned worker's context lists ("recent work"). Without it each
+/// spawn read every run of the board and sorted them. Partial: a run
+/// enters it when it completes, so claims and launch updates never touch
+/// it. The Python code never reads it.
+pub(crate) const RECENT_RUNS_INDEX_SQL: &str = "CREATE INDEX IF NOT EXISTS \
+     kanban_rs_idx_runs_recent ON task_runs(profile, COALESCE(ended_at, started_at), id) \
+     WHERE outcome = 'completed'";
 
 /// Our own bookkeeping: ignored by the Python implementation.
 pub(crate) const META_SQL: &str = "

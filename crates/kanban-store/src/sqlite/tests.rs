@@ -512,6 +512,31 @@ fn list_lines_use_the_covering_index() {
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
 
+/// The "recent work" of a spawned worker's context reads a few index
+/// entries, not every run of the board.
+#[test]
+fn recent_work_walks_its_index_without_a_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let plan: Vec<String> = s
+        .read(|c| {
+            let sql = format!("EXPLAIN QUERY PLAN {}", runs::RECENT_COMPLETED_RUNS_SQL);
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_map(rusqlite::params!["p", "t", 5], |r| r.get::<_, String>(3))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .unwrap();
+    let plan = plan.join(" | ");
+    assert!(
+        plan.contains("SEARCH r USING INDEX kanban_rs_idx_runs_recent"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+        "{plan}"
+    );
+}
+
 #[test]
 fn store_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
