@@ -537,6 +537,26 @@ fn recent_work_walks_its_index_without_a_sort() {
     );
 }
 
+/// A cached statement with `LIMIT ?` keeps its compiled program from one
+/// use to the next (SQLite would compile it again at every new binding).
+#[test]
+fn a_cached_statement_with_a_bound_limit_is_not_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let sql = "SELECT id FROM tasks ORDER BY created_at LIMIT ?1";
+    let recompiled = s
+        .read(|c| {
+            for limit in [1, 5, 2, 5] {
+                let mut st = c.prepare_cached(sql)?;
+                let _ = st.query_map([limit], |r| r.get::<_, String>(0))?.count();
+            }
+            let st = c.prepare_cached(sql)?;
+            Ok(st.get_status(rusqlite::StatementStatus::RePrepare))
+        })
+        .unwrap();
+    assert_eq!(recompiled, 0);
+}
+
 #[test]
 fn store_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
