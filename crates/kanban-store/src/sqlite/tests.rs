@@ -462,6 +462,17 @@ fn seed_waiting_board(path: &PathBuf, n: usize) {
     c.execute_batch("COMMIT").unwrap();
 }
 
+/// SQLite's plan for `sql` with `params`, its steps joined by " | ".
+fn query_plan(s: &SqliteStore, sql: &str, params: impl rusqlite::Params) -> String {
+    s.read(|c| {
+        let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let rows = st.query_map(params, |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    })
+    .unwrap()
+    .join(" | ")
+}
+
 /// 10k todo children waiting on 10k blocked parents: one set-based pass,
 /// one statement driven by the status index (no scan of the whole
 /// table, no statement per task); its cost is in `dispatch_bench`.
@@ -474,14 +485,7 @@ fn recompute_is_set_based() {
     let s = store_at(&db);
     s.recompute_ready(None).unwrap();
     assert_eq!(s.recompute_ready(None).unwrap(), 0);
-    let plan: Vec<String> = s
-        .read(|c| {
-            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {}", recompute::RECOMPUTE_SQL))?;
-            let rows = st.query_map([], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .unwrap();
-    let plan = plan.join(" | ");
+    let plan = query_plan(&s, recompute::RECOMPUTE_SQL, []);
     assert!(
         plan.contains("SEARCH t USING INDEX idx_tasks_status"),
         "{plan}"
@@ -497,14 +501,7 @@ fn list_lines_use_the_covering_index() {
     let dir = tempfile::tempdir().unwrap();
     let s = store_at(&dir.path().join("kanban.db"));
     let (sql, _) = tasks::list_query_for_test(&TaskQuery::default());
-    let plan: Vec<String> = s
-        .read(|c| {
-            let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
-            let rows = st.query_map([], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .unwrap();
-    let plan = plan.join(" | ");
+    let plan = query_plan(&s, &sql, []);
     assert!(
         plan.contains("COVERING INDEX kanban_rs_idx_tasks_list"),
         "{plan}"
@@ -518,15 +515,8 @@ fn list_lines_use_the_covering_index() {
 fn recent_work_walks_its_index_without_a_sort() {
     let dir = tempfile::tempdir().unwrap();
     let s = store_at(&dir.path().join("kanban.db"));
-    let plan: Vec<String> = s
-        .read(|c| {
-            let sql = format!("EXPLAIN QUERY PLAN {}", runs::RECENT_COMPLETED_RUNS_SQL);
-            let mut st = c.prepare(&sql)?;
-            let rows = st.query_map(rusqlite::params!["p", "t", 5], |r| r.get::<_, String>(3))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-        .unwrap();
-    let plan = plan.join(" | ");
+    let params = rusqlite::params!["p", "t", 5];
+    let plan = query_plan(&s, runs::RECENT_COMPLETED_RUNS_SQL, params);
     assert!(
         plan.contains("SEARCH r USING INDEX kanban_rs_idx_runs_recent"),
         "{plan}"
