@@ -152,10 +152,15 @@ const MIGRATIONS: &[Migration] = &[
         version: 6,
         sql: V6_RECENT_RUNS_INDEX_SQL,
     },
+    // A pass finds the tasks whose start failed without reading every ready one.
+    Migration {
+        version: 7,
+        sql: V7_FAILING_TASKS_INDEX_SQL,
+    },
 ];
 
 /// The newest migration this build knows.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Bumped by every write transaction; change probes read it.
 pub(crate) const BUMP_VERSION_SQL: &str =
@@ -414,6 +419,15 @@ const V6_RECENT_RUNS_INDEX_SQL: &str = "
 CREATE INDEX kanban_rs_idx_runs_recent
     ON task_runs(profile, (COALESCE(ended_at, started_at)), id)
     WHERE outcome = 'completed';
+";
+
+/// Migration 7. Every dispatch pass looks for ready tasks whose last start
+/// failed (to give each its retry time); without an index that read every
+/// ready task. Partial: a task is in it only between a failed start and
+/// its next success.
+const V7_FAILING_TASKS_INDEX_SQL: &str = "
+CREATE INDEX kanban_rs_idx_tasks_failing ON tasks(status)
+    WHERE COALESCE(consecutive_failures, 0) > 0;
 ";
 
 pub(crate) const TASK_COLUMNS: &str = "id, title, body, assignee, status, priority, created_by, \

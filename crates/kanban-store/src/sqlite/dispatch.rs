@@ -46,7 +46,7 @@ mod guard;
 #[path = "dispatch_hosts.rs"]
 mod hosts;
 #[path = "dispatch_recovery.rs"]
-mod recovery;
+pub(super) mod recovery;
 
 /// `source` of the `assigned` event of `kanban.default_assignee`.
 const DEFAULT_ASSIGNEE_SOURCE: &str = "kanban.default_assignee";

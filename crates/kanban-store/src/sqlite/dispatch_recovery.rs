@@ -109,7 +109,7 @@ const LATEST_RUN_SQL: &str = "SELECT id FROM task_runs WHERE task_id = ?1 AND en
 
 /// Ready tasks whose latest ended run failed to spawn. Built once: every
 /// pass asks, and formatting it per call cost more than the idle query.
-static PENDING_SPAWN_RETRIES_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(in crate::sqlite) static PENDING_SPAWN_RETRIES_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT t.id, t.consecutive_failures, r.id, r.ended_at, r.metadata FROM tasks t \
          JOIN task_runs r ON r.id = ({}) \

@@ -82,6 +82,7 @@ pub(crate) fn migrate(conn: &Connection, now: i64) -> DbResult<()> {
     rebuild_drifted_tables(conn, now)?;
     conn.execute_batch(LIST_INDEX_SQL)?;
     conn.execute_batch(RECENT_RUNS_INDEX_SQL)?;
+    conn.execute_batch(FAILING_TASKS_INDEX_SQL)?;
     conn.execute_batch(META_SQL)?;
     conn.execute(META_VERSION_UPSERT, [SCHEMA_VERSION.to_string()])?;
     Ok(())

@@ -6,7 +6,7 @@
 /// Version of our own migration pass. Bump it whenever `migrate` learns a
 /// new step; a board whose `kanban_rs_meta.schema_version` equals it skips
 /// the migration pass (and the integrity check) on open.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// The reference `SCHEMA_SQL`: tables and base indexes, all idempotent.
 pub(crate) const SCHEMA_SQL: &str = r#"
@@ -231,6 +231,13 @@ pub(crate) const LIST_INDEX_SQL: &str = "CREATE INDEX IF NOT EXISTS kanban_rs_id
 pub(crate) const RECENT_RUNS_INDEX_SQL: &str = "CREATE INDEX IF NOT EXISTS \
      kanban_rs_idx_runs_recent ON task_runs(profile, COALESCE(ended_at, started_at), id) \
      WHERE outcome = 'completed'";
+
+/// Our own index: the tasks whose last start failed, which every dispatch
+/// pass looks for (to give each its retry time). Without it each pass read
+/// every ready task. Partial: a task is in it only between a failed start
+/// and its next success. The Python code never reads it.
+pub(crate) const FAILING_TASKS_INDEX_SQL: &str = "CREATE INDEX IF NOT EXISTS \
+     kanban_rs_idx_tasks_failing ON tasks(status) WHERE COALESCE(consecutive_failures, 0) > 0";
 
 /// Our own bookkeeping: ignored by the Python implementation.
 pub(crate) const META_SQL: &str = "

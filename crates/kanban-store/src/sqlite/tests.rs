@@ -527,6 +527,20 @@ fn recent_work_walks_its_index_without_a_sort() {
     );
 }
 
+/// A pass finds the tasks whose start failed from their own index, not by
+/// reading every ready task.
+#[test]
+fn failed_starts_are_found_without_reading_every_ready_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store_at(&dir.path().join("kanban.db"));
+    let plan = query_plan(&s, &dispatch::recovery::PENDING_SPAWN_RETRIES_SQL, []);
+    assert!(
+        plan.contains("SEARCH t USING INDEX kanban_rs_idx_tasks_failing"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
 /// A cached statement with `LIMIT ?` keeps its compiled program from one
 /// use to the next (SQLite would compile it again at every new binding).
 #[test]
