@@ -127,8 +127,8 @@ pub(crate) struct PassState {
     pub(crate) quiet: Option<QuietMemo>,
     /// Passes answered from `quiet`.
     pub(crate) quiet_passes: u64,
-    /// The last read of the finished workers' records ([`crate::linger`]).
-    pub(crate) linger_scan: Option<crate::linger::LingerScan>,
+    /// The last read of the finished workers' records ([`crate::linger_scan`]).
+    pub(crate) linger_scan: Option<crate::linger_scan::LingerScan>,
 }
 
 /// A board's dispatcher: one per board per process, reused across passes

@@ -38,6 +38,7 @@ pub mod health;
 pub mod host_lease;
 pub mod launch;
 pub mod linger;
+pub mod linger_scan;
 pub mod liveness;
 pub mod log_cap;
 pub mod log_mirror;
