@@ -2,17 +2,14 @@
 
 use std::borrow::Cow;
 
+use kanban_core::Status;
 use kanban_store::params::{TaskQuery, TaskRow};
+use kanban_store::task_row_cells::{TASK_ROW_COLUMNS, TaskRowCells, task_row_from_cells};
 use postgres::types::ToSql;
 
 use crate::db::{Db, DbResult};
-use crate::row::{i64_or, opt_i64, skills_from_json, status_at};
+use crate::row::{i64_or, opt_i64, status_at};
 use crate::tasks::list_query;
-
-/// Columns of a [`TaskRow`], in reading order.
-const ROW_COLUMNS: &str = "id, title, body, assignee, status, priority, tenant, workspace_kind, \
-     workspace_path, branch_name, project_id, created_by, created_at, started_at, completed_at, \
-     result, skills, max_retries, session_id, workflow_template_id, current_step_key";
 
 /// `tasks::list` without collecting: rows stream from the server (`query_raw`)
 /// and each [`TaskRow`] borrows its row while `visit` runs; only its
@@ -22,35 +19,33 @@ pub(crate) fn visit_tasks(
     q: &TaskQuery,
     visit: &mut dyn FnMut(TaskRow<'_>) -> bool,
 ) -> DbResult<()> {
-    let (sql, args) = list_query(ROW_COLUMNS, q);
+    let (sql, args) = list_query(TASK_ROW_COLUMNS, q);
     let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
     db.for_each_row(&sql, &params, |r| {
-        let text = |i: usize| -> DbResult<Option<Cow<'_, str>>> {
-            Ok(r.try_get::<_, Option<&str>>(i)?.map(Cow::Borrowed))
-        };
-        let row = TaskRow {
-            id: text(0)?.unwrap_or_default(),
-            title: text(1)?.unwrap_or_default(),
-            body: text(2)?,
-            assignee: text(3)?,
-            status: status_at(r, 4)?,
-            priority: i64_or(r, 5, 0)?,
-            tenant: text(6)?,
-            workspace_kind: text(7)?.unwrap_or(Cow::Borrowed("scratch")),
-            workspace_path: text(8)?,
-            branch_name: text(9)?,
-            project_id: text(10)?,
-            created_by: text(11)?,
-            created_at: i64_or(r, 12, 0)?,
-            started_at: opt_i64(r, 13)?,
-            completed_at: opt_i64(r, 14)?,
-            result: text(15)?,
-            skills: text(16)?.and_then(|raw| skills_from_json(&raw)),
-            max_retries: opt_i64(r, 17)?,
-            session_id: text(18)?,
-            workflow_template_id: text(19)?,
-            current_step_key: text(20)?,
-        };
+        let row = task_row_from_cells(&Cells(r))?;
         Ok(visit(row))
     })
+}
+
+/// A PostgreSQL row read as [`TaskRowCells`]: text borrows the row.
+struct Cells<'r>(&'r postgres::Row);
+
+impl<'r> TaskRowCells<'r> for Cells<'r> {
+    type Error = crate::db::DbError;
+
+    fn text(&self, i: usize) -> DbResult<Option<Cow<'r, str>>> {
+        Ok(self.0.try_get::<_, Option<&str>>(i)?.map(Cow::Borrowed))
+    }
+
+    fn status(&self, i: usize) -> DbResult<Status> {
+        status_at(self.0, i)
+    }
+
+    fn int_or(&self, i: usize, default: i64) -> DbResult<i64> {
+        i64_or(self.0, i, default)
+    }
+
+    fn opt_int(&self, i: usize) -> DbResult<Option<i64>> {
+        opt_i64(self.0, i)
+    }
 }

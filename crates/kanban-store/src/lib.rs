@@ -31,6 +31,7 @@ pub mod redaction;
 pub mod review;
 pub mod scratch;
 pub mod sqlite;
+pub mod task_row_cells;
 pub mod triage;
 pub mod watch;
 

@@ -80,26 +80,7 @@ fn skills_of(raw: Option<String>) -> Option<Vec<String>> {
     skills_from_json(&raw?)
 }
 
-/// The `skills` column's JSON array (empty, null and invalid: `None`).
-pub(crate) fn skills_from_json(raw: &str) -> Option<Vec<String>> {
-    if raw.is_empty() {
-        return None;
-    }
-    match serde_json::from_str::<Value>(raw) {
-        Ok(Value::Array(items)) => Some(
-            items
-                .into_iter()
-                .filter_map(|v| match v {
-                    Value::String(s) if !s.is_empty() => Some(s),
-                    Value::Null => None,
-                    Value::String(_) => None,
-                    other => Some(other.to_string()),
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
-}
+pub(crate) use crate::task_row_cells::skills_from_json;
 
 /// JSON text → value; NULL, empty or invalid JSON → `None`.
 pub(crate) fn json_of(raw: Option<String>) -> Option<Value> {

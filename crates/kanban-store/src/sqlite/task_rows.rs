@@ -2,18 +2,18 @@
 
 use std::borrow::Cow;
 
+use kanban_core::Status;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, params_from_iter};
 
-use super::row::{i64_or, opt_i64, skills_from_json, status_of_ref};
+use super::row::{i64_or, opt_i64, status_of_ref};
 use super::tasks::list_query;
 use super::txn::DbResult;
 use crate::params::{TaskQuery, TaskRow};
+use crate::task_row_cells::{TaskRowCells, task_row_from_cells};
 
 /// Columns of a [`TaskRow`], in reading order.
-pub(crate) const ROW_COLUMNS: &str = "id, title, body, assignee, status, priority, tenant, workspace_kind, \
-     workspace_path, branch_name, project_id, created_by, created_at, started_at, completed_at, \
-     result, skills, max_retries, session_id, workflow_template_id, current_step_key";
+pub(crate) use crate::task_row_cells::TASK_ROW_COLUMNS as ROW_COLUMNS;
 
 /// `tasks::list` without collecting: each task's [`TaskRow`] borrows the
 /// statement's row buffer while `visit` runs; only its columns are read.
@@ -37,35 +37,33 @@ pub(crate) fn visit_tasks(
 /// The [`TaskRow`] of a row of [`ROW_COLUMNS`], borrowing its cells.
 /// Cells are decoded as `row::task_from_row` decodes them.
 pub(crate) fn task_row<'r>(r: &'r rusqlite::Row<'_>) -> rusqlite::Result<TaskRow<'r>> {
-    let text = |i: usize| -> rusqlite::Result<Option<Cow<'r, str>>> {
-        Ok(match r.get_ref(i)? {
+    task_row_from_cells(&Cells(r))
+}
+
+/// A SQLite row read as [`TaskRowCells`]: text borrows the row buffer.
+struct Cells<'r, 's>(&'r rusqlite::Row<'s>);
+
+impl<'r> TaskRowCells<'r> for Cells<'r, '_> {
+    type Error = rusqlite::Error;
+
+    fn text(&self, i: usize) -> rusqlite::Result<Option<Cow<'r, str>>> {
+        Ok(match self.0.get_ref(i)? {
             ValueRef::Text(t) | ValueRef::Blob(t) => Some(super::row::text_of(t)),
             ValueRef::Integer(i) => Some(Cow::Owned(i.to_string())),
             ValueRef::Real(f) => Some(Cow::Owned(f.to_string())),
             ValueRef::Null => None,
         })
-    };
-    Ok(TaskRow {
-        id: text(0)?.unwrap_or_default(),
-        title: text(1)?.unwrap_or_default(),
-        body: text(2)?,
-        assignee: text(3)?,
-        status: status_of_ref(r, 4)?,
-        priority: i64_or(r, 5, 0)?,
-        tenant: text(6)?,
-        workspace_kind: text(7)?.unwrap_or(Cow::Borrowed("scratch")),
-        workspace_path: text(8)?,
-        branch_name: text(9)?,
-        project_id: text(10)?,
-        created_by: text(11)?,
-        created_at: i64_or(r, 12, 0)?,
-        started_at: opt_i64(r, 13)?,
-        completed_at: opt_i64(r, 14)?,
-        result: text(15)?,
-        skills: text(16)?.and_then(|raw| skills_from_json(&raw)),
-        max_retries: opt_i64(r, 17)?,
-        session_id: text(18)?,
-        workflow_template_id: text(19)?,
-        current_step_key: text(20)?,
-    })
+    }
+
+    fn status(&self, i: usize) -> rusqlite::Result<Status> {
+        status_of_ref(self.0, i)
+    }
+
+    fn int_or(&self, i: usize, default: i64) -> rusqlite::Result<i64> {
+        i64_or(self.0, i, default)
+    }
+
+    fn opt_int(&self, i: usize) -> rusqlite::Result<Option<i64>> {
+        opt_i64(self.0, i)
+    }
 }
